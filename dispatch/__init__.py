@@ -1,0 +1,51 @@
+"""dispatch: which emergency vehicle arrives first, over real OpenStreetMap streets.
+
+Data flow, one module each: :mod:`~dispatch.osm` (OSM file) -> :mod:`~dispatch.network` (compiled
+network) -> :mod:`~dispatch.snapping` (locating points) -> :mod:`~dispatch.routing` (travel times,
+fastest units, routes) with :mod:`~dispatch.closures` -> decisions -> simulation -> report.
+
+>>> import dispatch
+>>> net = dispatch.load_network("danang")
+>>> net.vehicles
+('ambulance', 'fire_engine', 'ladder', 'motorbike')
+"""
+
+from __future__ import annotations
+
+from dispatch import closures as _closures
+from dispatch import routing as _routing
+from dispatch import snapping as _snapping
+from dispatch.errors import DispatchError
+from dispatch.network import Network, load_network
+from dispatch.osm import MAP_FILES, Facility
+from dispatch.profiles import VEHICLE_CLASSES, NetworkSettings, network_settings
+from dispatch.routing import Route, UnitETA
+
+# Thin methods on the network object; the documented functions live in their modules.
+Network.vehicles = VEHICLE_CLASSES  # type: ignore[attr-defined]
+Network.snap = _snapping.snap  # type: ignore[attr-defined]
+Network.travel_times = _routing.travel_times  # type: ignore[attr-defined]
+Network.fastest_units = _routing.fastest_units  # type: ignore[attr-defined]
+Network.route = _routing.route  # type: ignore[attr-defined]
+Network.weights = _routing.weights  # type: ignore[attr-defined]
+Network.close_arcs = _closures.close_arcs  # type: ignore[attr-defined]
+Network.close_ways = _closures.close_ways  # type: ignore[attr-defined]
+Network.close_edges = _closures.close_edges  # type: ignore[attr-defined]
+Network.close_polygon = _closures.close_polygon  # type: ignore[attr-defined]
+Network.close_geojson = _closures.close_geojson  # type: ignore[attr-defined]
+Network.reopen = _closures.reopen  # type: ignore[attr-defined]
+Network.reopen_all = _closures.reopen_all  # type: ignore[attr-defined]
+Network.closures = property(lambda self: tuple(self._closures.values()))  # type: ignore[attr-defined]
+
+__all__ = [
+    "MAP_FILES",
+    "VEHICLE_CLASSES",
+    "DispatchError",
+    "Facility",
+    "Network",
+    "NetworkSettings",
+    "Route",
+    "UnitETA",
+    "load_network",
+    "network_settings",
+]

@@ -1,0 +1,894 @@
+"""Exact fastest-unit routing: travel-time matrices, k fastest units, routes.
+
+One Dijkstra kernel family (compiled with numba, binary heap, stamped workspaces so that a query
+touches only the nodes it settles) under thin public wrappers that validate input at the boundary.
+
+Positions are edge positions (:mod:`dispatch.snapping`): a unit mid-arc first drives the rest of its
+arc (or, on a two-way street, turns back along the twin arc); a call is reached at its offset along
+its arc, from either direction on a two-way street; a point at an arc's end is at that node.
+
+The dispatch query (:func:`fastest_units`) is a reverse search from the call that stops as soon as
+no unit outside the current k best can still beat the k-th: with 50 units spread over a city it settles
+a few hundred nodes instead of the whole graph.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numba
+import numpy as np
+
+from dispatch.errors import FleetError, PointError
+from dispatch.profiles import VEHICLE_CLASSES, check_vehicle
+from dispatch.snapping import as_points, check_points, geom_cum_m, snap_arrays
+
+if TYPE_CHECKING:
+    from dispatch.network import Network
+
+INF = np.inf
+
+# --- kernels ------------------------------------------------------------------------------------
+
+
+@numba.njit(cache=True, nogil=True)
+def _heap_push(hd: np.ndarray, hv: np.ndarray, size: int, d: float, v: int) -> int:
+    i = size
+    while i > 0:
+        p = (i - 1) >> 1
+        if hd[p] <= d:
+            break
+        hd[i] = hd[p]
+        hv[i] = hv[p]
+        i = p
+    hd[i] = d
+    hv[i] = v
+    return size + 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _heap_pop(hd: np.ndarray, hv: np.ndarray, size: int) -> int:
+    size -= 1
+    d = hd[size]
+    v = hv[size]
+    i = 0
+    while True:
+        c = 2 * i + 1
+        if c >= size:
+            break
+        if c + 1 < size and hd[c + 1] < hd[c]:
+            c += 1
+        if hd[c] >= d:
+            break
+        hd[i] = hd[c]
+        hv[i] = hv[c]
+        i = c
+    hd[i] = d
+    hv[i] = v
+    return size
+
+
+@numba.njit(cache=True, nogil=True)
+def _seed(
+    seed_node: np.ndarray, seed_cost: np.ndarray, dist: np.ndarray, stamp: np.ndarray,
+    pred: np.ndarray, cur: int, hd: np.ndarray, hv: np.ndarray,
+) -> int:  # fmt: skip
+    size = 0
+    for j in range(len(seed_node)):
+        v = seed_node[j]
+        c = seed_cost[j]
+        if v < 0 or not c < np.inf:
+            continue
+        if stamp[v] != cur or c < dist[v]:
+            stamp[v] = cur
+            dist[v] = c
+            pred[v] = -1
+            size = _heap_push(hd, hv, size, c, v)
+    return size
+
+
+@numba.njit(cache=True, nogil=True)
+def kfastest_kernel(
+    ptr: np.ndarray, adj: np.ndarray, other: np.ndarray, w: np.ndarray,
+    seed_node: np.ndarray, seed_cost: np.ndarray,
+    dist: np.ndarray, stamp: np.ndarray, pred: np.ndarray, hd: np.ndarray, hv: np.ndarray,
+    cur: int,
+    exit_first: np.ndarray, exit_next: np.ndarray, exit_unit: np.ndarray, exit_cost: np.ndarray,
+    unit_best: np.ndarray, k: int, bound: float, min_extra: float,
+) -> int:  # fmt: skip
+    """Reverse search from a call until the k best units are final; returns nodes settled.
+
+    ``unit_best`` holds each unit's best ETA so far (turnout + drive; pre-filled with same-arc
+    candidates) and is updated in place. ``exit_*`` is a linked list per node of (unit, cost to leave
+    from the unit's position to that node, turnout included). The search stops when the next node's
+    distance plus ``min_extra`` exceeds both ``bound`` and the k-th best ETA.
+    """
+    topv = np.full(k, np.inf)
+    topu = np.full(k, -1)
+    for u in range(len(unit_best)):
+        x = unit_best[u]
+        if x < topv[k - 1]:
+            i = k - 1
+            while i > 0 and topv[i - 1] > x:
+                topv[i] = topv[i - 1]
+                topu[i] = topu[i - 1]
+                i -= 1
+            topv[i] = x
+            topu[i] = u
+    size = _seed(seed_node, seed_cost, dist, stamp, pred, cur, hd, hv)
+    settled = 0
+    while size > 0:
+        d = hd[0]
+        v = hv[0]
+        size = _heap_pop(hd, hv, size)
+        if d > dist[v]:
+            continue
+        limit = topv[k - 1] if topv[k - 1] < bound else bound
+        if d + min_extra > limit:
+            break
+        settled += 1
+        e = exit_first[v]
+        while e >= 0:
+            u = exit_unit[e]
+            x = d + exit_cost[e]
+            if x < unit_best[u]:
+                unit_best[u] = x
+                if x < topv[k - 1]:
+                    # insert or move u in the sorted top list
+                    pos = -1
+                    for i in range(k):
+                        if topu[i] == u:
+                            pos = i
+                            break
+                    if pos < 0:
+                        pos = k - 1
+                    i = pos
+                    while i > 0 and topv[i - 1] > x:
+                        topv[i] = topv[i - 1]
+                        topu[i] = topu[i - 1]
+                        i -= 1
+                    topv[i] = x
+                    topu[i] = u
+            e = exit_next[e]
+        for j in range(ptr[v], ptr[v + 1]):
+            a = adj[j]
+            nd = d + w[a]
+            t = other[a]
+            if nd < np.inf and (stamp[t] != cur or nd < dist[t]):
+                stamp[t] = cur
+                dist[t] = nd
+                pred[t] = a
+                size = _heap_push(hd, hv, size, nd, t)
+    return settled
+
+
+@numba.njit(cache=True, nogil=True)
+def dispatch_kernel(
+    rev_ptr: np.ndarray, rev_arc: np.ndarray, tail: np.ndarray, head: np.ndarray, twin: np.ndarray,
+    w: np.ndarray, call_arc: int, call_t: float,
+    unit_arc: np.ndarray, unit_t: np.ndarray, turnout: np.ndarray,
+    dist: np.ndarray, stamp: np.ndarray, pred: np.ndarray, hd: np.ndarray, hv: np.ndarray,
+    cur: int,
+    exit_first: np.ndarray, exit_next: np.ndarray, exit_unit: np.ndarray, exit_cost: np.ndarray,
+    unit_best: np.ndarray, k: int, bound: float, min_extra: float,
+) -> int:  # fmt: skip
+    """One class's part of :func:`fastest_units`: seeds from the call's edge position, same-arc
+    candidates, then :func:`kfastest_kernel`. ``unit_best`` receives each unit's ETA (inf if not final)."""
+    a = call_arc
+    t = call_t
+    b = twin[a]
+    wb = w[b] if b >= 0 else np.inf
+    seed_node = np.empty(3, dtype=np.int64)
+    seed_cost = np.empty(3)
+    seed_node[0] = tail[a]
+    seed_cost[0] = 0.0 if t <= 0.0 else t * w[a]
+    seed_node[1] = head[a]
+    seed_cost[1] = np.inf if t >= 1.0 else (1.0 - t) * wb
+    seed_node[2] = head[a]
+    seed_cost[2] = 0.0 if t >= 1.0 else np.inf
+    for u in range(len(unit_arc)):
+        x = np.inf
+        if unit_arc[u] == a:
+            ahead = t - unit_t[u]
+            if ahead == 0.0:
+                x = 0.0
+            elif ahead > 0.0:
+                x = ahead * w[a]
+            elif b >= 0:
+                x = -ahead * wb
+        unit_best[u] = x + turnout[u]
+    return kfastest_kernel(rev_ptr, rev_arc, tail, w, seed_node, seed_cost, dist, stamp, pred, hd, hv,
+                           cur, exit_first, exit_next, exit_unit, exit_cost, unit_best, k, bound,
+                           min_extra)  # fmt: skip
+
+
+@numba.njit(cache=True, nogil=True)
+def matrix_kernel(
+    ptr: np.ndarray, adj: np.ndarray, other: np.ndarray, w: np.ndarray,
+    src_node: np.ndarray, src_cost: np.ndarray, dst_node: np.ndarray, dst_cost: np.ndarray,
+    dist: np.ndarray, stamp: np.ndarray, pred: np.ndarray, mark: np.ndarray,
+    hd: np.ndarray, hv: np.ndarray, cur0: int, out: np.ndarray,
+) -> int:  # fmt: skip
+    """One search per source row (seeds ``src_node[s]``/``src_cost[s]``), stopping once every target
+    node is settled; ``out[s, d] = min_j dist[dst_node[d, j]] + dst_cost[d, j]``. Returns next stamp."""
+    cur = cur0
+    n_dst = dst_node.shape[0]
+    for s in range(src_node.shape[0]):
+        cur += 1
+        # mark target nodes with the current stamp: mark[v] == cur means "target not yet settled"
+        remaining = 0
+        for d in range(n_dst):
+            for j in range(dst_node.shape[1]):
+                v = dst_node[d, j]
+                if v >= 0 and dst_cost[d, j] < np.inf and mark[v] != cur:
+                    mark[v] = cur
+                    remaining += 1
+        size = _seed(src_node[s], src_cost[s], dist, stamp, pred, cur, hd, hv)
+        while size > 0 and remaining > 0:
+            d0 = hd[0]
+            v = hv[0]
+            size = _heap_pop(hd, hv, size)
+            if d0 > dist[v]:
+                continue
+            if mark[v] == cur:
+                mark[v] = cur - 1
+                remaining -= 1
+            for j in range(ptr[v], ptr[v + 1]):
+                a = adj[j]
+                nd = d0 + w[a]
+                t = other[a]
+                if nd < np.inf and (stamp[t] != cur or nd < dist[t]):
+                    stamp[t] = cur
+                    dist[t] = nd
+                    pred[t] = a
+                    size = _heap_push(hd, hv, size, nd, t)
+        for d in range(n_dst):
+            best = np.inf
+            for j in range(dst_node.shape[1]):
+                v = dst_node[d, j]
+                if v >= 0 and stamp[v] == cur:
+                    x = dist[v] + dst_cost[d, j]
+                    if x < best:
+                        best = x
+            out[s, d] = best
+    return cur
+
+
+@numba.njit(cache=True, nogil=True)
+def p2p_kernel(
+    ptr: np.ndarray, adj: np.ndarray, other: np.ndarray, w: np.ndarray,
+    src_node: np.ndarray, src_cost: np.ndarray, dst_node: np.ndarray, dst_cost: np.ndarray,
+    dist: np.ndarray, stamp: np.ndarray, pred: np.ndarray, hd: np.ndarray, hv: np.ndarray, cur: int,
+) -> tuple[float, int]:  # fmt: skip
+    """Forward search from seeds to the best target (node, cost) pair; ``pred`` holds the tree.
+
+    Returns ``(eta, target index)`` (``(inf, -1)`` when unreachable)."""
+    size = _seed(src_node, src_cost, dist, stamp, pred, cur, hd, hv)
+    best = np.inf
+    best_j = -1
+    while size > 0:
+        d0 = hd[0]
+        v = hv[0]
+        size = _heap_pop(hd, hv, size)
+        if d0 > dist[v]:
+            continue
+        if d0 >= best:
+            break
+        for j in range(len(dst_node)):
+            if dst_node[j] == v and d0 + dst_cost[j] < best:
+                best = d0 + dst_cost[j]
+                best_j = j
+        for j in range(ptr[v], ptr[v + 1]):
+            a = adj[j]
+            nd = d0 + w[a]
+            t = other[a]
+            if nd < np.inf and (stamp[t] != cur or nd < dist[t]):
+                stamp[t] = cur
+                dist[t] = nd
+                pred[t] = a
+                size = _heap_push(hd, hv, size, nd, t)
+    return best, best_j
+
+
+# --- weights and workspaces ---------------------------------------------------------------------
+
+
+def weights(net: Network, vehicle: str, hour: float | None = None) -> np.ndarray:
+    """Travel time (s) per arc for a class at a clock hour, with the closures in force then.
+
+    ``inf`` marks arcs the class may not use or that are closed. Cached per (class, band, closures).
+    """
+    from dispatch.closures import active_closed_arcs
+
+    c = check_vehicle(vehicle)
+    band = net.settings.band_index(hour)
+    ids, arcs = active_closed_arcs(net, c, hour)
+    if not ids:
+        return net.base_weights(vehicle, band)
+    key = (c, band, ids)
+    w = net._weights.get(key)
+    if w is None:
+        w = net.base_weights(vehicle, band).copy()
+        w[arcs] = INF
+        w.flags.writeable = False
+        if len(net._weights) > 256:
+            net._weights.clear()
+        net._weights[key] = w
+    return w
+
+
+class _Workspace:
+    """Per-network scratch arrays for the kernels; stamped so that no query clears them."""
+
+    def __init__(self, n: int, m: int) -> None:
+        self.dist = np.empty(n)
+        self.stamp = np.zeros(n, dtype=np.int64)
+        self.pred = np.empty(n, dtype=np.int32)
+        self.mark = np.zeros(n, dtype=np.int64)
+        self.hd = np.empty(m + 64)
+        self.hv = np.empty(m + 64, dtype=np.int32)
+        self.cur = 0
+
+    def next_stamp(self) -> int:
+        self.cur += 1
+        return self.cur
+
+
+def _ws(net: Network) -> _Workspace:
+    ws = net._state.get("ws")
+    if ws is None:
+        ws = net._state["ws"] = _Workspace(net.n_nodes, net.n_arcs)
+    return ws
+
+
+# --- positions ----------------------------------------------------------------------------------
+
+
+def _leave_pairs(
+    net: Network, arc: np.ndarray, t: np.ndarray, w: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(nodes, costs), shape (n, 3): where a point on an arc can enter the graph, and at what cost.
+
+    Forward to the arc's head for ``(1-t) w[arc]``; back to its tail along the twin for ``t w[twin]``;
+    at the tail for 0 when ``t == 0``.
+    """
+    twin = net.arc_twin[arc]
+    nodes = np.stack([net.arc_head[arc], net.arc_tail[arc], net.arc_tail[arc]], axis=1).astype(
+        np.int64
+    )
+    w_a = w[arc]
+    w_b = np.where(twin >= 0, w[np.maximum(twin, 0)], INF)
+    with np.errstate(invalid="ignore"):
+        c0 = np.where(t >= 1.0, 0.0, (1.0 - t) * w_a)
+        c1 = np.where(t <= 0.0, INF, t * w_b)
+    c2 = np.where(t <= 0.0, 0.0, INF)
+    return nodes, np.stack([c0, c1, c2], axis=1)
+
+
+def _reach_pairs(
+    net: Network, arc: np.ndarray, t: np.ndarray, w: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(nodes, costs), shape (n, 3): from which nodes a point on an arc is reached, and at what cost."""
+    twin = net.arc_twin[arc]
+    nodes = np.stack([net.arc_tail[arc], net.arc_head[arc], net.arc_head[arc]], axis=1).astype(
+        np.int64
+    )
+    w_a = w[arc]
+    w_b = np.where(twin >= 0, w[np.maximum(twin, 0)], INF)
+    with np.errstate(invalid="ignore"):
+        c0 = np.where(t <= 0.0, 0.0, t * w_a)
+        c1 = np.where(t >= 1.0, INF, (1.0 - t) * w_b)
+    c2 = np.where(t >= 1.0, 0.0, INF)
+    return nodes, np.stack([c0, c1, c2], axis=1)
+
+
+def _same_arc(net: Network, o_arc: np.ndarray, o_t: np.ndarray, d_arc: np.ndarray, d_t: np.ndarray,
+              w: np.ndarray) -> np.ndarray:  # fmt: skip
+    """Direct time along a shared (canonical) arc from each origin to each destination, else inf."""
+    same = o_arc[:, None] == d_arc[None, :]
+    out = np.full(same.shape, INF)
+    if not same.any():
+        return out
+    i, j = np.nonzero(same)
+    a = o_arc[i]
+    ahead = d_t[j] - o_t[i]
+    twin = net.arc_twin[a]
+    w_b = np.where(twin >= 0, w[np.maximum(twin, 0)], INF)
+    with np.errstate(invalid="ignore"):
+        fwd = np.where(ahead >= 0, ahead * w[a], INF)
+        bwd = np.where(ahead <= 0, -ahead * w_b, INF)
+    out[i, j] = np.nan_to_num(np.minimum(fwd, bwd), nan=INF)
+    out[i, j] = np.where(ahead == 0, 0.0, out[i, j])
+    return out
+
+
+def _locate(
+    net: Network, pts: np.ndarray, vehicle: str, name: str
+) -> tuple[np.ndarray, np.ndarray]:
+    check_points(net, pts, name=name)
+    tol = net.settings.snap_tolerance_m
+    arc, t, _ = snap_arrays(net, pts, check_vehicle(vehicle), tol)
+    if (arc < 0).any():
+        i = int(np.argmax(arc < 0))
+        raise PointError(
+            f"{name} {i} ({pts[i, 0]}, {pts[i, 1]}) is farther than {tol:g} m from any road "
+            f"a {vehicle} may use"
+        )
+    return arc, t
+
+
+# --- public queries -----------------------------------------------------------------------------
+
+
+def travel_times(
+    net: Network, origins: Any, destinations: Any, *, vehicle: str = "ambulance",
+    hour: float | None = None,
+) -> np.ndarray:  # fmt: skip
+    """Travel times in seconds from every origin to every destination.
+
+    Parameters
+    ----------
+    net
+        The network.
+    origins, destinations
+        ``(lat, lon)`` or arrays of shape (n, 2); each point is snapped to the nearest road the class
+        may use (:func:`dispatch.snapping.snap`).
+    vehicle
+        Vehicle class.
+    hour
+        Clock hour for speed bands and closure windows (``None``: off-peak, every closure applies).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(len(origins), len(destinations))``, seconds, ``inf`` where unreachable.
+
+    Examples
+    --------
+    >>> from dispatch import load_network
+    >>> net = load_network("danang")
+    >>> tt = net.travel_times([(16.0678, 108.2208)], [(16.0600, 108.2130), (16.0678, 108.2208)])
+    >>> tt.shape, bool(0 < tt[0, 0] < 900), float(tt[0, 1])
+    ((1, 2), True, 0.0)
+    """
+    o = as_points(origins, name="origins")
+    d = as_points(destinations, name="destinations")
+    o_arc, o_t = _locate(net, o, vehicle, "origin")
+    d_arc, d_t = _locate(net, d, vehicle, "destination")
+    w = weights(net, vehicle, hour)
+    return _matrix(net, w, o_arc, o_t, d_arc, d_t)
+
+
+def _matrix(net: Network, w: np.ndarray, o_arc: np.ndarray, o_t: np.ndarray, d_arc: np.ndarray,
+            d_t: np.ndarray) -> np.ndarray:  # fmt: skip
+    ln, lc = _leave_pairs(net, o_arc, o_t, w)
+    rn, rc = _reach_pairs(net, d_arc, d_t, w)
+    ws = _ws(net)
+    if len(o_arc) <= len(d_arc):  # forward searches from origins
+        out = np.empty((len(o_arc), len(d_arc)))
+        ws.cur = matrix_kernel(net.fwd_ptr, np.arange(net.n_arcs, dtype=np.int32), net.arc_head, w,
+                               ln, lc, rn, rc, ws.dist, ws.stamp, ws.pred, ws.mark, ws.hd, ws.hv,
+                               ws.cur, out)  # fmt: skip
+    else:  # reverse searches from destinations
+        out_t = np.empty((len(d_arc), len(o_arc)))
+        ws.cur = matrix_kernel(net.rev_ptr, net.rev_arc, net.arc_tail, w, rn, rc, ln, lc,
+                               ws.dist, ws.stamp, ws.pred, ws.mark, ws.hd, ws.hv, ws.cur, out_t)  # fmt: skip
+        out = out_t.T.copy()
+    return np.minimum(out, _same_arc(net, o_arc, o_t, d_arc, d_t, w))
+
+
+@dataclass(frozen=True)
+class Route:
+    """A driven route.
+
+    Attributes
+    ----------
+    eta_s
+        Driving time in seconds (``inf`` when unreachable).
+    length_m
+        Driven length in metres.
+    coords
+        ``(lat, lon)`` points from origin to destination.
+    times_s
+        Cumulative driving seconds at each point of ``coords`` (0 first, ``eta_s`` last).
+    nodes
+        OSM ids of the network nodes passed.
+    vehicle
+        Vehicle class.
+    """
+
+    eta_s: float
+    length_m: float
+    coords: list[tuple[float, float]]
+    times_s: list[float]
+    nodes: list[int]
+    vehicle: str
+
+    def geojson(self) -> dict[str, Any]:
+        """The route as a GeoJSON Feature (LineString, lon/lat order)."""
+        return {
+            "type": "Feature",
+            "geometry": {"type": "LineString", "coordinates": [[lon, lat] for lat, lon in self.coords]},
+            "properties": {"eta_s": self.eta_s, "length_m": self.length_m, "vehicle": self.vehicle,
+                           "nodes": self.nodes},
+        }  # fmt: skip
+
+
+def _arc_piece(
+    net: Network, a: int, t0: float, t1: float
+) -> tuple[list[tuple[float, float]], list[float]]:
+    """Points of arc ``a`` between fractions t0 <= t1 and their distance (m) from the t0 point."""
+    cum = geom_cum_m(net)
+    lo, hi = int(net.geom_ptr[a]), int(net.geom_ptr[a + 1])
+    c = cum[lo:hi]
+    total = c[-1]
+    s0, s1 = t0 * total, t1 * total
+    pts: list[tuple[float, float]] = []
+    ds: list[float] = []
+
+    def at(s: float) -> tuple[float, float]:
+        j = max(min(int(np.searchsorted(c, s, side="right")) - 1, hi - lo - 2), 0)
+        seg = c[j + 1] - c[j]
+        u = (s - c[j]) / seg if seg > 0 else 0.0
+        return (float(net.geom_lat[lo + j] + u * (net.geom_lat[lo + j + 1] - net.geom_lat[lo + j])),
+                float(net.geom_lon[lo + j] + u * (net.geom_lon[lo + j + 1] - net.geom_lon[lo + j])))  # fmt: skip
+
+    pts.append(at(s0))
+    ds.append(0.0)
+    for j in range(hi - lo):
+        if s0 < c[j] < s1:
+            pts.append((float(net.geom_lat[lo + j]), float(net.geom_lon[lo + j])))
+            ds.append(float(c[j] - s0))
+    pts.append(at(s1))
+    ds.append(float(s1 - s0))
+    return pts, ds
+
+
+def _route_from_parts(net: Network, parts: list[tuple[int, float, float]], w: np.ndarray,
+                      vehicle: str) -> Route:  # fmt: skip
+    """Build a :class:`Route` from (arc, t0, t1) pieces driven in order."""
+    coords: list[tuple[float, float]] = []
+    times: list[float] = []
+    nodes: list[int] = []
+    length = 0.0
+    clock = 0.0
+    for a, t0, t1 in parts:
+        if t1 <= t0 and len(parts) > 1:
+            continue
+        pts, ds = _arc_piece(net, a, t0, t1)
+        total_m = float(geom_cum_m(net)[net.geom_ptr[a + 1] - 1]) or 1.0
+        sec_per_m = float(w[a]) / total_m
+        for p, dm in zip(pts, ds, strict=True):
+            if coords and p == coords[-1]:
+                continue
+            coords.append(p)
+            times.append(clock + dm * sec_per_m)
+        clock += (t1 - t0) * float(w[a])
+        length += (t1 - t0) * float(net.arc_length_m[a])
+        if t1 >= 1.0:
+            nodes.append(int(net.node_osmid[net.arc_head[a]]))
+    if times:
+        times[-1] = clock
+    return Route(clock, length, coords, times, nodes, vehicle)
+
+
+def route(
+    net: Network, origin: Any, destination: Any, *, vehicle: str = "ambulance",
+    hour: float | None = None,
+) -> Route:  # fmt: skip
+    """The fastest route from ``origin`` to ``destination`` (each a ``(lat, lon)``).
+
+    Examples
+    --------
+    >>> from dispatch import load_network
+    >>> net = load_network("danang")
+    >>> r = net.route((16.0678, 108.2208), (16.0600, 108.2130))
+    >>> r.times_s[0], r.times_s[-1] == r.eta_s, r.eta_s == net.travel_times((16.0678, 108.2208), (16.0600, 108.2130))[0, 0]
+    (0.0, True, True)
+    """
+    o = as_points(origin, name="origin")
+    d = as_points(destination, name="destination")
+    if len(o) != 1 or len(d) != 1:
+        raise PointError("route takes one origin and one destination (lat, lon)")
+    o_arc, o_t = _locate(net, o, vehicle, "origin")
+    d_arc, d_t = _locate(net, d, vehicle, "destination")
+    w = weights(net, vehicle, hour)
+    return _route(net, w, int(o_arc[0]), float(o_t[0]), int(d_arc[0]), float(d_t[0]), vehicle)
+
+
+def _route(
+    net: Network, w: np.ndarray, oa: int, ot: float, da: int, dt: float, vehicle: str
+) -> Route:
+    ln, lc = _leave_pairs(net, np.array([oa]), np.array([ot]), w)
+    rn, rc = _reach_pairs(net, np.array([da]), np.array([dt]), w)
+    ws = _ws(net)
+    cur = ws.next_stamp()
+    eta, j = p2p_kernel(net.fwd_ptr, np.arange(net.n_arcs, dtype=np.int32), net.arc_head, w,
+                        ln[0], lc[0], rn[0], rc[0], ws.dist, ws.stamp, ws.pred, ws.hd, ws.hv, cur)  # fmt: skip
+    direct = float(
+        _same_arc(net, np.array([oa]), np.array([ot]), np.array([da]), np.array([dt]), w)[0, 0]
+    )
+    if direct <= eta:
+        if direct == INF:
+            return Route(INF, INF, [], [], [], vehicle)
+        if dt >= ot:
+            return _route_from_parts(net, [(oa, ot, dt)], w, vehicle)
+        return _route_from_parts(net, [(int(net.arc_twin[oa]), 1 - ot, 1 - dt)], w, vehicle)
+    if j < 0:
+        return Route(INF, INF, [], [], [], vehicle)
+    # walk the tree back from the target node to a seed
+    v = int(rn[0][j])
+    arcs: list[int] = []
+    while ws.pred[v] >= 0:
+        a = int(ws.pred[v])
+        arcs.append(a)
+        v = int(net.arc_tail[a])
+    arcs.reverse()
+    parts: list[tuple[int, float, float]] = []
+    if v == net.arc_head[oa] and ws.dist[v] == lc[0][0]:
+        parts.append((oa, ot, 1.0))
+    elif ot > 0:
+        parts.append((int(net.arc_twin[oa]), 1 - ot, 1.0))
+    parts += [(a, 0.0, 1.0) for a in arcs]
+    if j == 0:
+        parts.append((da, 0.0, dt))
+    elif j == 1:
+        parts.append((int(net.arc_twin[da]), 0.0, 1 - dt))
+    r = _route_from_parts(net, parts, w, vehicle)
+    # the pieces sum to the kernel's eta up to float rounding: report the kernel's figure
+    return Route(
+        eta, r.length_m, r.coords, [*r.times_s[:-1], eta] if r.times_s else [], r.nodes, vehicle
+    )
+
+
+# --- fastest units ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnitETA:
+    """One recommended unit: ``eta_s = turnout_s + drive_s``."""
+
+    unit: str
+    vehicle: str
+    eta_s: float
+    drive_s: float
+    turnout_s: float
+    route: Route | None = field(default=None, compare=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form: ``{"unit", "vehicle", "eta_s", "drive_s", "turnout_s"}`` (+ ``route`` GeoJSON)."""
+        d: dict[str, Any] = {"unit": self.unit, "vehicle": self.vehicle, "eta_s": round(self.eta_s, 3),
+                             "drive_s": round(self.drive_s, 3), "turnout_s": self.turnout_s}  # fmt: skip
+        if self.route is not None:
+            d["route"] = self.route.geojson()
+        return d
+
+
+_UNIT_KEYS = ("id", "vehicle", "lat", "lon")
+
+
+class _Fleet:
+    """Units prepared for one network: validated, snapped, indexed by class (cached between calls)."""
+
+    def __init__(self, net: Network, rows: list[tuple[Any, ...]]) -> None:
+        self.rows = rows
+        ids = [str(r[0]) for r in rows]
+        if len(set(ids)) != len(ids):
+            seen: set[str] = set()
+            for uid in ids:
+                if uid in seen:
+                    raise FleetError(f"duplicate unit id {uid!r} in the fleet")
+                seen.add(uid)
+        self.ids = ids
+        self.by_class: dict[int, dict[str, Any]] = {}
+        cache: dict[tuple[int, float, float], tuple[int, float]] = net._state.setdefault(
+            "unit_snaps", {}
+        )
+        for c, vehicle in enumerate(VEHICLE_CLASSES):
+            members = [i for i, r in enumerate(rows) if r[1] == vehicle and r[4]]
+            if not members:
+                continue
+            arc = np.empty(len(members), dtype=np.int64)
+            t = np.empty(len(members))
+            todo = []
+            for j, i in enumerate(members):
+                hit = cache.get((c, rows[i][2], rows[i][3]))
+                if hit is None:
+                    todo.append(j)
+                else:
+                    arc[j], t[j] = hit
+            if todo:
+                pts = np.array(
+                    [[rows[members[j]][2], rows[members[j]][3]] for j in todo], dtype=float
+                )
+                a, tt = _locate_units(net, pts, vehicle, [ids[members[j]] for j in todo])
+                for jj, j in enumerate(todo):
+                    arc[j], t[j] = int(a[jj]), float(tt[jj])
+                    if len(cache) > 100_000:
+                        cache.clear()
+                    cache[(c, rows[members[j]][2], rows[members[j]][3])] = (
+                        int(a[jj]),
+                        float(tt[jj]),
+                    )
+            turnout = np.array([rows[i][5] for i in members], dtype=float)
+            self.by_class[c] = {"members": np.array(members), "arc": arc, "t": t, "turnout": turnout,
+                                "exits": {}, "best": np.empty(len(members)),
+                                "min_turnout": float(turnout.min())}  # fmt: skip
+
+    def exits(self, net: Network, c: int, w: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Per-node linked list of unit exits for class ``c`` under weights ``w`` (cached per w)."""
+        data = self.by_class[c]
+        key = id(w)
+        hit = data["exits"].get(key)
+        if hit is not None and hit[0] is w:
+            return hit[1]
+        nodes, costs = _leave_pairs(net, data["arc"], data["t"], w)
+        nu = len(data["arc"])
+        unit = np.repeat(np.arange(nu), 3)
+        cost = (costs + data["turnout"][:, None]).ravel()
+        node = nodes.ravel()
+        ok = np.isfinite(cost)
+        unit, cost, node = unit[ok], cost[ok], node[ok]
+        first = np.full(net.n_nodes, -1, dtype=np.int64)
+        nxt = np.full(len(node), -1, dtype=np.int64)
+        for e in range(len(node)):
+            nxt[e] = first[node[e]]
+            first[node[e]] = e
+        out = (first, nxt, unit.astype(np.int64), cost)
+        if len(data["exits"]) > 8:
+            data["exits"].clear()
+        data["exits"][key] = (w, out)
+        return out
+
+
+def _locate_units(
+    net: Network, pts: np.ndarray, vehicle: str, ids: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Snap unit positions; a bad one raises :class:`FleetError` naming the unit."""
+    try:
+        return _locate(net, pts, vehicle, "unit")
+    except PointError:
+        for i, uid in enumerate(ids):
+            try:
+                _locate(net, pts[i : i + 1], vehicle, "unit")
+            except PointError as exc:
+                raise FleetError(f"unit {uid!r}: {str(exc).replace('unit 0 ', '', 1)}") from None
+        raise
+
+
+def _fleet_rows(units: Any) -> list[tuple[Any, ...]]:
+    if hasattr(units, "to_dict") and hasattr(units, "columns"):  # a pandas DataFrame
+        units = units.to_dict("records")
+    if isinstance(units, Mapping) or not isinstance(units, Sequence) or isinstance(units, str):
+        raise FleetError(
+            f"units must be a sequence of mappings or a DataFrame, got {type(units).__name__}"
+        )
+    if len(units) == 0:
+        raise FleetError("the fleet is empty: give at least one unit")
+    rows = []
+    for i, u in enumerate(units):
+        try:
+            rows.append((u["id"], u["vehicle"], u["lat"], u["lon"], u.get("available", True),
+                         u.get("turnout_s", 0.0)))  # fmt: skip
+        except (KeyError, TypeError, AttributeError):
+            missing = [k for k in _UNIT_KEYS if not isinstance(u, Mapping) or k not in u]
+            raise FleetError(f"unit {i} lacks {', '.join(missing) or 'mapping form'}") from None
+    return rows
+
+
+def _prepare_fleet(net: Network, units: Any) -> _Fleet:
+    rows = _fleet_rows(units)
+    cached = net._state.get("fleet")
+    if cached is not None and cached.rows == rows:
+        return cached  # type: ignore[no-any-return]
+    problems = []
+    for r in rows:
+        if r[1] not in VEHICLE_CLASSES:
+            problems.append(f"unit {r[0]!r} has unknown vehicle class {r[1]!r}")
+        ok_t = isinstance(r[5], int | float) and math.isfinite(r[5]) and r[5] >= 0
+        if not ok_t:
+            problems.append(f"unit {r[0]!r} has turnout_s={r[5]!r}; expected seconds >= 0")
+        if not isinstance(r[4], bool | np.bool_):
+            problems.append(f"unit {r[0]!r} has available={r[4]!r}; expected true or false")
+        for k, v in (("lat", r[2]), ("lon", r[3])):
+            if isinstance(v, bool) or not isinstance(v, int | float | np.floating | np.integer):
+                problems.append(f"unit {r[0]!r} has {k}={v!r}; expected a number")
+    if problems:
+        raise FleetError(
+            "; ".join(problems[:5]) + (f" (+{len(problems) - 5} more)" if len(problems) > 5 else "")
+        )
+    fleet = _Fleet(net, rows)
+    net._state["fleet"] = fleet
+    return fleet
+
+
+def fastest_units(
+    net: Network, call: Any, units: Any, *, k: int = 3, hour: float | None = None,
+    routes: bool = False,
+) -> list[UnitETA]:  # fmt: skip
+    """The ``k`` available units that reach ``call`` first, sorted by (ETA, unit id).
+
+    Parameters
+    ----------
+    net
+        The network.
+    call
+        ``(lat, lon)`` of the call; snapped per vehicle class.
+    units
+        Sequence of mappings with ``id``, ``vehicle``, ``lat``, ``lon`` and optional ``available``
+        (default True) and ``turnout_s`` (default 0), or a pandas DataFrame with those columns.
+    k
+        How many units; more than are available returns all reachable available units.
+    hour
+        Clock hour (speed bands, closure windows).
+    routes
+        Also build each unit's :class:`Route` (off by default to keep the query lean).
+
+    Returns
+    -------
+    list of UnitETA
+        Units that cannot reach the call (closed roads) are left out; an empty list means no
+        available unit can reach it.
+
+    Examples
+    --------
+    >>> from dispatch import load_network
+    >>> net = load_network("danang")
+    >>> units = [{"id": "A1", "vehicle": "ambulance", "lat": 16.0600, "lon": 108.2130},
+    ...          {"id": "A2", "vehicle": "ambulance", "lat": 16.0550, "lon": 108.2050}]
+    >>> best = net.fastest_units((16.0678, 108.2208), units, k=1)
+    >>> [u.unit for u in best], best[0].eta_s == net.travel_times((16.0600, 108.2130), (16.0678, 108.2208))[0, 0]
+    (['A1'], True)
+    """
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise FleetError(f"k={k!r} must be a positive integer")
+    pt = as_points(call, name="call")
+    if len(pt) != 1:
+        raise PointError(f"call must be one (lat, lon), got {len(pt)} points")
+    fleet = _prepare_fleet(net, units)
+    if not fleet.by_class:
+        raise FleetError("no available unit in the fleet")
+    check_points(net, pt, name="call")
+    ws = _ws(net)
+    tol = net.settings.snap_tolerance_m
+    kk = int(k)
+    found: list[tuple[float, str, int, int]] = []  # (eta, id, class, member index)
+    bound = INF
+    for c, data in fleet.by_class.items():
+        vehicle = VEHICLE_CLASSES[c]
+        arc, t, _ = snap_arrays(net, pt, c, tol)
+        if arc[0] < 0:
+            continue
+        w = weights(net, vehicle, hour)
+        first, nxt, eunit, ecost = fleet.exits(net, c, w)
+        best = data["best"]
+        dispatch_kernel(net.rev_ptr, net.rev_arc, net.arc_tail, net.arc_head, net.arc_twin, w,
+                        int(arc[0]), float(t[0]), data["arc"], data["t"], data["turnout"], ws.dist,
+                        ws.stamp, ws.pred, ws.hd, ws.hv, ws.next_stamp(), first, nxt, eunit, ecost,
+                        best, min(kk, len(best)), bound, data["min_turnout"])  # fmt: skip
+        for j in np.flatnonzero(np.isfinite(best)):
+            found.append((float(best[j]), fleet.ids[data["members"][j]], c, int(j)))
+        found.sort()
+        if len(found) >= kk:
+            bound = found[kk - 1][0]
+    if not found and all(snap_arrays(net, pt, c, tol)[0][0] < 0 for c in fleet.by_class):
+        raise PointError(
+            f"call ({pt[0, 0]}, {pt[0, 1]}) is farther than {tol:g} m from any road the fleet may use"
+        )
+    out = []
+    for eta, uid, c, j in found[:kk]:
+        data = fleet.by_class[c]
+        turnout = float(data["turnout"][j])
+        r = None
+        if routes:
+            vehicle = VEHICLE_CLASSES[c]
+            w = weights(net, vehicle, hour)
+            arc, t, _ = snap_arrays(net, pt, c, tol)
+            r = _route(
+                net, w, int(data["arc"][j]), float(data["t"][j]), int(arc[0]), float(t[0]), vehicle
+            )
+        out.append(UnitETA(uid, VEHICLE_CLASSES[c], eta, eta - turnout, turnout, r))
+    return out

@@ -1,0 +1,1088 @@
+"""Discrete-event simulation of 114/115 dispatch over the road network.
+
+All state lives in one :class:`Simulation` object (no module globals). Events sit in a heap ordered by
+``(time_s, priority, sequence)``: at equal times unit transitions come before call arrivals (a unit
+that frees at the instant a call arrives can take it) and the sequence number keeps insertion order,
+so a run is deterministic for a seed.
+
+Unit lifecycle::
+
+    available at station -> turnout -> driving -> on scene -> [115: driving to hospital -> handover]
+    -> returning (dispatchable, from where it is) -> available at station
+
+Calls that find no unit wait in a priority queue (priority level, then call time) and are served when
+a unit frees up. A call is *served* once a unit is dispatched to it (its arrival time is known then:
+routes do not change after departure), and *unserved* if it is still waiting at the horizon. At the
+end of every run a conservation check asserts that every generated call is one or the other.
+
+The simulator talks to the road network through the :class:`TravelOracle` protocol, a subset of the
+core's API (``docs/api-contract.md``): :meth:`~TravelOracle.fastest_units` (the live-dispatch code
+path), :meth:`~TravelOracle.route` and :meth:`~TravelOracle.travel_times`. The ``hour`` passed to them
+is the simulation clock in hours since the scenario start, so time-windowed closures and speed bands by
+hour of day (``hour % 24``) apply as in the scenario. Travel times are fixed at departure.
+
+Dispatch policies
+-----------------
+``fastest``
+    The unit with the smallest road ETA (turnout + drive), by ``net.fastest_units``: what live
+    dispatch does.
+``nearest_straight_line``
+    The unit nearest as the crow flies (what CAD systems ranking by haversine do).
+``nearest_node``
+    Call and units snapped to their nearest graph node, ranked by node-to-node road time (what tools
+    using a node-based travel matrix do).
+``optimal_batch``
+    Like ``fastest`` for a single call; when several calls wait, the waiting calls of the most urgent
+    priority are assigned to the dispatchable units jointly (minimum total ETA, OR-Tools linear sum
+    assignment), and so on down the priorities.
+
+The chosen unit's arrival is always timed on the roads with ``net.fastest_units``, whatever policy
+chose it, so that policies are compared on real response times.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from bisect import bisect_right
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from dispatch.demand import Calls
+from dispatch.errors import DispatchError
+from dispatch.scenario import POLICIES, Scenario
+
+__all__ = [
+    "RouteLike",
+    "SimHospital",
+    "SimResult",
+    "SimUnit",
+    "Simulation",
+    "SimulationError",
+    "TravelOracle",
+    "UnitETALike",
+]
+
+EARTH_RADIUS_M = 6_371_008.8
+
+
+class SimulationError(DispatchError):
+    """A simulation that cannot run (bad policy, no unit for an incident type, broken invariant)."""
+
+
+# ----------------------------------------------------------------------------------------------
+# the travel-time oracle protocol (what the simulator needs from the network)
+# ----------------------------------------------------------------------------------------------
+
+
+class RouteLike(Protocol):
+    """What the simulator reads from a route: its ETA and its timed polyline."""
+
+    eta_s: float
+    coords: Sequence[tuple[float, float]]
+    times_s: Sequence[float]
+
+
+class UnitETALike(Protocol):
+    """What the simulator reads from one entry of ``fastest_units``."""
+
+    unit: str
+    eta_s: float
+    drive_s: float
+    turnout_s: float
+
+
+class TravelOracle(Protocol):
+    """The network calls the simulator makes (a subset of :class:`dispatch.network.Network`).
+
+    A test can implement it with straight lines and a constant speed (``tests/_sim_fake.py``).
+    """
+
+    def fastest_units(
+        self,
+        call: tuple[float, float],
+        units: Sequence[Mapping[str, Any]],
+        *,
+        k: int = 3,
+        hour: float | None = None,
+        routes: bool = False,
+    ) -> Sequence[UnitETALike]: ...
+
+    def route(
+        self,
+        origin: tuple[float, float],
+        destination: tuple[float, float],
+        *,
+        vehicle: str = "ambulance",
+        hour: float | None = None,
+    ) -> RouteLike: ...
+
+    def travel_times(
+        self,
+        origins: Any,
+        destinations: Any,
+        *,
+        vehicle: str = "ambulance",
+        hour: float | None = None,
+    ) -> np.ndarray: ...
+
+
+# ----------------------------------------------------------------------------------------------
+# inputs and results
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SimUnit:
+    """A unit as the simulation starts: id, class, home station and position, turnout."""
+
+    id: str
+    vehicle: str
+    station: str
+    lat: float
+    lon: float
+    turnout_s: float
+
+
+@dataclass(frozen=True)
+class SimHospital:
+    """A receiving hospital: name, position, capabilities (empty: takes every patient)."""
+
+    name: str
+    lat: float
+    lon: float
+    capabilities: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SimResult:
+    """The outcome of one run.
+
+    Attributes
+    ----------
+    scenario : str
+        Scenario name.
+    policy : str
+        Dispatch policy.
+    replication, seed : int
+        Which replication of which seed.
+    horizon_s, warmup_s : float
+        Simulated span and warm-up (calls before ``warmup_s`` are simulated, not counted).
+    calls : dict of str to numpy.ndarray
+        One row per generated call, columns: ``call`` (index), ``time_s``, ``type``, ``service``,
+        ``priority``, ``lat``, ``lon``, ``area``, ``in_stats`` (after warm-up), ``served``,
+        ``unit``, ``vehicle``, ``dispatch_s`` (time of dispatch), ``wait_s`` (call to dispatch),
+        ``turnout_s``, ``drive_s``, ``response_s`` (call to first arrival), ``target_s``,
+        ``transport``, ``hospital``, ``on_scene_s``, ``hour`` (hour of day of the call).
+        Unserved calls have ``nan`` times and empty ``unit``.
+    units : dict of str to numpy.ndarray
+        One row per unit: ``unit``, ``vehicle``, ``station``, ``lat``, ``lon``, ``dispatches``,
+        ``busy_s`` (committed to calls: dispatch to free at scene or hospital),
+        ``returning_s`` (driving back, dispatchable), ``utilisation`` (``busy_s`` over the counted
+        span), all within ``[warmup_s, horizon_s]``.
+    events : list of tuple
+        ``(time_s, event, unit, call)`` records when the simulation was built with ``monitor=True``.
+    area_names : tuple of str
+        Names of the statistics areas (``calls['area']`` holds names).
+    """
+
+    scenario: str
+    policy: str
+    replication: int
+    seed: int
+    horizon_s: float
+    warmup_s: float
+    calls: dict[str, np.ndarray]
+    units: dict[str, np.ndarray]
+    events: list[tuple[float, str, str, int]]
+    targets_s: dict[int, float]
+    hospitals: tuple[SimHospital, ...] = ()
+
+    @property
+    def n_calls(self) -> int:
+        """Calls generated."""
+        return len(self.calls["time_s"])
+
+    @property
+    def n_served(self) -> int:
+        """Calls a unit was dispatched to."""
+        return int(np.count_nonzero(self.calls["served"]))
+
+    @property
+    def n_unserved(self) -> int:
+        """Calls still waiting at the horizon."""
+        return self.n_calls - self.n_served
+
+
+# ----------------------------------------------------------------------------------------------
+# the simulation
+# ----------------------------------------------------------------------------------------------
+
+# event kinds
+_CALL, _ARRIVE_SCENE, _LEAVE_SCENE, _ARRIVE_HOSPITAL, _HANDOVER_DONE, _ARRIVE_STATION, _DISPATCH = (
+    range(7)
+)
+_EVENT_NAMES = (
+    "call",
+    "arrive_scene",
+    "leave_scene",
+    "arrive_hospital",
+    "handover_done",
+    "arrive_station",
+    "dispatch",
+)
+# event priorities at equal time: unit transitions first, then calls
+_P_UNIT, _P_CALL = 0, 1
+# unit statuses
+_AVAILABLE, _ENROUTE, _ON_SCENE, _TO_HOSPITAL, _HANDOVER, _RETURNING = range(6)
+
+
+class _UnitState:
+    """Mutable state of one unit inside a :class:`Simulation`."""
+
+    __slots__ = (
+        "index", "id", "vehicle", "station", "home", "turnout_s", "status", "epoch", "pos",
+        "route_coords", "route_times", "route_start_s", "busy_since_s", "busy_s",
+        "returning_since_s", "returning_s", "dispatches", "call", "record",
+    )  # fmt: skip
+
+    def __init__(self, index: int, u: SimUnit) -> None:
+        self.index = index
+        self.id = u.id
+        self.vehicle = u.vehicle
+        self.station = u.station
+        self.home = (u.lat, u.lon)
+        self.turnout_s = u.turnout_s
+        self.status = _AVAILABLE
+        self.epoch = 0
+        self.pos = self.home
+        self.route_coords: Sequence[tuple[float, float]] = ()
+        self.route_times: Sequence[float] = ()
+        self.route_start_s = 0.0
+        self.busy_since_s = 0.0
+        self.busy_s = 0.0
+        self.returning_since_s = 0.0
+        self.returning_s = 0.0
+        self.dispatches = 0
+        self.call = -1
+        self.record: dict[str, Any] = {
+            "id": u.id, "vehicle": u.vehicle, "lat": u.lat, "lon": u.lon, "turnout_s": u.turnout_s,
+        }  # fmt: skip
+
+
+class Simulation:
+    """One run of a scenario under one dispatch policy.
+
+    Parameters
+    ----------
+    net : TravelOracle
+        The road network (:class:`dispatch.network.Network`, closures already applied) or a test
+        double.
+    scenario : Scenario
+        Incident types, priorities, horizon, warm-up, processing delay.
+    calls : Calls
+        The calls to simulate (:func:`dispatch.demand.generate_calls`).
+    units : sequence of SimUnit
+        The fleet at its stations.
+    hospitals : sequence of SimHospital
+        Receiving hospitals for 115 transports.
+    policy : str
+        One of :data:`dispatch.scenario.POLICIES`.
+    replication, seed : int
+        Recorded in the result.
+    monitor : bool
+        Keep every event as a ``(time_s, event, unit, call)`` record in ``result.events``.
+
+    Examples
+    --------
+    >>> sim = Simulation(net, scenario, calls, units, hospitals, policy="fastest")  # doctest: +SKIP
+    >>> result = sim.run()  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        net: TravelOracle,
+        scenario: Scenario,
+        calls: Calls,
+        units: Sequence[SimUnit],
+        hospitals: Sequence[SimHospital] = (),
+        *,
+        policy: str = "fastest",
+        replication: int = 0,
+        seed: int | None = None,
+        monitor: bool = False,
+        node_coords: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        if policy not in POLICIES:
+            raise SimulationError(f"policy={policy!r} is not one of {', '.join(POLICIES)}")
+        if not units:
+            raise SimulationError("units: the fleet is empty")
+        ids = [u.id for u in units]
+        if len(set(ids)) != len(ids):
+            dup = next(i for i in ids if ids.count(i) > 1)
+            raise SimulationError(f"units: duplicate unit id {dup!r}")
+        self.net = net
+        self.scenario = scenario
+        self.calls = calls
+        self.policy = policy
+        self.replication = replication
+        self.seed = scenario.seed if seed is None else seed
+        self.monitor = monitor
+        self.horizon_s = scenario.horizon_h * 3600.0
+        self.warmup_s = scenario.warmup_h * 3600.0
+        self.units = [_UnitState(i, u) for i, u in enumerate(units)]
+        self.unit_by_id = {u.id: u for u in self.units}
+        self.hospitals = tuple(hospitals)
+        types = scenario.incident_types
+        present = {u.vehicle for u in units}
+        for t in types:
+            if not present.intersection(t.vehicles):
+                raise SimulationError(
+                    f"incident type {t.name!r} needs one of {', '.join(t.vehicles)} but the fleet has "
+                    f"none (fleet classes: {', '.join(sorted(present))})"
+                )
+        # hospitals each type may use (by capability)
+        self._type_hospitals: list[list[int]] = []
+        for t in types:
+            if t.transport_probability <= 0:
+                self._type_hospitals.append([])
+                continue
+            ok = [
+                i
+                for i, h in enumerate(self.hospitals)
+                if t.hospital_capability is None
+                or not h.capabilities
+                or t.hospital_capability in h.capabilities
+            ]
+            if not ok:
+                raise SimulationError(
+                    f"incident type {t.name!r} transports to a hospital with capability "
+                    f"{t.hospital_capability!r} but no hospital has it"
+                )
+            self._type_hospitals.append(ok)
+        self._type_vehicles = [frozenset(t.vehicles) for t in types]
+        self._type_priority = [t.priority for t in types]
+        self._node_coords = node_coords
+        self._node_tree: Any = None
+        # event heap and waiting queue
+        self._heap: list[tuple[float, int, int, int, int, int]] = []
+        self._seq = 0
+        self._waiting: dict[tuple[int, frozenset[str]], deque[int]] = {}
+        self._n_waiting = 0
+        self.now_s = 0.0
+        self.events: list[tuple[float, str, str, int]] = []
+        n = len(calls)
+        self._served = np.zeros(n, dtype=bool)
+        self._unit_of_call = np.full(n, -1, dtype=np.int64)
+        self._dispatch_s = np.full(n, np.nan)
+        self._turnout_s = np.full(n, np.nan)
+        self._drive_s = np.full(n, np.nan)
+        self._hospital_of_call = np.full(n, -1, dtype=np.int64)
+        self._ran = False
+
+    # -- event plumbing ---------------------------------------------------------------------------
+
+    def _push(self, time_s: float, prio: int, kind: int, a: int, b: int = 0) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (time_s, prio, self._seq, kind, a, b))
+
+    def _log(self, event: int, unit: _UnitState | None, call: int) -> None:
+        if self.monitor:
+            self.events.append((self.now_s, _EVENT_NAMES[event], unit.id if unit else "", call))
+
+    def _hour(self) -> float:
+        return self.now_s / 3600.0
+
+    # -- positions -------------------------------------------------------------------------------
+
+    def position(self, u: _UnitState) -> tuple[float, float]:
+        """Where a unit is now (interpolated along its route while returning)."""
+        if u.status != _RETURNING or not u.route_coords:
+            return u.pos
+        elapsed = self.now_s - u.route_start_s
+        times = u.route_times
+        i = bisect_right(times, elapsed)
+        if i >= len(times):
+            return u.route_coords[-1]
+        if i == 0:
+            return u.route_coords[0]
+        t0, t1 = times[i - 1], times[i]
+        f = 0.0 if t1 <= t0 else (elapsed - t0) / (t1 - t0)
+        (la0, lo0), (la1, lo1) = u.route_coords[i - 1], u.route_coords[i]
+        return (la0 + f * (la1 - la0), lo0 + f * (lo1 - lo0))
+
+    def _dispatch_point(self, u: _UnitState) -> tuple[tuple[float, float], float]:
+        """Point and extra delay to use when routing a unit from where it is now.
+
+        A unit at its station starts from the station after its turnout. A returning unit is placed
+        at the next vertex of its route, with the time still needed to reach it as its delay (the
+        crew is already on the road: no turnout). Using the vertex keeps the point on the road.
+        """
+        if u.status != _RETURNING or not u.route_coords:
+            return u.pos, u.turnout_s
+        elapsed = self.now_s - u.route_start_s
+        times = u.route_times
+        i = bisect_right(times, elapsed)
+        if i >= len(times):
+            return u.route_coords[-1], 0.0
+        return u.route_coords[i], float(times[i]) - elapsed
+
+    # -- policies --------------------------------------------------------------------------------
+
+    def _candidates(self, vehicles: frozenset[str]) -> list[_UnitState]:
+        return [
+            u
+            for u in self.units
+            if (u.status == _AVAILABLE or u.status == _RETURNING) and u.vehicle in vehicles
+        ]
+
+    def _fastest(
+        self, point: tuple[float, float], cands: Sequence[_UnitState], k: int = 1
+    ) -> list[tuple[_UnitState, float, float, float]]:
+        recs = []
+        for u in cands:
+            (lat, lon), delay = self._dispatch_point(u)
+            r = u.record
+            r["lat"], r["lon"], r["turnout_s"] = lat, lon, delay
+            recs.append(r)
+        out = self.net.fastest_units(point, recs, k=k, hour=self._hour())
+        return [
+            (self.unit_by_id[e.unit], float(e.eta_s), float(e.turnout_s), float(e.drive_s))
+            for e in out
+        ]
+
+    def _choose(
+        self, call: int, cands: Sequence[_UnitState]
+    ) -> tuple[_UnitState, float, float, float] | None:
+        point = (float(self.calls.lat[call]), float(self.calls.lon[call]))
+        if self.policy in ("fastest", "optimal_batch"):
+            best = self._fastest(point, cands, k=1)
+            return best[0] if best else None
+        if self.policy == "nearest_straight_line":
+            pos = np.array([self.position(u) for u in cands])
+            d = _haversine_m(pos[:, 0], pos[:, 1], point[0], point[1])
+        else:  # nearest_node
+            d = self._node_ranking(point, cands)
+        # rank by the baseline's proxy (ties by unit id), time the chosen unit on the roads;
+        # a unit the roads cannot bring there is skipped for the next one
+        order = sorted(range(len(cands)), key=lambda j: (d[j], cands[j].id))
+        for j in order:
+            if not math.isfinite(d[j]):
+                continue
+            timed = self._fastest(point, [cands[j]], k=1)
+            if timed:
+                return timed[0]
+        return None
+
+    def _node_ranking(self, point: tuple[float, float], cands: Sequence[_UnitState]) -> np.ndarray:
+        if self._node_coords is None:
+            raise SimulationError("policy='nearest_node' needs the network's node coordinates")
+        if self._node_tree is None:
+            from scipy.spatial import cKDTree
+
+            lat, lon = self._node_coords
+            self._node_kx = math.cos(math.radians(float(np.mean(lat))))
+            self._node_tree = cKDTree(np.column_stack([lat, lon * self._node_kx]))
+        lat, lon = self._node_coords
+        pts = np.array([point] + [self.position(u) for u in cands])
+        _, idx = self._node_tree.query(np.column_stack([pts[:, 0], pts[:, 1] * self._node_kx]))
+        nodes = np.column_stack([lat[idx], lon[idx]])
+        out = np.full(len(cands), np.inf)
+        by_vehicle: dict[str, list[int]] = {}
+        for j, u in enumerate(cands):
+            by_vehicle.setdefault(u.vehicle, []).append(j)
+        for vehicle, js in by_vehicle.items():
+            tt = self.net.travel_times(
+                nodes[[j + 1 for j in js]], nodes[:1], vehicle=vehicle, hour=self._hour()
+            )
+            for row, j in enumerate(js):
+                out[j] = float(tt[row, 0]) + (
+                    cands[j].turnout_s if cands[j].status == _AVAILABLE else 0.0
+                )
+        return out
+
+    # -- dispatch --------------------------------------------------------------------------------
+
+    def _dispatch(
+        self, call: int, u: _UnitState, eta_s: float, turnout_s: float, drive_s: float
+    ) -> None:
+        now = self.now_s
+        # a returning unit has no turnout: the delay to its next route vertex is driving
+        turnout_s = u.turnout_s if u.status == _AVAILABLE else 0.0
+        drive_s = eta_s - turnout_s
+        if u.status == _RETURNING:
+            u.returning_s += _clip_span(u.returning_since_s, now, self.warmup_s, self.horizon_s)
+        u.pos = self.position(u)
+        u.status = _ENROUTE
+        u.epoch += 1
+        u.call = call
+        u.dispatches += 1 if self.calls.time_s[call] >= self.warmup_s else 0
+        u.busy_since_s = now
+        u.route_coords = ()
+        self._served[call] = True
+        self._unit_of_call[call] = u.index
+        self._dispatch_s[call] = now
+        self._turnout_s[call] = turnout_s
+        self._drive_s[call] = drive_s
+        self._push(now + eta_s, _P_UNIT, _ARRIVE_SCENE, u.index, u.epoch)
+        self._log(_DISPATCH, u, call)
+
+    def _enqueue(self, call: int) -> None:
+        key = (
+            self._type_priority[int(self.calls.type_idx[call])],
+            self._type_vehicles[int(self.calls.type_idx[call])],
+        )
+        self._waiting.setdefault(key, deque()).append(call)
+        self._n_waiting += 1
+
+    def _match(self) -> None:
+        """Dispatch waiting calls while some dispatchable unit can take one."""
+        if self._n_waiting == 0:
+            return
+        if self.policy == "optimal_batch":
+            self._match_batch()
+            return
+        while self._n_waiting:
+            free = {
+                u.vehicle for u in self.units if u.status == _AVAILABLE or u.status == _RETURNING
+            }
+            if not free:
+                return
+            # the head of each (priority, vehicles) queue; the most urgent, then the oldest, first
+            heads = sorted(
+                (key[0], float(self.calls.time_s[q[0]]), q[0], key)
+                for key, q in self._waiting.items()
+                if q and not free.isdisjoint(key[1])
+            )
+            progressed = False
+            for _, _, call, key in heads:
+                cands = self._candidates(key[1])
+                choice = self._choose(call, cands)
+                if choice is None:  # no unit can reach it now; it keeps waiting
+                    continue
+                self._waiting[key].popleft()
+                self._n_waiting -= 1
+                self._dispatch(call, *choice)
+                progressed = True
+                break
+            if not progressed:
+                return
+
+    def _match_batch(self) -> None:
+        from ortools.graph.python import linear_sum_assignment
+
+        while self._n_waiting:
+            free_units = [u for u in self.units if u.status == _AVAILABLE or u.status == _RETURNING]
+            if not free_units:
+                return
+            free = {u.vehicle for u in free_units}
+            keys = [k for k, q in self._waiting.items() if q and not free.isdisjoint(k[1])]
+            if not keys:
+                return
+            level = min(k[0] for k in keys)
+            calls = sorted(c for k in keys if k[0] == level for c in self._waiting[k])
+            if len(calls) == 1:
+                call = calls[0]
+                key = self._key(call)
+                choice = self._choose(call, self._candidates(key[1]))
+                if choice is None:
+                    return
+                self._remove_waiting(call)
+                self._dispatch(call, *choice)
+                continue
+            # joint assignment: cost = ETA (turnout + drive) of each eligible unit to each call
+            cost = np.full((len(free_units), len(calls)), np.inf)
+            pts = np.array([(self.calls.lat[c], self.calls.lon[c]) for c in calls])
+            by_vehicle: dict[str, list[int]] = {}
+            for i, u in enumerate(free_units):
+                by_vehicle.setdefault(u.vehicle, []).append(i)
+            for vehicle, idx in by_vehicle.items():
+                origins = []
+                delays = []
+                for i in idx:
+                    p, d = self._dispatch_point(free_units[i])
+                    origins.append(p)
+                    delays.append(d)
+                tt = self.net.travel_times(
+                    np.array(origins), pts, vehicle=vehicle, hour=self._hour()
+                )
+                tt = tt + np.asarray(delays)[:, None]
+                for j, c in enumerate(calls):
+                    if vehicle in self._type_vehicles[int(self.calls.type_idx[c])]:
+                        cost[idx, j] = tt[:, j]
+            solver = linear_sum_assignment.SimpleLinearSumAssignment()
+            units_left = len(free_units) <= len(calls)
+            n_arcs = 0
+            for i in range(len(free_units)):
+                for j in range(len(calls)):
+                    if math.isfinite(cost[i, j]):
+                        a, b = (i, j) if units_left else (j, i)
+                        solver.add_arc_with_cost(a, b, int(round(cost[i, j] * 10)))
+                        n_arcs += 1
+            pairs: list[tuple[int, int]] = []
+            if n_arcs and solver.solve() == solver.OPTIMAL:
+                for a in range(solver.num_nodes()):
+                    b = solver.right_mate(a)
+                    pairs.append((a, b) if units_left else (b, a))
+            else:  # no perfect matching on the smaller side: fall back to one at a time
+                pairs = []
+            if not pairs:
+                call = calls[0]
+                choice = self._choose(call, self._candidates(self._key(call)[1]))
+                if choice is None:
+                    return
+                self._remove_waiting(call)
+                self._dispatch(call, *choice)
+                continue
+            for i, j in sorted(pairs, key=lambda p: calls[p[1]]):
+                u, call = free_units[i], calls[j]
+                timed = self._fastest(
+                    (float(self.calls.lat[call]), float(self.calls.lon[call])), [u], k=1
+                )
+                if not timed:
+                    continue
+                self._remove_waiting(call)
+                self._dispatch(call, *timed[0])
+
+    def _key(self, call: int) -> tuple[int, frozenset[str]]:
+        ti = int(self.calls.type_idx[call])
+        return (self._type_priority[ti], self._type_vehicles[ti])
+
+    def _remove_waiting(self, call: int) -> None:
+        self._waiting[self._key(call)].remove(call)
+        self._n_waiting -= 1
+
+    # -- unit transitions --------------------------------------------------------------------------
+
+    def _free(self, u: _UnitState) -> None:
+        """The unit is done with its call where it is: it heads home and is dispatchable again."""
+        now = self.now_s
+        u.busy_s += _clip_span(u.busy_since_s, now, self.warmup_s, self.horizon_s)
+        u.call = -1
+        route = self.net.route(u.pos, u.home, vehicle=u.vehicle, hour=self._hour())
+        eta = float(route.eta_s)
+        if not math.isfinite(eta) or eta <= 0.5 or not route.coords:
+            u.status = _AVAILABLE
+            u.pos = u.home
+        else:
+            u.status = _RETURNING
+            u.route_coords = route.coords
+            u.route_times = route.times_s
+            u.route_start_s = now
+            u.returning_since_s = now
+            self._push(now + eta, _P_UNIT, _ARRIVE_STATION, u.index, u.epoch)
+        self._match()
+
+    def _handle(self, kind: int, a: int, b: int) -> None:
+        if kind == _CALL:
+            self._log(kind, None, a)
+            self._enqueue(a)
+            self._match()
+            return
+        u = self.units[a]
+        if b != u.epoch:  # a stale event of a unit redispatched meanwhile
+            return
+        call = u.call
+        self._log(kind, u, call)
+        if kind == _ARRIVE_SCENE:
+            u.status = _ON_SCENE
+            u.pos = (float(self.calls.lat[call]), float(self.calls.lon[call]))
+            self._push(
+                self.now_s + float(self.calls.on_scene_s[call]), _P_UNIT, _LEAVE_SCENE, a, u.epoch
+            )
+        elif kind == _LEAVE_SCENE:
+            ti = int(self.calls.type_idx[call])
+            hosp = self._type_hospitals[ti]
+            if self.calls.transport[call] and hosp:
+                pts = np.array([(self.hospitals[h].lat, self.hospitals[h].lon) for h in hosp])
+                tt = self.net.travel_times(u.pos, pts, vehicle=u.vehicle, hour=self._hour())[0]
+                j = int(np.argmin(tt))
+                if math.isfinite(float(tt[j])):
+                    u.status = _TO_HOSPITAL
+                    self._hospital_of_call[call] = hosp[j]
+                    u.pos = (self.hospitals[hosp[j]].lat, self.hospitals[hosp[j]].lon)
+                    self._push(self.now_s + float(tt[j]), _P_UNIT, _ARRIVE_HOSPITAL, a, u.epoch)
+                    return
+            self._free(u)
+        elif kind == _ARRIVE_HOSPITAL:
+            u.status = _HANDOVER
+            self._push(
+                self.now_s + float(self.calls.handover_s[call]), _P_UNIT, _HANDOVER_DONE, a, u.epoch
+            )
+        elif kind == _HANDOVER_DONE:
+            self._free(u)
+        elif kind == _ARRIVE_STATION:
+            u.returning_s += _clip_span(
+                u.returning_since_s, self.now_s, self.warmup_s, self.horizon_s
+            )
+            u.status = _AVAILABLE
+            u.pos = u.home
+            u.route_coords = ()
+
+    # -- run -------------------------------------------------------------------------------------
+
+    def run(self, *, progress: Callable[[int], None] | None = None) -> SimResult:
+        """Run to the horizon and return the result (a simulation runs once).
+
+        Parameters
+        ----------
+        progress : callable, optional
+            Called with the number of calls that arrived since the previous call (about every 1%).
+        """
+        if self._ran:
+            raise SimulationError("a Simulation runs once; build a new one")
+        self._ran = True
+        delay = self.scenario.processing_s
+        times = self.calls.time_s
+        for i in range(len(times)):
+            self._push(float(times[i]) + delay, _P_CALL, _CALL, i)
+        step = max(1, len(times) // 100)
+        seen = 0
+        heap = self._heap
+        while heap:
+            t, _, _, kind, a, b = heapq.heappop(heap)
+            if t > self.horizon_s:
+                break
+            self.now_s = t
+            self._handle(kind, a, b)
+            if kind == _CALL and progress is not None:
+                seen += 1
+                if seen % step == 0:
+                    progress(step)
+        self.now_s = self.horizon_s
+        if progress is not None and seen % step:
+            progress(seen % step)
+        return self._result()
+
+    def _result(self) -> SimResult:
+        c = self.calls
+        sc = self.scenario
+        types = sc.incident_types
+        n = len(c)
+        # close the open intervals at the horizon
+        for u in self.units:
+            if u.status in (_ENROUTE, _ON_SCENE, _TO_HOSPITAL, _HANDOVER):
+                u.busy_s += _clip_span(
+                    u.busy_since_s, self.horizon_s, self.warmup_s, self.horizon_s
+                )
+            elif u.status == _RETURNING:
+                u.returning_s += _clip_span(
+                    u.returning_since_s, self.horizon_s, self.warmup_s, self.horizon_s
+                )
+        waiting = sum(len(q) for q in self._waiting.values())
+        served = int(self._served.sum())
+        if waiting != self._n_waiting or served + waiting != n:
+            raise SimulationError(
+                f"conservation check failed: {n} calls generated, {served} served, {waiting} waiting"
+            )
+        waiting_set = {call for q in self._waiting.values() for call in q}
+        if any(self._served[call] for call in waiting_set):
+            raise SimulationError("conservation check failed: a call is both served and waiting")
+        type_names = np.array([t.name for t in types])
+        services = np.array([t.service for t in types])
+        prios = np.array([t.priority for t in types], dtype=np.int64)
+        targets = {p.level: p.target_s for p in sc.priorities}
+        prio = prios[c.type_idx]
+        ids = np.array([u.id for u in self.units] + [""])
+        vehicles = np.array([u.vehicle for u in self.units] + [""])
+        uidx = np.where(self._unit_of_call >= 0, self._unit_of_call, len(self.units))
+        hnames = np.array([h.name for h in self.hospitals] + [""])
+        hidx = np.where(self._hospital_of_call >= 0, self._hospital_of_call, len(self.hospitals))
+        arrival = self._dispatch_s + self._turnout_s + self._drive_s
+        calls = {
+            "call": np.arange(n),
+            "time_s": c.time_s,
+            "hour": np.floor(c.time_s / 3600.0).astype(np.int64) % 24,
+            "type": type_names[c.type_idx] if n else np.array([], dtype=str),
+            "service": services[c.type_idx] if n else np.array([], dtype=str),
+            "priority": prio,
+            "lat": c.lat,
+            "lon": c.lon,
+            "area": np.array(c.areas.names)[c.area] if n else np.array([], dtype=str),
+            "in_stats": c.time_s >= self.warmup_s,
+            "served": self._served.copy(),
+            "unit": ids[uidx],
+            "vehicle": vehicles[uidx],
+            "dispatch_s": self._dispatch_s,
+            "wait_s": self._dispatch_s - c.time_s,
+            "turnout_s": self._turnout_s,
+            "drive_s": self._drive_s,
+            "response_s": arrival - c.time_s,
+            "target_s": np.array([targets[int(p)] for p in prio]) if n else np.zeros(0),
+            "transport": c.transport & (hidx < len(self.hospitals)),
+            "hospital": hnames[hidx],
+            "on_scene_s": c.on_scene_s,
+        }
+        span = max(self.horizon_s - self.warmup_s, 1e-9)
+        units = {
+            "unit": np.array([u.id for u in self.units]),
+            "vehicle": np.array([u.vehicle for u in self.units]),
+            "station": np.array([u.station for u in self.units]),
+            "lat": np.array([u.home[0] for u in self.units]),
+            "lon": np.array([u.home[1] for u in self.units]),
+            "dispatches": np.array([u.dispatches for u in self.units], dtype=np.int64),
+            "busy_s": np.array([u.busy_s for u in self.units]),
+            "returning_s": np.array([u.returning_s for u in self.units]),
+            "utilisation": np.array([u.busy_s / span for u in self.units]),
+        }
+        return SimResult(
+            scenario=sc.name,
+            policy=self.policy,
+            replication=self.replication,
+            seed=self.seed,
+            horizon_s=self.horizon_s,
+            warmup_s=self.warmup_s,
+            calls=calls,
+            units=units,
+            events=self.events,
+            targets_s=targets,
+            hospitals=self.hospitals,
+        )
+
+
+def _clip_span(start: float, end: float, lo: float, hi: float) -> float:
+    return max(0.0, min(end, hi) - max(start, lo))
+
+
+def _haversine_m(lat1: Any, lon1: Any, lat2: Any, lon2: Any) -> np.ndarray:
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dphi = p2 - p1
+    dl = np.radians(np.asarray(lon2) - np.asarray(lon1))
+    a = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(a))
+
+
+# ----------------------------------------------------------------------------------------------
+# from a scenario to runs
+# ----------------------------------------------------------------------------------------------
+
+#: Service of each vehicle class (for the turnout default).
+VEHICLE_SERVICE = {"ambulance": "115", "motorbike": "115", "fire_engine": "114", "ladder": "114"}
+
+
+@dataclass(frozen=True)
+class World:
+    """What a scenario resolves to on its map, shared by every policy and replication.
+
+    Attributes
+    ----------
+    units : tuple of SimUnit
+    hospitals : tuple of SimHospital
+    stations : dict of str to (lat, lon)
+    segments : dispatch.demand.RoadSegments
+    areas : dispatch.demand.Areas
+    node_coords : (lat, lon) arrays or None
+    bbox : (min_lat, min_lon, max_lat, max_lon)
+    closures : tuple of dict
+        ``label``, ``start_h``, ``end_h`` and GeoJSON ``geometry`` (None for way closures).
+    """
+
+    units: tuple[SimUnit, ...]
+    hospitals: tuple[SimHospital, ...]
+    stations: Mapping[str, tuple[float, float]]
+    segments: Any
+    areas: Any
+    node_coords: tuple[np.ndarray, np.ndarray] | None
+    bbox: tuple[float, float, float, float]
+    closures: tuple[Mapping[str, Any], ...] = ()
+
+
+def _facility_name(f: Any) -> str:
+    name = str(getattr(f, "name", "") or "").strip()
+    return name or f"{f.kind} {f.osm_id}"
+
+
+def resolve_world(scenario: Scenario, net: Any) -> World:
+    """Resolve a scenario's stations, units, hospitals, demand areas on a network.
+
+    Raises
+    ------
+    dispatch.scenario.ScenarioError
+        A unit at an unknown station, a map without the facilities asked for, and so on.
+    """
+    from dispatch.demand import areas_for, road_segments
+    from dispatch.scenario import ScenarioError
+
+    where = str(scenario.source) if scenario.source else scenario.name
+    stations: dict[str, tuple[float, float]] = {s.name: (s.lat, s.lon) for s in scenario.stations}
+    units: list[SimUnit] = []
+
+    def turnout(vehicle: str, override: float | None) -> float:
+        return (
+            float(override)
+            if override is not None
+            else float(scenario.turnout_s[VEHICLE_SERVICE[vehicle]])
+        )
+
+    if scenario.map_stations is not None:
+        ms = scenario.map_stations
+        facs = [f for f in net.facilities if f.kind in ms.kinds]
+        if not facs:
+            raise ScenarioError(
+                f"{where}: map_stations: the map {scenario.map!r} has no {', '.join(ms.kinds)}"
+            )
+        for f in sorted(facs, key=lambda f: (f.kind, f.osm_id)):
+            name = _facility_name(f)
+            if name in stations:
+                name = f"{name} ({f.osm_id})"
+            stations[name] = (float(f.lat), float(f.lon))
+            for vehicle, count in ms.units:
+                for k in range(count):
+                    uid = f"{f.kind[0].upper()}{f.osm_id}-{vehicle}-{k + 1}"
+                    units.append(
+                        SimUnit(
+                            uid, vehicle, name, float(f.lat), float(f.lon), turnout(vehicle, None)
+                        )
+                    )
+    for i, u in enumerate(scenario.units):
+        if u.station not in stations:
+            raise ScenarioError(f"{where}: units[{i}].station: {u.station!r} is not a station")
+        lat, lon = stations[u.station]
+        units.append(SimUnit(u.id, u.vehicle, u.station, lat, lon, turnout(u.vehicle, u.turnout_s)))
+    if scenario.fleet_csv is not None:
+        from dispatch.incidents import read_fleet
+
+        for fu in read_fleet(scenario.fleet_csv):
+            if fu.status == "out_of_service":
+                continue
+            station = fu.station or f"{fu.id} base"
+            stations.setdefault(station, (fu.lat, fu.lon))
+            units.append(
+                SimUnit(
+                    fu.id, fu.vehicle, station, fu.lat, fu.lon, turnout(fu.vehicle, fu.turnout_s)
+                )
+            )
+    ids = [u.id for u in units]
+    if len(set(ids)) != len(ids):
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        raise ScenarioError(f"{where}: units: duplicate unit ids {', '.join(dup)}")
+    hospitals = [SimHospital(h.name, h.lat, h.lon, h.capabilities) for h in scenario.hospitals]
+    if scenario.hospitals_from_map:
+        for f in net.facilities:
+            if f.kind == "hospital":
+                hospitals.append(SimHospital(_facility_name(f), float(f.lat), float(f.lon), ()))
+    segments = road_segments(net)
+    bbox = tuple(float(x) for x in net.bbox)
+    areas = areas_for(scenario, bbox)  # type: ignore[arg-type]
+    node_coords = None
+    if hasattr(net, "node_lat"):
+        node_coords = (np.asarray(net.node_lat), np.asarray(net.node_lon))
+    closures = []
+    for c in scenario.closures:
+        geom = None
+        if c.geojson is not None:
+            import json
+
+            geom = json.loads(c.geojson.read_text(encoding="utf-8"))
+        elif c.polygon is not None:
+            ring = [[lon, lat] for lat, lon in c.polygon]
+            geom = {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
+        closures.append(
+            {"label": c.label, "start_h": c.start_h, "end_h": c.end_h, "geometry": geom}
+        )
+    return World(
+        units=tuple(units),
+        hospitals=tuple(hospitals),
+        stations=stations,
+        segments=segments,
+        areas=areas,
+        node_coords=node_coords,
+        bbox=bbox,  # type: ignore[arg-type]
+        closures=tuple(closures),
+    )
+
+
+def apply_closures(scenario: Scenario, net: Any) -> list[int]:
+    """Apply a scenario's closures to a network; return the closure ids (for ``net.reopen``)."""
+    import json
+
+    ids: list[int] = []
+    for c in scenario.closures:
+        kw: dict[str, Any] = {
+            "vehicles": c.vehicles,
+            "start_h": c.start_h,
+            "end_h": c.end_h,
+            "label": c.label,
+        }
+        if c.geojson is not None:
+            doc = json.loads(c.geojson.read_text(encoding="utf-8"))
+            if doc.get("type") == "FeatureCollection":
+                got = net.close_geojson(doc, **kw)
+                ids.extend(got)
+            else:
+                geom = doc.get("geometry", doc) if doc.get("type") == "Feature" else doc
+                ids.append(net.close_polygon(geom, **kw))
+        elif c.polygon is not None:
+            ring = [[lon, lat] for lat, lon in c.polygon]
+            ids.append(
+                net.close_polygon({"type": "Polygon", "coordinates": [[*ring, ring[0]]]}, **kw)
+            )
+        elif c.way_ids is not None:
+            ids.append(net.close_ways(list(c.way_ids), **kw))
+    return ids
+
+
+def load_scenario_network(scenario: Scenario) -> Any:
+    """Load the scenario's map with :func:`dispatch.load_network`."""
+    from dispatch.network import load_network
+
+    return load_network(scenario.map)
+
+
+def run_scenario(
+    scenario: Scenario,
+    *,
+    net: Any = None,
+    replication: int = 0,
+    policies: Sequence[str] | None = None,
+    monitor: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> list[SimResult]:
+    """Run one replication of a scenario under one or several policies (common random numbers).
+
+    The calls are generated once (seed, replication) and every policy simulates the same calls with
+    the same service times, so their differences are paired.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    net : Network, optional
+        A loaded network (its closures are left as they were on return); default: load the map.
+    replication : int
+        Replication number (its random streams are independent of the others').
+    policies : sequence of str, optional
+        Default: the scenario's policy.
+    monitor : bool
+        Keep every event record.
+    progress : callable, optional
+        Progress callback (calls arrived), see :meth:`Simulation.run`.
+    """
+    from dispatch.demand import generate_calls
+
+    if net is None:
+        net = load_scenario_network(scenario)
+    policies = tuple(policies) if policies else (scenario.policy,)
+    for p in policies:
+        if p not in POLICIES:
+            raise SimulationError(f"policy={p!r} is not one of {', '.join(POLICIES)}")
+    world = resolve_world(scenario, net)
+    calls = generate_calls(
+        scenario, segments=world.segments, areas=world.areas, replication=replication
+    )
+    closure_ids = apply_closures(scenario, net)
+    try:
+        out = []
+        for p in policies:
+            sim = Simulation(
+                net, scenario, calls, world.units, world.hospitals, policy=p,
+                replication=replication, monitor=monitor, node_coords=world.node_coords,
+            )  # fmt: skip
+            out.append(sim.run(progress=progress))
+        return out
+    finally:
+        for cid in closure_ids:
+            net.reopen(cid)

@@ -135,6 +135,7 @@ class PriorityLevel:
                 )
             if not (math.isfinite(value) and value > 0):
                 raise RunCardError(f"priority {self.priority}: {name} must be > 0, got {value!r}")
+            object.__setattr__(self, name, float(value))
 
 
 #: Default priorities. P1 target 480 s is the NFPA 1710 full-first-alarm travel objective (480 s),

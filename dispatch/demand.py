@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,19 +159,42 @@ class Calls:
 # ----------------------------------------------------------------------------------------------
 
 
-def road_segments(net: Any, *, vehicle: str = "ambulance") -> RoadSegments:
-    """The road pieces of a network that a vehicle class may drive, each undirected piece once.
+def _reachable_arcs(net: Any, vehicle: str) -> np.ndarray:
+    """Arcs a class may drive whose both ends lie in its largest strongly connected part."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n_arcs = int(net.n_arcs)
+    ok = np.ones(n_arcs, dtype=bool)
+    if hasattr(net, "allowed"):
+        ok &= np.asarray(net.allowed(vehicle), dtype=bool)
+    if hasattr(net, "arc_contraflow"):
+        ok &= ~np.asarray(net.arc_contraflow, dtype=bool)
+    tail = np.asarray(net.arc_tail)
+    head = np.asarray(net.arc_head)
+    if hasattr(net, "allowed"):  # the fake test networks are connected by construction
+        n = int(net.n_nodes)
+        g = csr_matrix((np.ones(int(ok.sum())), (tail[ok], head[ok])), shape=(n, n))
+        _, labels = connected_components(g, directed=True, connection="strong")
+        big = np.bincount(labels).argmax()
+        ok &= (labels[tail] == big) & (labels[head] == big)
+    return ok
+
+
+def road_segments(net: Any, *, vehicles: Sequence[str] = ("ambulance",)) -> RoadSegments:
+    """The road pieces that at least one of ``vehicles`` can reach, each undirected piece once.
+
+    A piece counts when a class may drive it and it lies in that class's largest strongly connected
+    part of the network (so a call placed on it can be reached and left by road).
 
     Uses the arc geometry of :class:`dispatch.network.Network` (``geom_ptr``, ``geom_lat``,
     ``geom_lon``, ``arc_twin``, ``arc_contraflow``, :meth:`~dispatch.network.Network.allowed`);
     falls back to straight arcs between nodes for a network without geometry.
     """
     n_arcs = int(net.n_arcs)
-    keep = np.ones(n_arcs, dtype=bool)
-    if hasattr(net, "allowed"):
-        keep &= np.asarray(net.allowed(vehicle), dtype=bool)
-    if hasattr(net, "arc_contraflow"):
-        keep &= ~np.asarray(net.arc_contraflow, dtype=bool)
+    keep = np.zeros(n_arcs, dtype=bool)
+    for v in vehicles:
+        keep |= _reachable_arcs(net, v)
     if hasattr(net, "arc_twin"):
         twin = np.asarray(net.arc_twin)
         idx = np.arange(n_arcs)
@@ -363,10 +386,12 @@ class _Locator:
             else:
                 polys = []
                 half_lat = loc.cell_m / 2 / _EARTH_M_PER_DEG
-                for lat, lon, _ in loc.cells:
-                    half_lon = half_lat / math.cos(math.radians(lat))
+                for clat, clon, _ in loc.cells:
+                    half_lon = half_lat / math.cos(math.radians(clat))
                     polys.append(
-                        shapely.box(lon - half_lon, lat - half_lat, lon + half_lon, lat + half_lat)
+                        shapely.box(
+                            clon - half_lon, clat - half_lat, clon + half_lon, clat + half_lat
+                        )
                     )
                 weights = np.array([w for _, _, w in loc.cells], dtype=np.float64)
             mid_lat, mid_lon = segments.mid_lat, segments.mid_lon
@@ -407,7 +432,7 @@ class _Locator:
 def generate_calls(
     scenario: Scenario,
     *,
-    segments: RoadSegments,
+    segments: RoadSegments | Callable[[tuple[str, ...]], RoadSegments],
     areas: Areas,
     replication: int = 0,
     seed: int | None = None,
@@ -418,8 +443,9 @@ def generate_calls(
     ----------
     scenario : Scenario
         Rates, hour profiles, locations and service-time distributions.
-    segments : RoadSegments
-        Road pieces to place calls on (:func:`road_segments`).
+    segments : RoadSegments or callable
+        Road pieces to place calls on (:func:`road_segments`), or a function of an incident type's
+        vehicle classes giving the pieces those classes can reach.
     areas : Areas
         Statistics areas (:func:`areas_for`).
     replication : int
@@ -434,9 +460,14 @@ def generate_calls(
         the same calls, whatever the policy.
     """
     seed = scenario.seed if seed is None else seed
-    locator = _Locator(scenario.demand, segments)
+    locators: dict[tuple[str, ...], _Locator] = {}
     parts: list[tuple[np.ndarray, ...]] = []
     for ti, it in enumerate(scenario.incident_types):
+        key = tuple(sorted(it.vehicles))
+        if key not in locators:
+            seg = segments if isinstance(segments, RoadSegments) else segments(key)
+            locators[key] = _Locator(scenario.demand, seg)
+        locator = locators[key]
         t = _arrival_times(
             it.calls_per_hour,
             it.hour_profile,

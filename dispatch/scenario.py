@@ -110,13 +110,18 @@ class Distribution:
             raise ScenarioError("dist='uniform' needs a finite max_s")
 
 
+#: Optimiser weights of priorities 1, 2, 3 when a scenario gives none (as scenarios/run_cards.toml).
+DEFAULT_PRIORITY_WEIGHTS = {1: 4.0, 2: 2.0, 3: 1.0}
+
+
 @dataclass(frozen=True)
 class Priority:
-    """A call priority level (1 = most urgent) with its response-time target."""
+    """A call priority level (1 = most urgent) with its response-time target and optimiser weight."""
 
     level: int
     name: str
     target_s: float
+    weight: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -525,13 +530,19 @@ class _Parser:
         for i, item in enumerate(self.list_(value, "priorities")):
             key = f"priorities[{i}]"
             tbl = self.table(item, key)
-            self.keys(tbl, key, ("level", "name", "target_s"))
+            self.keys(tbl, key, ("level", "name", "target_s", "weight"))
             level = self.int_(self.req(tbl, "level", key), f"{key}.level", lo=1)
             name = self.str_(tbl.get("name", f"P{level}"), f"{key}.name")
             target = self.num(self.req(tbl, "target_s", key), f"{key}.target_s", lo=0, lo_open=True)
             if any(p.level == level for p in out):
                 raise self.fail(f"{key}.level", f"duplicate level {level}")
-            out.append(Priority(level, name, target))
+            weight = self.num(
+                tbl.get("weight", DEFAULT_PRIORITY_WEIGHTS.get(level, 1.0)),
+                f"{key}.weight",
+                lo=0,
+                lo_open=True,
+            )
+            out.append(Priority(level, name, target, weight))
         if not out:
             raise self.fail("priorities", "at least one [[priorities]] entry is needed")
         return tuple(sorted(out, key=lambda p: p.level))

@@ -46,7 +46,7 @@ import heapq
 import math
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -68,6 +68,8 @@ __all__ = [
 ]
 
 EARTH_RADIUS_M = 6_371_008.8
+#: Waiting calls looked at per matching step (bounds the work per freed unit under overload).
+SCAN_LIMIT = 64
 
 
 class SimulationError(DispatchError):
@@ -366,6 +368,7 @@ class Simulation:
             self._type_hospitals.append(ok)
         self._type_vehicles = [frozenset(t.vehicles) for t in types]
         self._type_priority = [t.priority for t in types]
+        self._weight = {p.level: p.weight for p in scenario.priorities}
         self._node_coords = node_coords
         self._node_tree: Any = None
         # event heap and waiting queue
@@ -539,6 +542,29 @@ class Simulation:
         self._waiting.setdefault(key, deque()).append(call)
         self._n_waiting += 1
 
+    def _waiting_in_order(self, free: set[str]) -> list[int]:
+        """Waiting calls some free class could answer: most urgent, then oldest, first.
+
+        At most :data:`SCAN_LIMIT` calls are looked at, so that an overloaded queue costs a bounded
+        amount of work per freed unit.
+        """
+        time_s = self.calls.time_s
+
+        def tagged(level: int, q: deque[int]) -> Iterator[tuple[int, float, int]]:
+            return ((level, float(time_s[c]), c) for c in q)
+
+        queues = [
+            tagged(key[0], q)
+            for key, q in self._waiting.items()
+            if q and not free.isdisjoint(key[1])
+        ]
+        out = []
+        for _, _, c in heapq.merge(*queues):
+            out.append(c)
+            if len(out) >= SCAN_LIMIT:
+                break
+        return out
+
     def _match(self) -> None:
         """Dispatch waiting calls while some dispatchable unit can take one."""
         if self._n_waiting == 0:
@@ -552,20 +578,12 @@ class Simulation:
             }
             if not free:
                 return
-            # the head of each (priority, vehicles) queue; the most urgent, then the oldest, first
-            heads = sorted(
-                (key[0], float(self.calls.time_s[q[0]]), q[0], key)
-                for key, q in self._waiting.items()
-                if q and not free.isdisjoint(key[1])
-            )
             progressed = False
-            for _, _, call, key in heads:
-                cands = self._candidates(key[1])
-                choice = self._choose(call, cands)
-                if choice is None:  # no unit can reach it now; it keeps waiting
+            for call in self._waiting_in_order(free):
+                choice = self._choose(call, self._candidates(self._key(call)[1]))
+                if choice is None:  # no free unit can reach it now; it keeps waiting
                     continue
-                self._waiting[key].popleft()
-                self._n_waiting -= 1
+                self._remove_waiting(call)
                 self._dispatch(call, *choice)
                 progressed = True
                 break
@@ -573,64 +591,17 @@ class Simulation:
                 return
 
     def _match_batch(self) -> None:
-        from ortools.graph.python import linear_sum_assignment
+        """``optimal_batch``: assign the waiting calls jointly with :func:`dispatch.assign.solve`."""
+        from dispatch.assign import Demand, build_problem, solve
 
         while self._n_waiting:
             free_units = [u for u in self.units if u.status == _AVAILABLE or u.status == _RETURNING]
             if not free_units:
                 return
-            free = {u.vehicle for u in free_units}
-            keys = [k for k, q in self._waiting.items() if q and not free.isdisjoint(k[1])]
-            if not keys:
+            calls = self._waiting_in_order({u.vehicle for u in free_units})
+            if not calls:
                 return
-            level = min(k[0] for k in keys)
-            calls = sorted(c for k in keys if k[0] == level for c in self._waiting[k])
-            if len(calls) == 1:
-                call = calls[0]
-                key = self._key(call)
-                choice = self._choose(call, self._candidates(key[1]))
-                if choice is None:
-                    return
-                self._remove_waiting(call)
-                self._dispatch(call, *choice)
-                continue
-            # joint assignment: cost = ETA (turnout + drive) of each eligible unit to each call
-            cost = np.full((len(free_units), len(calls)), np.inf)
-            pts = np.array([(self.calls.lat[c], self.calls.lon[c]) for c in calls])
-            by_vehicle: dict[str, list[int]] = {}
-            for i, u in enumerate(free_units):
-                by_vehicle.setdefault(u.vehicle, []).append(i)
-            for vehicle, idx in by_vehicle.items():
-                origins = []
-                delays = []
-                for i in idx:
-                    p, d = self._dispatch_point(free_units[i])
-                    origins.append(p)
-                    delays.append(d)
-                tt = self.net.travel_times(
-                    np.array(origins), pts, vehicle=vehicle, hour=self._hour()
-                )
-                tt = tt + np.asarray(delays)[:, None]
-                for j, c in enumerate(calls):
-                    if vehicle in self._type_vehicles[int(self.calls.type_idx[c])]:
-                        cost[idx, j] = tt[:, j]
-            solver = linear_sum_assignment.SimpleLinearSumAssignment()
-            units_left = len(free_units) <= len(calls)
-            n_arcs = 0
-            for i in range(len(free_units)):
-                for j in range(len(calls)):
-                    if math.isfinite(cost[i, j]):
-                        a, b = (i, j) if units_left else (j, i)
-                        solver.add_arc_with_cost(a, b, int(round(cost[i, j] * 10)))
-                        n_arcs += 1
-            pairs: list[tuple[int, int]] = []
-            if n_arcs and solver.solve() == solver.OPTIMAL:
-                for a in range(solver.num_nodes()):
-                    b = solver.right_mate(a)
-                    pairs.append((a, b) if units_left else (b, a))
-            else:  # no perfect matching on the smaller side: fall back to one at a time
-                pairs = []
-            if not pairs:
+            if len(calls) == 1 or len(free_units) == 1 and len(calls) == 1:
                 call = calls[0]
                 choice = self._choose(call, self._candidates(self._key(call)[1]))
                 if choice is None:
@@ -638,15 +609,47 @@ class Simulation:
                 self._remove_waiting(call)
                 self._dispatch(call, *choice)
                 continue
-            for i, j in sorted(pairs, key=lambda p: calls[p[1]]):
-                u, call = free_units[i], calls[j]
-                timed = self._fastest(
-                    (float(self.calls.lat[call]), float(self.calls.lon[call])), [u], k=1
+            # ETA (turnout or time to the next route vertex, plus drive) of each unit to each call
+            eta = np.full((len(free_units), len(calls)), np.inf)
+            pts = np.array([(self.calls.lat[c], self.calls.lon[c]) for c in calls])
+            by_vehicle: dict[str, list[int]] = {}
+            for i, u in enumerate(free_units):
+                by_vehicle.setdefault(u.vehicle, []).append(i)
+            for vehicle, idx in by_vehicle.items():
+                starts = [self._dispatch_point(free_units[i]) for i in idx]
+                tt = self.net.travel_times(
+                    np.array([p for p, _ in starts]), pts, vehicle=vehicle, hour=self._hour()
                 )
+                eta[idx, :] = tt + np.array([d for _, d in starts])[:, None]
+            types = self.scenario.incident_types
+            demands = [
+                Demand(
+                    j, types[int(self.calls.type_idx[c])].name, tuple(sorted(self._key(c)[1])), 1
+                )
+                for j, c in enumerate(calls)
+            ]
+            weights = [self._weight[self._key(c)[0]] for c in calls]
+            problem = build_problem(
+                eta,
+                [u.id for u in free_units],
+                [u.vehicle for u in free_units],
+                weights,
+                demands,
+                order=list(range(len(calls))),
+            )
+            pairs = solve(problem, method="min_cost_flow").pairs
+            dispatched = 0
+            for i, j in sorted(pairs, key=lambda p: p[1]):
+                u, call = free_units[i], calls[j]
+                point = (float(self.calls.lat[call]), float(self.calls.lon[call]))
+                timed = self._fastest(point, [u], k=1)
                 if not timed:
                     continue
                 self._remove_waiting(call)
                 self._dispatch(call, *timed[0])
+                dispatched += 1
+            if not dispatched:
+                return
 
     def _key(self, call: int) -> tuple[int, frozenset[str]]:
         ti = int(self.calls.type_idx[call])
@@ -965,7 +968,13 @@ def resolve_world(scenario: Scenario, net: Any) -> World:
         for f in net.facilities:
             if f.kind == "hospital":
                 hospitals.append(SimHospital(_facility_name(f), float(f.lat), float(f.lon), ()))
-    segments = road_segments(net)
+    seg_cache: dict[tuple[str, ...], Any] = {}
+
+    def segments(vehicles: tuple[str, ...]) -> Any:
+        if vehicles not in seg_cache:
+            seg_cache[vehicles] = road_segments(net, vehicles=vehicles)
+        return seg_cache[vehicles]
+
     bbox = tuple(float(x) for x in net.bbox)
     areas = areas_for(scenario, bbox)  # type: ignore[arg-type]
     node_coords = None

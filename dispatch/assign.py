@@ -1012,6 +1012,7 @@ def assign(
     redispatch: bool = False,
     redispatch_min_gain_s: float = REDISPATCH_MIN_GAIN_S,
     time_limit_s: float = 10.0,
+    routes: bool = False,
 ) -> AssignResult:
     """Assign units to several simultaneous incidents, minimising priority-weighted road ETAs.
 
@@ -1040,6 +1041,8 @@ def assign(
         ETA gain a redispatched unit must bring.
     time_limit_s : float, default 10
         CP-SAT time limit per phase.
+    routes : bool, default False
+        Attach each assigned unit's route (``net.route``) in the optimised plan.
 
     Returns
     -------
@@ -1073,8 +1076,32 @@ def assign(
         redispatch_min_gain_s=redispatch_min_gain_s,
         time_limit_s=time_limit_s,
     )
-    if hospitals is None:
-        return res
-    plan = attach_hospitals(net, res.plan, hospitals, hour=hour)
-    greedy = None if res.greedy is None else attach_hospitals(net, res.greedy, hospitals, hour=hour)
+    plan, greedy = res.plan, res.greedy
+    if routes:
+        plan = attach_routes(net, plan, fleet, hour=hour)
+    if hospitals is not None:
+        plan = attach_hospitals(net, plan, hospitals, hour=hour)
+        greedy = None if greedy is None else attach_hospitals(net, greedy, hospitals, hour=hour)
     return AssignResult(plan=plan, greedy=greedy, weights=res.weights)
+
+
+def attach_routes(
+    net: Any, plan: Plan, units: Sequence[Unit], *, hour: float | None = None
+) -> Plan:
+    """Attach each assigned unit's road route (unit position -> scene) to `plan`."""
+    from dataclasses import replace
+
+    by_id = {u.id: u for u in units}
+    incs = []
+    for p in plan.incidents:
+        routed = tuple(
+            replace(
+                a,
+                route=net.route(
+                    by_id[a.unit].point, p.incident.point, vehicle=a.vehicle, hour=hour
+                ),
+            )
+            for a in p.units
+        )
+        incs.append(replace(p, units=routed))
+    return replace(plan, incidents=tuple(incs))

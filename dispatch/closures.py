@@ -56,8 +56,8 @@ def _check_window(vehicles: Iterable[str] | None, start_h: float | None, end_h: 
         if isinstance(vehicles, str):
             vehicles = [vehicles]
         vs = tuple(vehicles)
-        for v in vs:
-            check_vehicle(v)
+        for vname in vs:
+            check_vehicle(vname)
     for name, v in (("start_h", start_h), ("end_h", end_h)):
         if v is not None and not (isinstance(v, int | float) and math.isfinite(v)):
             problems.append(f"{name}={v!r} must be a number of hours")
@@ -174,7 +174,7 @@ def close_geojson(net: Network, source: str | os.PathLike[str] | Mapping[str, An
             raise ClosureError(f"{where}: feature {i} is not an object")
         geom = f.get("geometry") if f.get("type") == "Feature" else f
         props = f.get("properties") or {}
-        kw = {
+        kw: dict[str, Any] = {
             "vehicles": props.get("vehicles", vehicles),
             "start_h": props.get("start_h", start_h),
             "end_h": props.get("end_h", end_h),

@@ -13,6 +13,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -49,12 +50,11 @@ def resolve_map(map_name: str | os.PathLike[str]) -> Path:
             raise MapError(f"map {text!r}: shipped file {path} is missing")
         return path
     path = Path(text)
-    if not any(text.lower().endswith(s) for s in OSM_SUFFIXES):
-        if not path.exists():
-            raise MapError(
-                f"unknown map {text!r}: not a short name ({', '.join(MAP_FILES)}) "
-                f"nor a path to an .osm, .osm.bz2 or .osm.pbf file"
-            )
+    if not any(text.lower().endswith(s) for s in OSM_SUFFIXES) and not path.exists():
+        raise MapError(
+            f"unknown map {text!r}: not a short name ({', '.join(MAP_FILES)}) "
+            f"nor a path to an .osm, .osm.bz2 or .osm.pbf file"
+        )
     if not path.exists():
         raise MapError(f"map file {text!r} does not exist")
     if not path.is_file():
@@ -154,7 +154,8 @@ def read_osm(path: Path) -> RawRoads:
     ways_total = 0
     try:
         fp = osmium.FileProcessor(str(path)).with_locations()
-        for obj in fp:
+        for item in fp:
+            obj: Any = item
             if obj.is_node():
                 if len(obj.tags) == 0:
                     continue

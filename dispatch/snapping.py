@@ -271,7 +271,7 @@ def snap(
     --------
     >>> from dispatch import load_network
     >>> net = load_network("danang")
-    >>> s = snap(net, (16.0678, 108.2208))  # a point on Bach Dang street, by the Han river
+    >>> s = snap(net, (16.060909, 108.220849))  # on Nguyen Van Linh street (OSM way 295128790)
     >>> len(s), bool(s.dist_m[0] < 30)
     (1, True)
     """
@@ -286,7 +286,7 @@ def snap(
         i = int(np.argmax(arc < 0))
         raise PointError(
             f"{name} {i} ({pts[i, 0]}, {pts[i, 1]}) is farther than {tol:g} m from any road "
-            f"a {vehicle} may use"
+            f"open to {vehicle}"
         )
     ok = arc >= 0
     a = np.where(ok, arc, 0)

@@ -1,0 +1,102 @@
+"""``dispatch map info|export|fetch``."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from dispatch.network import load_network
+from dispatch.profiles import VEHICLE_CLASSES, check_vehicle
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
+    """Add the ``map`` subcommand group."""
+    p = sub.add_parser("map", help="inspect, export or fetch a map")
+    msub = p.add_subparsers(dest="map_command", metavar="ACTION")
+    msub.required = True
+    info = msub.add_parser("info", help="nodes, arcs, bbox, reachable share per class, facilities")
+    info.add_argument(
+        "map", help="short name (danang, hcmc, monaco, liechtenstein, campo_grande) or path"
+    )
+    info.add_argument("--json", action="store_true", help="print JSON")
+    info.add_argument("--rebuild", action="store_true", help="recompile, ignoring the cache")
+    info.set_defaults(func=cmd_info)
+    exp = msub.add_parser("export", help="write nodes.csv and edges.csv of a class's network")
+    exp.add_argument("map")
+    exp.add_argument("--vehicle", default="ambulance", help=f"one of {', '.join(VEHICLE_CLASSES)}")
+    exp.add_argument("--hour", type=float, default=None, help="clock hour for speed bands")
+    exp.add_argument("--out", required=True, help="output folder")
+    exp.set_defaults(func=cmd_export)
+    fetch = msub.add_parser("fetch", help="download a place's streets with osmnx (needs network)")
+    fetch.add_argument("place", help='e.g. "Hai Chau, Da Nang, Vietnam"')
+    fetch.add_argument("--out", required=True, help="output .osm file")
+    fetch.set_defaults(func=cmd_fetch)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    net = load_network(args.map, rebuild=args.rebuild)
+    s = net.summary()
+    if args.json:
+        json.dump(s, sys.stdout, indent=2)
+        print()
+        return 0
+    bb = s["bbox"]
+    print(f"map          {s['map']}")
+    print(f"nodes        {s['nodes']:,}   arcs {s['arcs']:,} ({s['contraflow_arcs']:,} contraflow)   "
+          f"road length {s['length_km']:,} km")  # fmt: skip
+    print(
+        f"bbox         lat {bb['min_lat']:.5f}..{bb['max_lat']:.5f}  lon {bb['min_lon']:.5f}..{bb['max_lon']:.5f}"
+    )
+    print(f"read         {s['ways_read']:,} ways, {s['road_ways']:,} roads, {s['segments']:,} segments, "
+          f"{s['dropped_node_refs']:,} references to missing nodes dropped")  # fmt: skip
+    print(f"kept         largest strongly connected part: {s['nodes_in_scc']:,} of {s['nodes_before_scc']:,} "
+          f"road nodes (dropped share {s['dropped_share']:.1%})")  # fmt: skip
+    print("reachable    " + "  ".join(f"{v} {x:.1%}" for v, x in s["reachable_share"].items()))
+    print(f"facilities   {len(s['facilities'])} tagged in the OSM data")
+    for f in s["facilities"]:
+        print(
+            f"  {f['kind']:<18} {f['name'][:48]:<48} {f['lat']:.6f},{f['lon']:.6f}  {f['osm_id']}"
+        )
+    return 0
+
+
+def _write_csv_atomic(path: Path, header: list[str], rows: object) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(header)
+            w.writerows(rows)  # type: ignore[arg-type]
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    check_vehicle(args.vehicle)
+    net = load_network(args.map)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    tab = net.edge_table(args.vehicle, hour=args.hour)
+    _write_csv_atomic(out / "nodes.csv", ["node", "lat", "lon"],
+                      zip(net.node_osmid.tolist(), net.node_lat.tolist(), net.node_lon.tolist(), strict=True))  # fmt: skip
+    _write_csv_atomic(out / "edges.csv", ["u", "v", "travel_time_s", "length_m"],
+                      ((int(u), int(v), repr(float(t)), repr(float(m))) for u, v, t, m in
+                       zip(tab["u"], tab["v"], tab["travel_time_s"], tab["length_m"], strict=True)))  # fmt: skip
+    print(f"wrote {out / 'nodes.csv'} ({net.n_nodes} nodes) and {out / 'edges.csv'} "
+          f"({len(tab['u'])} edges for {args.vehicle})", file=sys.stderr)  # fmt: skip
+    return 0
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:  # pragma: no cover - needs the network
+    from dispatch.osm import fetch_map
+
+    path = fetch_map(args.place, Path(args.out))
+    print(f"wrote {path}", file=sys.stderr)
+    return 0

@@ -1,0 +1,109 @@
+"""``dispatch nearest`` and ``dispatch route``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from typing import Any
+
+from dispatch.fleet import parse_latlon, read_calls_csv, read_fleet_csv
+from dispatch.network import Network, load_network
+from dispatch.profiles import VEHICLE_CLASSES, check_vehicle
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "map", help="short name (danang, hcmc, monaco, liechtenstein, campo_grande) or path"
+    )
+    p.add_argument(
+        "--hour", type=float, default=None, help="clock hour (speed bands, closure windows)"
+    )
+    p.add_argument("--closures", default=None, help="GeoJSON file of closures (polygons)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
+    """Add ``nearest`` and ``route``."""
+    p = sub.add_parser("nearest", help="the k units that reach a call first")
+    _common(p)
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--call", help="LAT,LON of one call")
+    g.add_argument("--calls", help="CSV of calls: id,lat,lon")
+    p.add_argument(
+        "--fleet", required=True, help="CSV of units: id,vehicle,lat,lon[,status,station,turnout_s]"
+    )
+    p.add_argument("-k", type=int, default=3, help="how many units (default 3)")
+    p.add_argument(
+        "--routes", action="store_true", help="include each unit's route as GeoJSON (with --json)"
+    )
+    p.add_argument("--json", action="store_true", help="JSON lines on stdout")
+    p.set_defaults(func=cmd_nearest)
+    r = sub.add_parser("route", help="the fastest route between two points")
+    _common(r)
+    r.add_argument("--from", dest="origin", required=True, help="LAT,LON")
+    r.add_argument("--to", dest="destination", required=True, help="LAT,LON")
+    r.add_argument("--vehicle", default="ambulance", help=f"one of {', '.join(VEHICLE_CLASSES)}")
+    r.add_argument("--geojson", action="store_true", help="print the route as GeoJSON")
+    r.set_defaults(func=cmd_route)
+
+
+def _network(args: argparse.Namespace) -> Network:
+    net = load_network(args.map)
+    if args.closures:
+        net.close_geojson(args.closures)  # type: ignore[attr-defined]
+    return net
+
+
+def _mmss(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "unreachable"
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m}:{s:02d}"
+
+
+def cmd_nearest(args: argparse.Namespace) -> int:
+    if args.k < 1:
+        from dispatch.errors import FleetError
+
+        raise FleetError(f"-k {args.k} must be a positive integer")
+    units = read_fleet_csv(args.fleet)
+    calls: list[dict[str, Any]]
+    if args.call:
+        lat, lon = parse_latlon(args.call, name="--call")
+        calls = [{"id": "call", "lat": lat, "lon": lon}]
+    else:
+        calls = read_calls_csv(args.calls)
+    net = _network(args)
+    for call in calls:
+        best = net.fastest_units((call["lat"], call["lon"]), units, k=args.k, hour=args.hour,  # type: ignore[attr-defined]
+                                 routes=args.routes)  # fmt: skip
+        if args.json:
+            rec: dict[str, Any] = {"call": call["id"], "units": [u.as_dict() for u in best]}
+            if not best:
+                rec["unreachable"] = True
+            print(json.dumps(rec))
+            continue
+        print(f"call {call['id']} at {call['lat']:.6f},{call['lon']:.6f}")
+        if not best:
+            print("  unreachable: no available unit can reach this call (closed roads?)")
+        for i, u in enumerate(best, 1):
+            print(f"  {i}. {u.unit:<12} {u.vehicle:<12} ETA {_mmss(u.eta_s):>6} "
+                  f"(turnout {u.turnout_s:.0f} s + drive {u.drive_s:.0f} s)")  # fmt: skip
+    return 0
+
+
+def cmd_route(args: argparse.Namespace) -> int:
+    check_vehicle(args.vehicle)
+    o = parse_latlon(args.origin, name="--from")
+    d = parse_latlon(args.destination, name="--to")
+    net = _network(args)
+    r = net.route(o, d, vehicle=args.vehicle, hour=args.hour)  # type: ignore[attr-defined]
+    if args.geojson:
+        print(json.dumps(r.geojson()))
+        return 0
+    if not math.isfinite(r.eta_s):
+        print(f"unreachable: no {args.vehicle} route from {o} to {d}")
+        return 0
+    print(f"{args.vehicle}: ETA {_mmss(r.eta_s)} ({r.eta_s:.1f} s), {r.length_m / 1000:.2f} km, "
+          f"{len(r.nodes)} intersections")  # fmt: skip
+    return 0

@@ -1,0 +1,70 @@
+"""Shared fixtures: hand-made OSM files and the real maps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import dispatch
+from dispatch.profiles import VEHICLE_CLASSES, network_settings
+
+# Emergency factor 1 and no speed caps below the limits: travel times are length / limit, by hand.
+HAND_SETTINGS = network_settings(
+    profiles={v: {"emergency_factor": 1.0, "max_speed_kmh": 200.0} for v in VEHICLE_CLASSES}
+)
+
+
+def osm_xml(nodes: dict[int, tuple[float, float]], ways: list[tuple[int, list[int], dict[str, str]]],
+            extra_nodes: str = "") -> str:  # fmt: skip
+    """An OSM XML document from ``{id: (lat, lon)}`` and ``[(way id, node ids, tags)]``."""
+    out = ['<?xml version="1.0" encoding="UTF-8"?>', '<osm version="0.6" generator="test">']
+    for i, (lat, lon) in sorted(nodes.items()):
+        out.append(f'  <node id="{i}" version="1" lat="{lat}" lon="{lon}"/>')
+    out.append(extra_nodes)
+    for wid, refs, tags in ways:
+        out.append(f'  <way id="{wid}" version="1">')
+        out += [f'    <nd ref="{r}"/>' for r in refs]
+        out += [f'    <tag k="{k}" v="{v}"/>' for k, v in tags.items()]
+        out.append("  </way>")
+    out.append("</osm>")
+    return "\n".join(out) + "\n"
+
+
+# A 2 x 2 block at the equator (0.001 deg = 111.195 m):
+#   D(4) ---alley--- C(3)
+#    |                ^  one-way B->C, primary 72 km/h
+#  width 2 m          |
+#   A(1) --- 36 ---- B(2) ---- E(5) residential 36 km/h, a dead end back
+SQUARE_NODES = {1: (0.0, 0.0), 2: (0.0, 0.001), 3: (0.001, 0.001), 4: (0.001, 0.0), 5: (0.0, 0.002),
+                6: (0.0005, 0.0)}  # fmt: skip
+SQUARE_WAYS = [
+    (10, [1, 2], {"highway": "residential", "maxspeed": "36"}),
+    (11, [2, 3], {"highway": "primary", "oneway": "yes", "maxspeed": "72"}),
+    (12, [3, 4], {"highway": "service", "service": "alley", "maxspeed": "18"}),
+    (13, [4, 6, 1], {"highway": "residential", "width": "2", "maxspeed": "36"}),
+    (14, [2, 5], {"highway": "residential", "maxspeed": "36"}),
+    (15, [1, 4], {"highway": "footway"}),  # not a road for anyone
+]
+
+
+@pytest.fixture
+def square_map(tmp_path: Path) -> Path:
+    p = tmp_path / "square.osm"
+    p.write_text(osm_xml(SQUARE_NODES, SQUARE_WAYS))
+    return p
+
+
+@pytest.fixture
+def square(square_map: Path, tmp_path: Path) -> dispatch.Network:
+    return dispatch.load_network(square_map, settings=HAND_SETTINGS, cache_dir=tmp_path / "cache")
+
+
+@pytest.fixture(scope="session")
+def danang() -> dispatch.Network:
+    return dispatch.load_network("danang")
+
+
+@pytest.fixture(scope="session")
+def campo() -> dispatch.Network:
+    return dispatch.load_network("campo_grande")

@@ -24,7 +24,6 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 from dispatch.errors import DispatchError
@@ -899,7 +898,7 @@ class _Parser:
             replications=reps,
             policy=policy,
             processing_s=processing,
-            turnout_s=MappingProxyType(turnout),
+            turnout_s=turnout,
             priorities=priorities,
             incident_types=types,
             stations=stations,

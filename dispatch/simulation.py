@@ -177,7 +177,8 @@ class SimResult:
     calls : dict of str to numpy.ndarray
         One row per generated call, columns: ``call`` (index), ``time_s``, ``type``, ``service``,
         ``priority``, ``lat``, ``lon``, ``area``, ``in_stats`` (after warm-up), ``served``,
-        ``unit``, ``vehicle``, ``dispatch_s`` (time of dispatch), ``wait_s`` (call to dispatch),
+        ``unit``, ``vehicle``, ``dispatch_s`` (time of dispatch), ``wait_s`` (waiting for a free
+        unit: dispatch minus call time minus the scenario's call-processing delay),
         ``turnout_s``, ``drive_s``, ``response_s`` (call to first arrival), ``target_s``,
         ``transport``, ``hospital``, ``on_scene_s``, ``hour`` (hour of day of the call).
         Unserved calls have ``nan`` times and empty ``unit``.
@@ -811,7 +812,7 @@ class Simulation:
             "unit": ids[uidx],
             "vehicle": vehicles[uidx],
             "dispatch_s": self._dispatch_s,
-            "wait_s": self._dispatch_s - c.time_s,
+            "wait_s": self._dispatch_s - c.time_s - sc.processing_s,
             "turnout_s": self._turnout_s,
             "drive_s": self._drive_s,
             "response_s": arrival - c.time_s,

@@ -1,0 +1,177 @@
+"""``dispatch simulate SCENARIO``: simulate a day to a year of 114/115 calls and report statistics."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``simulate`` subcommand."""
+    from dispatch.scenario import POLICIES, shipped_scenarios
+
+    shipped = ", ".join(shipped_scenarios()) or "none"
+    p = subparsers.add_parser(
+        "simulate",
+        help="simulate a scenario of 114/115 calls and report response times",
+        description=(
+            "Simulate a scenario (a TOML file, or a shipped short name: "
+            f"{shipped}) with the same fastest-unit routing as live dispatch, and print "
+            "response-time statistics (call to first arrival, seconds)."
+        ),
+    )
+    p.add_argument("scenario", metavar="SCENARIO", help="scenario file or shipped short name")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's)")
+    p.add_argument(
+        "--hours", type=float, default=None, help="horizon in hours (default: the scenario's)"
+    )
+    p.add_argument(
+        "--replications",
+        type=int,
+        default=None,
+        help="independent replications (default: the scenario's)",
+    )
+    p.add_argument(
+        "--policy",
+        choices=POLICIES,
+        default=None,
+        help="dispatch policy (default: the scenario's, usually fastest)",
+    )
+    p.add_argument(
+        "--compare-policies",
+        action="store_true",
+        help="run every policy on the same calls and print paired differences against fastest",
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        default=None,
+        help="write CSVs, JSON, PNG plots and an HTML map to DIR",
+    )
+    p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or messages on stderr")
+    p.add_argument(
+        "--workers", type=int, default=None, help="local processes for replications (default: CPUs)"
+    )
+    p.add_argument(
+        "--dask",
+        metavar="SCHEDULER_ADDRESS",
+        default=None,
+        help="run replications on a Dask cluster (optional extra dispatch[dask])",
+    )
+    p.set_defaults(func=run)
+
+
+def _progress_bar(total: int, *, quiet: bool, unit: str) -> Any:
+    """A tqdm bar on stderr that appears only after 2 s, and only on a terminal."""
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total,
+        unit=unit,
+        disable=quiet or not sys.stderr.isatty(),
+        delay=2.0,
+        file=sys.stderr,
+        leave=False,
+        dynamic_ncols=True,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``dispatch simulate``; return the exit code."""
+    from dispatch.errors import DispatchError
+    from dispatch.parallel import run_replications
+    from dispatch.report import format_comparison, format_summary, write_outputs
+    from dispatch.scenario import POLICIES, load_scenario
+    from dispatch.stats import paired_differences, pooled_summary
+
+    if args.replications is not None and args.replications < 1:
+        raise DispatchError(f"--replications={args.replications} must be >= 1")
+    if args.seed is not None and args.seed < 0:
+        raise DispatchError(f"--seed={args.seed} must be >= 0")
+    sc = load_scenario(args.scenario).with_overrides(
+        seed=args.seed, horizon_h=args.hours, replications=args.replications, policy=args.policy
+    )
+    main = sc.policy
+    policies = (main, *[p for p in POLICIES if p != main]) if args.compare_policies else (main,)
+    expected = int(sum(t.calls_per_hour for t in sc.incident_types) * sc.horizon_h)
+    reps = sc.replications
+    if reps == 1:
+        bar = _progress_bar(expected * len(policies), quiet=args.quiet, unit="call")
+        kw: dict[str, Any] = {"progress": bar.update, "workers": 1}
+    else:
+        bar = _progress_bar(reps, quiet=args.quiet, unit="replication")
+        kw = {"on_done": bar.update, "workers": args.workers}
+    try:
+        by_policy = run_replications(sc, policies=policies, dask_address=args.dask, **kw)
+    finally:
+        bar.close()
+
+    summary: dict[str, Any] = {
+        "scenario": sc.name,
+        "map": sc.map,
+        "policy": main,
+        "seed": sc.seed,
+        "horizon_h": sc.horizon_h,
+        "warmup_h": sc.warmup_h,
+    }
+    summary.update(pooled_summary(by_policy[main]))
+    comparison_text = ""
+    if args.compare_policies:
+        summaries = {p: pooled_summary(by_policy[p]) for p in policies}
+        diffs = paired_differences(by_policy, reference="fastest")
+        summary["comparison"] = {
+            "reference": "fastest",
+            "policies": {
+                p: {
+                    k: s[k]
+                    for k in (
+                        "calls",
+                        "served",
+                        "unserved",
+                        "response_s",
+                        "within_target",
+                        "wait_s",
+                    )
+                }
+                for p, s in summaries.items()
+            },
+            "paired_differences": diffs,
+        }
+        comparison_text = format_comparison(summaries, diffs, reference="fastest")
+
+    if args.out:
+        from dispatch.simulation import load_scenario_network, resolve_world
+
+        world = resolve_world(sc, load_scenario_network(sc))
+        paths = write_outputs(
+            args.out,
+            by_policy,
+            summary,
+            main_policy=main,
+            stations=world.stations,
+            closures=world.closures,
+        )
+        if not args.quiet:
+            print(
+                f"wrote {len(paths)} files to {args.out}: " + ", ".join(p.name for p in paths),
+                file=sys.stderr,
+            )
+
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        title = (
+            f"{sc.name}: policy {main}, seed {sc.seed}, {reps} replication(s) of {sc.horizon_h:g} h"
+            + (f" (warm-up {sc.warmup_h:g} h)" if sc.warmup_h else "")
+            + f", map {sc.map}"
+        )
+        print(format_summary(summary, title=title))
+        if comparison_text:
+            print()
+            print(comparison_text)
+    return 0

@@ -389,9 +389,8 @@ class Network:
         self._weights: dict[tuple[int, int, tuple[int, ...]], np.ndarray] = {}
         self._closures: dict[int, Any] = {}
         self._next_closure = 1
-        self._state: dict[
-            str, Any
-        ] = {}  # snapping index, workspaces, fleet caches (rebuilt lazily)
+        # snapping index, workspaces, fleet caches (rebuilt lazily)
+        self._state: dict[Any, Any] = {}
 
     node_osmid: np.ndarray
     node_lat: np.ndarray
@@ -448,15 +447,65 @@ class Network:
             self._weights[key] = w
         return w
 
+    def class_core(self, vehicle: str) -> np.ndarray:
+        """Mask of the nodes in the largest strongly connected part open to a class.
+
+        Points snap only to arcs inside it: an alley stub an engine could enter but not leave is
+        no place to send one.
+        """
+        key = ("core", vehicle)
+        core = self._state.get(key)
+        if core is None:
+            ok = self.allowed(vehicle)
+            g = csr_matrix(
+                (np.ones(int(ok.sum())), (self.arc_tail[ok], self.arc_head[ok])),
+                shape=(self.n_nodes, self.n_nodes),
+            )
+            _, labels = connected_components(g, directed=True, connection="strong")
+            core = labels == np.argmax(np.bincount(labels))
+            self._state[key] = core
+        return core  # type: ignore[no-any-return,unused-ignore]
+
+    def snap_access(self, role: str = "to") -> np.ndarray:
+        """Per-arc bit mask of the classes that may snap a point to it.
+
+        ``role="to"`` (a destination, e.g. a call): the arc can be reached from the class's core (its
+        largest strongly connected part); ``role="from"`` (an origin, e.g. a unit): the core can be
+        reached from the arc. An alley stub an engine could neither enter nor leave is never chosen.
+        Two-way pairs are indexed once: the pair counts if either direction qualifies.
+        """
+        key = ("snap_access", role)
+        mask = self._state.get(key)
+        if mask is None:
+            from scipy.sparse.csgraph import breadth_first_order
+
+            mask = np.zeros(self.n_arcs, dtype=np.uint8)
+            n = self.n_nodes
+            twin = self.arc_twin
+            for i, v in enumerate(VEHICLE_CLASSES):
+                ok = self.allowed(v)
+                core = np.flatnonzero(self.class_core(v))
+                src, dst = (self.arc_tail[ok], self.arc_head[ok])
+                if role == "from":  # reach the core: search the reversed graph
+                    src, dst = dst, src
+                # a virtual node n linked to every core node
+                g = csr_matrix(
+                    (np.ones(len(src) + len(core)), (np.concatenate([src, np.full(len(core), n)]),
+                                                     np.concatenate([dst, core]))),
+                    shape=(n + 1, n + 1),
+                )  # fmt: skip
+                seen = np.zeros(n + 1, bool)
+                seen[breadth_first_order(g, n, directed=True, return_predecessors=False)] = True
+                end = self.arc_tail if role == "to" else self.arc_head
+                good = ok & seen[end]
+                good |= np.where(twin >= 0, good[np.maximum(twin, 0)], False)
+                mask |= good.astype(np.uint8) << i
+            self._state[key] = mask
+        return mask  # type: ignore[no-any-return,unused-ignore]
+
     def reachable_share(self, vehicle: str) -> float:
         """Share of the network's nodes in the largest strongly connected part open to a class."""
-        ok = self.allowed(vehicle)
-        g = csr_matrix(
-            (np.ones(int(ok.sum())), (self.arc_tail[ok], self.arc_head[ok])),
-            shape=(self.n_nodes, self.n_nodes),
-        )
-        _, labels = connected_components(g, directed=True, connection="strong")
-        return float(np.bincount(labels).max() / self.n_nodes)
+        return float(self.class_core(vehicle).mean())
 
     def edge_table(self, vehicle: str, *, hour: float | None = None) -> dict[str, np.ndarray]:
         """The arcs a class may use with their travel times (what ``dispatch map export`` writes).

@@ -400,17 +400,18 @@ def _same_arc(net: Network, o_arc: np.ndarray, o_t: np.ndarray, d_arc: np.ndarra
     with np.errstate(invalid="ignore"):
         fwd = np.where(ahead >= 0, ahead * w[a], INF)
         bwd = np.where(ahead <= 0, -ahead * w_b, INF)
-    out[i, j] = np.nan_to_num(np.minimum(fwd, bwd), nan=INF)
+    x = np.minimum(fwd, bwd)
+    out[i, j] = np.where(np.isnan(x), INF, x)
     out[i, j] = np.where(ahead == 0, 0.0, out[i, j])
     return out
 
 
 def _locate(
-    net: Network, pts: np.ndarray, vehicle: str, name: str
+    net: Network, pts: np.ndarray, vehicle: str, name: str, role: str
 ) -> tuple[np.ndarray, np.ndarray]:
     check_points(net, pts, name=name)
     tol = net.settings.snap_tolerance_m
-    arc, t, _ = snap_arrays(net, pts, check_vehicle(vehicle), tol)
+    arc, t, _ = snap_arrays(net, pts, check_vehicle(vehicle), tol, role)
     if (arc < 0).any():
         i = int(np.argmax(arc < 0))
         raise PointError(
@@ -456,8 +457,8 @@ def travel_times(
     """
     o = as_points(origins, name="origins")
     d = as_points(destinations, name="destinations")
-    o_arc, o_t = _locate(net, o, vehicle, "origin")
-    d_arc, d_t = _locate(net, d, vehicle, "destination")
+    o_arc, o_t = _locate(net, o, vehicle, "origin", "from")
+    d_arc, d_t = _locate(net, d, vehicle, "destination", "to")
     w = weights(net, vehicle, hour)
     return _matrix(net, w, o_arc, o_t, d_arc, d_t)
 
@@ -594,8 +595,8 @@ def route(
     d = as_points(destination, name="destination")
     if len(o) != 1 or len(d) != 1:
         raise PointError("route takes one origin and one destination (lat, lon)")
-    o_arc, o_t = _locate(net, o, vehicle, "origin")
-    d_arc, d_t = _locate(net, d, vehicle, "destination")
+    o_arc, o_t = _locate(net, o, vehicle, "origin", "from")
+    d_arc, d_t = _locate(net, d, vehicle, "destination", "to")
     w = weights(net, vehicle, hour)
     return _route(net, w, int(o_arc[0]), float(o_t[0]), int(d_arc[0]), float(d_t[0]), vehicle)
 
@@ -750,11 +751,11 @@ def _locate_units(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Snap unit positions; a bad one raises :class:`FleetError` naming the unit."""
     try:
-        return _locate(net, pts, vehicle, "unit")
+        return _locate(net, pts, vehicle, "unit", "from")
     except PointError:
         for i, uid in enumerate(ids):
             try:
-                _locate(net, pts[i : i + 1], vehicle, "unit")
+                _locate(net, pts[i : i + 1], vehicle, "unit", "from")
             except PointError as exc:
                 raise FleetError(f"unit {uid!r}: {str(exc).replace('unit 0 ', '', 1)}") from None
         raise

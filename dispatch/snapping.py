@@ -187,7 +187,12 @@ def snap_kernel(
             if best_arc >= 0 and best <= r * cell:
                 break
         out_arc[i] = best_arc
-        out_t[i] = min(1.0, max(0.0, best_t))
+        # a point at an arc's end is at that node exactly (no 1e-16 left to drive on the arc)
+        if best_t < 1e-9:
+            best_t = 0.0
+        elif best_t > 1.0 - 1e-9:
+            best_t = 1.0
+        out_t[i] = best_t
         out_d[i] = best if best_arc >= 0 else np.inf
 
 
@@ -251,6 +256,7 @@ def snap(
     tolerance_m: float | None = None,
     name: str = "point",
     raise_far: bool = True,
+    role: str = "to",
 ) -> Snapped:
     """Snap points to the nearest road the vehicle class may use.
 
@@ -266,6 +272,9 @@ def snap(
         Farthest allowed distance to a road (default: the network settings' ``snap_tolerance_m``).
     raise_far
         Raise :class:`PointError` for a point beyond the tolerance (else its arc is -1).
+    role
+        ``"to"``: the point is a destination (a call): only roads the class can reach qualify;
+        ``"from"``: an origin (a unit): only roads from which the class can drive on qualify.
 
     Examples
     --------
@@ -276,12 +285,14 @@ def snap(
     (1, True)
     """
     bit = check_vehicle(vehicle)
+    if role not in ("to", "from"):
+        raise PointError(f"role={role!r} must be 'to' or 'from'")
     pts = as_points(points, name=name + "s")
     check_points(net, pts, name=name)
     tol = net.settings.snap_tolerance_m if tolerance_m is None else float(tolerance_m)
     if not (math.isfinite(tol) and tol > 0):
         raise PointError(f"tolerance_m={tolerance_m!r} must be a positive number of metres")
-    arc, t, d = snap_arrays(net, pts, bit, tol)
+    arc, t, d = snap_arrays(net, pts, bit, tol, role)
     if raise_far and (arc < 0).any():
         i = int(np.argmax(arc < 0))
         raise PointError(
@@ -296,9 +307,12 @@ def snap(
 
 
 def snap_arrays(
-    net: Network, pts: np.ndarray, bit: int, tol: float
+    net: Network, pts: np.ndarray, bit: int, tol: float, role: str = "to"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Raw snapping of validated points: ``(arc, t, dist_m)``, arc -1 beyond ``tol``."""
+    """Raw snapping of validated points: ``(arc, t, dist_m)``, arc -1 beyond ``tol``.
+
+    ``role`` is ``"to"`` for destinations (calls) and ``"from"`` for origins (units).
+    """
     idx = net._state.get("snap_index")
     if idx is None:
         idx = net._state["snap_index"] = build_index(net)
@@ -310,7 +324,7 @@ def snap_arrays(
     d = np.empty(n)
     snap_kernel(qx, qy, idx.gx0, idx.gy0, idx.nx, idx.ny, CELL_M, idx.cell_ptr, idx.cell_piece,
                 idx.px0, idx.py0, idx.px1, idx.py1, idx.piece_arc, idx.piece_s0, idx.arc_plen,
-                net.access, bit, tol, arc, t, d)  # fmt: skip
+                net.snap_access(role), bit, tol, arc, t, d)  # fmt: skip
     return arc, t, d
 
 

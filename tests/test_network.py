@@ -21,7 +21,10 @@ SEG_M = 2 * 6_371_008.8 * math.asin(math.sin(math.radians(0.001) / 2))  # 0.001 
 
 def arcs(net: dispatch.Network, vehicle: str) -> dict[tuple[int, int], float]:
     tab = net.edge_table(vehicle)
-    return {(int(u), int(v)): float(t) for u, v, t in zip(tab["u"], tab["v"], tab["travel_time_s"], strict=True)}
+    return {
+        (int(u), int(v)): float(t)
+        for u, v, t in zip(tab["u"], tab["v"], tab["travel_time_s"], strict=True)
+    }
 
 
 def test_square_arcs_by_hand(square: dispatch.Network) -> None:
@@ -48,7 +51,9 @@ def test_emergency_factor_and_bands(square_map: Path, tmp_path: Path) -> None:
     assert t == pytest.approx(SEG_M / (36 * p.emergency_factor / 3.6))
     rush = net.settings.bands[0]
     w = net.weights("ambulance", hour=(rush.start_h + rush.end_h) / 2)
-    a = int(np.flatnonzero((net.node_osmid[net.arc_tail] == 1) & (net.node_osmid[net.arc_head] == 2))[0])
+    a = int(
+        np.flatnonzero((net.node_osmid[net.arc_tail] == 1) & (net.node_osmid[net.arc_head] == 2))[0]
+    )
     assert w[a] == pytest.approx(t / rush.factors["residential"])
 
 
@@ -159,7 +164,7 @@ def test_snap_known_street(danang: dispatch.Network) -> None:
     assert s.dist_m[0] < 1.0
     assert int(danang.arc_way[s.arc[0]]) == 295128790
     assert 10 < s.dist_m[1] < 60
-    assert np.all((0 <= s.t) & (s.t <= 1))
+    assert np.all((s.t >= 0) & (s.t <= 1))
     assert s.offset_m[0] == pytest.approx(s.t[0] * danang.arc_length_m[s.arc[0]])
 
 

@@ -19,7 +19,9 @@ The objective is lexicographic:
 
 Solvers: ``min_cost_flow`` (OR-Tools ``SimpleMinCostFlow``; exact, used when every incident needs
 exactly one unit), ``cp_sat`` (OR-Tools CP-SAT, two phases for the lexicographic objective; used for
-multi-unit run cards), ``greedy`` (sequential: incidents by priority then input order, each takes the
+multi-unit run cards, the place for side constraints; as modelled today the problem is a
+transportation problem, so CP-SAT is warm-started with the exact min-cost-flow solution and the
+better of the two is kept, which keeps large surges fast and optimal), ``greedy`` (sequential: incidents by priority then input order, each takes the
 fastest free units; what a dispatcher does one call at a time). ``assign`` always reports greedy on the
 same input next to the optimiser.
 
@@ -311,8 +313,9 @@ def _solve_min_cost_flow(problem: MatrixProblem) -> tuple[list[tuple[int, int]],
 
 
 def _solve_cp_sat(
-    problem: MatrixProblem, *, time_limit_s: float, workers: int
+    problem: MatrixProblem, *, time_limit_s: float, workers: int, warm_start: bool = True
 ) -> tuple[list[tuple[int, int]], bool]:
+    """Two-phase CP-SAT; with `warm_start`, hinted by (and never worse than) the exact flow."""
     from ortools.sat.python import cp_model
 
     n_u = problem.n_units
@@ -320,6 +323,15 @@ def _solve_cp_sat(
     pairs_all = [(u, int(k)) for u in range(n_u) for k in np.flatnonzero(problem.allowed[u])]
     if not pairs_all:
         return [], True
+    hint: set[tuple[int, int]] = set()
+    if warm_start:
+        hint = set(_solve_min_cost_flow(problem)[0])
+
+    def cover_of(pairs: Any) -> int:
+        return int(sum(int(wq[problem.demands[k].incident]) for _, k in pairs))
+
+    def cost_of(pairs: Any) -> int:
+        return int(sum(int(cost[u, problem.demands[k].incident]) for u, k in pairs))
 
     def model_with(cover_at_least: int | None) -> tuple[Any, dict[tuple[int, int], Any], Any]:
         m = cp_model.CpModel()
@@ -336,29 +348,45 @@ def _solve_cp_sat(
         cover = sum(int(wq[problem.demands[k].incident]) * var for (_, k), var in x.items())
         if cover_at_least is not None:
             m.add(cover >= cover_at_least)
+        if warm_start:
+            for p, var in x.items():
+                m.add_hint(var, p in hint)
         return m, x, cover
 
-    def run(m: Any) -> tuple[Any, Any]:
+    def run(m: Any) -> tuple[Any, str]:
         solver = cp_model.CpSolver()
         solver.parameters.max_time_in_seconds = float(time_limit_s)
         solver.parameters.num_workers = int(workers)
         solver.parameters.random_seed = 0
+        solver.parameters.linearization_level = 2  # LP relaxation: fast on assignment structure
         status = solver.solve(m)
-        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            raise AssignError(f"CP-SAT found no solution (status {solver.status_name(status)})")
-        return solver, status
+        if status == cp_model.OPTIMAL:
+            return solver, "optimal"
+        if status == cp_model.FEASIBLE:
+            return solver, "feasible"
+        if status == cp_model.UNKNOWN and warm_start:
+            return solver, "none"  # time limit before any solution: the flow solution stands
+        raise AssignError(f"CP-SAT found no solution (status {solver.status_name(status)})")
 
-    # phase 1: maximal weighted coverage
-    m1, _, cover1 = model_with(None)
-    m1.maximize(cover1)
-    s1, st1 = run(m1)
-    best_cover = round(s1.objective_value)
+    # phase 1: maximal weighted coverage (the exact flow already gives it when warm-starting)
+    if warm_start:
+        best_cover, proved1 = cover_of(hint), True
+    else:
+        m1, _, cover1 = model_with(None)
+        m1.maximize(cover1)
+        s1, st1 = run(m1)
+        best_cover, proved1 = round(s1.objective_value), st1 == "optimal"
     # phase 2: minimal weighted ETA at that coverage
     m2, x2, _ = model_with(best_cover)
     m2.minimize(sum(int(cost[u, problem.demands[k].incident]) * var for (u, k), var in x2.items()))
     s2, st2 = run(m2)
-    pairs = [p for p, var in x2.items() if s2.value(var)]
-    return pairs, bool(st1 == cp_model.OPTIMAL and st2 == cp_model.OPTIMAL)
+    pairs = [] if st2 == "none" else [p for p, var in x2.items() if s2.value(var)]
+    if warm_start:
+        # the flow is exact for this model: CP-SAT cut short by its time limit never makes it worse
+        if st2 == "none" or (cover_of(hint), -cost_of(hint)) > (cover_of(pairs), -cost_of(pairs)):
+            pairs = sorted(hint)
+        return pairs, True
+    return pairs, bool(proved1 and st2 == "optimal")
 
 
 def _solve_greedy(problem: MatrixProblem) -> list[tuple[int, int]]:
@@ -388,6 +416,7 @@ def solve(
     method: str = "auto",
     time_limit_s: float = 10.0,
     workers: int = 1,
+    warm_start: bool = True,
 ) -> MatrixSolution:
     """Solve an assignment problem.
 
@@ -401,6 +430,10 @@ def solve(
         CP-SAT time limit per phase (``optimal`` is False if it was hit).
     workers : int, default 1
         CP-SAT search workers (1 keeps results deterministic).
+    warm_start : bool, default True
+        Hint CP-SAT with the min-cost-flow solution of the same model and keep the better of the two
+        (the flow is exact for this model, so the result is optimal even if CP-SAT hits its time
+        limit); ``False`` runs CP-SAT alone (used by the tests to check it independently).
 
     Returns
     -------
@@ -422,7 +455,9 @@ def solve(
     elif method == "min_cost_flow":
         pairs, optimal = _solve_min_cost_flow(problem)
     else:
-        pairs, optimal = _solve_cp_sat(problem, time_limit_s=time_limit_s, workers=workers)
+        pairs, optimal = _solve_cp_sat(
+            problem, time_limit_s=time_limit_s, workers=workers, warm_start=warm_start
+        )
     elapsed = time.perf_counter() - t0
     pairs = sorted(pairs)
     _check_pairs(problem, pairs)
@@ -614,6 +649,7 @@ class AssignResult:
     plan: Plan
     greedy: Plan | None
     weights: Mapping[int, float] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
 
     @property
     def objective(self) -> float:
@@ -639,6 +675,7 @@ class AssignResult:
             "objective_definition": "sum over assigned mandatory units of priority weight x eta_s",
             "priority_weights": {str(k): v for k, v in sorted(self.weights.items())},
             "solve_time_s": round(self.plan.solve_time_s, 4),
+            "warnings": list(self.warnings),
         }
         if self.greedy is not None:
             g = self.greedy.objective
@@ -1063,7 +1100,8 @@ def assign(
     for inc in incs:
         cards.card(inc.type)
     check_scenes(net, incs)
-    eta, drive, _problems = eta_matrix(net, fleet, [i.point for i in incs], hour=hour)
+    eta, drive, problems = eta_matrix(net, fleet, [i.point for i in incs], hour=hour)
+    warnings = tuple(f"unit {uid!r} treated as unreachable: {msg}" for uid, msg in problems.items())
     res = assign_matrix(
         eta,
         incs,
@@ -1082,7 +1120,7 @@ def assign(
     if hospitals is not None:
         plan = attach_hospitals(net, plan, hospitals, hour=hour)
         greedy = None if greedy is None else attach_hospitals(net, greedy, hospitals, hour=hour)
-    return AssignResult(plan=plan, greedy=greedy, weights=res.weights)
+    return AssignResult(plan=plan, greedy=greedy, weights=res.weights, warnings=warnings)
 
 
 def attach_routes(

@@ -79,6 +79,7 @@ class Recommendation:
     alternatives: tuple[Alternative, ...]
     objective: float
     solver: str
+    warnings: tuple[str, ...] = ()
 
     @property
     def incident(self) -> Incident:
@@ -115,6 +116,7 @@ class Recommendation:
             "alternatives": [a.to_dict() for a in self.alternatives],
             "objective": round(self.objective, 1),
             "solver": self.solver,
+            "warnings": list(self.warnings),
         }
 
     def geojson(self) -> dict[str, Any]:
@@ -216,7 +218,7 @@ def recommend(
     cards = default_run_cards() if run_cards is None else run_cards
     card = cards.card(incident.type)
     check_scenes(net, [incident])
-    eta, drive, _ = eta_matrix(net, fleet, [incident.point], hour=hour)
+    eta, drive, problems = eta_matrix(net, fleet, [incident.point], hour=hour)
     res = assign_matrix(
         eta,
         [incident],
@@ -263,4 +265,7 @@ def recommend(
         alternatives=tuple(alts),
         objective=res.plan.objective,
         solver=res.plan.method,
+        warnings=tuple(
+            f"unit {uid!r} treated as unreachable: {msg}" for uid, msg in problems.items()
+        ),
     )

@@ -77,7 +77,16 @@ def test_cp_sat_agrees_on_the_same_case():
     eta = np.array([[100.0, 110.0], [120.0, 1000.0]])
     res = assign_matrix(eta, incidents, fleet, method="cp_sat")
     assert res.plan.method == "cp_sat" and res.plan.optimal
+    sol = solve(res_problem(eta, fleet), method="cp_sat", warm_start=False)
+    assert sol.optimal and sol.objective == pytest.approx(460.0)
     assert res.objective == pytest.approx(460.0)
+
+
+def res_problem(eta, fleet):
+    demands = [Demand(i, "ambulance", ("ambulance",), 1) for i in range(eta.shape[1])]
+    return build_problem(
+        eta, [u.id for u in fleet], [u.vehicle for u in fleet], [2.0] * eta.shape[1], demands
+    )
 
 
 def test_priority_weights_send_the_close_unit_to_p1():
@@ -157,8 +166,8 @@ def test_min_cost_flow_is_optimal_on_random_single_unit_cases(seed):
         rng, n_units=int(rng.integers(2, 7)), n_incidents=int(rng.integers(1, 5)), multi=False
     )
     cover, cost = brute_force(problem)
-    for method in ("min_cost_flow", "cp_sat"):
-        sol = solve(problem, method=method)
+    for method, warm in (("min_cost_flow", True), ("cp_sat", False), ("cp_sat", True)):
+        sol = solve(problem, method=method, warm_start=warm)
         assert sol.covered_weight == pytest.approx(cover)
         assert sol.objective == pytest.approx(cost, abs=0.05)
     greedy = solve(problem, method="greedy")
@@ -172,7 +181,7 @@ def test_cp_sat_is_optimal_on_random_multi_unit_cases(seed):
         rng, n_units=int(rng.integers(3, 7)), n_incidents=int(rng.integers(1, 3)), multi=True
     )
     cover, cost = brute_force(problem)
-    sol = solve(problem, method="cp_sat")
+    sol = solve(problem, method="cp_sat", warm_start=False)  # CP-SAT on its own
     assert sol.optimal
     assert sol.covered_weight == pytest.approx(cover)
     assert sol.objective == pytest.approx(cost, abs=0.05)
@@ -384,6 +393,21 @@ def test_unknown_type_without_run_card():
 
     with pytest.raises(RunCardError, match="no run card for incident type 'trauma'"):
         assign_matrix(np.zeros((1, 1)), [inc("A", "trauma")], [unit("U1")], cards)
+
+
+def test_cp_sat_time_limit_never_worse_than_flow():
+    # a big surge with a tiny time limit: the warm start keeps the exact flow solution
+    rng = np.random.default_rng(11)
+    kinds = ["structure_fire", "cardiac_arrest", "trauma", "general_medical"]
+    incidents = [inc(f"I{i:02d}", kinds[i % 4]) for i in range(30)]
+    vclasses = ("ambulance", "fire_engine", "ladder", "ambulance")
+    fleet = [unit(f"U{i:03d}", vclasses[i % 4]) for i in range(90)]
+    eta = rng.uniform(60, 1500, (90, 30))
+    cp = assign_matrix(eta, incidents, fleet, method="cp_sat", time_limit_s=0.05)
+    flow = assign_matrix(eta, incidents, fleet, method="min_cost_flow", compare_greedy=False)
+    assert cp.plan.covered == flow.plan.covered
+    assert cp.objective == pytest.approx(flow.objective, abs=0.5)
+    assert cp.objective <= cp.greedy_objective
 
 
 def test_larger_surge_solves_fast():

@@ -259,3 +259,15 @@ def test_cli_assign_bad_incidents_exit_2(capsys, path):
         capsys, "assign", "danang", "--incidents", DATA / path, "--fleet", SC / "danang_fleet.csv"
     )
     assert code == 2 and "line " in err and err.count("\n") == 1
+
+
+def test_unit_off_the_map_is_a_warning_not_a_failure(danang):
+    fleet = [
+        Unit("OK", "ambulance", 16.059401, 108.2098753),
+        Unit("LOST", "ambulance", 10.0, 106.0),  # Ho Chi Minh City: far off this map
+    ]
+    rec = recommend(danang, Incident("W1", 16.0575, 108.2140, "stroke"), fleet)
+    assert [a.unit for a in rec.units] == ["OK"]
+    assert len(rec.warnings) == 1 and "'LOST'" in rec.warnings[0]
+    res = assign(danang, [Incident("W1", 16.0575, 108.2140, "stroke")], fleet)
+    assert res.to_dict()["warnings"] == list(rec.warnings)

@@ -176,6 +176,8 @@ def _recommend(args: argparse.Namespace) -> int:
     rec = recommend(
         net, incident, fleet, cards, hospitals=hospitals, hour=args.hour, redispatch=args.redispatch
     )
+    for w in rec.warnings:
+        print(f"dispatch: warning: {w}", file=sys.stderr)
     if args.geojson:
         Path(args.geojson).write_text(json.dumps(rec.geojson()), encoding="utf-8")
     if args.json:
@@ -213,6 +215,8 @@ def _assign(args: argparse.Namespace) -> int:
         redispatch=args.redispatch,
         routes=True,
     )
+    for w in res.warnings:
+        print(f"dispatch: warning: {w}", file=sys.stderr)
     if args.json:
         print(json.dumps(res.to_dict(), indent=2, ensure_ascii=False))
         return 0

@@ -954,7 +954,8 @@ def eta_matrix(
     Returns
     -------
     eta_s : ndarray, shape (n_units, n_points)
-        Turnout + drive time, seconds (``inf`` = unreachable).
+        Turnout + drive time, seconds (``inf`` = unreachable; also for ``busy`` and
+        ``out_of_service`` units, which are not routed).
     drive_s : ndarray, shape (n_units, n_points)
         Drive time only.
     problems : dict
@@ -966,7 +967,8 @@ def eta_matrix(
     problems: dict[str, str] = {}
     by_class: dict[str, list[int]] = {}
     for u, unit in enumerate(units):
-        by_class.setdefault(unit.vehicle, []).append(u)
+        if unit.dispatchable or unit.status == "en_route":  # busy / out of service: never sent
+            by_class.setdefault(unit.vehicle, []).append(u)
     for cls, rows in sorted(by_class.items()):
         origins = np.array([units[u].point for u in rows], dtype=float)
         try:

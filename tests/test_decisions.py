@@ -271,3 +271,17 @@ def test_unit_off_the_map_is_a_warning_not_a_failure(danang):
     assert len(rec.warnings) == 1 and "'LOST'" in rec.warnings[0]
     res = assign(danang, [Incident("W1", 16.0575, 108.2140, "stroke")], fleet)
     assert res.to_dict()["warnings"] == list(rec.warnings)
+
+
+def test_cli_assign_liechtenstein_real_fire_stations(capsys):
+    code, out, err = run_cli(
+        capsys, "assign", "liechtenstein", "--incidents", SC / "liechtenstein_incidents.csv",
+        "--fleet", SC / "liechtenstein_fleet.csv", "--hospitals", SC / "liechtenstein_hospitals.csv",
+        "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["objective"] <= d["greedy_objective"]
+    assert d["warnings"] == []  # the out-of-service Balzers unit is not even routed
+    sent = {a["unit"] for p in d["incidents"] for a in p["units"]}
+    assert "BAL-ENG1" not in sent

@@ -285,3 +285,33 @@ def test_cli_assign_liechtenstein_real_fire_stations(capsys):
     assert d["warnings"] == []  # the out-of-service Balzers unit is not even routed
     sent = {a["unit"] for p in d["incidents"] for a in p["units"]}
     assert "BAL-ENG1" not in sent
+
+
+def test_redispatch_rule_on_the_road_network(danang, capsys, tmp_path):
+    scene = (16.0575, 108.2140)
+    fleet_csv = tmp_path / "fleet.csv"
+    fleet_csv.write_text(
+        "id,vehicle,lat,lon,status,assigned_priority\n"
+        "FAR,ambulance,16.0480,108.2080,available,\n"
+        "NEAR,ambulance,16.0576,108.2141,en_route,3\n"
+    )
+    inc_json = tmp_path / "inc.json"
+    inc_json.write_text(
+        json.dumps({"id": "P1", "lat": scene[0], "lon": scene[1], "type": "stroke"})
+    )
+    base = ["recommend", "danang", "--incident", inc_json, "--fleet", fleet_csv, "--json"]
+    code, out, _ = run_cli(capsys, *base)
+    assert code == 0 and [a["unit"] for a in json.loads(out)["units"]] == ["FAR"]
+    code, out, _ = run_cli(capsys, *base, "--redispatch")
+    (a,) = json.loads(out)["units"]
+    assert code == 0 and a["unit"] == "NEAR" and a["redispatched_from_priority"] == 3
+    assert a["turnout_s"] == 0.0  # already on the road
+
+
+def test_hour_is_passed_to_the_network(danang, dn_fleet):
+    inc = Incident("H1", 16.0575, 108.2140, "stroke")
+    rec = recommend(danang, inc, dn_fleet, hour=8.0, routes=False)
+    (a,) = rec.units
+    unit = next(u for u in dn_fleet if u.id == a.unit)
+    tt = danang.travel_times(unit.point, inc.point, vehicle="ambulance", hour=8.0)[0, 0]
+    assert a.drive_s == pytest.approx(tt)

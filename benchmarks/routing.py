@@ -954,6 +954,28 @@ def checks_table(map_result: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+_IMPORTS = {"dispatch": "dispatch", "scipy": "scipy.sparse.csgraph", "networkx": "networkx",
+            "igraph": "igraph", "routingkit_cch": "routingkit_cch", "pandana": "pandana",
+            "osmnx": "osmnx"}  # fmt: skip
+
+
+def import_times(reps: int) -> dict[str, float | None]:
+    """Median wall time (ms) of importing each library in a fresh interpreter (None: not installed)."""
+    code = "import sys, time; sys.path.insert(0, sys.argv[1]); t = time.perf_counter(); "
+    code += "__import__(sys.argv[2]); print((time.perf_counter() - t) * 1e3)"
+    out: dict[str, float | None] = {}
+    for name, module in _IMPORTS.items():
+        times = []
+        for _ in range(reps):
+            r = subprocess.run([sys.executable, "-c", code, str(ROOT), module], capture_output=True,
+                               text=True, check=False, env=dict(os.environ), cwd=ROOT)  # fmt: skip
+            if r.returncode != 0:
+                break
+            times.append(float(r.stdout.strip().splitlines()[-1]))
+        out[name] = float(np.median(times)) if times else None
+    return out
+
+
 def _versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for dist in ("numpy", "scipy", "numba", "networkx", "osmnx", "igraph", "routingkit-cch",
@@ -1097,6 +1119,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         log("")
         log(checks_table(res))
         log("")
+    imports = {} if args.quick else import_times(sizes.fresh_reps)
+    log("import time in a fresh interpreter (ms): "
+        + ", ".join(f"{k} {_fmt_ms(v) if v is not None else 'not installed'}"
+                    for k, v in imports.items()))  # fmt: skip
     bad = [(r["map"], row["bench"], row["lib"], row["max_abs_diff_s"])
            for r in results for row in r["rows"] if not row["agree"]]  # fmt: skip
     data = {
@@ -1110,6 +1136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": _machine(),
         "git": _git_state(),
         "versions": _versions(),
+        "import_ms": imports,
         "all_agree": not bad,
         "maps": results,
     }

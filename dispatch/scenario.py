@@ -288,6 +288,7 @@ class Scenario:
     demand: DemandLocations
     closures: tuple[Closure, ...] = ()
     area_cell_m: float = 1000.0
+    returning: str = "route"
 
     def priority(self, level: int) -> Priority:
         """The :class:`Priority` of a level."""
@@ -829,7 +830,15 @@ class _Parser:
         self.keys(
             sim,
             "simulation",
-            ("horizon_h", "warmup_h", "seed", "replications", "policy", "processing_s"),
+            (
+                "horizon_h",
+                "warmup_h",
+                "seed",
+                "replications",
+                "policy",
+                "processing_s",
+                "returning",
+            ),
         )
         horizon = self.num(
             self.req(sim, "horizon_h", "simulation"), "simulation.horizon_h", lo=0, lo_open=True
@@ -843,6 +852,9 @@ class _Parser:
         reps = self.int_(sim.get("replications", 1), "simulation.replications", lo=1)
         policy = self.str_(sim.get("policy", "fastest"), "simulation.policy", choices=POLICIES)
         processing = self.num(sim.get("processing_s", 0.0), "simulation.processing_s", lo=0)
+        returning = self.str_(
+            sim.get("returning", "route"), "simulation.returning", choices=("route", "home")
+        )
 
         turnout_tbl = self.table(data.get("turnout", {}), "turnout")
         self.keys(turnout_tbl, "turnout", ("fire_s", "ems_s"))
@@ -910,4 +922,5 @@ class _Parser:
             demand=demand,
             closures=closures,
             area_cell_m=cell_m,
+            returning=returning,
         )

@@ -70,6 +70,8 @@ __all__ = [
 EARTH_RADIUS_M = 6_371_008.8
 #: Waiting calls looked at per matching step (bounds the work per freed unit under overload).
 SCAN_LIMIT = 64
+#: Slack of the straight-line lower bound on a returning unit's ETA (snapping offsets), metres.
+LOWER_BOUND_SLACK_M = 300.0
 
 
 class SimulationError(DispatchError):
@@ -250,7 +252,8 @@ class _UnitState:
     __slots__ = (
         "index", "id", "vehicle", "station", "home", "turnout_s", "status", "epoch", "pos",
         "route_coords", "route_times", "route_start_s", "busy_since_s", "busy_s",
-        "returning_since_s", "returning_s", "dispatches", "call", "record",
+        "returning_since_s", "returning_s", "dispatches", "call", "record", "home_idx",
+        "ret_origin", "ret_call", "ret_hospital", "ret_hour", "ret_eta_s",
     )  # fmt: skip
 
     def __init__(self, index: int, u: SimUnit) -> None:
@@ -272,9 +275,112 @@ class _UnitState:
         self.returning_s = 0.0
         self.dispatches = 0
         self.call = -1
+        self.home_idx = 0  # index of its home among its class's homes (travel tables)
+        self.ret_origin = self.home  # where the current return trip started
+        self.ret_call = -1  # the return started at this call's scene, or
+        self.ret_hospital = -1  # at this hospital
+        self.ret_hour = 0.0  # clock hour of the return's departure (its travel times)
+        self.ret_eta_s = 0.0
         self.record: dict[str, Any] = {
             "id": u.id, "vehicle": u.vehicle, "lat": u.lat, "lon": u.lon, "turnout_s": u.turnout_s,
         }  # fmt: skip
+
+
+class _Tables:
+    """Travel-time tables of one simulation, from the core's ``net.travel_times``.
+
+    Units wait at a few homes, calls are known in advance and patients go to a few hospitals, so
+    the times home -> call, call -> home, call -> hospital and hospital -> home are computed for
+    every call at once, per vehicle class and per *routing regime* (the arc weights in force at an
+    hour: speed band and active closures), the first time a regime is needed. The numbers are the
+    same as one query at a time (same snapping, same exact shortest paths); only the order of work
+    changes. Part of the :class:`Simulation` state.
+    """
+
+    def __init__(
+        self,
+        net: TravelOracle,
+        calls: Calls,
+        units: Sequence[_UnitState],
+        hospitals: Sequence[SimHospital],
+        type_vehicles: Sequence[frozenset[str]],
+    ) -> None:
+        self.net = net
+        self.call_pts = np.column_stack([calls.lat, calls.lon]) if len(calls) else np.zeros((0, 2))
+        self.hosp_pts = np.array([(h.lat, h.lon) for h in hospitals], dtype=float).reshape(-1, 2)
+        homes: dict[str, list[tuple[float, float]]] = {}
+        for u in units:
+            lst = homes.setdefault(u.vehicle, [])
+            if u.home not in lst:
+                lst.append(u.home)
+            u.home_idx = lst.index(u.home)
+        self.homes = {v: np.array(h, dtype=float) for v, h in homes.items()}
+        # per class: the calls it may answer, and each call's column in that class's tables
+        self.call_col: dict[str, np.ndarray] = {}
+        self.call_idx: dict[str, np.ndarray] = {}
+        tv = np.array([sorted(x) for x in type_vehicles], dtype=object)
+        for v in self.homes:
+            ok = np.array([v in t for t in tv], dtype=bool)
+            mask = ok[calls.type_idx] if len(calls) else np.zeros(0, dtype=bool)
+            idx = np.flatnonzero(mask)
+            col = np.full(len(calls), -1, dtype=np.int64)
+            col[idx] = np.arange(len(idx))
+            self.call_idx[v] = idx
+            self.call_col[v] = col
+        self._tables: dict[tuple[str, str, int], np.ndarray] = {}
+        self._alive: dict[int, Any] = {}
+        self.computed = 0
+
+    def regime(self, vehicle: str, hour: float) -> int:
+        """Identity of the arc weights in force for a class at an hour (0 for a network without)."""
+        weights = getattr(self.net, "weights", None)
+        if weights is None:
+            return 0
+        w = weights(vehicle, hour)
+        k = id(w)
+        if k not in self._alive:
+            self._alive[k] = w  # keep it alive so that its id stays unique
+        return k
+
+    def _table(self, name: str, vehicle: str, hour: float) -> np.ndarray:
+        key = (name, vehicle, self.regime(vehicle, hour))
+        t = self._tables.get(key)
+        if t is None:
+            pts = self.call_pts[self.call_idx[vehicle]]
+            homes = self.homes[vehicle]
+            tt = self.net.travel_times
+            if name == "home_call":
+                t = tt(homes, pts, vehicle=vehicle, hour=hour)
+            elif name == "call_home":
+                t = tt(pts, homes, vehicle=vehicle, hour=hour)
+            elif name == "call_hosp":
+                t = tt(pts, self.hosp_pts, vehicle=vehicle, hour=hour)
+            elif name == "hosp_call":
+                t = tt(self.hosp_pts, pts, vehicle=vehicle, hour=hour)
+            else:  # hosp_home
+                t = tt(self.hosp_pts, homes, vehicle=vehicle, hour=hour)
+            t = np.asarray(t, dtype=float)
+            self._tables[key] = t
+            self.computed += 1
+        return t
+
+    def home_to_call(self, vehicle: str, hour: float, call: int) -> np.ndarray:
+        """Drive time from each home of a class to a call (one entry per home)."""
+        return self._table("home_call", vehicle, hour)[:, self.call_col[vehicle][call]]
+
+    def call_to_home(self, vehicle: str, hour: float, call: int, home: int) -> float:
+        return float(self._table("call_home", vehicle, hour)[self.call_col[vehicle][call], home])
+
+    def call_to_hospitals(self, vehicle: str, hour: float, call: int) -> np.ndarray:
+        return self._table("call_hosp", vehicle, hour)[self.call_col[vehicle][call]]
+
+    def hospital_to_call(self, vehicle: str, hour: float, hospital: int, call: int) -> float:
+        return float(
+            self._table("hosp_call", vehicle, hour)[hospital, self.call_col[vehicle][call]]
+        )
+
+    def hospital_to_home(self, vehicle: str, hour: float, hospital: int, home: int) -> float:
+        return float(self._table("hosp_home", vehicle, hour)[hospital, home])
 
 
 class Simulation:
@@ -299,6 +405,12 @@ class Simulation:
         Recorded in the result.
     monitor : bool
         Keep every event as a ``(time_s, event, unit, call)`` record in ``result.events``.
+    node_coords : (lat, lon) arrays, optional
+        Node coordinates of the network (needed by ``nearest_node``).
+    tables : bool
+        Precompute travel-time tables (homes, calls, hospitals) per routing regime with
+        ``net.travel_times`` (default). False asks the network one query at a time: the same numbers,
+        slower; kept as the reference the tables are tested against.
 
     Examples
     --------
@@ -319,6 +431,7 @@ class Simulation:
         seed: int | None = None,
         monitor: bool = False,
         node_coords: tuple[np.ndarray, np.ndarray] | None = None,
+        tables: bool = True,
     ) -> None:
         if policy not in POLICIES:
             raise SimulationError(f"policy={policy!r} is not one of {', '.join(POLICIES)}")
@@ -372,6 +485,14 @@ class Simulation:
         self._weight = {p.level: p.weight for p in scenario.priorities}
         self._node_coords = node_coords
         self._node_tree: Any = None
+        self._tables = (
+            _Tables(net, calls, self.units, self.hospitals, self._type_vehicles) if tables else None
+        )
+        self._vmax_mps = {v: _max_speed_mps(net, v) for v in present}
+        self._returning = scenario.returning
+        self._route_cache: dict[tuple[int, int, str, int], tuple[Any, Any]] = {}
+        self.n_fastest_units = 0  # calls to net.fastest_units (for the benchmark profile)
+        self.n_routes = 0  # calls to net.route
         # event heap and waiting queue
         self._heap: list[tuple[float, int, int, int, int, int]] = []
         self._seq = 0
@@ -403,8 +524,40 @@ class Simulation:
 
     # -- positions -------------------------------------------------------------------------------
 
+    def _ensure_route(self, u: _UnitState) -> None:
+        """Compute a returning unit's route home (lazily: only when its position is needed)."""
+        if u.status != _RETURNING or u.route_coords:
+            return
+        if self._returning == "home":  # no route: a straight line, for display and baselines only
+            u.route_coords = [u.ret_origin, u.home]
+            u.route_times = [0.0, u.ret_eta_s]
+            return
+        key = None
+        if u.ret_hospital >= 0 and self._tables is not None:  # hospital -> home repeats: cache it
+            key = (
+                u.ret_hospital,
+                u.home_idx,
+                u.vehicle,
+                self._tables.regime(u.vehicle, u.ret_hour),
+            )
+            hit = self._route_cache.get(key)
+            if hit is not None:
+                u.route_coords, u.route_times = hit
+                return
+        self.n_routes += 1
+        r = self.net.route(u.ret_origin, u.home, vehicle=u.vehicle, hour=u.ret_hour)
+        if r.coords and math.isfinite(float(r.eta_s)):
+            u.route_coords = r.coords
+            u.route_times = r.times_s
+        else:  # pragma: no cover - a return time was found, so a route exists
+            u.route_coords = [u.ret_origin, u.home]
+            u.route_times = [0.0, u.ret_eta_s]
+        if key is not None:
+            self._route_cache[key] = (u.route_coords, u.route_times)
+
     def position(self, u: _UnitState) -> tuple[float, float]:
         """Where a unit is now (interpolated along its route while returning)."""
+        self._ensure_route(u)
         if u.status != _RETURNING or not u.route_coords:
             return u.pos
         elapsed = self.now_s - u.route_start_s
@@ -426,6 +579,7 @@ class Simulation:
         at the next vertex of its route, with the time still needed to reach it as its delay (the
         crew is already on the road: no turnout). Using the vertex keeps the point on the road.
         """
+        self._ensure_route(u)
         if u.status != _RETURNING or not u.route_coords:
             return u.pos, u.turnout_s
         elapsed = self.now_s - u.route_start_s
@@ -453,17 +607,118 @@ class Simulation:
             r = u.record
             r["lat"], r["lon"], r["turnout_s"] = lat, lon, delay
             recs.append(r)
+        self.n_fastest_units += 1
         out = self.net.fastest_units(point, recs, k=k, hour=self._hour())
         return [
             (self.unit_by_id[e.unit], float(e.eta_s), float(e.turnout_s), float(e.drive_s))
             for e in out
         ]
 
+    def _fastest_tables(
+        self, call: int, cands: Sequence[_UnitState]
+    ) -> tuple[_UnitState, float, float, float] | None:
+        """The fastest unit, with the travel tables for units at their stations.
+
+        Units at home are timed from the home -> call table. A returning unit is asked of
+        ``net.fastest_units`` (from the next vertex of its route), together with the best unit at
+        home, unless a lower bound on its ETA (straight-line distance at the class's top speed,
+        knowing how far it can have driven since it left) already loses to that unit.
+        """
+        assert self._tables is not None
+        hour = self._hour()
+        point = (float(self.calls.lat[call]), float(self.calls.lon[call]))
+        best: tuple[float, str, _UnitState] | None = None
+        returning = []
+        home_eta: dict[str, np.ndarray] = {}
+        for u in cands:
+            if u.status == _RETURNING:
+                returning.append(u)
+                continue
+            col = home_eta.get(u.vehicle)
+            if col is None:
+                col = home_eta[u.vehicle] = self._tables.home_to_call(u.vehicle, hour, call)
+            eta = u.turnout_s + float(col[u.home_idx])
+            if math.isfinite(eta) and (best is None or (eta, u.id) < best[:2]):
+                best = (eta, u.id, u)
+        if returning and self._returning == "home":
+            # each returning unit as if it drove home first: remaining time + home -> call
+            for u in returning:
+                col = home_eta.get(u.vehicle)
+                if col is None:
+                    col = home_eta[u.vehicle] = self._tables.home_to_call(u.vehicle, hour, call)
+                rem = max(u.ret_eta_s - (self.now_s - u.route_start_s), 0.0)
+                eta = rem + float(col[u.home_idx])
+                if math.isfinite(eta) and (best is None or (eta, u.id) < best[:2]):
+                    best = (eta, u.id, u)
+            returning = []
+        if returning:
+            bound = math.inf if best is None else best[0]
+            keep = [u for u in returning if self._eta_lower_bound(u, point, call) <= bound]
+            if keep:
+                ask = keep + ([best[2]] if best is not None else [])
+                timed = self._fastest(point, ask, k=1)
+                if timed:
+                    return timed[0]
+                return None
+        if best is None:
+            return None
+        eta, _, u = best
+        turnout = u.turnout_s if u.status == _AVAILABLE else 0.0
+        return (u, eta, turnout, eta - turnout)
+
+    def _eta_lower_bound(self, u: _UnitState, point: tuple[float, float], call: int = -1) -> float:
+        """A lower bound of a returning unit's drive time to ``point`` (no route needed).
+
+        It left ``ret_origin`` ``elapsed`` seconds ago and is ``remaining`` seconds from home on a
+        shortest path, so it is within ``vmax * elapsed`` of the origin and ``vmax * remaining`` of
+        home; the straight line to the call, less that and a snapping slack, at ``vmax``.
+        """
+        vmax = self._vmax_mps.get(u.vehicle, math.inf)
+        if not math.isfinite(vmax) or vmax <= 0:
+            return 0.0
+        elapsed = self.now_s - u.route_start_s
+        remaining = max(u.ret_eta_s - elapsed, 0.0)
+        d_o = float(_haversine_m(u.ret_origin[0], u.ret_origin[1], point[0], point[1]))
+        d_h = float(_haversine_m(u.home[0], u.home[1], point[0], point[1]))
+        d = max(d_o - vmax * elapsed, d_h - vmax * remaining) - LOWER_BOUND_SLACK_M
+        lb = max(d, 0.0) / vmax
+        tables = self._tables
+        if tables is not None and call >= 0:
+            # on its shortest path from the origin: T(here -> call) >= T(origin -> call) - elapsed,
+            # and T(here -> home) <= T(here -> call) + T(call -> home); exact in one regime only
+            regime = tables.regime(u.vehicle, self._hour())
+            if regime == tables.regime(u.vehicle, u.ret_hour):
+                if u.ret_hospital >= 0:
+                    lb = max(
+                        lb,
+                        tables.hospital_to_call(u.vehicle, self._hour(), u.ret_hospital, call)
+                        - elapsed,
+                    )
+                back = tables.call_to_home(u.vehicle, self._hour(), call, u.home_idx)
+                lb = max(lb, remaining - back)
+        return lb
+
+    def _time_unit(self, u: _UnitState, call: int) -> tuple[_UnitState, float, float, float] | None:
+        """Road ETA of one chosen unit (what a baseline's choice really costs)."""
+        if self._tables is not None and (u.status == _AVAILABLE or self._returning == "home"):
+            drive = float(self._tables.home_to_call(u.vehicle, self._hour(), call)[u.home_idx])
+            if not math.isfinite(drive):
+                return None
+            if u.status == _AVAILABLE:
+                return (u, u.turnout_s + drive, u.turnout_s, drive)
+            drive += max(u.ret_eta_s - (self.now_s - u.route_start_s), 0.0)
+            return (u, drive, 0.0, drive)
+        point = (float(self.calls.lat[call]), float(self.calls.lon[call]))
+        timed = self._fastest(point, [u], k=1)
+        return timed[0] if timed else None
+
     def _choose(
         self, call: int, cands: Sequence[_UnitState]
     ) -> tuple[_UnitState, float, float, float] | None:
         point = (float(self.calls.lat[call]), float(self.calls.lon[call]))
         if self.policy in ("fastest", "optimal_batch"):
+            if self._tables is not None:
+                return self._fastest_tables(call, cands)
             best = self._fastest(point, cands, k=1)
             return best[0] if best else None
         if self.policy == "nearest_straight_line":
@@ -477,9 +732,9 @@ class Simulation:
         for j in order:
             if not math.isfinite(d[j]):
                 continue
-            timed = self._fastest(point, [cands[j]], k=1)
-            if timed:
-                return timed[0]
+            timed_one = self._time_unit(cands[j], call)
+            if timed_one is not None:
+                return timed_one
         return None
 
     def _node_ranking(self, point: tuple[float, float], cands: Sequence[_UnitState]) -> np.ndarray:
@@ -642,12 +897,11 @@ class Simulation:
             dispatched = 0
             for i, j in sorted(pairs, key=lambda p: p[1]):
                 u, call = free_units[i], calls[j]
-                point = (float(self.calls.lat[call]), float(self.calls.lon[call]))
-                timed = self._fastest(point, [u], k=1)
-                if not timed:
+                timed = self._time_unit(u, call)
+                if timed is None:
                     continue
                 self._remove_waiting(call)
-                self._dispatch(call, *timed[0])
+                self._dispatch(call, *timed)
                 dispatched += 1
             if not dispatched:
                 return
@@ -667,15 +921,28 @@ class Simulation:
         now = self.now_s
         u.busy_s += _clip_span(u.busy_since_s, now, self.warmup_s, self.horizon_s)
         u.call = -1
-        route = self.net.route(u.pos, u.home, vehicle=u.vehicle, hour=self._hour())
-        eta = float(route.eta_s)
-        if not math.isfinite(eta) or eta <= 0.5 or not route.coords:
-            u.status = _AVAILABLE
-            u.pos = u.home
+        hour = self._hour()
+        u.route_coords = ()
+        if self._tables is not None:
+            if u.ret_hospital >= 0:
+                eta = self._tables.hospital_to_home(u.vehicle, hour, u.ret_hospital, u.home_idx)
+            else:
+                eta = self._tables.call_to_home(u.vehicle, hour, u.ret_call, u.home_idx)
         else:
-            u.status = _RETURNING
+            self.n_routes += 1
+            route = self.net.route(u.pos, u.home, vehicle=u.vehicle, hour=hour)
+            eta = float(route.eta_s)
             u.route_coords = route.coords
             u.route_times = route.times_s
+        if not math.isfinite(eta) or eta <= 0.5:
+            u.status = _AVAILABLE
+            u.pos = u.home
+            u.route_coords = ()
+        else:
+            u.status = _RETURNING
+            u.ret_origin = u.pos
+            u.ret_hour = hour
+            u.ret_eta_s = eta
             u.route_start_s = now
             u.returning_since_s = now
             self._push(now + eta, _P_UNIT, _ARRIVE_STATION, u.index, u.epoch)
@@ -702,15 +969,19 @@ class Simulation:
             ti = int(self.calls.type_idx[call])
             hosp = self._type_hospitals[ti]
             if self.calls.transport[call] and hosp:
-                pts = np.array([(self.hospitals[h].lat, self.hospitals[h].lon) for h in hosp])
-                tt = self.net.travel_times(u.pos, pts, vehicle=u.vehicle, hour=self._hour())[0]
-                j = int(np.argmin(tt))
+                if self._tables is not None:
+                    tt = self._tables.call_to_hospitals(u.vehicle, self._hour(), call)[hosp]
+                else:
+                    pts = np.array([(self.hospitals[h].lat, self.hospitals[h].lon) for h in hosp])
+                    tt = self.net.travel_times(u.pos, pts, vehicle=u.vehicle, hour=self._hour())[0]
+                j = int(np.argmin(tt))  # the fastest capable hospital; ties: the first listed
                 if math.isfinite(float(tt[j])):
                     u.status = _TO_HOSPITAL
                     self._hospital_of_call[call] = hosp[j]
                     u.pos = (self.hospitals[hosp[j]].lat, self.hospitals[hosp[j]].lon)
                     self._push(self.now_s + float(tt[j]), _P_UNIT, _ARRIVE_HOSPITAL, a, u.epoch)
                     return
+            u.ret_call, u.ret_hospital = call, -1
             self._free(u)
         elif kind == _ARRIVE_HOSPITAL:
             u.status = _HANDOVER
@@ -718,6 +989,7 @@ class Simulation:
                 self.now_s + float(self.calls.handover_s[call]), _P_UNIT, _HANDOVER_DONE, a, u.epoch
             )
         elif kind == _HANDOVER_DONE:
+            u.ret_call, u.ret_hospital = -1, int(self._hospital_of_call[call])
             self._free(u)
         elif kind == _ARRIVE_STATION:
             u.returning_s += _clip_span(
@@ -846,6 +1118,21 @@ class Simulation:
             targets_s=targets,
             hospitals=self.hospitals,
         )
+
+
+def _max_speed_mps(net: Any, vehicle: str) -> float:
+    """Top speed of a class over the whole day (every speed band), ``inf`` if unknown."""
+    weights = getattr(net, "weights", None)
+    length = getattr(net, "arc_length_m", None)
+    if weights is None or length is None:
+        return math.inf
+    top = 0.0
+    for hour in np.arange(0.0, 24.0, 0.25):
+        w = np.asarray(weights(vehicle, None if hour < 0 else float(hour)))
+        ok = np.isfinite(w) & (w > 0)
+        if ok.any():
+            top = max(top, float(np.max(np.asarray(length)[ok] / w[ok])))
+    return top if top > 0 else math.inf
 
 
 def _clip_span(start: float, end: float, lo: float, hi: float) -> float:

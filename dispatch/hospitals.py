@@ -214,11 +214,15 @@ def hospitals_from_network(net: Any) -> list[Hospital]:
     """Hospitals of a map (``net.facilities`` of kind ``hospital``), capability ``general`` only.
 
     OSM tags do not say which specialities a hospital has, so every site gets ``("general",)`` with
-    ``capabilities_source="assumed general: OSM amenity=hospital"``; use a hospital file for more.
+    ``capabilities_source="assumed general: OSM amenity=hospital"``; sites tagged ``emergency=no`` are
+    left out when the map keeps that tag. Mis-tagged sites (a dental clinic or a pharmacy tagged
+    ``amenity=hospital``) come through as well: for dispatch, prefer a checked hospital file
+    (:func:`read_hospitals`).
     """
     out = []
     for i, fac in enumerate(getattr(net, "facilities", ())):
-        if fac.kind != "hospital":
+        tags = getattr(fac, "tags", None) or {}
+        if fac.kind != "hospital" or tags.get("emergency") == "no":
             continue
         out.append(
             Hospital(

@@ -315,3 +315,12 @@ def test_hour_is_passed_to_the_network(danang, dn_fleet):
     unit = next(u for u in dn_fleet if u.id == a.unit)
     tt = danang.travel_times(unit.point, inc.point, vehicle="ambulance", hour=8.0)[0, 0]
     assert a.drive_s == pytest.approx(tt)
+
+
+def test_hospitals_from_network_are_labelled_assumed(danang):
+    from dispatch.hospitals import hospitals_from_network
+
+    hs = hospitals_from_network(danang)
+    assert hs and all(h.capabilities == ("general",) for h in hs)
+    assert all(h.capabilities_source.startswith("assumed general") for h in hs)
+    assert "Hoan My General Hospital" in {h.name for h in hs}

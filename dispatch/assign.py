@@ -66,6 +66,7 @@ __all__ = [
     "assign_matrix",
     "build_problem",
     "eta_matrix",
+    "incident_features",
     "objective_of",
     "solve",
 ]
@@ -683,6 +684,50 @@ class AssignResult:
             out["improvement_pct"] = round(100.0 * (g - self.plan.objective) / g, 2) if g else 0.0
             out["greedy"] = {"incidents": [p.to_dict() for p in self.greedy.incidents]}
         return out
+
+    def geojson(self) -> dict[str, Any]:
+        """FeatureCollection of the optimised plan: scenes, unit routes (when computed), hospitals."""
+        feats: list[dict[str, Any]] = []
+        for p in self.plan.incidents:
+            feats += incident_features(p)
+        return {"type": "FeatureCollection", "features": feats}
+
+
+def incident_features(plan: IncidentPlan) -> list[dict[str, Any]]:
+    """GeoJSON features (lon/lat) of one incident's plan.
+
+    The scene (Point, ``role="incident"``), each unit's route when it was computed (LineString,
+    ``role="unit_route"``), and the hospital (Point, ``role="hospital"``) with its route
+    (``role="hospital_route"``) when computed.
+    """
+    inc = plan.incident
+    feats: list[dict[str, Any]] = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [inc.lon, inc.lat]},
+            "properties": {"role": "incident", **inc.to_dict()},
+        }
+    ]
+    for a in plan.units:
+        if a.route is not None and a.route.coords:
+            f = a.route.geojson()
+            props = f.setdefault("properties", {})
+            props.update({"role": "unit_route", "incident": inc.id, **a.to_dict()})
+            feats.append(f)
+    h = plan.hospital
+    if h is not None:
+        feats.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [h.hospital.lon, h.hospital.lat]},
+                "properties": {"role": "hospital", "incident": inc.id, **h.to_dict()},
+            }
+        )
+        if h.route is not None and h.route.coords:
+            f = h.route.geojson()
+            f.setdefault("properties", {}).update({"role": "hospital_route", "incident": inc.id})
+            feats.append(f)
+    return feats
 
 
 # ----------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from dispatch.assign import (
     assign_matrix,
     check_scenes,
     eta_matrix,
+    incident_features,
 )
 from dispatch.hospitals import Hospital, HospitalChoice, NoHospitalError, nearest_capable_hospital
 from dispatch.incidents import Incident, IncidentError, Unit, units_from_records
@@ -121,36 +122,7 @@ class Recommendation:
 
     def geojson(self) -> dict[str, Any]:
         """FeatureCollection: the scene (Point), each unit's route and the hospital route."""
-        inc = self.incident
-        feats: list[dict[str, Any]] = [
-            {
-                "type": "Feature",
-                "geometry": {"type": "Point", "coordinates": [inc.lon, inc.lat]},
-                "properties": {"role": "incident", **inc.to_dict()},
-            }
-        ]
-        for a in self.units:
-            if a.route is not None and a.route.coords:
-                f = a.route.geojson()
-                f.setdefault("properties", {}).update(
-                    {"role": "unit_route", "unit": a.unit, "requirement": a.requirement}
-                )
-                f["properties"]["eta_s"] = round(a.eta_s, 1)
-                feats.append(f)
-        h = self.hospital
-        if h is not None:
-            feats.append(
-                {
-                    "type": "Feature",
-                    "geometry": {"type": "Point", "coordinates": [h.hospital.lon, h.hospital.lat]},
-                    "properties": {"role": "hospital", **h.to_dict()},
-                }
-            )
-            if h.route is not None and h.route.coords:
-                f = h.route.geojson()
-                f.setdefault("properties", {})["role"] = "hospital_route"
-                feats.append(f)
-        return {"type": "FeatureCollection", "features": feats}
+        return {"type": "FeatureCollection", "features": incident_features(self.plan)}
 
 
 def recommend(

@@ -191,14 +191,23 @@ def test_cli_recommend_human_and_json(capsys, tmp_path):
     assert code == 0 and json.loads(out)["incident"]["id"] == "DN-1"
 
 
-def test_cli_assign_surge_json(capsys):
+def test_cli_assign_surge_json_and_geojson(capsys, tmp_path):
     code, out, err = run_cli(
         capsys, "assign", "danang", "--incidents", SC / "surge_danang.csv", "--fleet",
-        SC / "danang_fleet.csv", "--json",
+        SC / "danang_fleet.csv", "--json", "--geojson", tmp_path / "a.geojson",
     )  # fmt: skip
     assert code == 0, err
     d = json.loads(out)
     assert d["objective"] < d["greedy_objective"]
+    assert all("length_m" in a for p in d["incidents"] for a in p["units"])
+    gj = json.loads((tmp_path / "a.geojson").read_text())
+    roles = [f["properties"]["role"] for f in gj["features"]]
+    assert roles.count("incident") == 8
+    assert roles.count("unit_route") == sum(len(p["units"]) for p in d["incidents"])
+    for f in gj["features"]:
+        if f["properties"]["role"] == "unit_route":
+            lon, lat = f["geometry"]["coordinates"][-1]
+            assert 108.1 < lon < 108.3 and 16.0 < lat < 16.1  # lon/lat order
 
 
 def test_cli_assign_human_table_monaco(capsys):

@@ -88,6 +88,7 @@ def register(subparsers: Any) -> None:
         help="id,lat,lon[,type,priority] (CSV) or a JSON list",
     )
     asg.add_argument("--method", default="auto", choices=("auto", "min_cost_flow", "cp_sat", "greedy"), help="solver (default auto)")  # fmt: skip
+    asg.add_argument("--geojson", metavar="OUT.geojson", help="write scenes, unit routes and hospitals of the optimised plan as GeoJSON")  # fmt: skip
     asg.set_defaults(func=_assign)
 
 
@@ -217,6 +218,8 @@ def _assign(args: argparse.Namespace) -> int:
     )
     for w in res.warnings:
         print(f"dispatch: warning: {w}", file=sys.stderr)
+    if args.geojson:
+        Path(args.geojson).write_text(json.dumps(res.geojson()), encoding="utf-8")
     if args.json:
         print(json.dumps(res.to_dict(), indent=2, ensure_ascii=False))
         return 0

@@ -630,6 +630,15 @@ class Plan:
     optimal: bool
     solve_time_s: float
 
+    @property
+    def within_target(self) -> dict[int, tuple[int, int]]:
+        """Per priority: (incidents whose first unit arrives within target, incidents)."""
+        out: dict[int, tuple[int, int]] = {}
+        for p in self.incidents:
+            met, n = out.get(p.incident.priority or 2, (0, 0))
+            out[p.incident.priority or 2] = (met + int(p.meets_target), n + 1)
+        return dict(sorted(out.items()))
+
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
         return {
@@ -639,8 +648,13 @@ class Plan:
             "required": self.required,
             "optimal": self.optimal,
             "solve_time_s": round(self.solve_time_s, 4),
+            "within_target": _within_json(self),
             "incidents": [p.to_dict() for p in self.incidents],
         }
+
+
+def _within_json(plan: Plan) -> dict[str, dict[str, int]]:
+    return {f"P{k}": {"met": m, "incidents": n} for k, (m, n) in plan.within_target.items()}
 
 
 @dataclass(frozen=True)
@@ -673,6 +687,8 @@ class AssignResult:
             "covered": self.plan.covered,
             "required": self.plan.required,
             "greedy_covered": None if self.greedy is None else self.greedy.covered,
+            "within_target": _within_json(self.plan),
+            "greedy_within_target": None if self.greedy is None else _within_json(self.greedy),
             "objective_definition": "sum over assigned mandatory units of priority weight x eta_s",
             "priority_weights": {str(k): v for k, v in sorted(self.weights.items())},
             "solve_time_s": round(self.plan.solve_time_s, 4),

@@ -248,6 +248,14 @@ def _assign(args: argparse.Namespace) -> int:
         ]
         if changed:
             lines.append(f"incidents where greedy sends other units: {', '.join(changed)}")
+
+    def targets(plan: Any) -> str:
+        return ", ".join(f"P{k} {m}/{n}" for k, (m, n) in plan.within_target.items())
+
+    lines.append(
+        f"first unit within target: {targets(res.plan)}"
+        + ("" if res.greedy is None else f" (greedy: {targets(res.greedy)})")
+    )
     print("\n".join(lines))
     if any(p.uncovered for p in res.plan.incidents):
         print(

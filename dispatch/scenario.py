@@ -7,7 +7,8 @@ seed, replications and dispatch policy. Every key is checked: an unknown key or 
 :class:`ScenarioError` naming the file and the key (``incident_types[2].on_scene.mean_s``).
 
 Relative paths inside a scenario (fleet CSV, zones GeoJSON, call-point CSV, closure GeoJSON) are
-resolved against the scenario file's folder. Loading a scenario never loads a map: the map is
+resolved against the scenario file's folder. ``extends = "danang"`` (a shipped name or a path) starts
+from another scenario: tables merge key by key, arrays (``[[closures]]``, ``[[units]]``...) replace. Loading a scenario never loads a map: the map is
 resolved when the simulation is built (:func:`dispatch.simulation.build_simulation`).
 
 Examples
@@ -378,15 +379,46 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
         and the key.
     """
     path = scenario_path(name_or_path)
+    return parse_scenario(_read_with_parents(path, depth=0), source=path)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ScenarioError(f"{path}: not UTF-8 text ({exc.reason})") from None
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{path}: invalid TOML: {exc}") from None
-    return parse_scenario(data, source=path)
+
+
+def _read_with_parents(path: Path, *, depth: int) -> dict[str, Any]:
+    """The TOML document, merged over the scenario it ``extends`` (tables merge, arrays replace)."""
+    data = _read_toml(path)
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str) or not parent.strip():
+        raise ScenarioError(f"{path}: extends: must be a scenario name or path, got {parent!r}")
+    if depth >= 4:
+        raise ScenarioError(f"{path}: extends: more than 4 levels (a cycle?)")
+    candidate = path.parent / parent
+    try:
+        ppath = candidate if candidate.is_file() else scenario_path(parent)
+    except ScenarioError as exc:
+        raise ScenarioError(f"{path}: extends: {exc}") from None
+    return _merge(_read_with_parents(ppath, depth=depth + 1), data)
+
+
+def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
 
 
 def parse_scenario(data: Mapping[str, Any], *, source: Path | None = None) -> Scenario:

@@ -12,8 +12,9 @@ Unit lifecycle::
 
 Calls that find no unit wait in a priority queue (priority level, then call time) and are served when
 a unit frees up. A call is *served* once a unit is dispatched to it (its arrival time is known then:
-routes do not change after departure), and *unserved* if it is still waiting at the horizon. At the
-end of every run a conservation check asserts that every generated call is one or the other.
+routes do not change after departure), and *unserved* if it is still waiting at the horizon (in the
+queue, or still in call processing). At the end of every run a conservation check asserts that every
+generated call is in exactly one of these states.
 
 The simulator talks to the road network through the :class:`TravelOracle` protocol, a subset of the
 core's API (``docs/api-contract.md``): :meth:`~TravelOracle.fastest_units` (the live-dispatch code
@@ -502,6 +503,7 @@ class Simulation:
         self.events: list[tuple[float, str, str, int]] = []
         n = len(calls)
         self._served = np.zeros(n, dtype=bool)
+        self._arrived = np.zeros(n, dtype=bool)  # reached the dispatcher (after processing)
         self._unit_of_call = np.full(n, -1, dtype=np.int64)
         self._dispatch_s = np.full(n, np.nan)
         self._turnout_s = np.full(n, np.nan)
@@ -950,6 +952,7 @@ class Simulation:
 
     def _handle(self, kind: int, a: int, b: int) -> None:
         if kind == _CALL:
+            self._arrived[a] = True
             self._log(kind, None, a)
             self._enqueue(a)
             self._match()
@@ -1049,15 +1052,20 @@ class Simulation:
                 u.returning_s += _clip_span(
                     u.returning_since_s, self.horizon_s, self.warmup_s, self.horizon_s
                 )
-        waiting = sum(len(q) for q in self._waiting.values())
+        # conservation: every call is served, waiting in the queue, or still in call processing
+        queued = sum(len(q) for q in self._waiting.values())
+        processing = int(np.count_nonzero(~self._arrived))
         served = int(self._served.sum())
-        if waiting != self._n_waiting or served + waiting != n:
+        if queued != self._n_waiting or served + queued + processing != n:
             raise SimulationError(
-                f"conservation check failed: {n} calls generated, {served} served, {waiting} waiting"
+                f"conservation check failed: {n} calls generated, {served} served, {queued} "
+                f"waiting, {processing} still in call processing"
             )
         waiting_set = {call for q in self._waiting.values() for call in q}
-        if any(self._served[call] for call in waiting_set):
-            raise SimulationError("conservation check failed: a call is both served and waiting")
+        if any(self._served[call] or not self._arrived[call] for call in waiting_set) or np.any(
+            self._served & ~self._arrived
+        ):
+            raise SimulationError("conservation check failed: a call is in two states at once")
         type_names = np.array([t.name for t in types])
         services = np.array([t.service for t in types])
         prios = np.array([t.priority for t in types], dtype=np.int64)
@@ -1184,7 +1192,9 @@ class World:
 
 def _facility_name(f: Any) -> str:
     name = str(getattr(f, "name", "") or "").strip()
-    return name or f"{f.kind} {f.osm_id}"
+    if not name or name == "(unnamed)":
+        return f"{f.kind} ({f.osm_id})"
+    return name
 
 
 def resolve_world(scenario: Scenario, net: Any) -> World:
@@ -1216,14 +1226,15 @@ def resolve_world(scenario: Scenario, net: Any) -> World:
             raise ScenarioError(
                 f"{where}: map_stations: the map {scenario.map!r} has no {', '.join(ms.kinds)}"
             )
-        for f in sorted(facs, key=lambda f: (f.kind, f.osm_id)):
+        prefix = {"fire_station": "FS", "ambulance_station": "AS", "hospital": "H", "clinic": "C"}
+        for n, f in enumerate(sorted(facs, key=lambda f: (f.kind, str(f.osm_id))), 1):
             name = _facility_name(f)
             if name in stations:
                 name = f"{name} ({f.osm_id})"
             stations[name] = (float(f.lat), float(f.lon))
             for vehicle, count in ms.units:
                 for k in range(count):
-                    uid = f"{f.kind[0].upper()}{f.osm_id}-{vehicle}-{k + 1}"
+                    uid = f"{prefix.get(f.kind, 'S')}{n}-{vehicle}-{k + 1}"
                     units.append(
                         SimUnit(
                             uid, vehicle, name, float(f.lat), float(f.lon), turnout(vehicle, None)
@@ -1308,8 +1319,8 @@ def apply_closures(scenario: Scenario, net: Any) -> list[int]:
         if c.geojson is not None:
             doc = json.loads(c.geojson.read_text(encoding="utf-8"))
             if doc.get("type") == "FeatureCollection":
-                got = net.close_geojson(doc, **kw)
-                ids.extend(got)
+                kw.pop("label")  # feature properties may carry their own labels
+                ids.extend(net.close_geojson(str(c.geojson), **kw))
             else:
                 geom = doc.get("geometry", doc) if doc.get("type") == "Feature" else doc
                 ids.append(net.close_polygon(geom, **kw))

@@ -123,6 +123,11 @@ class FakeNet:
         return self.close_polygon(None, start_h=start_h, end_h=end_h, label=label)
 
     def close_geojson(self, doc, **kw):
+        if not isinstance(doc, dict):
+            import json
+            from pathlib import Path
+
+            doc = json.loads(Path(doc).read_text(encoding="utf-8"))
         return [self.close_polygon(f["geometry"], **kw) for f in doc["features"]]
 
     def reopen(self, cid):

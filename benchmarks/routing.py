@@ -976,6 +976,31 @@ def import_times(reps: int) -> dict[str, float | None]:
     return out
 
 
+def report(data: dict[str, Any]) -> str:
+    """Markdown summary of a JSON result: run facts, then one table per map."""
+    git = data.get("git", {})
+    lines = [
+        f"Run {data['started_utc']}, {data['machine']['cpus']} CPUs "
+        f"({data['machine']['cpu_model']}), threads 1, seed {data['seed']}, "
+        f"{'quick' if data['quick'] else 'full'} mode; commit {git.get('commit', '?')[:7]}"
+        f"{' + uncommitted dispatch/ changes' if git.get('dispatch_dirty') else ''}; "
+        f"all answers agree with the reference: {data['all_agree']}.",
+        "",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in data["versions"].items()) + ".",
+    ]
+    if data.get("import_ms"):
+        lines += ["", "Import time in a fresh interpreter (ms): " + ", ".join(
+            f"{k} {_fmt_ms(v) if isinstance(v, float | int) else 'not installed'}"
+            for k, v in data["import_ms"].items()) + "."]  # fmt: skip
+    for res in data["maps"]:
+        lines += ["", f"#### {res['map']}: ambulance graph {res['peer_nodes']:,} nodes, "
+                      f"{res['peer_edges']:,} edges (our network: {res['our_nodes']:,} nodes, "
+                      f"{res['our_arcs']:,} arcs)", "", table(res)]  # fmt: skip
+        if res["skipped"]:
+            lines += ["", "Skipped: " + "; ".join(f"{k}: {v}" for k, v in res["skipped"].items())]
+    return "\n".join(lines)
+
+
 def _versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for dist in ("numpy", "scipy", "numba", "networkx", "osmnx", "igraph", "routingkit-cch",
@@ -1100,7 +1125,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=12345)
     p.add_argument("--peers", nargs="+", default=None,
                    help=f"subset of peers (default: all installed): {[c.name for c in PEERS]}")  # fmt: skip
+    p.add_argument("--report", type=Path, default=None, metavar="JSON",
+                   help="only print the markdown tables of an earlier run's JSON file")  # fmt: skip
     args = p.parse_args(argv)
+    if args.report is not None:
+        print(report(json.loads(args.report.read_text(encoding="utf-8"))))
+        return 0
     peers = PEERS if args.peers is None else tuple(c for c in PEERS if c.name in args.peers)
     sizes = QUICK if args.quick else FULL
 
@@ -1108,6 +1138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(msg, flush=True)
 
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    git_state = _git_state()  # the code measured: taken before the run
     results = []
     for m in args.maps:
         res = run_map(m, sizes, args.seed, peers, log)
@@ -1134,7 +1165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "k": K,
         "threads": 1,
         "machine": _machine(),
-        "git": _git_state(),
+        "git": git_state,
         "versions": _versions(),
         "import_ms": imports,
         "all_agree": not bad,

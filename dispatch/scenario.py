@@ -336,7 +336,13 @@ def shipped_scenarios() -> tuple[str, ...]:
     """Short names of the scenarios shipped in ``scenarios/``."""
     if not SCENARIO_DIR.is_dir():
         return ()
-    return tuple(sorted(p.stem for p in SCENARIO_DIR.glob("*.toml")))
+    out = []
+    for p in SCENARIO_DIR.glob("*.toml"):
+        # other TOML files live there too (run_cards.toml): a scenario names a map or a parent
+        head = p.read_text(encoding="utf-8", errors="replace")
+        if any(line.startswith(("map =", "extends =")) for line in head.splitlines()):
+            out.append(p.stem)
+    return tuple(sorted(out))
 
 
 def scenario_path(name_or_path: str | Path) -> Path:

@@ -25,6 +25,11 @@ better of the two is kept, which keeps large surges fast and optimal), ``greedy`
 fastest free units; what a dispatcher does one call at a time). ``assign`` always reports greedy on the
 same input next to the optimiser.
 
+``objective="targets"`` inserts a level between 1 and 2: maximise the priority-weighted number of
+incidents whose first mandatory unit arrives within its priority's target (CP-SAT only). It trades
+total ETA for more calls answered in time, e.g. sending a slightly slower unit to one call so that
+another call can be reached within its target.
+
 Optional first responders (run-card lines with ``only_if_first``) are added after the main solve, for
 both the optimiser and greedy: incidents by priority then input order take the fastest free unit of
 the class that arrives before the incident's first mandatory unit. They are not in the objective.
@@ -53,6 +58,7 @@ from dispatch.runcards import RunCards, default_run_cards
 
 __all__ = [
     "METHODS",
+    "OBJECTIVES",
     "REDISPATCH_FROM_PRIORITY",
     "REDISPATCH_MIN_GAIN_S",
     "AssignResult",
@@ -78,6 +84,9 @@ REDISPATCH_MIN_GAIN_S = 120.0
 REDISPATCH_FROM_PRIORITY = 3
 #: Solver names accepted by :func:`solve` and :func:`assign`.
 METHODS = ("auto", "min_cost_flow", "cp_sat", "greedy")
+#: Objectives: ``eta`` (coverage, then weighted ETA) and ``targets`` (coverage, then incidents
+#: reached within target, then weighted ETA).
+OBJECTIVES = ("eta", "targets")
 
 _WEIGHT_SCALE = 100  # objective weights are rounded to 1/100
 
@@ -133,6 +142,8 @@ class MatrixProblem:
         Which unit may fill which demand (class, availability, redispatch rule, reachability).
     order : tuple of int
         Incident order for greedy (priority, then input order).
+    target_s : ndarray, shape (n_incidents,), optional
+        Target response time per incident (used by ``objective="targets"``).
     """
 
     eta_s: np.ndarray
@@ -142,6 +153,7 @@ class MatrixProblem:
     demands: tuple[Demand, ...]
     allowed: np.ndarray
     order: tuple[int, ...]
+    target_s: np.ndarray | None = None
 
     @property
     def n_units(self) -> int:
@@ -164,6 +176,7 @@ def build_problem(
     available: Sequence[bool] | np.ndarray | None = None,
     extra_allowed: np.ndarray | None = None,
     order: Sequence[int] | None = None,
+    target_s: Sequence[float] | np.ndarray | None = None,
 ) -> MatrixProblem:
     """Validate and build a :class:`MatrixProblem`.
 
@@ -183,6 +196,8 @@ def build_problem(
         Extra (unit, demand) pairs allowed even though the unit is not available (redispatch).
     order : sequence of int, optional
         Incident order for greedy (default: by decreasing weight, then index).
+    target_s : sequence of float, optional
+        Target response time per incident, seconds (needed by ``objective="targets"``).
     """
     eta = np.array(eta_s, dtype=float)
     if eta.ndim != 2:
@@ -217,10 +232,17 @@ def build_problem(
         order = sorted(range(n_i), key=lambda i: (-w[i], i))
     elif sorted(order) != list(range(n_i)):
         raise AssignError(f"order must be a permutation of range({n_i}), got {list(order)}")
+    tgt = None
+    if target_s is not None:
+        tgt = np.array(target_s, dtype=float)
+        if tgt.shape != (n_i,) or np.isnan(tgt).any() or (tgt <= 0).any():
+            raise AssignError(f"target_s must be {n_i} positive numbers, got {list(tgt)}")
+        tgt.setflags(write=False)
     eta.setflags(write=False)
     w.setflags(write=False)
     base.setflags(write=False)
     return MatrixProblem(
+        target_s=tgt,
         eta_s=eta,
         unit_ids=tuple(str(u) for u in unit_ids),
         unit_classes=tuple(unit_classes),
@@ -313,12 +335,37 @@ def _solve_min_cost_flow(problem: MatrixProblem) -> tuple[list[tuple[int, int]],
     return pairs, True
 
 
+def _met_of(problem: MatrixProblem, wq: np.ndarray, pairs: Any) -> int:
+    """Weighted number of incidents with a mandatory unit within target."""
+    if problem.target_s is None:
+        return 0
+    met = {
+        problem.demands[k].incident
+        for u, k in pairs
+        if problem.eta_s[u, problem.demands[k].incident]
+        <= problem.target_s[problem.demands[k].incident]
+    }
+    return int(sum(int(wq[i]) for i in met))
+
+
 def _solve_cp_sat(
-    problem: MatrixProblem, *, time_limit_s: float, workers: int, warm_start: bool = True
+    problem: MatrixProblem,
+    *,
+    time_limit_s: float,
+    workers: int,
+    warm_start: bool = True,
+    targets: bool = False,
 ) -> tuple[list[tuple[int, int]], bool]:
-    """Two-phase CP-SAT; with `warm_start`, hinted by (and never worse than) the exact flow."""
+    """Lexicographic CP-SAT, one phase per level.
+
+    Levels: weighted coverage (max); with `targets`, weighted incidents whose first mandatory unit
+    is within target (max); weighted ETA (min). With `warm_start` the exact min-cost-flow solution
+    is the hint and the fallback: the result is never worse than it.
+    """
     from ortools.sat.python import cp_model
 
+    if targets and problem.target_s is None:
+        raise AssignError("objective 'targets' needs target_s in the problem")
     n_u = problem.n_units
     wq, cost = _int_costs(problem)
     pairs_all = [(u, int(k)) for u in range(n_u) for k in np.flatnonzero(problem.allowed[u])]
@@ -334,7 +381,12 @@ def _solve_cp_sat(
     def cost_of(pairs: Any) -> int:
         return int(sum(int(cost[u, problem.demands[k].incident]) for u, k in pairs))
 
-    def model_with(cover_at_least: int | None) -> tuple[Any, dict[tuple[int, int], Any], Any]:
+    def key(pairs: Any) -> tuple[int, int, int]:
+        return (cover_of(pairs), _met_of(problem, wq, pairs) if targets else 0, -cost_of(pairs))
+
+    def model_with(
+        cover_at_least: int | None, met_at_least: int | None
+    ) -> tuple[Any, dict[tuple[int, int], Any], Any, Any]:
         m = cp_model.CpModel()
         x = {p: m.new_bool_var(f"x_{p[0]}_{p[1]}") for p in pairs_all}
         by_unit: dict[int, list[Any]] = {}
@@ -349,10 +401,33 @@ def _solve_cp_sat(
         cover = sum(int(wq[problem.demands[k].incident]) * var for (_, k), var in x.items())
         if cover_at_least is not None:
             m.add(cover >= cover_at_least)
+        met: Any = 0
+        if targets and problem.target_s is not None:
+            fast: dict[int, list[Any]] = {}
+            for (u, k), var in x.items():
+                i = problem.demands[k].incident
+                if problem.eta_s[u, i] <= problem.target_s[i]:
+                    fast.setdefault(i, []).append(var)
+            terms = []
+            hint_met = {
+                problem.demands[k].incident
+                for u, k in hint
+                if problem.eta_s[u, problem.demands[k].incident]
+                <= problem.target_s[problem.demands[k].incident]
+            }
+            for i, vars_ in sorted(fast.items()):
+                y = m.new_bool_var(f"met_{i}")
+                m.add(y <= sum(vars_))
+                terms.append(int(wq[i]) * y)
+                if warm_start:
+                    m.add_hint(y, i in hint_met)
+            met = sum(terms)
+            if met_at_least is not None:
+                m.add(met >= met_at_least)
         if warm_start:
             for p, var in x.items():
                 m.add_hint(var, p in hint)
-        return m, x, cover
+        return m, x, cover, met
 
     def run(m: Any) -> tuple[Any, str]:
         solver = cp_model.CpSolver()
@@ -369,25 +444,35 @@ def _solve_cp_sat(
             return solver, "none"  # time limit before any solution: the flow solution stands
         raise AssignError(f"CP-SAT found no solution (status {solver.status_name(status)})")
 
-    # phase 1: maximal weighted coverage (the exact flow already gives it when warm-starting)
+    proved = True
+    # level 1: maximal weighted coverage (the exact flow already gives it when warm-starting)
     if warm_start:
-        best_cover, proved1 = cover_of(hint), True
+        best_cover = cover_of(hint)
     else:
-        m1, _, cover1 = model_with(None)
+        m1, _, cover1, _ = model_with(None, None)
         m1.maximize(cover1)
         s1, st1 = run(m1)
-        best_cover, proved1 = round(s1.objective_value), st1 == "optimal"
-    # phase 2: minimal weighted ETA at that coverage
-    m2, x2, _ = model_with(best_cover)
-    m2.minimize(sum(int(cost[u, problem.demands[k].incident]) * var for (u, k), var in x2.items()))
-    s2, st2 = run(m2)
-    pairs = [] if st2 == "none" else [p for p, var in x2.items() if s2.value(var)]
+        best_cover, proved = round(s1.objective_value), st1 == "optimal"
+    # level 2 (targets): maximal weighted number of incidents reached within target
+    best_met: int | None = None
+    if targets:
+        m2, _, _, met2 = model_with(best_cover, None)
+        m2.maximize(met2)
+        s2, st2 = run(m2)
+        floor = _met_of(problem, wq, hint) if warm_start else 0
+        best_met = floor if st2 == "none" else max(round(s2.objective_value), floor)
+        proved = proved and st2 == "optimal"
+    # level 3: minimal weighted ETA
+    m3, x3, _, _ = model_with(best_cover, best_met)
+    m3.minimize(sum(int(cost[u, problem.demands[k].incident]) * var for (u, k), var in x3.items()))
+    s3, st3 = run(m3)
+    pairs = [] if st3 == "none" else [p for p, var in x3.items() if s3.value(var)]
     if warm_start:
-        # the flow is exact for this model: CP-SAT cut short by its time limit never makes it worse
-        if st2 == "none" or (cover_of(hint), -cost_of(hint)) > (cover_of(pairs), -cost_of(pairs)):
+        if st3 == "none" or key(hint) > key(pairs):
             pairs = sorted(hint)
-        return pairs, True
-    return pairs, bool(proved1 and st2 == "optimal")
+        if not targets:
+            return pairs, True  # the flow is exact for the plain model
+    return pairs, bool(proved and st3 == "optimal")
 
 
 def _solve_greedy(problem: MatrixProblem) -> list[tuple[int, int]]:
@@ -418,6 +503,7 @@ def solve(
     time_limit_s: float = 10.0,
     workers: int = 1,
     warm_start: bool = True,
+    objective: str = "eta",
 ) -> MatrixSolution:
     """Solve an assignment problem.
 
@@ -435,6 +521,10 @@ def solve(
         Hint CP-SAT with the min-cost-flow solution of the same model and keep the better of the two
         (the flow is exact for this model, so the result is optimal even if CP-SAT hits its time
         limit); ``False`` runs CP-SAT alone (used by the tests to check it independently).
+    objective : {"eta", "targets"}, default "eta"
+        ``targets`` adds a level between coverage and ETA: maximise the priority-weighted number of
+        incidents whose first mandatory unit arrives within its target (needs ``problem.target_s``;
+        CP-SAT only, so ``auto`` then means ``cp_sat``).
 
     Returns
     -------
@@ -444,6 +534,13 @@ def solve(
         raise AssignError(f"method must be one of {METHODS}, got {method!r}")
     if not (isinstance(time_limit_s, int | float) and time_limit_s > 0):
         raise AssignError(f"time_limit_s must be > 0, got {time_limit_s!r}")
+    if objective not in OBJECTIVES:
+        raise AssignError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    targets = objective == "targets"
+    if targets and method == "min_cost_flow":
+        raise AssignError("objective 'targets' needs method 'cp_sat' (or 'auto')")
+    if method == "auto" and targets:
+        method = "cp_sat"
     if method == "auto":
         per_incident: dict[int, int] = {}
         for d in problem.demands:
@@ -457,7 +554,11 @@ def solve(
         pairs, optimal = _solve_min_cost_flow(problem)
     else:
         pairs, optimal = _solve_cp_sat(
-            problem, time_limit_s=time_limit_s, workers=workers, warm_start=warm_start
+            problem,
+            time_limit_s=time_limit_s,
+            workers=workers,
+            warm_start=warm_start,
+            targets=targets,
         )
     elapsed = time.perf_counter() - t0
     pairs = sorted(pairs)
@@ -942,6 +1043,7 @@ def assign_matrix(
     redispatch: bool = False,
     redispatch_min_gain_s: float = REDISPATCH_MIN_GAIN_S,
     time_limit_s: float = 10.0,
+    objective: str = "eta",
 ) -> AssignResult:
     """:func:`assign` on a given ETA matrix (no road network): the testable core.
 
@@ -953,7 +1055,7 @@ def assign_matrix(
         As for :func:`assign`.
     drive_s : ndarray, optional
         Drive part of `eta_s` (default: `eta_s` minus each unit's turnout).
-    method, compare_greedy, redispatch, redispatch_min_gain_s, time_limit_s
+    method, compare_greedy, redispatch, redispatch_min_gain_s, time_limit_s, objective
         As for :func:`assign`.
     """
     incs, fleet = _check_inputs(incidents, units)
@@ -986,8 +1088,9 @@ def assign_matrix(
         available=available,
         extra_allowed=extra,
         order=order,
+        target_s=[cards.target_s(inc.priority or 2) for inc in incs],
     )
-    sol = solve(problem, method=method, time_limit_s=time_limit_s)
+    sol = solve(problem, method=method, time_limit_s=time_limit_s, objective=objective)
     plan = _make_plan(sol, problem, incs, fleet, drive, optional, cards, available)
     greedy = None
     if compare_greedy and sol.method != "greedy":
@@ -1113,6 +1216,7 @@ def assign(
     redispatch_min_gain_s: float = REDISPATCH_MIN_GAIN_S,
     time_limit_s: float = 10.0,
     routes: bool = False,
+    objective: str = "eta",
 ) -> AssignResult:
     """Assign units to several simultaneous incidents, minimising priority-weighted road ETAs.
 
@@ -1143,6 +1247,9 @@ def assign(
         CP-SAT time limit per phase.
     routes : bool, default False
         Attach each assigned unit's route (``net.route``) in the optimised plan.
+    objective : {"eta", "targets"}, default "eta"
+        ``targets``: after coverage, first maximise the priority-weighted number of incidents whose
+        first mandatory unit arrives within its priority's target, then minimise weighted ETA.
 
     Returns
     -------
@@ -1176,6 +1283,7 @@ def assign(
         redispatch=redispatch,
         redispatch_min_gain_s=redispatch_min_gain_s,
         time_limit_s=time_limit_s,
+        objective=objective,
     )
     plan, greedy = res.plan, res.greedy
     if routes:

@@ -103,8 +103,8 @@ def test_priority_weights_send_the_close_unit_to_p1():
 # ---------------------------------------------------------------- brute force on random small cases
 
 
-def brute_force(problem):
-    """Lexicographic optimum (max weighted coverage, then min weighted ETA) by enumeration."""
+def brute_force(problem, *, targets=False):
+    """Lexicographic optimum (max weighted coverage, [max weighted met targets,] min weighted ETA)."""
     slots = [k for k, d in enumerate(problem.demands) for _ in range(d.count)]
     choices = [None, *sorted(set(slots))]
     best = None
@@ -127,13 +127,24 @@ def brute_force(problem):
             continue
         cover = sum(problem.weights[problem.demands[k].incident] for _, k in pairs)
         cost = objective_of(problem, pairs)
-        key = (-cover, cost)
+        met = 0.0
+        if targets:
+            reached = {
+                problem.demands[k].incident
+                for u, k in pairs
+                if problem.eta_s[u, problem.demands[k].incident]
+                <= problem.target_s[problem.demands[k].incident]
+            }
+            met = sum(problem.weights[i] for i in reached)
+        key = (-cover, -met, cost)
         if best is None or key < best:
             best = key
-    return -best[0], best[1]
+    if targets:
+        return -best[0], -best[1], best[2]
+    return -best[0], best[2]
 
 
-def random_problem(rng, *, n_units, n_incidents, multi):
+def random_problem(rng, *, n_units, n_incidents, multi, targets=False):
     classes = ("ambulance", "fire_engine", "ladder")
     unit_classes = [classes[i] for i in rng.integers(0, 3 if multi else 1, n_units)]
     eta = rng.uniform(60, 900, (n_units, n_incidents)).round(1)
@@ -156,6 +167,7 @@ def random_problem(rng, *, n_units, n_incidents, multi):
         weights,
         demands,
         available=available,
+        target_s=rng.uniform(200, 600, n_incidents) if targets else None,
     )
 
 
@@ -189,6 +201,50 @@ def test_cp_sat_is_optimal_on_random_multi_unit_cases(seed):
     flow = solve(problem, method="min_cost_flow")
     assert flow.covered_weight == pytest.approx(cover)
     assert flow.objective == pytest.approx(cost, abs=0.05)
+
+
+@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("warm", [False, True])
+def test_cp_sat_targets_objective_is_optimal(seed, warm):
+    rng = np.random.default_rng(500 + seed)
+    multi = bool(seed % 2)
+    problem = random_problem(
+        rng, n_units=int(rng.integers(3, 6)), n_incidents=int(rng.integers(2, 4)), multi=multi,
+        targets=True,
+    )  # fmt: skip
+    cover, met, cost = brute_force(problem, targets=True)
+    sol = solve(problem, method="cp_sat", objective="targets", warm_start=warm)
+    assert sol.optimal
+    assert sol.covered_weight == pytest.approx(cover)
+    reached = {
+        problem.demands[k].incident
+        for u, k in sol.pairs
+        if problem.eta_s[u, problem.demands[k].incident]
+        <= problem.target_s[problem.demands[k].incident]
+    }
+    assert sum(problem.weights[i] for i in reached) == pytest.approx(met)
+    assert sol.objective == pytest.approx(cost, abs=0.05)
+
+
+def test_targets_objective_trades_eta_for_calls_within_target():
+    # min total ETA: U1->A (100), U2->B (600 > 480 target): 700, one call late.
+    # targets: U1->B (470), U2->A (300): 770, both within 480 s.
+    incidents = [inc("A", prio=1), inc("B", prio=1)]
+    fleet = [unit("U1"), unit("U2")]
+    eta = np.array([[100.0, 470.0], [300.0, 600.0]])
+    plain = assign_matrix(eta, incidents, fleet)
+    assert plain.objective == pytest.approx(4 * 700)
+    assert plain.plan.within_target == {1: (1, 2)}
+    tgt = assign_matrix(eta, incidents, fleet, objective="targets")
+    assert tgt.plan.method == "cp_sat"
+    assert tgt.objective == pytest.approx(4 * 770)
+    assert tgt.plan.within_target == {1: (2, 2)}
+    d = tgt.to_dict()
+    assert d["within_target"] == {"P1": {"met": 2, "incidents": 2}}
+    with pytest.raises(AssignError, match="objective"):
+        assign_matrix(eta, incidents, fleet, objective="fastest")
+    with pytest.raises(AssignError, match="needs method 'cp_sat'"):
+        assign_matrix(eta, incidents, fleet, objective="targets", method="min_cost_flow")
 
 
 def test_auto_picks_cp_sat_for_multi_unit_cards():

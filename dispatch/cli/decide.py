@@ -88,6 +88,7 @@ def register(subparsers: Any) -> None:
         help="id,lat,lon[,type,priority] (CSV) or a JSON list",
     )
     asg.add_argument("--method", default="auto", choices=("auto", "min_cost_flow", "cp_sat", "greedy"), help="solver (default auto)")  # fmt: skip
+    asg.add_argument("--objective", default="eta", choices=("eta", "targets"), help="eta: coverage then weighted ETA (default); targets: coverage, then calls reached within target, then ETA")  # fmt: skip
     asg.add_argument("--geojson", metavar="OUT.geojson", help="write scenes, unit routes and hospitals of the optimised plan as GeoJSON")  # fmt: skip
     asg.set_defaults(func=_assign)
 
@@ -215,6 +216,7 @@ def _assign(args: argparse.Namespace) -> int:
         method=args.method,
         redispatch=args.redispatch,
         routes=True,
+        objective=args.objective,
     )
     for w in res.warnings:
         print(f"dispatch: warning: {w}", file=sys.stderr)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numba
 import numpy as np
 
+from dispatch import hierarchy
 from dispatch.errors import FleetError, PointError
 from dispatch.profiles import VEHICLE_CLASSES, check_vehicle
 from dispatch.snapping import as_points, check_points, geom_cum_m, snap_arrays
@@ -385,6 +386,18 @@ def _reach_pairs(
     return nodes, np.stack([c0, c1, c2], axis=1)
 
 
+def _reach1(net: Network, a: int, t: float, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_reach_pairs` for one point, without array overhead (the dispatch hot path)."""
+    b = int(net.arc_twin[a])
+    wa = float(w[a])
+    wb = float(w[b]) if b >= 0 else INF
+    tail, head = int(net.arc_tail[a]), int(net.arc_head[a])
+    c0 = 0.0 if t <= 0.0 else t * wa
+    c1 = INF if t >= 1.0 else (1.0 - t) * wb
+    c2 = 0.0 if t >= 1.0 else INF
+    return np.array([tail, head, head]), np.array([c0, c1, c2])
+
+
 def _same_arc(net: Network, o_arc: np.ndarray, o_t: np.ndarray, d_arc: np.ndarray, d_t: np.ndarray,
               w: np.ndarray) -> np.ndarray:  # fmt: skip
     """Direct time along a shared (canonical) arc from each origin to each destination, else inf."""
@@ -463,12 +476,40 @@ def travel_times(
     return _matrix(net, w, o_arc, o_t, d_arc, d_t)
 
 
+#: Searches per weight array after which the CCH is customized for it (a customization costs about
+#: as much as ten Dijkstra searches on a city graph; until then, and right after a closure, queries
+#: use Dijkstra, so the first answer after any change stays fast).
+CCH_AFTER_SEARCHES = 12
+
+
+def _use_cch(net: Network, w: np.ndarray, searches: int) -> bool:
+    """Whether to answer with the CCH: already customized for ``w``, or enough searches to amortize."""
+    cache = net._state.get("cch_metrics")
+    if cache is not None and id(w) in cache and cache[id(w)].w is w:
+        return True
+    uses: dict[int, tuple[np.ndarray, int]] = net._state.setdefault("w_uses", {})
+    prev = uses.get(id(w))
+    count = (prev[1] if prev is not None and prev[0] is w else 0) + searches
+    if len(uses) > 64:
+        uses.clear()
+    uses[id(w)] = (w, count)
+    return count >= CCH_AFTER_SEARCHES
+
+
 def _matrix(net: Network, w: np.ndarray, o_arc: np.ndarray, o_t: np.ndarray, d_arc: np.ndarray,
             d_t: np.ndarray) -> np.ndarray:  # fmt: skip
     ln, lc = _leave_pairs(net, o_arc, o_t, w)
     rn, rc = _reach_pairs(net, d_arc, d_t, w)
+    forward = len(o_arc) <= len(d_arc)
+    if _use_cch(net, w, min(len(o_arc), len(d_arc))):
+        m = hierarchy.metric(net, w)
+        if forward:  # one PHAST sweep per origin
+            out = hierarchy.matrix(net, m, ln, lc, rn, rc)
+        else:  # one backward sweep per destination
+            out = hierarchy.matrix(net, m, rn, rc, ln, lc, backward=True).T.copy()
+        return np.minimum(out, _same_arc(net, o_arc, o_t, d_arc, d_t, w))
     ws = _ws(net)
-    if len(o_arc) <= len(d_arc):  # forward searches from origins
+    if forward:  # Dijkstra from each origin, stopping once every destination is settled
         out = np.empty((len(o_arc), len(d_arc)))
         ws.cur = matrix_kernel(net.fwd_ptr, np.arange(net.n_arcs, dtype=np.int32), net.arc_head, w,
                                ln, lc, rn, rc, ws.dist, ws.stamp, ws.pred, ws.mark, ws.hd, ws.hv,
@@ -685,6 +726,7 @@ class _Fleet:
                     raise FleetError(f"duplicate unit id {uid!r} in the fleet")
                 seen.add(uid)
         self.ids = ids
+        self.uses = 0  # queries answered with this exact fleet
         self.by_class: dict[int, dict[str, Any]] = {}
         cache: dict[tuple[int, float, float], tuple[int, float]] = net._state.setdefault(
             "unit_snaps", {}
@@ -717,8 +759,23 @@ class _Fleet:
                     )
             turnout = np.array([rows[i][5] for i in members], dtype=float)
             self.by_class[c] = {"members": np.array(members), "arc": arc, "t": t, "turnout": turnout,
-                                "exits": {}, "best": np.empty(len(members)),
+                                "exits": {}, "labels": {}, "best": np.empty(len(members)),
                                 "min_turnout": float(turnout.min())}  # fmt: skip
+
+    def labels(
+        self, net: Network, c: int, w: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """CCH forward labels of the class's units under weights ``w`` (cached per w)."""
+        data = self.by_class[c]
+        hit = data["labels"].get(id(w))
+        if hit is not None and hit[0] is w:
+            return hit[1]  # type: ignore[no-any-return,unused-ignore]
+        nodes, costs = _leave_pairs(net, data["arc"], data["t"], w)
+        out = hierarchy.unit_labels(net, hierarchy.metric(net, w), nodes, costs)
+        if len(data["labels"]) > 8:
+            data["labels"].clear()
+        data["labels"][id(w)] = (w, out)
+        return out
 
     def exits(self, net: Network, c: int, w: np.ndarray) -> tuple[np.ndarray, ...]:
         """Per-node linked list of unit exits for class ``c`` under weights ``w`` (cached per w)."""
@@ -852,6 +909,7 @@ def fastest_units(
     if len(pt) != 1:
         raise PointError(f"call must be one (lat, lon), got {len(pt)} points")
     fleet = _prepare_fleet(net, units)
+    fleet.uses += 1
     if not fleet.by_class:
         raise FleetError("no available unit in the fleet")
     check_points(net, pt, name="call")
@@ -866,14 +924,30 @@ def fastest_units(
         if arc[0] < 0:
             continue
         w = weights(net, vehicle, hour)
-        first, nxt, eunit, ecost = fleet.exits(net, c, w)
         best = data["best"]
-        dispatch_kernel(net.rev_ptr, net.rev_arc, net.arc_tail, net.arc_head, net.arc_twin, w,
-                        int(arc[0]), float(t[0]), data["arc"], data["t"], data["turnout"], ws.dist,
-                        ws.stamp, ws.pred, ws.hd, ws.hv, ws.next_stamp(), first, nxt, eunit, ecost,
-                        best, min(kk, len(best)), bound, data["min_turnout"])  # fmt: skip
-        for m in np.flatnonzero(np.isfinite(best)).tolist():
-            found.append((float(best[m]), fleet.ids[data["members"][m]], c, m))
+        if fleet.uses >= 2 and _use_cch(net, w, 1):
+            # the fleet has not moved since the last call: exact ETA of every unit from its labels
+            h = hierarchy.hierarchy(net)
+            lab = fleet.labels(net, c, w)  # may advance the workspace stamp: take ours after
+            hws = hierarchy.workspace(net)
+            hws.cur += 1
+            hierarchy.dispatch_cch_kernel(
+                net.arc_tail, net.arc_head, net.arc_twin, w, h.rank, int(arc[0]), float(t[0]),
+                data["arc"], data["t"], data["turnout"], h.up_ptr, h.up_head,
+                hierarchy.metric(net, w).down_w, h.parent, hws.lab, hws.stamp, hws.cur, hws.buf,
+                lab[0], lab[1], lab[2], best,
+            )  # fmt: skip
+        else:
+            first, nxt, eunit, ecost = fleet.exits(net, c, w)
+            dispatch_kernel(net.rev_ptr, net.rev_arc, net.arc_tail, net.arc_head, net.arc_twin, w,
+                            int(arc[0]), float(t[0]), data["arc"], data["t"], data["turnout"],
+                            ws.dist, ws.stamp, ws.pred, ws.hd, ws.hv, ws.next_stamp(), first, nxt,
+                            eunit, ecost, best, min(kk, len(best)), bound, data["min_turnout"])  # fmt: skip
+        # only the class's k best (and ties) can be among the overall k best
+        cutoff = np.partition(best, kk - 1)[kk - 1] if len(best) > kk else INF
+        for m in np.flatnonzero(best <= cutoff).tolist():
+            if best[m] < INF:
+                found.append((float(best[m]), fleet.ids[data["members"][m]], c, m))
         found.sort()
         if len(found) >= kk:
             bound = found[kk - 1][0]

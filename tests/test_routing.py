@@ -236,12 +236,14 @@ def test_property_random_points_danang(danang: dispatch.Network, data: st.DataOb
     )
     lat0, lon0, lat1, lon1 = 16.048, 108.206, 16.064, 108.222  # the dense core of the extract
     pts = [(data.draw(st.floats(lat0, lat1)), data.draw(st.floats(lon0, lon1))) for _ in range(2)]
-    s = danang.snap(pts, tolerance_m=1000)
-    got = danang.travel_times([(s.lat[0], s.lon[0])], [(s.lat[1], s.lon[1])])[0, 0]
+    so = danang.snap(pts[0], role="from", tolerance_m=1000)  # where a unit there would start
+    sd = danang.snap(pts[1], role="to", tolerance_m=1000)  # where a call there is reached
+    got = danang.travel_times([(so.lat[0], so.lon[0])], [(sd.lat[0], sd.lon[0])])[0, 0]
     # re-snapping the snapped points must land on the same positions
-    s2 = danang.snap(np.stack([s.lat, s.lon], axis=1))
+    so2 = danang.snap((so.lat[0], so.lon[0]), role="from")
+    sd2 = danang.snap((sd.lat[0], sd.lon[0]), role="to")
     exp = _expected(
-        danang, g, w, (int(s2.arc[0]), float(s2.t[0])), (int(s2.arc[1]), float(s2.t[1]))
+        danang, g, w, (int(so2.arc[0]), float(so2.t[0])), (int(sd2.arc[0]), float(sd2.t[0]))
     )
     assert got == pytest.approx(exp, rel=1e-9, abs=1e-9)
 

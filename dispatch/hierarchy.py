@@ -1,0 +1,498 @@
+"""A customizable contraction hierarchy (CCH) for many-to-one dispatch queries and matrices.
+
+Three phases, as in Dibbelt, Strasser and Wagner (*Customizable Contraction Hierarchies*, JEA 2016):
+
+1. **Order** (metric-independent, once per network): nested dissection by geometric cuts. At every
+   level the nodes are cut along one of four directions at one of three quantiles; the cut's smaller
+   boundary is the separator, ranked above both halves. Nodes are then renumbered by rank.
+2. **Contraction** (metric-independent): eliminating nodes in rank order adds fill-in edges, giving a
+   chordal "upward" graph; the elimination tree's parent of a node is its lowest upward neighbour, and
+   every upward neighbour is an ancestor.
+3. **Customization** (per weight array, a few milliseconds): each upward edge gets an up and a down
+   weight, then every lower triangle is relaxed in rank order. Closures and speed bands only change
+   the weight array, so they cost one customization, never a new order.
+
+Queries never use a priority queue: a search from a node visits exactly its ancestors in the
+elimination tree, in rank order. Distances are exact (the same shortest paths as Dijkstra, summed in
+another order, so equal up to float rounding).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numba
+import numpy as np
+
+if TYPE_CHECKING:
+    from dispatch.network import Network
+
+LEAF_SIZE = 16
+_DIRECTIONS = 4
+_QUANTILES = (0.35, 0.5, 0.65)
+
+
+@dataclass(frozen=True)
+class Hierarchy:
+    """The metric-independent part of a CCH (rank space: node ``v`` has rank ``rank[v]``)."""
+
+    rank: np.ndarray  # node -> rank
+    order: np.ndarray  # rank -> node
+    up_ptr: np.ndarray  # CSR over ranks of upward edges
+    up_head: np.ndarray  # higher endpoint (rank), ascending within a row
+    parent: np.ndarray  # elimination-tree parent (rank), -1 at roots
+    tri_edge: (
+        np.ndarray
+    )  # for each lower triangle, in customization order: the edge between the pair
+    arc_edge: np.ndarray  # original arc -> upward edge (-1 for self-loops)
+    arc_up: np.ndarray  # original arc goes from the lower to the higher rank
+
+    @property
+    def n_edges(self) -> int:
+        """Number of upward edges (original edges plus fill-in)."""
+        return len(self.up_head)
+
+
+def _nested_dissection(
+    n: int, eu: np.ndarray, ev: np.ndarray, x: np.ndarray, y: np.ndarray
+) -> np.ndarray:
+    """Node order (lowest rank first) by recursive geometric separators."""
+    coords = (x, y, x + y, x - y)[:_DIRECTIONS]
+    order: list[int] = []
+    in_a = np.zeros(n, bool)
+    member = np.zeros(n, bool)
+    # a stack of parts to split ("split", nodes, edges) and separators to emit after both halves
+    empty = np.empty(0, dtype=np.int64)
+    pending: list[tuple[str, np.ndarray, np.ndarray]] = [
+        ("split", np.arange(n), np.arange(len(eu)))
+    ]
+    while pending:
+        kind, nodes, edges = pending.pop()
+        if kind == "emit":  # a separator, ranked above both halves it separates
+            order.extend(nodes.tolist())
+            continue
+        if len(nodes) <= LEAF_SIZE:
+            order.extend(nodes.tolist())
+            continue
+        best: tuple[float, np.ndarray, np.ndarray] | None = None
+        for coord in coords:
+            c = coord[nodes]
+            for q in _QUANTILES:
+                cut = np.quantile(c, q)
+                side = c <= cut
+                n_a = int(side.sum())
+                if n_a == 0 or n_a == len(nodes):
+                    continue
+                in_a[nodes] = side
+                ea, eb = eu[edges], ev[edges]
+                cross = in_a[ea] != in_a[eb]
+                ca, cb = ea[cross], eb[cross]
+                sa = np.unique(np.where(in_a[ca], ca, cb))
+                sb = np.unique(np.where(in_a[ca], cb, ca))
+                sep = sa if len(sa) <= len(sb) else sb
+                balance = min(n_a, len(nodes) - n_a) / len(nodes)
+                score = len(sep) / max(balance, 0.05)
+                if best is None or score < best[0]:
+                    best = (score, sep, nodes[side])
+        if best is None:  # every node at the same spot: nothing to cut
+            order.extend(nodes.tolist())
+            continue
+        _, sep, a_nodes = best
+        member[:] = False
+        member[sep] = True
+        in_sep = member.copy()
+        member[:] = False
+        member[a_nodes] = True
+        a_rest = a_nodes[~in_sep[a_nodes]]
+        b_mask = ~member[nodes] & ~in_sep[nodes]
+        b_rest = nodes[b_mask]
+        pending.append(("emit", np.asarray(sep), empty))
+        for part in (b_rest, a_rest):
+            member[:] = False
+            member[part] = True
+            e = edges[member[eu[edges]] & member[ev[edges]]]
+            pending.append(("split", part, e))
+    return np.array(order, dtype=np.int64)
+
+
+@numba.njit(cache=True)
+def _triangles(up_ptr: np.ndarray, up_head: np.ndarray) -> np.ndarray:
+    """For every lower triangle (r; i < j in row r) the edge joining up_head[i] and up_head[j]."""
+    n = len(up_ptr) - 1
+    count = 0
+    for r in range(n):
+        d = up_ptr[r + 1] - up_ptr[r]
+        count += d * (d - 1) // 2
+    out = np.empty(count, dtype=np.int32)
+    k = 0
+    for r in range(n):
+        for i in range(up_ptr[r], up_ptr[r + 1]):
+            x = up_head[i]
+            lo0 = up_ptr[x]
+            hi0 = up_ptr[x + 1]
+            for j in range(i + 1, up_ptr[r + 1]):
+                y = up_head[j]
+                lo = lo0
+                hi = hi0
+                while lo < hi:
+                    mid = (lo + hi) >> 1
+                    if up_head[mid] < y:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                out[k] = lo
+                k += 1
+    return out
+
+
+def build_hierarchy(net: Network) -> Hierarchy:
+    """Order, contract and index a network (metric-independent; cached on the network)."""
+    n = net.n_nodes
+    u = net.arc_tail.astype(np.int64)
+    v = net.arc_head.astype(np.int64)
+    loop = u == v
+    key = np.unique(np.minimum(u[~loop], v[~loop]) * n + np.maximum(u[~loop], v[~loop]))
+    eu, ev = key // n, key % n
+    lat0 = float(np.mean(net.node_lat))
+    x = (net.node_lon - float(np.mean(net.node_lon))) * math.cos(math.radians(lat0))
+    y = net.node_lat - lat0
+    order = _nested_dissection(n, eu, ev, x, y)
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    up: list[set[int]] = [set() for _ in range(n)]
+    for p, q in zip(rank[eu].tolist(), rank[ev].tolist(), strict=True):
+        if p < q:
+            up[p].add(q)
+        else:
+            up[q].add(p)
+    parent = np.full(n, -1, dtype=np.int64)
+    for r in range(n):
+        s = up[r]
+        if s:
+            p = min(s)
+            parent[r] = p
+            s.discard(p)
+            up[p] |= s
+            s.add(p)
+    up_ptr = np.zeros(n + 1, dtype=np.int64)
+    up_ptr[1:] = np.cumsum([len(s) for s in up])
+    up_head = np.fromiter((h for s in up for h in sorted(s)), dtype=np.int64, count=int(up_ptr[-1]))
+    tri_edge = _triangles(up_ptr, up_head)
+    ru, rv = rank[u], rank[v]
+    lo, hi = np.minimum(ru, rv), np.maximum(ru, rv)
+    arc_edge = np.full(len(u), -1, dtype=np.int64)
+    for a in np.flatnonzero(~loop).tolist():
+        row = up_head[up_ptr[lo[a]] : up_ptr[lo[a] + 1]]
+        arc_edge[a] = up_ptr[lo[a]] + int(np.searchsorted(row, hi[a]))
+    return Hierarchy(rank, order, up_ptr, up_head, parent, tri_edge, arc_edge, ru < rv)
+
+
+def hierarchy(net: Network) -> Hierarchy:
+    """The network's CCH, built on first use."""
+    h = net._state.get("cch")
+    if h is None:
+        h = net._state["cch"] = build_hierarchy(net)
+    return h  # type: ignore[no-any-return,unused-ignore]
+
+
+@numba.njit(cache=True, nogil=True)
+def customize_kernel(
+    up_ptr: np.ndarray, up_head: np.ndarray, tri_edge: np.ndarray, arc_edge: np.ndarray,
+    arc_up: np.ndarray, w: np.ndarray, up_w: np.ndarray, down_w: np.ndarray,
+) -> None:  # fmt: skip
+    """Fill ``up_w`` (lower -> higher rank) and ``down_w`` (higher -> lower) from arc weights ``w``."""
+    up_w[:] = np.inf
+    down_w[:] = np.inf
+    for a in range(len(w)):
+        e = arc_edge[a]
+        if e < 0:
+            continue
+        if arc_up[a]:
+            if w[a] < up_w[e]:
+                up_w[e] = w[a]
+        elif w[a] < down_w[e]:
+            down_w[e] = w[a]
+    k = 0
+    n = len(up_ptr) - 1
+    for r in range(n):
+        for i in range(up_ptr[r], up_ptr[r + 1]):
+            for j in range(i + 1, up_ptr[r + 1]):
+                f = tri_edge[k]
+                k += 1
+                # x = up_head[i] < y = up_head[j]: x -> r -> y and y -> r -> x
+                c = down_w[i] + up_w[j]
+                if c < up_w[f]:
+                    up_w[f] = c
+                c = down_w[j] + up_w[i]
+                if c < down_w[f]:
+                    down_w[f] = c
+
+
+@dataclass
+class Metric:
+    """A customized CCH for one weight array (``w`` kept to check identity)."""
+
+    w: np.ndarray
+    up_w: np.ndarray
+    down_w: np.ndarray
+
+
+def metric(net: Network, w: np.ndarray) -> Metric:
+    """The customization of the network's CCH for weight array ``w`` (cached per array)."""
+    h = hierarchy(net)
+    cache: dict[int, Metric] = net._state.setdefault("cch_metrics", {})
+    m = cache.get(id(w))
+    if m is not None and m.w is w:
+        return m
+    up_w = np.empty(h.n_edges)
+    down_w = np.empty(h.n_edges)
+    customize_kernel(h.up_ptr, h.up_head, h.tri_edge, h.arc_edge, h.arc_up, w, up_w, down_w)
+    if len(cache) > 16:
+        cache.clear()
+    m = cache[id(w)] = Metric(w, up_w, down_w)
+    return m
+
+
+@numba.njit(cache=True, nogil=True)
+def ancestor_labels(
+    seed_rank: np.ndarray, seed_cost: np.ndarray, up_ptr: np.ndarray, up_head: np.ndarray,
+    wdir: np.ndarray, parent: np.ndarray, dist: np.ndarray, stamp: np.ndarray, cur: int,
+    buf: np.ndarray,
+) -> int:  # fmt: skip
+    """Upward search from seeds: labels ``dist`` on every ancestor (stamped ``cur``).
+
+    ``wdir`` is ``up_w`` for a forward search (leaving the seeds) or ``down_w`` for a backward one
+    (reaching them). The ancestors are left in ``buf[:count]`` in ascending rank; returns count.
+    """
+    count = 0
+    for s in range(len(seed_rank)):
+        r = seed_rank[s]
+        if r < 0 or not seed_cost[s] < np.inf:
+            continue
+        while r >= 0 and stamp[r] != cur:
+            stamp[r] = cur
+            dist[r] = np.inf
+            buf[count] = r
+            count += 1
+            r = parent[r]
+    for s in range(len(seed_rank)):
+        r = seed_rank[s]
+        if r >= 0 and seed_cost[s] < dist[r]:
+            dist[r] = seed_cost[s]
+    buf[:count].sort()
+    for i in range(count):
+        r = buf[i]
+        d = dist[r]
+        if not d < np.inf:
+            continue
+        for e in range(up_ptr[r], up_ptr[r + 1]):
+            c = d + wdir[e]
+            x = up_head[e]
+            if c < dist[x]:
+                dist[x] = c
+    return count
+
+
+@numba.njit(cache=True, nogil=True)
+def unit_labels_kernel(
+    seed_rank: np.ndarray, seed_cost: np.ndarray, up_ptr: np.ndarray, up_head: np.ndarray,
+    up_w: np.ndarray, parent: np.ndarray, dist: np.ndarray, stamp: np.ndarray, cur0: int,
+    buf: np.ndarray, out_ptr: np.ndarray, max_labels: int,
+) -> tuple[np.ndarray, np.ndarray, int]:  # fmt: skip
+    """Forward labels of each unit (row of seeds): CSR ``out_ptr`` -> (ranks, dists); returns next stamp."""
+    nu = seed_rank.shape[0]
+    ranks = np.empty(max_labels, dtype=np.int64)
+    dists = np.empty(max_labels)
+    k = 0
+    cur = cur0
+    out_ptr[0] = 0
+    for u in range(nu):
+        cur += 1
+        count = ancestor_labels(seed_rank[u], seed_cost[u], up_ptr, up_head, up_w, parent, dist,
+                                stamp, cur, buf)  # fmt: skip
+        if k + count > len(ranks):
+            grow = max(len(ranks) * 2, k + count)
+            r2 = np.empty(grow, dtype=np.int64)
+            d2 = np.empty(grow)
+            r2[:k] = ranks[:k]
+            d2[:k] = dists[:k]
+            ranks = r2
+            dists = d2
+        for i in range(count):
+            r = buf[i]
+            if dist[r] < np.inf:
+                ranks[k] = r
+                dists[k] = dist[r]
+                k += 1
+        out_ptr[u + 1] = k
+    return ranks[:k], dists[:k], cur
+
+
+@numba.njit(cache=True, nogil=True)
+def many_to_one_kernel(
+    call_rank: np.ndarray, call_cost: np.ndarray, up_ptr: np.ndarray, up_head: np.ndarray,
+    down_w: np.ndarray, parent: np.ndarray, dist: np.ndarray, stamp: np.ndarray, cur: int,
+    buf: np.ndarray, unit_ptr: np.ndarray, unit_rank: np.ndarray, unit_dist: np.ndarray,
+    extra: np.ndarray, out: np.ndarray,
+) -> None:  # fmt: skip
+    """ETA of every unit to one call: backward labels from the call, then each unit's labels.
+
+    ``out[u] = min(out[u], extra[u] + min_x(unit_dist[x] + dist[x]))`` over the unit's ancestors x
+    that are also the call's ancestors (``out`` pre-filled with same-arc candidates)."""
+    ancestor_labels(call_rank, call_cost, up_ptr, up_head, down_w, parent, dist, stamp, cur, buf)
+    for u in range(len(unit_ptr) - 1):
+        best = np.inf
+        for i in range(unit_ptr[u], unit_ptr[u + 1]):
+            r = unit_rank[i]
+            if stamp[r] == cur:
+                c = unit_dist[i] + dist[r]
+                if c < best:
+                    best = c
+        c = best + extra[u]
+        if c < out[u]:
+            out[u] = c
+
+
+@numba.njit(cache=True, nogil=True)
+def phast_kernel(
+    src_rank: np.ndarray, src_cost: np.ndarray, dst_rank: np.ndarray, dst_cost: np.ndarray,
+    up_ptr: np.ndarray, up_head: np.ndarray, w_up: np.ndarray, w_down: np.ndarray,
+    parent: np.ndarray, lab: np.ndarray, stamp: np.ndarray, cur0: int, buf: np.ndarray,
+    d: np.ndarray, out: np.ndarray,
+) -> int:  # fmt: skip
+    """One-to-all by an upward search then a downward sweep in rank order (PHAST), per source row.
+
+    Forward: ``w_up = up_w``, ``w_down = down_w``; backward (distances *to* the sources): swap them.
+    ``out[s, t] = min_j d[dst_rank[t, j]] + dst_cost[t, j]``. Returns the next stamp."""
+    n = len(up_ptr) - 1
+    cur = cur0
+    for s in range(src_rank.shape[0]):
+        cur += 1
+        count = ancestor_labels(src_rank[s], src_cost[s], up_ptr, up_head, w_up, parent, lab, stamp,
+                                cur, buf)  # fmt: skip
+        d[:] = np.inf
+        for i in range(count):
+            r = buf[i]
+            d[r] = lab[r]
+        for r in range(n - 1, -1, -1):
+            best = d[r]
+            for e in range(up_ptr[r], up_ptr[r + 1]):
+                c = d[up_head[e]] + w_down[e]
+                if c < best:
+                    best = c
+            d[r] = best
+        for t in range(dst_rank.shape[0]):
+            best = np.inf
+            for j in range(dst_rank.shape[1]):
+                r = dst_rank[t, j]
+                if r >= 0:
+                    c = d[r] + dst_cost[t, j]
+                    if c < best:
+                        best = c
+            out[s, t] = best
+    return cur
+
+
+class Workspace:
+    """Scratch arrays for the CCH kernels of one network (stamped: never cleared)."""
+
+    def __init__(self, n: int) -> None:
+        self.lab = np.empty(n)
+        self.stamp = np.zeros(n, dtype=np.int64)
+        self.buf = np.empty(n, dtype=np.int64)
+        self.d = np.empty(n)
+        self.cur = 0
+
+
+def workspace(net: Network) -> Workspace:
+    """The network's CCH workspace."""
+    ws = net._state.get("cch_ws")
+    if ws is None:
+        ws = net._state["cch_ws"] = Workspace(net.n_nodes)
+    return ws  # type: ignore[no-any-return,unused-ignore]
+
+
+def to_rank(h: Hierarchy, nodes: np.ndarray) -> np.ndarray:
+    """Node ids (-1 allowed) to ranks (-1 kept)."""
+    return np.where(nodes >= 0, h.rank[np.maximum(nodes, 0)], -1)
+
+
+def matrix(net: Network, m: Metric, src_nodes: np.ndarray, src_cost: np.ndarray,
+           dst_nodes: np.ndarray, dst_cost: np.ndarray, *, backward: bool = False) -> np.ndarray:  # fmt: skip
+    """PHAST matrix: ``out[s, t]`` from source seeds to target seeds (node ids, costs, (k, 3) each).
+
+    With ``backward`` the searches run from the targets' side: ``out[s, t]`` is then the distance
+    from target seeds ``t`` to source seeds ``s`` (the caller transposes)."""
+    h = hierarchy(net)
+    ws = workspace(net)
+    w_up, w_down = (m.down_w, m.up_w) if backward else (m.up_w, m.down_w)
+    out = np.empty((len(src_nodes), len(dst_nodes)))
+    ws.cur = phast_kernel(to_rank(h, src_nodes), src_cost, to_rank(h, dst_nodes), dst_cost,
+                          h.up_ptr, h.up_head, w_up, w_down, h.parent, ws.lab, ws.stamp, ws.cur,
+                          ws.buf, ws.d, out)  # fmt: skip
+    return out
+
+
+def unit_labels(net: Network, m: Metric, leave_nodes: np.ndarray, leave_cost: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """Forward labels of units on their ancestors: ``(ptr, ranks, dists)``, CSR by unit."""
+    h = hierarchy(net)
+    ws = workspace(net)
+    ptr = np.empty(len(leave_nodes) + 1, dtype=np.int64)
+    ranks, dists, ws.cur = unit_labels_kernel(to_rank(h, leave_nodes), leave_cost, h.up_ptr,
+                                              h.up_head, m.up_w, h.parent, ws.lab, ws.stamp,
+                                              ws.cur, ws.buf, ptr, 64 * len(leave_nodes) + 64)  # fmt: skip
+    return ptr, ranks, dists
+
+
+def many_to_one(net: Network, m: Metric, call_nodes: np.ndarray, call_cost: np.ndarray,
+                labels: tuple[np.ndarray, np.ndarray, np.ndarray], extra: np.ndarray,
+                out: np.ndarray) -> None:  # fmt: skip
+    """Update ``out[u]`` with each unit's time to the call plus ``extra[u]`` (exact, all units)."""
+    h = hierarchy(net)
+    ws = workspace(net)
+    ws.cur += 1
+    many_to_one_kernel(to_rank(h, call_nodes), call_cost, h.up_ptr, h.up_head, m.down_w, h.parent,
+                       ws.lab, ws.stamp, ws.cur, ws.buf, labels[0], labels[1], labels[2], extra,
+                       out)  # fmt: skip
+
+
+@numba.njit(cache=True, nogil=True)
+def dispatch_cch_kernel(
+    tail: np.ndarray, head: np.ndarray, twin: np.ndarray, w: np.ndarray, rank: np.ndarray,
+    call_arc: int, call_t: float, unit_arc: np.ndarray, unit_t: np.ndarray, turnout: np.ndarray,
+    up_ptr: np.ndarray, up_head: np.ndarray, down_w: np.ndarray, parent: np.ndarray,
+    dist: np.ndarray, stamp: np.ndarray, cur: int, buf: np.ndarray,
+    unit_ptr: np.ndarray, unit_rank: np.ndarray, unit_dist: np.ndarray, out: np.ndarray,
+) -> None:  # fmt: skip
+    """Exact ETA of every unit to a call on arc ``call_arc`` at fraction ``call_t``.
+
+    The call's reach seeds (tail of its arc, or head by the twin; the node itself at an end),
+    same-arc candidates, then :func:`many_to_one_kernel` on the units' forward labels."""
+    a = call_arc
+    t = call_t
+    b = twin[a]
+    wb = w[b] if b >= 0 else np.inf
+    seed_rank = np.empty(3, dtype=np.int64)
+    seed_cost = np.empty(3)
+    seed_rank[0] = rank[tail[a]]
+    seed_cost[0] = 0.0 if t <= 0.0 else t * w[a]
+    seed_rank[1] = rank[head[a]]
+    seed_cost[1] = np.inf if t >= 1.0 else (1.0 - t) * wb
+    seed_rank[2] = rank[head[a]]
+    seed_cost[2] = 0.0 if t >= 1.0 else np.inf
+    for u in range(len(unit_arc)):
+        x = np.inf
+        if unit_arc[u] == a:
+            ahead = t - unit_t[u]
+            if ahead == 0.0:
+                x = 0.0
+            elif ahead > 0.0:
+                x = ahead * w[a]
+            elif b >= 0:
+                x = -ahead * wb
+        out[u] = x + turnout[u]
+    many_to_one_kernel(seed_rank, seed_cost, up_ptr, up_head, down_w, parent, dist, stamp, cur, buf,
+                       unit_ptr, unit_rank, unit_dist, turnout, out)  # fmt: skip

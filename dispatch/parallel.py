@@ -110,7 +110,7 @@ def _run_dask(
     tasks: Sequence[Task], address: str, on_done: Callable[[int], None] | None
 ) -> list[list[SimResult]]:
     try:
-        from distributed import Client, as_completed
+        from distributed import Client
     except ImportError:  # pragma: no cover - depends on the optional extra
         raise DispatchError(
             "--dask needs the optional extra: pip install 'dispatch[dask]' (dask[distributed])"
@@ -121,13 +121,12 @@ def _run_dask(
         raise DispatchError(f"--dask {address!r}: cannot reach the scheduler ({exc})") from None
     try:
         futures = client.map(run_task, list(tasks), pure=False)
-        index = {f.key: i for i, f in enumerate(futures)}
-        results: list[list[SimResult] | None] = [None] * len(tasks)
-        for fut in as_completed(futures):
-            results[index[fut.key]] = fut.result()
+        results: list[list[SimResult]] = []
+        for fut in futures:  # in task order (the cluster runs them in parallel meanwhile)
+            results.append(fut.result())
             if on_done is not None:
                 on_done(1)
-        return [r for r in results if r is not None]
+        return results
     finally:
         client.close()
 

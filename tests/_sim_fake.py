@@ -132,3 +132,8 @@ class FakeNet:
 
     def reopen(self, cid):
         self.closed.pop(cid, None)
+
+
+def make_fake_net() -> FakeNet:
+    """A picklable network factory for parallel-runner tests."""
+    return FakeNet()

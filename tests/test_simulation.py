@@ -269,3 +269,128 @@ def test_generate_calls_rate_and_profile() -> None:
     np.testing.assert_array_equal(calls.lat, again.lat)
     rep1 = generate_calls(sc, segments=seg, areas=areas_for(sc, net.bbox), replication=1)
     assert len(rep1) != n or not np.array_equal(rep1.time_s, calls.time_s)
+
+
+# --- parallel runners: identical results whichever executor ---------------------------------
+
+
+def _parallel_scenario():
+    return tiny_scenario(
+        simulation={"horizon_h": 8.0, "seed": 11, "replications": 3},
+        units=[{"id": "U", "vehicle": "ambulance", "station": "S", "count": 2}],
+    )
+
+
+def _same(a: dict, b: dict) -> None:
+    assert list(a) == list(b)
+    for p in a:
+        assert [r.replication for r in a[p]] == [r.replication for r in b[p]]
+        for x, y in zip(a[p], b[p], strict=True):
+            for k in x.calls:
+                np.testing.assert_array_equal(x.calls[k], y.calls[k])
+
+
+def test_processes_give_the_same_results_as_one_process() -> None:
+    from _sim_fake import make_fake_net
+
+    from dispatch.parallel import run_replications
+
+    sc = _parallel_scenario()
+    pols = ["fastest", "nearest_straight_line"]
+    here = run_replications(sc, policies=pols, workers=1, net_factory=make_fake_net)
+    procs = run_replications(sc, policies=pols, workers=2, net_factory=make_fake_net)
+    _same(here, procs)
+    # replications differ from each other (independent streams)
+    assert not np.array_equal(
+        here["fastest"][0].calls["time_s"], here["fastest"][1].calls["time_s"]
+    )
+
+
+def test_dask_cluster_gives_the_same_results() -> None:
+    distributed = pytest.importorskip("distributed")
+    from _sim_fake import make_fake_net
+
+    from dispatch.parallel import run_replications
+
+    sc = _parallel_scenario()
+    pols = ["fastest", "optimal_batch"]
+    here = run_replications(sc, policies=pols, workers=1, net_factory=make_fake_net)
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    ) as cluster:
+        there = run_replications(
+            sc, policies=pols, dask_address=cluster.scheduler_address, net_factory=make_fake_net
+        )
+    _same(here, there)
+
+
+def test_dask_unreachable_scheduler_is_a_clean_error() -> None:
+    pytest.importorskip("distributed")
+    from dispatch.errors import DispatchError
+    from dispatch.parallel import run_tasks
+
+    with pytest.raises(DispatchError, match="cannot reach the scheduler"):
+        run_tasks([], dask_address="tcp://127.0.0.1:9")
+
+
+# --- the real network (the danang map, compiled once and cached) ----------------------------
+
+
+@pytest.fixture(scope="module")
+def danang_net():
+    import dispatch
+
+    return dispatch.load_network("danang")
+
+
+def test_tables_match_one_query_at_a_time_on_the_real_map(danang_net) -> None:
+    from dispatch.scenario import load_scenario
+    from dispatch.simulation import apply_closures, resolve_world
+
+    sc = load_scenario("danang_flood").with_overrides(horizon_h=20.0, seed=7)
+    world = resolve_world(sc, danang_net)
+    calls = generate_calls(sc, segments=world.segments, areas=world.areas)
+    ids = apply_closures(sc, danang_net)
+    try:
+        for policy in ("fastest", "nearest_straight_line"):
+            a = Simulation(danang_net, sc, calls, world.units, world.hospitals, policy=policy).run()
+            b = Simulation(
+                danang_net, sc, calls, world.units, world.hospitals, policy=policy, tables=False
+            ).run()
+            np.testing.assert_array_equal(a.calls["unit"], b.calls["unit"])
+            np.testing.assert_array_equal(a.calls["hospital"], b.calls["hospital"])
+            np.testing.assert_allclose(a.calls["response_s"], b.calls["response_s"], atol=1e-6)
+    finally:
+        for i in ids:
+            danang_net.reopen(i)
+
+
+def test_deterministic_replay_on_the_real_map(danang_net, tmp_path) -> None:
+    from dispatch.report import calls_csv
+    from dispatch.scenario import load_scenario
+
+    sc = load_scenario("danang").with_overrides(horizon_h=12.0)
+    a = calls_csv(run_scenario(sc, net=danang_net))
+    b = calls_csv(run_scenario(sc, net=danang_net))
+    assert a == b and a.count("\n") > 20
+
+
+def test_baselines_against_fastest_on_shipped_scenarios(danang_net) -> None:
+    """Report (do not force) how the baselines compare with fastest on the shipped scenarios."""
+    import dispatch
+    from dispatch.scenario import POLICIES, load_scenario
+    from dispatch.stats import paired_differences
+
+    lines = []
+    for name, net in (("danang", danang_net), ("monaco", dispatch.load_network("monaco"))):
+        sc = load_scenario(name)
+        res = run_scenario(sc, net=net, policies=list(POLICIES))
+        diffs = paired_differences({r.policy: [r] for r in res})
+        for policy, d in diffs.items():
+            m = d["response_mean_s"]["difference"]["mean"]
+            p90 = d["response_p90_s"]["difference"]["mean"]
+            lines.append(f"{name}: {policy} - fastest: mean {m:+.1f} s, p90 {p90:+.1f} s")
+            assert m is not None
+        # every policy served the same calls
+        assert len({r.n_calls for r in res}) == 1
+    print("\n".join(lines))

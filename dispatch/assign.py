@@ -290,19 +290,29 @@ def _check_pairs(problem: MatrixProblem, pairs: Sequence[tuple[int, int]]) -> No
 
 
 def _int_costs(problem: MatrixProblem) -> tuple[np.ndarray, np.ndarray]:
-    """Integer weights and integer weighted costs; resolution coarsened to stay well inside int64."""
+    """Integer weights and integer weighted costs, with ties broken towards smaller unit ids.
+
+    Cost = weighted ETA (milliseconds, coarsened if needed to stay well inside int64) times
+    ``tie`` plus the unit's rank in id order; ``tie`` exceeds any sum of ranks, so the rank only
+    decides between assignments of equal weighted ETA.
+    """
     wq = np.maximum(1, np.rint(problem.weights * _WEIGHT_SCALE)).astype(np.int64)
     eta = np.where(np.isfinite(problem.eta_s), problem.eta_s, 0.0)
     slots = max(1, min(problem.n_units, sum(d.count for d in problem.demands)))
+    rank = np.empty(problem.n_units, dtype=np.int64)
+    rank[sorted(range(problem.n_units), key=lambda u: problem.unit_ids[u])] = np.arange(
+        problem.n_units
+    )
+    tie = problem.n_units * slots + 1
     resolution = 1000.0  # milliseconds
     while True:
         eta_q = np.rint(eta * resolution).astype(np.int64)
-        max_c = int(eta_q.max(initial=0)) * int(wq.max(initial=1))
+        max_c = (int(eta_q.max(initial=0)) * int(wq.max(initial=1)) + 1) * tie
         bound = (max_c * slots + 1) * int(wq.max(initial=1)) * slots
         if bound < 2**60 or resolution <= 1e-3:
             break
         resolution /= 10.0
-    cost = eta_q * wq[None, :]
+    cost = eta_q * wq[None, :] * tie + rank[:, None]
     return wq, cost
 
 

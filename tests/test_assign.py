@@ -476,3 +476,17 @@ def test_larger_surge_solves_fast():
     res = assign_matrix(eta, incidents, fleet, run_cards=default_run_cards())
     assert res.plan.optimal
     assert res.objective <= res.greedy_objective + 1e-6 or res.plan.covered > res.greedy.covered
+
+
+@pytest.mark.parametrize("method", ["min_cost_flow", "cp_sat", "greedy"])
+def test_equal_etas_tie_broken_by_unit_id(method):
+    incidents = [inc("A"), inc("B", "structure_fire")]
+    fleet = [unit("Z"), unit("M"), unit("B"), unit("E2", "fire_engine"), unit("E1", "fire_engine")]
+    eta = np.full((5, 2), 100.0)
+    res = assign_matrix(eta[:, :1], incidents[:1], fleet, method=method, compare_greedy=False)
+    assert units_of(res.plan.incidents[0]) == ["B"]
+    if method != "min_cost_flow":
+        res = assign_matrix(eta, incidents, fleet, method=method, compare_greedy=False)
+        a, f = res.plan.incidents
+        # the set of units sent is the smallest ids; which goes where is a tie too
+        assert sorted(units_of(a) + units_of(f)) == ["B", "E1", "E2", "M"]

@@ -297,3 +297,15 @@ def test_points_exactly_at_nodes_match_networkx(danang: dispatch.Network) -> Non
         dist = nx.single_source_dijkstra_path_length(g, int(danang.node_osmid[u[i]]), weight="w")
         exp = [dist[int(danang.node_osmid[j])] for j in c]
         assert tt[i] == pytest.approx(exp, rel=1e-9, abs=1e-9)
+
+
+def test_fastest_units_accepts_a_dataframe(danang: dispatch.Network) -> None:
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(
+        {"id": ["A1", "A2"], "vehicle": ["ambulance", "motorbike"], "lat": [16.0594, 16.0548],
+         "lon": [108.2099, 108.2072], "available": [True, True], "turnout_s": [60.0, 30.0]}
+    )  # fmt: skip
+    got = danang.fastest_units((16.060909, 108.220849), df, k=2)
+    ref = danang.fastest_units((16.060909, 108.220849), df.to_dict("records"), k=2)
+    assert [(u.unit, u.eta_s) for u in got] == [(u.unit, u.eta_s) for u in ref]
+    assert {u.unit for u in got} == {"A1", "A2"}

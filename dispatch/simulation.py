@@ -330,10 +330,14 @@ class _Tables:
             self.call_col[v] = col
         self._tables: dict[tuple[str, str, int], np.ndarray] = {}
         self._alive: dict[int, Any] = {}
+        self._last_key: tuple[str, float] | None = None
+        self._last_regime = 0
         self.computed = 0
 
     def regime(self, vehicle: str, hour: float) -> int:
         """Identity of the arc weights in force for a class at an hour (0 for a network without)."""
+        if self._last_key == (vehicle, hour):  # several lookups per event at the same time
+            return self._last_regime
         weights = getattr(self.net, "weights", None)
         if weights is None:
             return 0
@@ -341,6 +345,8 @@ class _Tables:
         k = id(w)
         if k not in self._alive:
             self._alive[k] = w  # keep it alive so that its id stays unique
+        self._last_key = (vehicle, hour)
+        self._last_regime = k
         return k
 
     def _table(self, name: str, vehicle: str, hour: float) -> np.ndarray:
@@ -680,8 +686,8 @@ class Simulation:
             return 0.0
         elapsed = self.now_s - u.route_start_s
         remaining = max(u.ret_eta_s - elapsed, 0.0)
-        d_o = float(_haversine_m(u.ret_origin[0], u.ret_origin[1], point[0], point[1]))
-        d_h = float(_haversine_m(u.home[0], u.home[1], point[0], point[1]))
+        d_o = _haversine1_m(u.ret_origin, point)
+        d_h = _haversine1_m(u.home, point)
         d = max(d_o - vmax * elapsed, d_h - vmax * remaining) - LOWER_BOUND_SLACK_M
         lb = max(d, 0.0) / vmax
         tables = self._tables
@@ -1145,6 +1151,16 @@ def _max_speed_mps(net: Any, vehicle: str) -> float:
 
 def _clip_span(start: float, end: float, lo: float, hi: float) -> float:
     return max(0.0, min(end, hi) - max(start, lo))
+
+
+def _haversine1_m(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Great-circle distance between two (lat, lon) points, metres (scalar, no numpy)."""
+    p1, p2 = math.radians(a[0]), math.radians(b[0])
+    h = (
+        math.sin((p2 - p1) / 2) ** 2
+        + math.cos(p1) * math.cos(p2) * math.sin(math.radians(b[1] - a[1]) / 2) ** 2
+    )
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(min(h, 1.0)))
 
 
 def _haversine_m(lat1: Any, lon1: Any, lat2: Any, lon2: Any) -> np.ndarray:

@@ -25,7 +25,7 @@ import numpy as np
 from dispatch import hierarchy
 from dispatch.errors import FleetError, PointError
 from dispatch.profiles import VEHICLE_CLASSES, check_vehicle
-from dispatch.snapping import as_points, check_points, geom_cum_m, snap_arrays
+from dispatch.snapping import as_points, check_points, geom_cum_m, snap_arrays, snap_one
 
 if TYPE_CHECKING:
     from dispatch.network import Network
@@ -204,6 +204,179 @@ def dispatch_kernel(
     return kfastest_kernel(rev_ptr, rev_arc, tail, w, seed_node, seed_cost, dist, stamp, pred, hd, hv,
                            cur, exit_first, exit_next, exit_unit, exit_cost, unit_best, k, bound,
                            min_extra)  # fmt: skip
+
+
+@numba.njit(cache=True, nogil=True)
+def knearest_kernel(
+    ptr: np.ndarray, head: np.ndarray, w: np.ndarray, seed_node: np.ndarray, seed_unit: np.ndarray,
+    seed_cost: np.ndarray, lab_unit: np.ndarray, lab_dist: np.ndarray, lab_count: np.ndarray,
+) -> None:  # fmt: skip
+    """For every node, its ``K`` nearest units (``K = lab_unit.shape[1]``), by a multi-label Dijkstra.
+
+    Each (node, unit) pair is settled at most once, in order of distance; a node stops accepting
+    labels once it has ``K``: a unit pruned there is beaten, at every node beyond, by the ``K`` it
+    holds. Seeds are the units' exits (node, unit, cost with turnout)."""
+    n, kk = lab_unit.shape
+    lab_count[:] = 0
+    cap = kk * len(head) + len(seed_node) + 16
+    hd = np.empty(cap)
+    hv = np.empty(cap, dtype=np.int64)
+    hu = np.empty(cap, dtype=np.int64)
+    size = 0
+    for s in range(len(seed_node)):
+        if seed_cost[s] < np.inf:
+            # push (inline binary heap on three arrays)
+            i = size
+            size += 1
+            d = seed_cost[s]
+            while i > 0:
+                p = (i - 1) >> 1
+                if hd[p] <= d:
+                    break
+                hd[i] = hd[p]
+                hv[i] = hv[p]
+                hu[i] = hu[p]
+                i = p
+            hd[i] = d
+            hv[i] = seed_node[s]
+            hu[i] = seed_unit[s]
+    while size > 0:
+        d = hd[0]
+        v = hv[0]
+        u = hu[0]
+        size -= 1
+        ld = hd[size]
+        lv = hv[size]
+        lu = hu[size]
+        i = 0
+        while True:
+            c = 2 * i + 1
+            if c >= size:
+                break
+            if c + 1 < size and hd[c + 1] < hd[c]:
+                c += 1
+            if hd[c] >= ld:
+                break
+            hd[i] = hd[c]
+            hv[i] = hv[c]
+            hu[i] = hu[c]
+            i = c
+        hd[i] = ld
+        hv[i] = lv
+        hu[i] = lu
+        cnt = lab_count[v]
+        if cnt >= kk:
+            continue
+        dup = False
+        for j in range(cnt):
+            if lab_unit[v, j] == u:
+                dup = True
+                break
+        if dup:
+            continue
+        lab_unit[v, cnt] = u
+        lab_dist[v, cnt] = d
+        lab_count[v] = cnt + 1
+        for a in range(ptr[v], ptr[v + 1]):
+            nd = d + w[a]
+            x = head[a]
+            if not nd < np.inf or lab_count[x] >= kk:
+                continue
+            i = size
+            size += 1
+            while i > 0:
+                p = (i - 1) >> 1
+                if hd[p] <= nd:
+                    break
+                hd[i] = hd[p]
+                hv[i] = hv[p]
+                hu[i] = hu[p]
+                i = p
+            hd[i] = nd
+            hv[i] = x
+            hu[i] = u
+
+
+@numba.njit(cache=True, nogil=True)
+def knearest_query(
+    tail: np.ndarray, head: np.ndarray, twin: np.ndarray, w: np.ndarray, call_arc: int,
+    call_t: float, unit_arc: np.ndarray, unit_t: np.ndarray, turnout: np.ndarray,
+    id_rank: np.ndarray, lab_unit: np.ndarray, lab_dist: np.ndarray, lab_count: np.ndarray,
+    k: int, out_unit: np.ndarray, out_eta: np.ndarray,
+) -> int:  # fmt: skip
+    """The k fastest units to a call from the nearest-units table; returns how many, or -1 when the
+    table cannot prove the answer (then the caller searches).
+
+    Candidates are the units listed at the call's reach nodes plus units on the call's own arc. A
+    unit missing from a full list at reach node r is at least that list's last distance plus the cost
+    from r, so the answer is exact when the k-th candidate is strictly below that bound."""
+    a = call_arc
+    t = call_t
+    b = twin[a]
+    wb = w[b] if b >= 0 else np.inf
+    nodes = np.empty(3, dtype=np.int64)
+    costs = np.empty(3)
+    nodes[0] = tail[a]
+    costs[0] = 0.0 if t <= 0.0 else t * w[a]
+    nodes[1] = head[a]
+    costs[1] = np.inf if t >= 1.0 else (1.0 - t) * wb
+    nodes[2] = head[a]
+    costs[2] = 0.0 if t >= 1.0 else np.inf
+    kk = lab_unit.shape[1]
+    cu = np.empty(3 * kk + len(unit_arc), dtype=np.int64)
+    ce = np.empty(3 * kk + len(unit_arc))
+    nc = 0
+    bound = np.inf
+    for r in range(3):
+        if not costs[r] < np.inf:
+            continue
+        v = nodes[r]
+        cnt = lab_count[v]
+        if cnt >= kk:
+            x = lab_dist[v, kk - 1] + costs[r]
+            if x < bound:
+                bound = x
+        for j in range(cnt):
+            cu[nc] = lab_unit[v, j]
+            ce[nc] = lab_dist[v, j] + costs[r]
+            nc += 1
+    for u in range(len(unit_arc)):
+        if unit_arc[u] == a:
+            ahead = t - unit_t[u]
+            x = np.inf
+            if ahead == 0.0:
+                x = 0.0
+            elif ahead > 0.0:
+                x = ahead * w[a]
+            elif b >= 0:
+                x = -ahead * wb
+            if x < np.inf:
+                cu[nc] = u
+                ce[nc] = x + turnout[u]
+                nc += 1
+    # best per unit, then the k smallest by (eta, id rank): selection by repeated minimum (k small)
+    got = 0
+    while got < k:
+        bi = -1
+        for i in range(nc):
+            if cu[i] < 0:
+                continue
+            if bi < 0 or ce[i] < ce[bi] or (ce[i] == ce[bi] and id_rank[cu[i]] < id_rank[cu[bi]]):
+                bi = i
+        if bi < 0:
+            break
+        u = cu[bi]
+        out_unit[got] = u
+        out_eta[got] = ce[bi]
+        got += 1
+        for i in range(nc):
+            if cu[i] == u:
+                cu[i] = -1
+    if got > 0 and not out_eta[got - 1] < bound:
+        return -1
+    if got < k and bound < np.inf:
+        return -1  # fewer than k candidates but some units may be unlisted
+    return got
 
 
 @numba.njit(cache=True, nogil=True)
@@ -480,6 +653,10 @@ def travel_times(
 #: as much as ten Dijkstra searches on a city graph; until then, and right after a closure, queries
 #: use Dijkstra, so the first answer after any change stays fast).
 CCH_AFTER_SEARCHES = 12
+#: Queries with the same fleet after which its nearest-units table is built (about four Dijkstra
+#: searches), and how many units per node it keeps: queries with ``k < TABLE_K`` are then lookups.
+TABLE_AFTER_USES = 3
+TABLE_K = 4
 
 
 def _use_cch(net: Network, w: np.ndarray, searches: int) -> bool:
@@ -759,7 +936,9 @@ class _Fleet:
                     )
             turnout = np.array([rows[i][5] for i in members], dtype=float)
             self.by_class[c] = {"members": np.array(members), "arc": arc, "t": t, "turnout": turnout,
-                                "exits": {}, "labels": {}, "best": np.empty(len(members)),
+                                "exits": {}, "labels": {}, "tables": {},
+                                "best": np.empty(len(members)),
+                                "id_rank": np.argsort(np.argsort([ids[i] for i in members])),
                                 "min_turnout": float(turnout.min())}  # fmt: skip
 
     def labels(
@@ -775,6 +954,25 @@ class _Fleet:
         if len(data["labels"]) > 8:
             data["labels"].clear()
         data["labels"][id(w)] = (w, out)
+        return out
+
+    def table(self, net: Network, c: int, w: np.ndarray, kk: int) -> tuple[np.ndarray, ...]:
+        """Nearest-units table (``kk`` per node) of the class under weights ``w`` (cached per w)."""
+        data = self.by_class[c]
+        hit = data["tables"].get(id(w))
+        if hit is not None and hit[0] is w and hit[1][0].shape[1] >= kk:
+            return hit[1]  # type: ignore[no-any-return,unused-ignore]
+        nodes, costs = _leave_pairs(net, data["arc"], data["t"], w)
+        nu = len(data["arc"])
+        lab_unit = np.empty((net.n_nodes, kk), dtype=np.int64)
+        lab_dist = np.empty((net.n_nodes, kk))
+        lab_count = np.empty(net.n_nodes, dtype=np.int64)
+        knearest_kernel(net.fwd_ptr, net.arc_head, w, nodes.ravel(), np.repeat(np.arange(nu), 3),
+                        (costs + data["turnout"][:, None]).ravel(), lab_unit, lab_dist, lab_count)  # fmt: skip
+        out = (lab_unit, lab_dist, lab_count)
+        if len(data["tables"]) > 4:
+            data["tables"].clear()
+        data["tables"][id(w)] = (w, out)
         return out
 
     def exits(self, net: Network, c: int, w: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -918,40 +1116,58 @@ def fastest_units(
     kk = int(k)
     found: list[tuple[float, str, int, int]] = []  # (eta, id, class, member index)
     bound = INF
+    lat, lon = float(pt[0, 0]), float(pt[0, 1])
+    snapped_any = False
     for c, data in fleet.by_class.items():
-        vehicle = VEHICLE_CLASSES[c]
-        arc, t, _ = snap_arrays(net, pt, c, tol)
-        if arc[0] < 0:
+        a0, t0, _ = snap_one(net, lat, lon, c, tol)
+        if a0 < 0:
             continue
-        w = weights(net, vehicle, hour)
+        snapped_any = True
+        w = weights(net, VEHICLE_CLASSES[c], hour)
+        nc = len(data["arc"])
+        kc = min(kk, nc)
+        if fleet.uses >= TABLE_AFTER_USES and kc < TABLE_K:
+            # the fleet has not moved: look the answer up in its nearest-units table
+            lab_unit, lab_dist, lab_count = fleet.table(net, c, w, TABLE_K)
+            out_u = np.empty(kc, dtype=np.int64)
+            out_e = np.empty(kc)
+            got = knearest_query(net.arc_tail, net.arc_head, net.arc_twin, w, a0, t0, data["arc"],
+                                 data["t"], data["turnout"], data["id_rank"], lab_unit, lab_dist,
+                                 lab_count, kc, out_u, out_e)  # fmt: skip
+            if got >= 0:
+                for m, e in zip(out_u[:got].tolist(), out_e[:got].tolist(), strict=True):
+                    found.append((e, fleet.ids[data["members"][m]], c, m))
+                found.sort()
+                if len(found) >= kk:
+                    bound = found[kk - 1][0]
+                continue
         best = data["best"]
         if fleet.uses >= 2 and _use_cch(net, w, 1):
-            # the fleet has not moved since the last call: exact ETA of every unit from its labels
+            # exact ETA of every unit from its CCH labels
             h = hierarchy.hierarchy(net)
             lab = fleet.labels(net, c, w)  # may advance the workspace stamp: take ours after
             hws = hierarchy.workspace(net)
             hws.cur += 1
             hierarchy.dispatch_cch_kernel(
-                net.arc_tail, net.arc_head, net.arc_twin, w, h.rank, int(arc[0]), float(t[0]),
-                data["arc"], data["t"], data["turnout"], h.up_ptr, h.up_head,
-                hierarchy.metric(net, w).down_w, h.parent, hws.lab, hws.stamp, hws.cur, hws.buf,
-                lab[0], lab[1], lab[2], best,
+                net.arc_tail, net.arc_head, net.arc_twin, w, h.rank, a0, t0, data["arc"], data["t"],
+                data["turnout"], h.up_ptr, h.up_head, hierarchy.metric(net, w).down_w, h.parent,
+                hws.lab, hws.stamp, hws.cur, hws.buf, lab[0], lab[1], lab[2], best,
             )  # fmt: skip
-        else:
+        else:  # a reverse search from the call that stops once the k best are final
             first, nxt, eunit, ecost = fleet.exits(net, c, w)
             dispatch_kernel(net.rev_ptr, net.rev_arc, net.arc_tail, net.arc_head, net.arc_twin, w,
-                            int(arc[0]), float(t[0]), data["arc"], data["t"], data["turnout"],
-                            ws.dist, ws.stamp, ws.pred, ws.hd, ws.hv, ws.next_stamp(), first, nxt,
-                            eunit, ecost, best, min(kk, len(best)), bound, data["min_turnout"])  # fmt: skip
+                            a0, t0, data["arc"], data["t"], data["turnout"], ws.dist, ws.stamp,
+                            ws.pred, ws.hd, ws.hv, ws.next_stamp(), first, nxt, eunit, ecost, best,
+                            kc, bound, data["min_turnout"])  # fmt: skip
         # only the class's k best (and ties) can be among the overall k best
-        cutoff = np.partition(best, kk - 1)[kk - 1] if len(best) > kk else INF
+        cutoff = np.partition(best, kk - 1)[kk - 1] if nc > kk else INF
         for m in np.flatnonzero(best <= cutoff).tolist():
             if best[m] < INF:
                 found.append((float(best[m]), fleet.ids[data["members"][m]], c, m))
         found.sort()
         if len(found) >= kk:
             bound = found[kk - 1][0]
-    if not found and all(snap_arrays(net, pt, c, tol)[0][0] < 0 for c in fleet.by_class):
+    if not snapped_any:
         raise PointError(
             f"call ({pt[0, 0]}, {pt[0, 1]}) is farther than {tol:g} m from any road the fleet may use"
         )

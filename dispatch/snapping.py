@@ -128,6 +128,65 @@ def build_index(net: Network) -> SnapIndex:
 
 
 @numba.njit(cache=True, nogil=True)
+def _snap_point(
+    x: float, y: float, gx0: float, gy0: float, nx: int, ny: int, cell: float,
+    cell_ptr: np.ndarray, cell_piece: np.ndarray,
+    px0: np.ndarray, py0: np.ndarray, px1: np.ndarray, py1: np.ndarray,
+    piece_arc: np.ndarray, piece_s0: np.ndarray, arc_plen: np.ndarray,
+    access: np.ndarray, bit: int, tol: float,
+) -> tuple[int, float, float]:  # fmt: skip
+    """Nearest allowed road piece to one point within ``tol`` metres: ``(arc, t, dist)``, arc -1 if none."""
+    cx = int(math.floor((x - gx0) / cell))
+    cy = int(math.floor((y - gy0) / cell))
+    best = tol
+    best_arc = -1
+    best_t = 0.0
+    rmax = int(tol / cell) + 2
+    for r in range(rmax + 1):
+        for gy in range(cy - r, cy + r + 1):
+            if gy < 0 or gy >= ny:
+                continue
+            edge_row = gy == cy - r or gy == cy + r
+            step = 1 if edge_row else 2 * r
+            gx = cx - r
+            while gx <= cx + r:
+                if 0 <= gx < nx:
+                    c = gy * nx + gx
+                    for j in range(cell_ptr[c], cell_ptr[c + 1]):
+                        p = cell_piece[j]
+                        a = piece_arc[p]
+                        if (access[a] >> bit) & 1 == 0:
+                            continue
+                        dx = px1[p] - px0[p]
+                        dy = py1[p] - py0[p]
+                        ll = dx * dx + dy * dy
+                        u = 0.0
+                        if ll > 0.0:
+                            u = ((x - px0[p]) * dx + (y - py0[p]) * dy) / ll
+                            u = min(1.0, max(0.0, u))
+                        ex = px0[p] + u * dx - x
+                        ey = py0[p] + u * dy - y
+                        d = math.sqrt(ex * ex + ey * ey)
+                        if d < best or (d == best and best_arc >= 0 and a < best_arc):
+                            best = d
+                            best_arc = a
+                            plen = arc_plen[a]
+                            best_t = (piece_s0[p] + u * math.sqrt(ll)) / plen if plen > 0 else 0.0
+                if step == 0:
+                    break
+                gx += step
+        # every piece not yet seen lies in a cell at Chebyshev ring > r: at least r*cell away
+        if best_arc >= 0 and best <= r * cell:
+            break
+    # a point at an arc's end is at that node exactly (no 1e-16 left to drive on the arc)
+    if best_t < 1e-9:
+        best_t = 0.0
+    elif best_t > 1.0 - 1e-9:
+        best_t = 1.0
+    return best_arc, best_t, (best if best_arc >= 0 else np.inf)
+
+
+@numba.njit(cache=True, nogil=True)
 def snap_kernel(
     qx: np.ndarray, qy: np.ndarray, gx0: float, gy0: float, nx: int, ny: int, cell: float,
     cell_ptr: np.ndarray, cell_piece: np.ndarray,
@@ -136,64 +195,12 @@ def snap_kernel(
     access: np.ndarray, bit: int, tol: float,
     out_arc: np.ndarray, out_t: np.ndarray, out_d: np.ndarray,
 ) -> None:  # fmt: skip
-    """Nearest allowed road piece of each query point within ``tol`` metres (arc -1 if none)."""
+    """:func:`_snap_point` for every query point (projected metres ``qx``, ``qy``)."""
     for i in range(len(qx)):
-        x = qx[i]
-        y = qy[i]
-        fx = (x - gx0) / cell
-        fy = (y - gy0) / cell
-        cx = int(math.floor(fx))
-        cy = int(math.floor(fy))
-        best = tol
-        best_arc = -1
-        best_t = 0.0
-        rmax = int(tol / cell) + 2
-        for r in range(rmax + 1):
-            for gy in range(cy - r, cy + r + 1):
-                if gy < 0 or gy >= ny:
-                    continue
-                edge_row = gy == cy - r or gy == cy + r
-                step = 1 if edge_row else 2 * r
-                gx = cx - r
-                while gx <= cx + r:
-                    if 0 <= gx < nx:
-                        c = gy * nx + gx
-                        for j in range(cell_ptr[c], cell_ptr[c + 1]):
-                            p = cell_piece[j]
-                            a = piece_arc[p]
-                            if (access[a] >> bit) & 1 == 0:
-                                continue
-                            dx = px1[p] - px0[p]
-                            dy = py1[p] - py0[p]
-                            ll = dx * dx + dy * dy
-                            u = 0.0
-                            if ll > 0.0:
-                                u = ((x - px0[p]) * dx + (y - py0[p]) * dy) / ll
-                                u = min(1.0, max(0.0, u))
-                            ex = px0[p] + u * dx - x
-                            ey = py0[p] + u * dy - y
-                            d = math.sqrt(ex * ex + ey * ey)
-                            if d < best or (d == best and best_arc >= 0 and a < best_arc):
-                                best = d
-                                best_arc = a
-                                plen = arc_plen[a]
-                                best_t = (
-                                    (piece_s0[p] + u * math.sqrt(ll)) / plen if plen > 0 else 0.0
-                                )
-                    if step == 0:
-                        break
-                    gx += step
-            # every piece not yet seen lies in a cell at Chebyshev ring > r: at least r*cell away
-            if best_arc >= 0 and best <= r * cell:
-                break
-        out_arc[i] = best_arc
-        # a point at an arc's end is at that node exactly (no 1e-16 left to drive on the arc)
-        if best_t < 1e-9:
-            best_t = 0.0
-        elif best_t > 1.0 - 1e-9:
-            best_t = 1.0
-        out_t[i] = best_t
-        out_d[i] = best if best_arc >= 0 else np.inf
+        out_arc[i], out_t[i], out_d[i] = _snap_point(
+            qx[i], qy[i], gx0, gy0, nx, ny, cell, cell_ptr, cell_piece, px0, py0, px1, py1,
+            piece_arc, piece_s0, arc_plen, access, bit, tol,
+        )  # fmt: skip
 
 
 def as_points(points: Any, *, name: str = "points") -> np.ndarray:
@@ -326,6 +333,23 @@ def snap_arrays(
                 idx.px0, idx.py0, idx.px1, idx.py1, idx.piece_arc, idx.piece_s0, idx.arc_plen,
                 net.snap_access(role), bit, tol, arc, t, d)  # fmt: skip
     return arc, t, d
+
+
+def snap_one(
+    net: Network, lat: float, lon: float, bit: int, tol: float, role: str = "to"
+) -> tuple[int, float, float]:
+    """:func:`snap_arrays` for one validated point, without array overhead (the dispatch hot path)."""
+    idx = net._state.get("snap_index")
+    if idx is None:
+        idx = net._state["snap_index"] = build_index(net)
+    access = net._state.get(("snap_access", role))
+    if access is None:
+        access = net.snap_access(role)
+    return _snap_point(  # type: ignore[no-any-return,unused-ignore]
+        (lon - idx.lon0) * idx.kx, (lat - idx.lat0) * _M_PER_DEG, idx.gx0, idx.gy0, idx.nx, idx.ny,
+        CELL_M, idx.cell_ptr, idx.cell_piece, idx.px0, idx.py0, idx.px1, idx.py1, idx.piece_arc,
+        idx.piece_s0, idx.arc_plen, access, bit, tol,
+    )  # fmt: skip
 
 
 def geom_cum_m(net: Network) -> np.ndarray:

@@ -89,3 +89,28 @@ def test_fastest_units_cch_path_equals_dijkstra_path(monkeypatch: pytest.MonkeyP
         ref = net2.fastest_units(c, units, k=4)
         assert [u.unit for u in got] == [u.unit for u in ref]
         assert [u.eta_s for u in got] == pytest.approx([u.eta_s for u in ref], rel=1e-12)
+
+
+def test_fastest_units_table_path_equals_dijkstra_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fleet that does not move is answered from its nearest-units table: same units, same ETAs."""
+    net = dispatch.load_network("danang")
+    core = np.flatnonzero(net.class_core("ambulance"))
+    rng = np.random.default_rng(11)
+    picks = rng.choice(core, 140, replace=False)
+    units = [{"id": f"A{i:02d}", "vehicle": "ambulance" if i % 3 else "motorbike",
+              "lat": float(net.node_lat[n]), "lon": float(net.node_lon[n]), "turnout_s": 30.0 * (i % 3)}
+             for i, n in enumerate(picks[:40])]  # fmt: skip
+    # calls on nodes and mid-arc, including calls on the same arcs as units
+    calls = [(float(net.node_lat[n]), float(net.node_lon[n])) for n in picks[40:]]
+    calls += [((u["lat"] + net.node_lat[picks[60 + i]]) / 2, (u["lon"] + net.node_lon[picks[60 + i]]) / 2)
+              for i, u in enumerate(units[:20])]  # fmt: skip
+    got = [net.fastest_units(c, units, k=k) for c in calls for k in (1, 3)]
+    fleet = routing._prepare_fleet(net, units)
+    assert any(d["tables"] for d in fleet.by_class.values())
+    fresh = dispatch.load_network("danang")
+    monkeypatch.setattr(routing, "TABLE_AFTER_USES", 10**9)
+    monkeypatch.setattr(routing, "CCH_AFTER_SEARCHES", 10**9)
+    ref = [fresh.fastest_units(c, units, k=k) for c in calls for k in (1, 3)]
+    for g, r in zip(got, ref, strict=True):
+        assert [u.unit for u in g] == [u.unit for u in r]
+        assert [u.eta_s for u in g] == pytest.approx([u.eta_s for u in r], rel=1e-12)

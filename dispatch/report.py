@@ -388,8 +388,9 @@ def map_html(
         if cl.get("geometry") is None:
             continue
         window = ""
-        if cl.get("start_h") is not None or cl.get("end_h") is not None:
-            window = f" (hours {cl.get('start_h') or 0:g} to {cl.get('end_h') if cl.get('end_h') is not None else 'end'})"
+        start, end = cl.get("start_h"), cl.get("end_h")
+        if start is not None or end is not None:
+            window = f" (hours {start or 0:g} to {'end' if end is None else format(end, 'g')})"
         folium.GeoJson(
             cl["geometry"],
             name=f"closure: {cl['label']}",

@@ -362,8 +362,8 @@ class _Tables:
                 t = tt(pts, homes, vehicle=vehicle, hour=hour)
             elif name == "call_hosp":
                 t = tt(pts, self.hosp_pts, vehicle=vehicle, hour=hour)
-            elif name == "hosp_call":
-                t = tt(self.hosp_pts, pts, vehicle=vehicle, hour=hour)
+            elif name == "home_hosp":
+                t = tt(homes, self.hosp_pts, vehicle=vehicle, hour=hour)
             else:  # hosp_home
                 t = tt(self.hosp_pts, homes, vehicle=vehicle, hour=hour)
             t = np.asarray(t, dtype=float)
@@ -381,10 +381,37 @@ class _Tables:
     def call_to_hospitals(self, vehicle: str, hour: float, call: int) -> np.ndarray:
         return self._table("call_hosp", vehicle, hour)[self.call_col[vehicle][call]]
 
-    def hospital_to_call(self, vehicle: str, hour: float, hospital: int, call: int) -> float:
-        return float(
-            self._table("hosp_call", vehicle, hour)[hospital, self.call_col[vehicle][call]]
-        )
+    def landmark_bound(
+        self,
+        vehicle: str,
+        hour: float,
+        origin_call: int,
+        origin_hospital: int,
+        call: int,
+        elapsed_s: float,
+    ) -> float:
+        """Lower bound of the drive time to ``call`` of a unit ``elapsed_s`` into a shortest path
+        from a call's scene or a hospital (ALT bound, the homes as landmarks ``L``).
+
+        With ``p`` the unit's position and ``o`` the origin: ``T(p, L) >= T(o, L) - elapsed`` and
+        ``T(L, p) <= T(L, o) + elapsed``, so ``T(p, c) >= T(o, L) - elapsed - T(c, L)`` and
+        ``T(p, c) >= T(L, c) - T(L, o) - elapsed``. Valid when the return and the query are in the
+        same routing regime (the caller checks).
+        """
+        col = self.call_col[vehicle][call]
+        t_c_l = self._table("call_home", vehicle, hour)[col]
+        t_l_c = self._table("home_call", vehicle, hour)[:, col]
+        if origin_hospital >= 0:
+            t_o_l = self._table("hosp_home", vehicle, hour)[origin_hospital]
+            t_l_o = self._table("home_hosp", vehicle, hour)[:, origin_hospital]
+        else:
+            ocol = self.call_col[vehicle][origin_call]
+            t_o_l = self._table("call_home", vehicle, hour)[ocol]
+            t_l_o = self._table("home_call", vehicle, hour)[:, ocol]
+        with np.errstate(invalid="ignore"):
+            b = np.concatenate([t_o_l - elapsed_s - t_c_l, t_l_c - t_l_o - elapsed_s])
+        b = b[np.isfinite(b)]
+        return float(b.max()) if len(b) else 0.0
 
     def hospital_to_home(self, vehicle: str, hour: float, hospital: int, home: int) -> float:
         return float(self._table("hosp_home", vehicle, hour)[hospital, home])
@@ -692,18 +719,14 @@ class Simulation:
         lb = max(d, 0.0) / vmax
         tables = self._tables
         if tables is not None and call >= 0:
-            # on its shortest path from the origin: T(here -> call) >= T(origin -> call) - elapsed,
-            # and T(here -> home) <= T(here -> call) + T(call -> home); exact in one regime only
-            regime = tables.regime(u.vehicle, self._hour())
-            if regime == tables.regime(u.vehicle, u.ret_hour):
-                if u.ret_hospital >= 0:
-                    lb = max(
-                        lb,
-                        tables.hospital_to_call(u.vehicle, self._hour(), u.ret_hospital, call)
-                        - elapsed,
-                    )
-                back = tables.call_to_home(u.vehicle, self._hour(), call, u.home_idx)
-                lb = max(lb, remaining - back)
+            hour = self._hour()
+            if tables.regime(u.vehicle, hour) == tables.regime(u.vehicle, u.ret_hour):
+                # exact in one routing regime only; also T(here -> home) = remaining
+                bound = tables.landmark_bound(
+                    u.vehicle, hour, u.ret_call, u.ret_hospital, call, elapsed
+                )
+                back = tables.call_to_home(u.vehicle, hour, call, u.home_idx)
+                lb = max(lb, bound, remaining - back)
         return lb
 
     def _time_unit(self, u: _UnitState, call: int) -> tuple[_UnitState, float, float, float] | None:

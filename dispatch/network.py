@@ -46,7 +46,7 @@ from dispatch.profiles import (
 log = logging.getLogger(__name__)
 
 #: Bump when the compiled format or the compile rules change: old caches are then rebuilt.
-FORMAT_VERSION = 3
+FORMAT_VERSION = 5
 EARTH_RADIUS_M = 6_371_008.8
 
 _ARRAY_NAMES = (
@@ -54,6 +54,7 @@ _ARRAY_NAMES = (
     "arc_tail", "arc_head", "fwd_ptr", "rev_ptr", "rev_arc",
     "arc_length_m", "arc_cat", "arc_maxspeed_kmh", "arc_width_m", "arc_maxweight_t",
     "arc_contraflow", "arc_way", "arc_twin", "geom_ptr", "geom_node", "geom_lat", "geom_lon",
+    "arc_tag_access",
 )  # fmt: skip
 
 
@@ -162,6 +163,7 @@ def compile_roads(raw: RawRoads) -> tuple[dict[str, np.ndarray], dict[str, Any]]
         "arc_maxspeed_kmh": raw.way_maxspeed_kmh[arc_wayi],
         "arc_width_m": raw.way_width_m[arc_wayi],
         "arc_maxweight_t": raw.way_maxweight_t[arc_wayi],
+        "arc_tag_access": raw.way_access[arc_wayi],
         "arc_contraflow": arc_contra,
         "arc_way": raw.way_id[arc_wayi],
         "arc_twin": twin,
@@ -348,7 +350,14 @@ def build_arrays(
         "settings_key": settings.key(),
         "stats": stats,
         "facilities": [
-            {"kind": f.kind, "name": f.name, "lat": f.lat, "lon": f.lon, "osm_id": f.osm_id}
+            {
+                "kind": f.kind,
+                "name": f.name,
+                "lat": f.lat,
+                "lon": f.lon,
+                "osm_id": f.osm_id,
+                "tags": dict(sorted(f.tags.items())),
+            }
             for f in raw.facilities
         ],
         "digest": _digest(arrays),
@@ -385,7 +394,9 @@ class Network:
         self.n_arcs = len(self.arc_tail)
         self._bbox = (float(self.geom_lat.min()), float(self.geom_lon.min()),
                       float(self.geom_lat.max()), float(self.geom_lon.max()))  # fmt: skip
-        self.access = access_mask(self.arc_cat, self.arc_width_m, self.arc_maxweight_t, settings)
+        self.access = access_mask(
+            self.arc_cat, self.arc_width_m, self.arc_maxweight_t, settings, self.arc_tag_access
+        )
         self._weights: dict[tuple[int, int, tuple[int, ...]], np.ndarray] = {}
         self._closures: dict[int, Any] = {}
         self._next_closure = 1
@@ -412,6 +423,7 @@ class Network:
     geom_node: np.ndarray
     geom_lat: np.ndarray
     geom_lon: np.ndarray
+    arc_tag_access: np.ndarray
 
     def __repr__(self) -> str:
         return f"<Network {self.name}: {self.n_nodes} nodes, {self.n_arcs} arcs>"

@@ -104,6 +104,7 @@ class RawRoads:
     way_maxspeed_kmh: np.ndarray  # float64, NaN untagged
     way_width_m: np.ndarray  # float64, NaN untagged
     way_maxweight_t: np.ndarray  # float64, NaN untagged
+    way_access: np.ndarray  # uint8 bit mask of the classes the access tags allow
     way_name: list[str]
     node_id: np.ndarray  # int64 sorted
     node_lat: np.ndarray
@@ -146,7 +147,7 @@ def read_osm(path: Path) -> RawRoads:
     seg_a: list[int] = []
     seg_b: list[int] = []
     seg_way: list[int] = []
-    way_rows: list[tuple[int, int, int, float, float, float]] = []
+    way_rows: list[tuple[int, int, int, float, float, float, int]] = []
     way_name: list[str] = []
     coords: dict[int, tuple[float, float]] = {}
     facilities: list[Facility] = []
@@ -182,7 +183,7 @@ def read_osm(path: Path) -> RawRoads:
             cls = classify_way(tags)
             if cls is None:
                 continue
-            category, oneway, maxspeed, width, maxweight = cls
+            category, oneway, maxspeed, width, maxweight, access = cls
             w = len(way_rows)
             prev: int | None = None
             kept_any = False
@@ -203,7 +204,7 @@ def read_osm(path: Path) -> RawRoads:
                     (obj.id, category, oneway,
                      math.nan if maxspeed is None else maxspeed,
                      math.nan if width is None else width,
-                     math.nan if maxweight is None else maxweight)
+                     math.nan if maxweight is None else maxweight, access)
                 )  # fmt: skip
                 way_name.append(tags.get("name", ""))
     except RuntimeError as exc:
@@ -226,6 +227,7 @@ def read_osm(path: Path) -> RawRoads:
         way_maxspeed_kmh=np.array(ways[3], dtype=np.float64),
         way_width_m=np.array(ways[4], dtype=np.float64),
         way_maxweight_t=np.array(ways[5], dtype=np.float64),
+        way_access=np.array(ways[6], dtype=np.uint8),
         way_name=way_name,
         node_id=node_id,
         node_lat=lat,

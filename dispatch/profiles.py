@@ -427,38 +427,66 @@ _NO = {"no", "private"}
 _YES = {"yes", "designated", "permissive", "destination", "official"}
 
 
+#: The OSM access keys each class obeys, from the most general to the most specific (the last one
+#: tagged wins), as in the OSM access hierarchy. Fire apparatus follow ``motorcar`` before ``hgv``:
+#: emergency apparatus may use roads open to cars unless a heavy-vehicle ban says otherwise (their
+#: weight and width are checked separately against ``maxweight``/``width``).
+ACCESS_KEYS: dict[str, tuple[str, ...]] = {
+    "ambulance": ("access", "vehicle", "motor_vehicle", "motorcar"),
+    "fire_engine": ("access", "vehicle", "motor_vehicle", "motorcar", "hgv"),
+    "ladder": ("access", "vehicle", "motor_vehicle", "motorcar", "hgv"),
+    "motorbike": ("access", "vehicle", "motor_vehicle", "motorcycle"),
+}
+
+
+def _allowed_by_tags(tags: Mapping[str, str], keys: tuple[str, ...], default: bool) -> bool:
+    allowed = default
+    for key in keys:
+        value = tags.get(key)
+        if value in _NO:
+            allowed = False
+        elif value in _YES:
+            allowed = True
+    return allowed
+
+
 def classify_way(
     tags: Mapping[str, str],
-) -> tuple[int, int, float | None, float | None, float | None] | None:
+) -> tuple[int, int, float | None, float | None, float | None, int] | None:
     """Classify an OSM way for the network, or return ``None`` when no emergency vehicle may use it.
 
-    Mirrors osmnx's ``"drive"`` filter (same highway types, ``area``, ``access``/``motor_vehicle``/
-    ``motorcar`` = no, parking/private service roads dropped), with three changes that matter for
-    emergency vehicles: ``service=alley`` is kept as its own category (motorbikes and ambulances use
-    alleys), ``track`` and motorcycle-legal paths are kept for motorbikes, and roads closed to the
-    public but tagged ``emergency=yes`` stay open.
+    Mirrors osmnx's ``"drive"`` filter (same highway types, ``area``, parking/private service roads
+    dropped) with changes that matter for emergency vehicles: access follows the OSM hierarchy per
+    class (:data:`ACCESS_KEYS`: ``motor_vehicle=no`` + ``motorcar=yes`` is open to cars), and
+    ``emergency=yes`` opens a road to every class (``emergency=no`` closes it); ``service=alley`` is
+    kept as its own category (motorbikes and ambulances use alleys); ``track`` and motorcycle-legal
+    paths are kept for motorbikes.
 
     Returns
     -------
-    (category, oneway, maxspeed_kmh, width_m, maxweight_t) or None
-        ``oneway`` is 1 (forward only), -1 (backward only) or 0 (both directions).
+    (category, oneway, maxspeed_kmh, width_m, maxweight_t, class_mask) or None
+        ``oneway`` is 1 (forward only), -1 (backward only) or 0 (both directions); bit ``i`` of
+        ``class_mask`` is set when ``VEHICLE_CLASSES[i]`` may use the way by its access tags.
+
+    Examples
+    --------
+    >>> classify_way({"highway": "primary", "motor_vehicle": "no", "motorcar": "yes"})[-1]
+    7
+    >>> classify_way({"highway": "residential", "access": "private", "emergency": "yes"})[-1]
+    15
+    >>> classify_way({"highway": "footway"}) is None
+    True
     """
     highway = tags.get("highway")
     if highway is None or tags.get("area") == "yes":
         return None
-    emergency_ok = tags.get("emergency") in _YES
-    if not emergency_ok and (
-        tags.get("access") in _NO
-        or tags.get("motor_vehicle") in _NO
-        or (tags.get("vehicle") in _NO and tags.get("motorcycle") not in _YES)
-    ):
-        return None
+    emergency = tags.get("emergency")
     if highway in _DRIVE_HIGHWAYS:
         if highway == "service":
             service = tags.get("service")
             if service == "alley":
                 category = "alley"
-            elif service in _DROPPED_SERVICE and not emergency_ok:
+            elif service in _DROPPED_SERVICE and emergency not in _YES:
                 return None
             else:
                 category = "service"
@@ -466,15 +494,25 @@ def classify_way(
             category = "unclassified"
         else:
             category = highway.removesuffix("_link")
-        if tags.get("motorcar") in _NO and tags.get("motorcycle") not in _YES and not emergency_ok:
-            return None
+        default = True
     elif highway == "track":
-        category = "track"
-    elif highway in _PATH_HIGHWAYS and (
-        tags.get("motorcycle") in _YES or tags.get("moped") in _YES or emergency_ok
-    ):
-        category = "path"
+        category, default = "track", True
+    elif highway in _PATH_HIGHWAYS:
+        category, default = "path", False  # only where motorcycles (or emergencies) are allowed
     else:
+        return None
+    mask = 0
+    for i, vehicle in enumerate(VEHICLE_CLASSES):
+        keys = ACCESS_KEYS[vehicle]
+        if category == "path":
+            keys = (*keys, "moped") if vehicle == "motorbike" else keys
+        ok = _allowed_by_tags(tags, keys, default)
+        if emergency in _YES:
+            ok = True
+        elif emergency in _NO:
+            ok = False
+        mask |= int(ok) << i
+    if mask == 0:
         return None
 
     oneway_tag = tags.get("oneway", "")
@@ -491,7 +529,7 @@ def classify_way(
     maxspeed = parse_maxspeed(tags.get("maxspeed"))
     width = parse_metres(tags.get("maxwidth")) or parse_metres(tags.get("width"))
     maxweight = parse_tonnes(tags.get("maxweight"))
-    return CATEGORY_INDEX[category], oneway, maxspeed, width, maxweight
+    return CATEGORY_INDEX[category], oneway, maxspeed, width, maxweight, mask
 
 
 def access_mask(
@@ -499,6 +537,7 @@ def access_mask(
     width_m: np.ndarray,
     maxweight_t: np.ndarray,
     settings: NetworkSettings,
+    tag_mask: np.ndarray | None = None,
 ) -> np.ndarray:
     """Bit mask per arc of the classes allowed on it (bit ``i`` = ``VEHICLE_CLASSES[i]``).
 
@@ -514,6 +553,8 @@ def access_mask(
         ok = np.where(tagged, width_m >= p.width_m, ~excluded)
         ok &= ~(maxweight_t < p.weight_t)  # NaN compares False: untagged stays open
         mask |= ok.astype(np.uint8) << i
+    if tag_mask is not None:
+        mask &= tag_mask.astype(np.uint8)
     return mask
 
 

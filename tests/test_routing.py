@@ -215,11 +215,12 @@ def test_travel_times_match_networkx_on_real_maps(map_name: str, vehicle: str) -
     lat, lon = position(net, pick, rng.uniform(0, 1, 8))
     pts = np.stack([lat, lon], axis=1)
     tt = net.travel_times(pts[:4], pts[4:], vehicle=vehicle)
-    s = net.snap(pts, vehicle=vehicle)
+    so = net.snap(pts[:4], vehicle=vehicle, role="from")  # origins snap where a unit can leave
+    sd = net.snap(pts[4:], vehicle=vehicle, role="to")  # destinations where a call can be reached
     for i in range(4):
         for j in range(4):
             exp = _expected(
-                net, g, w, (int(s.arc[i]), float(s.t[i])), (int(s.arc[4 + j]), float(s.t[4 + j]))
+                net, g, w, (int(so.arc[i]), float(so.t[i])), (int(sd.arc[j]), float(sd.t[j]))
             )
             assert tt[i, j] == pytest.approx(exp, rel=1e-9, abs=1e-9)
 

@@ -394,3 +394,72 @@ def test_baselines_against_fastest_on_shipped_scenarios(danang_net) -> None:
         # every policy served the same calls
         assert len({r.n_calls for r in res}) == 1
     print("\n".join(lines))
+
+
+# --- where calls come from ------------------------------------------------------------------
+
+
+def test_zones_weight_calls_and_name_the_areas(tmp_path) -> None:
+    import json
+
+    from dispatch.demand import areas_for
+
+    west = [[108.0, 16.0], [108.02, 16.0], [108.02, 16.04], [108.0, 16.04], [108.0, 16.0]]
+    east = [[108.02, 16.0], [108.04, 16.0], [108.04, 16.04], [108.02, 16.04], [108.02, 16.0]]
+    doc = {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "properties": {"name": "West", "weight": 3},
+             "geometry": {"type": "Polygon", "coordinates": [west]}},
+            {"type": "Feature", "properties": {"name": "East", "weight": 1},
+             "geometry": {"type": "Polygon", "coordinates": [east]}},
+        ],
+    }  # fmt: skip
+    (tmp_path / "wards.geojson").write_text(json.dumps(doc))
+    sc = parse_scenario_in(tmp_path, {"locations": "zones", "zones": "wards.geojson"})
+    net = FakeNet()
+    calls = generate_calls(sc, segments=road_segments(net), areas=areas_for(sc, net.bbox))
+    names = np.array(calls.areas.names)[calls.area]
+    n_w, n_e = int(np.sum(names == "West")), int(np.sum(names == "East"))
+    assert n_w + n_e == len(calls) > 200
+    assert 2.0 < n_w / n_e < 4.5  # weights 3:1
+    res = run_scenario(sc, net=net)[0]
+    from dispatch.stats import summarize
+
+    assert set(summarize(res)["by_area"]) <= {"West", "East", "outside"}
+
+
+def test_grid_cells_and_historical_points(tmp_path) -> None:
+    from dispatch.demand import areas_for
+
+    net = FakeNet()
+    sc = parse_scenario_in(
+        tmp_path, {"locations": "grid", "cell_m": 2000, "cells": [[16.03, 108.03, 1.0]]}
+    )
+    calls = generate_calls(sc, segments=road_segments(net), areas=areas_for(sc, net.bbox))
+    assert len(calls) > 100
+    # on the four road pieces whose middles fall in the cell: within one piece (0.01 deg) of it
+    assert np.all(np.abs(calls.lat - 16.03) <= 0.0101) and np.all(
+        np.abs(calls.lon - 108.03) <= 0.0101
+    )
+    (tmp_path / "calls.csv").write_text("lat,lon,weight\n16.01,108.01,1\n16.02,108.03,0\n")
+    sc = parse_scenario_in(tmp_path, {"locations": "points", "points": "calls.csv"})
+    calls = generate_calls(sc, segments=road_segments(net), areas=areas_for(sc, net.bbox))
+    assert set(zip(calls.lat.tolist(), calls.lon.tolist(), strict=True)) == {(16.01, 108.01)}
+    (tmp_path / "bad.csv").write_text("lat,lon\n16.01,abc\n")
+    sc = parse_scenario_in(tmp_path, {"locations": "points", "points": "bad.csv"})
+    from dispatch.scenario import ScenarioError
+
+    with pytest.raises(ScenarioError, match=r"bad.csv:2: lon='abc' is not a number"):
+        generate_calls(sc, segments=road_segments(net), areas=areas_for(sc, net.bbox))
+
+
+def parse_scenario_in(folder, demand: dict):
+    """tiny_scenario with a [demand] table, as if its file were in ``folder``."""
+    import dataclasses
+
+    from dispatch.scenario import _Parser
+
+    base = tiny_scenario(simulation={"horizon_h": 200.0, "seed": 2})
+    loc = _Parser(folder / "scenario.toml").demand(demand)
+    return dataclasses.replace(base, demand=loc)

@@ -1149,7 +1149,11 @@ def run_map(map_name: str, sizes: Sizes, seed: int, peers: Sequence[type[Peer]],
         t0 = time.perf_counter()
         try:
             rows += bench_peer(cls, case, q, ref, sizes)
-        except Exception as exc:  # a peer that breaks is reported, not fatal
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except (
+            BaseException
+        ) as exc:  # a peer that breaks (even a Rust panic) is reported, not fatal
             skipped[cls.name] = f"failed: {type(exc).__name__}: {exc}"
             log(f"   skip {cls.name}: failed: {type(exc).__name__}: {exc}")
             continue

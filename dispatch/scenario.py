@@ -445,6 +445,13 @@ def parse_scenario(data: Mapping[str, Any], *, source: Path | None = None) -> Sc
 # ----------------------------------------------------------------------------------------------
 
 
+def _capabilities() -> tuple[str, ...]:
+    """Hospital capabilities known to live dispatch (:data:`dispatch.incidents.HOSPITAL_CAPABILITIES`)."""
+    from dispatch.incidents import HOSPITAL_CAPABILITIES
+
+    return tuple(HOSPITAL_CAPABILITIES)
+
+
 def _check_int(value: Any, key: str, *, lo: int | None = None, hi: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ScenarioError(f"{key}={value!r} must be an integer")
@@ -648,7 +655,11 @@ class _Parser:
                 raise self.fail(f"{key}.handover", "needed when transport_probability > 0")
             cap = None
             if "hospital_capability" in tbl:
-                cap = self.str_(tbl["hospital_capability"], f"{key}.hospital_capability")
+                cap = self.str_(
+                    tbl["hospital_capability"],
+                    f"{key}.hospital_capability",
+                    choices=_capabilities(),
+                )
             turnout = None
             if "turnout_s" in tbl:
                 turnout = self.num(tbl["turnout_s"], f"{key}.turnout_s", lo=0)
@@ -735,7 +746,7 @@ class _Parser:
             name = self.str_(self.req(tbl, "name", key), f"{key}.name")
             lat, lon = self.lat_lon(tbl, key)
             caps = tuple(
-                self.str_(c, f"{key}.capabilities[{j}]")
+                self.str_(c, f"{key}.capabilities[{j}]", choices=_capabilities())
                 for j, c in enumerate(
                     self.list_(tbl.get("capabilities", []), f"{key}.capabilities")
                 )

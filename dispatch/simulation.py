@@ -514,6 +514,18 @@ class Simulation:
                     f"{t.hospital_capability!r} but no hospital has it"
                 )
             self._type_hospitals.append(ok)
+        # the same hospitals as dispatch.hospitals objects (ids keep the listed order for ties);
+        # a hospital listed without capabilities takes every patient
+        from dispatch.hospitals import Hospital as LiveHospital
+        from dispatch.incidents import HOSPITAL_CAPABILITIES
+
+        self._live_hospitals = [
+            LiveHospital(
+                f"H{i:04d}", h.name, h.lat, h.lon,
+                tuple(c for c in h.capabilities if c in HOSPITAL_CAPABILITIES) or HOSPITAL_CAPABILITIES,
+            )
+            for i, h in enumerate(self.hospitals)
+        ]  # fmt: skip
         self._type_vehicles = [frozenset(t.vehicles) for t in types]
         self._type_priority = [t.priority for t in types]
         self._weight = {p.level: p.weight for p in scenario.priorities}
@@ -937,6 +949,17 @@ class Simulation:
             if not dispatched:
                 return
 
+    def _choose_hospital(self, eta_s: np.ndarray, type_index: int) -> int:
+        """Hospital index by :func:`dispatch.hospitals.choose_hospital`; -1 if none is reachable."""
+        from dispatch.hospitals import NoHospitalError, choose_hospital
+
+        cap = self.scenario.incident_types[type_index].hospital_capability or "general"
+        try:
+            j, _fallback = choose_hospital(eta_s, self._live_hospitals, cap)
+        except NoHospitalError:
+            return -1
+        return int(j) if math.isfinite(float(eta_s[j])) else -1
+
     def _key(self, call: int) -> tuple[int, frozenset[str]]:
         ti = int(self.calls.type_idx[call])
         return (self._type_priority[ti], self._type_vehicles[ti])
@@ -999,18 +1022,19 @@ class Simulation:
             )
         elif kind == _LEAVE_SCENE:
             ti = int(self.calls.type_idx[call])
-            hosp = self._type_hospitals[ti]
-            if self.calls.transport[call] and hosp:
+            if self.calls.transport[call] and self._type_hospitals[ti]:
+                # every hospital's ETA, then the live-dispatch rule (dispatch.hospitals): the
+                # fastest that can treat the patient, else the fastest general one
                 if self._tables is not None:
-                    tt = self._tables.call_to_hospitals(u.vehicle, self._hour(), call)[hosp]
+                    tt = self._tables.call_to_hospitals(u.vehicle, self._hour(), call)
                 else:
-                    pts = np.array([(self.hospitals[h].lat, self.hospitals[h].lon) for h in hosp])
+                    pts = np.array([(h.lat, h.lon) for h in self.hospitals])
                     tt = self.net.travel_times(u.pos, pts, vehicle=u.vehicle, hour=self._hour())[0]
-                j = int(np.argmin(tt))  # the fastest capable hospital; ties: the first listed
-                if math.isfinite(float(tt[j])):
+                j = self._choose_hospital(np.asarray(tt, dtype=float), ti)
+                if j >= 0:
                     u.status = _TO_HOSPITAL
-                    self._hospital_of_call[call] = hosp[j]
-                    u.pos = (self.hospitals[hosp[j]].lat, self.hospitals[hosp[j]].lon)
+                    self._hospital_of_call[call] = j
+                    u.pos = (self.hospitals[j].lat, self.hospitals[j].lon)
                     self._push(self.now_s + float(tt[j]), _P_UNIT, _ARRIVE_HOSPITAL, a, u.epoch)
                     return
             u.ret_call, u.ret_hospital = call, -1

@@ -530,7 +530,7 @@ class Simulation:
         self._type_priority = [t.priority for t in types]
         self._weight = {p.level: p.weight for p in scenario.priorities}
         self._node_coords = node_coords
-        self._node_tree: Any = None
+        self._node_trees: dict[str, tuple[Any, np.ndarray, float]] = {}
         self._tables = (
             _Tables(net, calls, self.units, self.hospitals, self._type_vehicles) if tables else None
         )
@@ -780,27 +780,45 @@ class Simulation:
                 return timed_one
         return None
 
-    def _node_ranking(self, point: tuple[float, float], cands: Sequence[_UnitState]) -> np.ndarray:
-        if self._node_coords is None:
-            raise SimulationError("policy='nearest_node' needs the network's node coordinates")
-        if self._node_tree is None:
+    def _node_tree_for(self, vehicle: str) -> tuple[Any, np.ndarray, float]:
+        """KD-tree of the nodes a class can reach (its largest strongly connected part)."""
+        tree = self._node_trees.get(vehicle)
+        if tree is None:
             from scipy.spatial import cKDTree
 
+            from dispatch.demand import _reachable_arcs
+
+            assert self._node_coords is not None
             lat, lon = self._node_coords
-            self._node_kx = math.cos(math.radians(float(np.mean(lat))))
-            self._node_tree = cKDTree(np.column_stack([lat, lon * self._node_kx]))
+            net: Any = self.net
+            if hasattr(net, "arc_tail"):
+                ok = _reachable_arcs(net, vehicle)
+                nodes = np.unique(np.concatenate([net.arc_tail[ok], net.arc_head[ok]]))
+            else:
+                nodes = np.arange(len(lat))
+            kx = math.cos(math.radians(float(np.mean(lat))))
+            tree = (cKDTree(np.column_stack([lat[nodes], lon[nodes] * kx])), nodes, kx)
+            self._node_trees[vehicle] = tree
+        return tree
+
+    def _node_ranking(self, point: tuple[float, float], cands: Sequence[_UnitState]) -> np.ndarray:
+        """``nearest_node``: call and units at their nearest graph node, node-to-node road time."""
+        if self._node_coords is None:
+            raise SimulationError("policy='nearest_node' needs the network's node coordinates")
         lat, lon = self._node_coords
-        pts = np.array([point] + [self.position(u) for u in cands])
-        _, idx = self._node_tree.query(np.column_stack([pts[:, 0], pts[:, 1] * self._node_kx]))
-        nodes = np.column_stack([lat[idx], lon[idx]])
         out = np.full(len(cands), np.inf)
         by_vehicle: dict[str, list[int]] = {}
         for j, u in enumerate(cands):
             by_vehicle.setdefault(u.vehicle, []).append(j)
         for vehicle, js in by_vehicle.items():
-            tt = self.net.travel_times(
-                nodes[[j + 1 for j in js]], nodes[:1], vehicle=vehicle, hour=self._hour()
-            )
+            tree, nodes, kx = self._node_tree_for(vehicle)
+            pts = np.array([point] + [self.position(cands[j]) for j in js])
+            _, idx = tree.query(np.column_stack([pts[:, 0], pts[:, 1] * kx]))
+            at = np.column_stack([lat[nodes[idx]], lon[nodes[idx]]])
+            try:
+                tt = self.net.travel_times(at[1:], at[:1], vehicle=vehicle, hour=self._hour())
+            except DispatchError:  # a node the class cannot use: this baseline cannot rank them
+                continue
             for row, j in enumerate(js):
                 out[j] = float(tt[row, 0]) + (
                     cands[j].turnout_s if cands[j].status == _AVAILABLE else 0.0
@@ -915,11 +933,15 @@ class Simulation:
             for i, u in enumerate(free_units):
                 by_vehicle.setdefault(u.vehicle, []).append(i)
             for vehicle, idx in by_vehicle.items():
+                # only the calls this class may answer (others may lie on roads it cannot use)
+                cols = [j for j, c in enumerate(calls) if vehicle in self._key(c)[1]]
+                if not cols:
+                    continue
                 starts = [self._dispatch_point(free_units[i]) for i in idx]
                 tt = self.net.travel_times(
-                    np.array([p for p, _ in starts]), pts, vehicle=vehicle, hour=self._hour()
+                    np.array([p for p, _ in starts]), pts[cols], vehicle=vehicle, hour=self._hour()
                 )
-                eta[idx, :] = tt + np.array([d for _, d in starts])[:, None]
+                eta[np.ix_(idx, cols)] = tt + np.array([d for _, d in starts])[:, None]
             types = self.scenario.incident_types
             demands = [
                 Demand(

@@ -382,7 +382,8 @@ def test_baselines_against_fastest_on_shipped_scenarios(danang_net) -> None:
     from dispatch.stats import paired_differences
 
     lines = []
-    for name, net in (("danang", danang_net), ("monaco", dispatch.load_network("monaco"))):
+    monaco = dispatch.load_network("monaco")
+    for name, net in (("danang", danang_net), ("danang_flood", danang_net), ("monaco", monaco)):
         sc = load_scenario(name)
         res = run_scenario(sc, net=net, policies=list(POLICIES))
         diffs = paired_differences({r.policy: [r] for r in res})

@@ -736,62 +736,80 @@ class Route:
         }  # fmt: skip
 
 
-def _arc_piece(
-    net: Network, a: int, t0: float, t1: float
-) -> tuple[list[tuple[float, float]], list[float]]:
-    """Points of arc ``a`` between fractions t0 <= t1 and their distance (m) from the t0 point."""
-    cum = geom_cum_m(net)
-    lo, hi = int(net.geom_ptr[a]), int(net.geom_ptr[a + 1])
-    c = cum[lo:hi]
-    total = c[-1]
+@numba.njit(cache=True, nogil=True)
+def tree_path(pred: np.ndarray, tail: np.ndarray, target: int) -> tuple[np.ndarray, int]:
+    """Arcs from the search's seed to ``target`` along ``pred``, in driving order, and the seed node."""
+    n = 0
+    v = target
+    while pred[v] >= 0:
+        n += 1
+        v = tail[pred[v]]
+    out = np.empty(n, dtype=np.int64)
+    v = target
+    for i in range(n - 1, -1, -1):
+        a = pred[v]
+        out[i] = a
+        v = tail[a]
+    return out, v
+
+
+def _route_from_parts(
+    net: Network, arcs: np.ndarray, t0: np.ndarray, t1: np.ndarray, w: np.ndarray, vehicle: str
+) -> Route:
+    """A :class:`Route` driving ``arcs[i]`` from fraction ``t0[i]`` to ``t1[i]``, in order (vectorised).
+
+    Speed is uniform along an arc, so time along it is proportional to distance along its geometry.
+    """
+    cum_all = geom_cum_m(net)
+    lo = net.geom_ptr[arcs]
+    npts = net.geom_ptr[arcs + 1] - lo
+    part = np.repeat(np.arange(len(arcs)), npts)
+    idx = np.arange(int(npts.sum())) - np.repeat(np.cumsum(npts) - npts, npts) + np.repeat(lo, npts)
+    total = cum_all[lo + npts - 1]  # geometry length of each arc
     s0, s1 = t0 * total, t1 * total
-    pts: list[tuple[float, float]] = []
-    ds: list[float] = []
+    cum = cum_all[idx]
+    keep = (cum >= s0[part]) & (cum <= s1[part])
+    lat, lon, cum, part = net.geom_lat[idx][keep], net.geom_lon[idx][keep], cum[keep], part[keep]
 
-    def at(s: float) -> tuple[float, float]:
-        j = max(min(int(np.searchsorted(c, s, side="right")) - 1, hi - lo - 2), 0)
-        seg = c[j + 1] - c[j]
-        u = (s - c[j]) / seg if seg > 0 else 0.0
-        return (float(net.geom_lat[lo + j] + u * (net.geom_lat[lo + j + 1] - net.geom_lat[lo + j])),
-                float(net.geom_lon[lo + j] + u * (net.geom_lon[lo + j + 1] - net.geom_lon[lo + j])))  # fmt: skip
+    # a partial first or last arc starts or ends between geometry points: interpolate there
+    def at(i: int, s_at: float) -> tuple[float, float]:
+        sl = slice(int(lo[i]), int(lo[i] + npts[i]))
+        c = cum_all[sl]
+        return float(np.interp(s_at, c, net.geom_lat[sl])), float(
+            np.interp(s_at, c, net.geom_lon[sl])
+        )
 
-    pts.append(at(s0))
-    ds.append(0.0)
-    for j in range(hi - lo):
-        if s0 < c[j] < s1:
-            pts.append((float(net.geom_lat[lo + j]), float(net.geom_lon[lo + j])))
-            ds.append(float(c[j] - s0))
-    pts.append(at(s1))
-    ds.append(float(s1 - s0))
-    return pts, ds
-
-
-def _route_from_parts(net: Network, parts: list[tuple[int, float, float]], w: np.ndarray,
-                      vehicle: str) -> Route:  # fmt: skip
-    """Build a :class:`Route` from (arc, t0, t1) pieces driven in order."""
-    coords: list[tuple[float, float]] = []
-    times: list[float] = []
-    nodes: list[int] = []
-    length = 0.0
-    clock = 0.0
-    for a, t0, t1 in parts:
-        if t1 <= t0 and len(parts) > 1:
-            continue
-        pts, ds = _arc_piece(net, a, t0, t1)
-        total_m = float(geom_cum_m(net)[net.geom_ptr[a + 1] - 1]) or 1.0
-        sec_per_m = float(w[a]) / total_m
-        for p, dm in zip(pts, ds, strict=True):
-            if coords and p == coords[-1]:
-                continue
-            coords.append(p)
-            times.append(clock + dm * sec_per_m)
-        clock += (t1 - t0) * float(w[a])
-        length += (t1 - t0) * float(net.arc_length_m[a])
-        if t1 >= 1.0:
-            nodes.append(int(net.node_osmid[net.arc_head[a]]))
-    if times:
-        times[-1] = clock
-    return Route(clock, length, coords, times, nodes, vehicle)
+    if t0[0] > 0:
+        la, lo_ = at(0, s0[0])
+        lat, lon = np.concatenate([[la], lat]), np.concatenate([[lo_], lon])
+        cum, part = np.concatenate([[s0[0]], cum]), np.concatenate([[0], part])
+    if t1[-1] < 1:
+        k = len(arcs) - 1
+        la, lo_ = at(k, s1[k])
+        lat, lon = np.concatenate([lat, [la]]), np.concatenate([lon, [lo_]])
+        cum, part = np.concatenate([cum, [s1[k]]]), np.concatenate([part, [k]])
+    sec = w[arcs] * (t1 - t0)
+    start_s = np.cumsum(sec) - sec
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_m = np.where(total > 0, w[arcs] / total, 0.0)
+    times = start_s[part] + (cum - s0[part]) * per_m[part]
+    # consecutive arcs share their joint node: drop repeated points
+    dup = np.zeros(len(lat), bool)
+    dup[1:] = (lat[1:] == lat[:-1]) & (lon[1:] == lon[:-1])
+    lat, lon, times = lat[~dup], lon[~dup], times[~dup]
+    eta = float(sec.sum())
+    if len(times):
+        times[0] = 0.0
+        times[-1] = eta
+    full = t1 >= 1.0
+    return Route(
+        eta,
+        float(np.sum(net.arc_length_m[arcs] * (t1 - t0))),
+        list(zip(lat.tolist(), lon.tolist(), strict=True)),
+        times.tolist(),
+        net.node_osmid[net.arc_head[arcs[full]]].tolist(),
+        vehicle,
+    )
 
 
 def route(
@@ -835,33 +853,39 @@ def _route(
         if direct == INF:
             return Route(INF, INF, [], [], [], vehicle)
         if dt >= ot:
-            return _route_from_parts(net, [(oa, ot, dt)], w, vehicle)
-        return _route_from_parts(net, [(int(net.arc_twin[oa]), 1 - ot, 1 - dt)], w, vehicle)
+            return _route_from_parts(
+                net, np.array([oa]), np.array([ot]), np.array([dt]), w, vehicle
+            )
+        b = int(net.arc_twin[oa])
+        return _route_from_parts(
+            net, np.array([b]), np.array([1 - ot]), np.array([1 - dt]), w, vehicle
+        )
     if j < 0:
         return Route(INF, INF, [], [], [], vehicle)
-    # walk the tree back from the target node to a seed
-    v = int(rn[0][j])
-    arcs: list[int] = []
-    while ws.pred[v] >= 0:
-        a = int(ws.pred[v])
-        arcs.append(a)
-        v = int(net.arc_tail[a])
-    arcs.reverse()
-    parts: list[tuple[int, float, float]] = []
+    path, v = tree_path(ws.pred, net.arc_tail, int(rn[0][j]))
+    first: list[tuple[int, float]] = []
     if v == net.arc_head[oa] and ws.dist[v] == lc[0][0]:
-        parts.append((oa, ot, 1.0))
+        first = [(oa, ot)]
     elif ot > 0:
-        parts.append((int(net.arc_twin[oa]), 1 - ot, 1.0))
-    parts += [(a, 0.0, 1.0) for a in arcs]
+        first = [(int(net.arc_twin[oa]), 1 - ot)]
+    last: list[tuple[int, float]] = []
     if j == 0:
-        parts.append((da, 0.0, dt))
+        last = [(da, dt)]
     elif j == 1:
-        parts.append((int(net.arc_twin[da]), 0.0, 1 - dt))
-    r = _route_from_parts(net, parts, w, vehicle)
+        last = [(int(net.arc_twin[da]), 1 - dt)]
+    arcs = np.concatenate([[a for a, _ in first], path, [a for a, _ in last]]).astype(np.int64)
+    t0 = np.zeros(len(arcs))
+    t1 = np.ones(len(arcs))
+    if first:
+        t0[0] = first[0][1]
+    if last:
+        t1[-1] = last[0][1]
+    r = _route_from_parts(net, arcs, t0, t1, w, vehicle)
     # the pieces sum to the kernel's eta up to float rounding: report the kernel's figure
-    return Route(
-        eta, r.length_m, r.coords, [*r.times_s[:-1], eta] if r.times_s else [], r.nodes, vehicle
-    )
+    times = r.times_s
+    if times:
+        times[-1] = eta
+    return Route(eta, r.length_m, r.coords, times, r.nodes, vehicle)
 
 
 # --- fastest units ------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from dispatch.network import Network
 
 INF = np.inf
+_CLASS_INDEX = {v: i for i, v in enumerate(VEHICLE_CLASSES)}
 
 # --- kernels ------------------------------------------------------------------------------------
 
@@ -380,6 +381,44 @@ def knearest_query(
 
 
 @numba.njit(cache=True, nogil=True)
+def exits_kernel(
+    tail: np.ndarray, head: np.ndarray, twin: np.ndarray, w: np.ndarray, unit_arc: np.ndarray,
+    unit_t: np.ndarray, turnout: np.ndarray, n: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """Per-node linked lists of unit exits ``(first, next, unit, cost)``: where each unit can enter
+    the graph from its edge position (head of its arc, or tail by the twin, or the tail itself at
+    ``t == 0``) and at what cost, turnout included."""
+    nu = len(unit_arc)
+    first = np.full(n, -1, dtype=np.int64)
+    nxt = np.empty(3 * nu, dtype=np.int64)
+    unit = np.empty(3 * nu, dtype=np.int64)
+    cost = np.empty(3 * nu)
+    e = 0
+    for u in range(nu):
+        a = unit_arc[u]
+        t = unit_t[u]
+        b = twin[a]
+        for j in range(3):
+            if j == 0:
+                v = head[a]
+                c = 0.0 if t >= 1.0 else (1.0 - t) * w[a]
+            elif j == 1:
+                v = tail[a]
+                c = np.inf if (t <= 0.0 or b < 0) else t * w[b]
+            else:
+                v = tail[a]
+                c = 0.0 if t <= 0.0 else np.inf
+            if not c < np.inf:
+                continue
+            unit[e] = u
+            cost[e] = c + turnout[u]
+            nxt[e] = first[v]
+            first[v] = e
+            e += 1
+    return first, nxt[:e], unit[:e], cost[:e]
+
+
+@numba.njit(cache=True, nogil=True)
 def matrix_kernel(
     ptr: np.ndarray, adj: np.ndarray, other: np.ndarray, w: np.ndarray,
     src_node: np.ndarray, src_cost: np.ndarray, dst_node: np.ndarray, dst_cost: np.ndarray,
@@ -477,8 +516,12 @@ def weights(net: Network, vehicle: str, hour: float | None = None) -> np.ndarray
     """
     from dispatch.closures import active_closed_arcs
 
-    c = check_vehicle(vehicle)
     band = net.settings.band_index(hour)
+    if not net._closures:  # the common case: one dict lookup
+        w = net._weights.get((_CLASS_INDEX.get(vehicle, -1), band, ()))
+        if w is not None:
+            return w
+    c = check_vehicle(vehicle)
     ids, arcs = active_closed_arcs(net, c, hour)
     if not ids:
         return net.base_weights(vehicle, band)
@@ -1006,19 +1049,8 @@ class _Fleet:
         hit = data["exits"].get(key)
         if hit is not None and hit[0] is w:
             return hit[1]
-        nodes, costs = _leave_pairs(net, data["arc"], data["t"], w)
-        nu = len(data["arc"])
-        unit = np.repeat(np.arange(nu), 3)
-        cost = (costs + data["turnout"][:, None]).ravel()
-        node = nodes.ravel()
-        ok = np.isfinite(cost)
-        unit, cost, node = unit[ok], cost[ok], node[ok]
-        first = np.full(net.n_nodes, -1, dtype=np.int64)
-        nxt = np.full(len(node), -1, dtype=np.int64)
-        for e in range(len(node)):
-            nxt[e] = first[node[e]]
-            first[node[e]] = e
-        out = (first, nxt, unit.astype(np.int64), cost)
+        out = exits_kernel(net.arc_tail, net.arc_head, net.arc_twin, w, data["arc"], data["t"],
+                           data["turnout"], net.n_nodes)  # fmt: skip
         if len(data["exits"]) > 8:
             data["exits"].clear()
         data["exits"][key] = (w, out)

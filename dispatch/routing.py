@@ -554,6 +554,14 @@ class _Workspace:
         return self.cur
 
 
+def _fwd_adj(net: Network) -> np.ndarray:
+    """Arc ids in forward CSR order (the identity: forward arcs are numbered by tail)."""
+    adj = net._state.get("fwd_adj")
+    if adj is None:
+        adj = net._state["fwd_adj"] = np.arange(net.n_arcs, dtype=np.int32)
+    return adj  # type: ignore[no-any-return,unused-ignore]
+
+
 def _ws(net: Network) -> _Workspace:
     ws = net._state.get("ws")
     if ws is None:
@@ -731,7 +739,7 @@ def _matrix(net: Network, w: np.ndarray, o_arc: np.ndarray, o_t: np.ndarray, d_a
     ws = _ws(net)
     if forward:  # Dijkstra from each origin, stopping once every destination is settled
         out = np.empty((len(o_arc), len(d_arc)))
-        ws.cur = matrix_kernel(net.fwd_ptr, np.arange(net.n_arcs, dtype=np.int32), net.arc_head, w,
+        ws.cur = matrix_kernel(net.fwd_ptr, _fwd_adj(net), net.arc_head, w,
                                ln, lc, rn, rc, ws.dist, ws.stamp, ws.pred, ws.mark, ws.hd, ws.hv,
                                ws.cur, out)  # fmt: skip
     else:  # reverse searches from destinations
@@ -887,8 +895,8 @@ def _route(
     rn, rc = _reach_pairs(net, np.array([da]), np.array([dt]), w)
     ws = _ws(net)
     cur = ws.next_stamp()
-    eta, j = p2p_kernel(net.fwd_ptr, np.arange(net.n_arcs, dtype=np.int32), net.arc_head, w,
-                        ln[0], lc[0], rn[0], rc[0], ws.dist, ws.stamp, ws.pred, ws.hd, ws.hv, cur)  # fmt: skip
+    eta, j = p2p_kernel(net.fwd_ptr, _fwd_adj(net), net.arc_head, w, ln[0], lc[0], rn[0], rc[0],
+                        ws.dist, ws.stamp, ws.pred, ws.hd, ws.hv, cur)  # fmt: skip
     direct = float(
         _same_arc(net, np.array([oa]), np.array([ot]), np.array([da]), np.array([dt]), w)[0, 0]
     )

@@ -65,6 +65,7 @@ import time  # noqa: E402
 import warnings  # noqa: E402
 from collections.abc import Callable, Iterator, Sequence  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
+from functools import partial  # noqa: E402
 from importlib import metadata  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -381,44 +382,68 @@ def _point(case: Case, v: int) -> tuple[float, float]:
     return float(case.lat[v]), float(case.lon[v])
 
 
-def bench_ours(case: Case, q: Queries, ref: Reference, sizes: Sizes) -> list[Row]:
-    """Our API on the same queries."""
+#: One timed query of a contender for call ``i``: returns (elapsed ms, max abs diff of its answer).
+Probe = Callable[[int], tuple[float, float]]
+
+
+@dataclass
+class Contender:
+    """One library's per-call probe for one dispatch benchmark (timed interleaved with the others)."""
+
+    lib: str
+    n_calls: int
+    probe: Probe
+    tol: float = TOL_FLOAT_S
+    ref: str = "float"
+    note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+    cleanup: Callable[[], None] | None = None
+
+
+def ours_contenders(case: Case, q: Queries, ref: Reference, bench: str) -> list[Contender]:
+    """Our ``fastest_units`` probe for one dispatch benchmark (fleet prepared, first call timed)."""
     net = case.net
-    rows = []
-    # JIT warm-up with a throwaway fleet, so that the first call below shows the per-fleet cost
-    net.fastest_units(_point(case, int(q.calls[0])), _unit_dicts(case, q.units200[-3:]), k=K)
-    for nu, units in ((50, q.units50), (200, q.units200)):
-        fleet = _unit_dicts(case, units)  # the SAME list object on every call
+    n = len(q.calls)
+    if bench == "dispatch_50_moving":
+        # a fleet that changes between calls: one unit has moved (same list object, item replaced)
+        fleet = _unit_dicts(case, q.moving[0])
         ids = [u["id"] for u in fleet]
-        t0 = _clock()  # warm-up, timed apart: snapping of the fleet, any per-fleet state
         net.fastest_units(_point(case, int(q.calls[0])), fleet, k=K)
-        first = _clock() - t0
-        times, diff = [], 0.0
-        for i, c in enumerate(q.calls):
-            pt = _point(case, int(c))
+
+        def moving(i: int) -> tuple[float, float]:
+            j = i % 50
+            v = int(q.moving[i, j])
+            fleet[j] = {"id": ids[j], "vehicle": VEHICLE, "lat": float(case.lat[v]),
+                        "lon": float(case.lon[v])}  # fmt: skip
+            pt = _point(case, int(q.calls[i]))
             t0 = _clock()
             res = net.fastest_units(pt, fleet, k=K)
-            times.append(_clock() - t0)
-            diff = max(diff, _ours_topk_error(res, ids, ref.dispatch[nu][i]))
-        rows.append(Row(f"dispatch_{nu}", "ours", times, diff, extra={"first_call_ms": first},
-                        note=f"first call with this fleet {first:.2f} ms (not in the median)"))  # fmt: skip
-    # a fleet that changes between calls: one unit has moved (same list object, item replaced)
-    fleet = _unit_dicts(case, q.moving[0])
+            dt = _clock() - t0
+            return dt, _ours_topk_error(res, ids, ref.moving[i])
+
+        return [Contender("ours", n, moving, note="one unit moved before each call")]
+    nu = 50 if bench == "dispatch_50" else 200
+    fleet = _unit_dicts(case, q.units50 if nu == 50 else q.units200)  # the SAME list every call
     ids = [u["id"] for u in fleet]
+    t0 = _clock()  # timed apart: snapping of the fleet and any per-fleet state
     net.fastest_units(_point(case, int(q.calls[0])), fleet, k=K)
-    times, diff = [], 0.0
-    for i, c in enumerate(q.calls):
-        j = i % 50
-        v = int(q.moving[i, j])
-        fleet[j] = {"id": ids[j], "vehicle": VEHICLE, "lat": float(case.lat[v]),
-                    "lon": float(case.lon[v])}  # fmt: skip
-        pt = _point(case, int(c))
+    first = _clock() - t0
+
+    def static(i: int) -> tuple[float, float]:
+        pt = _point(case, int(q.calls[i]))
         t0 = _clock()
         res = net.fastest_units(pt, fleet, k=K)
-        times.append(_clock() - t0)
-        diff = max(diff, _ours_topk_error(res, ids, ref.moving[i]))
-    rows.append(Row("dispatch_50_moving", "ours", times, diff,
-                    note="one unit moved before each call (list item replaced)"))  # fmt: skip
+        dt = _clock() - t0
+        return dt, _ours_topk_error(res, ids, ref.dispatch[nu][i])
+
+    return [Contender("ours", n, static, extra={"first_call_ms": first},
+                      note=f"first call with this fleet {first:.2f} ms (not in the median)")]  # fmt: skip
+
+
+def bench_ours(case: Case, q: Queries, ref: Reference, sizes: Sizes) -> list[Row]:
+    """Our API on the batch, closure and load benchmarks (dispatch: :func:`ours_contenders`)."""
+    net = case.net
+    rows = []
     up = np.column_stack([case.lat[q.units50], case.lon[q.units50]])
     cp = np.column_stack([case.lat[q.batch_calls], case.lon[q.batch_calls]])
     times, diff = [], 0.0
@@ -847,20 +872,15 @@ def _available(peer: type[Peer]) -> str | None:
     return None
 
 
-def bench_peer(cls: type[Peer], case: Case, q: Queries, ref: Reference, sizes: Sizes,
-               shared: Peer | None = None) -> list[Row]:  # fmt: skip
-    """Time one peer on every benchmark it supports."""
-    rows: list[Row] = []
-    is_ms = cls.ref == "ms"
-    tol = TOL_MS_S if is_ms else TOL_FLOAT_S
-    r_dispatch = ref.dispatch_ms if is_ms else ref.dispatch
-    r_batch = ref.batch_ms if is_ms else ref.batch
-    r_closure = ref.closure_ms if is_ms else ref.closure
-    # load: build from arrays + first dispatch answer
-    reps = 1 if cls is OsmnxPeer else sizes.load_reps
+def build_peer(cls: type[Peer], case: Case, q: Queries, ref: Reference,
+               sizes: Sizes) -> tuple[Peer, list[Row]]:  # fmt: skip
+    """Build a peer ``load_reps`` times (build from arrays + first query timed); keep the last."""
+    r_dispatch = ref.dispatch_ms if cls.ref == "ms" else ref.dispatch
+    reps = 1 if cls is OsmnxPeer or cls.dispatch_only else sizes.load_reps
     times = []
     peer: Peer = cls(case)
-    for _ in range(1 if cls.dispatch_only else reps):
+    d = np.empty(0)
+    for _ in range(reps):
         peer = cls(case)
         gc.collect()
         t0 = _clock()
@@ -868,103 +888,154 @@ def bench_peer(cls: type[Peer], case: Case, q: Queries, ref: Reference, sizes: S
         d = peer.dispatch(int(q.calls[0]), q.units50)
         _sorted_top(d)
         times.append(_clock() - t0)
-    if not cls.dispatch_only:
-        diff = max_abs_diff(d, r_dispatch[50][0])
-        rows.append(Row("load", cls.name, times, diff, tol, cls.ref,
-                        note="build from arrays + first dispatch query"))  # fmt: skip
-    # single dispatch queries
-    for nu, units in ((50, q.units50), (200, q.units200)):
-        if cls is OsmnxPeer:
-            n_calls = sizes.osmnx_calls_50 if nu == 50 else sizes.osmnx_calls_200
-        else:
-            n_calls = sizes.slow_calls if cls.slow else sizes.calls
-        times, diff, diff_f = [], 0.0, 0.0
-        for i in range(min(n_calls, len(q.calls))):
-            t0 = _clock()
-            d = peer.dispatch(int(q.calls[i]), units)
-            _sorted_top(d)
-            times.append(_clock() - t0)
-            diff = max(diff, max_abs_diff(d, r_dispatch[nu][i]))
-            diff_f = max(diff_f, max_abs_diff(d, ref.dispatch[nu][i]))
-        extra = {"diff_vs_float_s": diff_f} if is_ms else {}
-        rows.append(Row(f"dispatch_{nu}", cls.name, times, diff, tol, cls.ref, extra=extra))
-        if cls is RoutingkitPeer and nu == 50:
-            rows.append(_rk_pinned(peer, q, r_dispatch[nu], sizes, tol))
-    # the fleet changes between calls (peers without per-fleet state: same work as above)
-    if cls is not OsmnxPeer:
-        r_moving = ref.moving_ms if is_ms else ref.moving
-        times, diff = [], 0.0
-        for i in range(min(sizes.slow_calls if cls.slow else sizes.calls, len(q.calls))):
-            t0 = _clock()
-            d = peer.dispatch(int(q.calls[i]), q.moving[i])
-            _sorted_top(d)
-            times.append(_clock() - t0)
-            diff = max(diff, max_abs_diff(d, r_moving[i]))
-        rows.append(Row("dispatch_50_moving", cls.name, times, diff, tol, cls.ref))
-        if cls is RoutingkitPeer:
-            rows.append(_rk_repinned(peer, q, r_moving, sizes, tol))
     if cls.dispatch_only:
-        return rows
-    # batch
-    if cls is not OsmnxPeer:
-        times, diff = [], 0.0
-        reps = sizes.slow_batch_reps if cls.slow else sizes.batch_reps
-        for _ in range(reps):
-            t0 = _clock()
-            m = peer.batch(q.units50, q.batch_calls)
-            times.append(_clock() - t0)
-            if m is None:
-                break
-            diff = max(diff, max_abs_diff(m, r_batch))
-        if times and m is not None:
-            rows.append(Row("batch_1000x50", cls.name, times, diff, tol, cls.ref))
-    # closure + next query
-    if cls is not OsmnxPeer:
-        n_cl = sizes.rebuild_closures if cls.slow else len(q.closures)
-        times, diff = [], 0.0
-        for i, c in enumerate(q.closures[:n_cl]):
-            t0 = _clock()
-            peer.close(c)
-            d = peer.dispatch(c.call, q.units50)
-            _sorted_top(d)
-            times.append(_clock() - t0)
-            peer.reopen(c)
-            diff = max(diff, max_abs_diff(d, r_closure[i]))
-        rows.append(Row("closure_100", cls.name, times, diff, tol, cls.ref))
+        return peer, []
+    diff = max_abs_diff(d, r_dispatch[50][0])
+    tol = TOL_MS_S if cls.ref == "ms" else TOL_FLOAT_S
+    return peer, [Row("load", cls.name, times, diff, tol, cls.ref,
+                      note="build from arrays + first dispatch query")]  # fmt: skip
+
+
+def peer_contenders(peer: Peer, q: Queries, ref: Reference, sizes: Sizes,
+                    bench: str) -> list[Contender]:  # fmt: skip
+    """A peer's per-call probes for one dispatch benchmark (routingkit: also the pinned variant)."""
+    cls = type(peer)
+    is_ms = cls.ref == "ms"
+    tol = TOL_MS_S if is_ms else TOL_FLOAT_S
+    if bench == "dispatch_50_moving":
+        if cls is OsmnxPeer:
+            return []
+        want = ref.moving_ms if is_ms else ref.moving
+
+        def units_at(i: int) -> np.ndarray:
+            return q.moving[i]
+    else:
+        nu = 50 if bench == "dispatch_50" else 200
+        want = (ref.dispatch_ms if is_ms else ref.dispatch)[nu]
+        fixed = q.units50 if nu == 50 else q.units200
+
+        def units_at(i: int) -> np.ndarray:
+            return fixed
+
+    if cls is OsmnxPeer:
+        n = sizes.osmnx_calls_50 if bench == "dispatch_50" else sizes.osmnx_calls_200
+    else:
+        n = sizes.slow_calls if cls.slow else sizes.calls
+    n = min(n, len(q.calls))
+
+    def probe(i: int) -> tuple[float, float]:
+        units = units_at(i)
+        call = int(q.calls[i])
+        t0 = _clock()
+        d = peer.dispatch(call, units)
+        _sorted_top(d)
+        dt = _clock() - t0
+        return dt, max_abs_diff(d, want[i])
+
+    out = [Contender(cls.name, n, probe, tol, cls.ref)]
+    if isinstance(peer, RoutingkitPeer) and bench != "dispatch_200":
+        out.append(_rk_pinned(peer, q, want, n, bench))
+    return out
+
+
+def _rk_pinned(peer: RoutingkitPeer, q: Queries, want: np.ndarray, n: int,
+               bench: str) -> Contender:  # fmt: skip
+    """routingkit-cch keeping ONE ``CCHManyToOne``: pinned once (static fleet), or
+    ``repin_sources`` before each call (moving fleet)."""
+    moving = bench == "dispatch_50_moving"
+    state = {
+        "m2o": peer.rk.CCHManyToOne(peer.metric, (q.moving[0] if moving else q.units50).tolist())
+    }
+
+    def probe(i: int) -> tuple[float, float]:
+        m2o = state["m2o"]
+        call = int(q.calls[i])
+        units = q.moving[i].tolist() if moving else None
+        t0 = _clock()
+        if units is not None:
+            m2o.repin_sources(units)
+        d = _rk_seconds(m2o.distances_to(call))
+        _sorted_top(d)
+        dt = _clock() - t0
+        return dt, max_abs_diff(d, want[i])
+
+    def cleanup() -> None:
+        state.clear()  # a live query object would make the next customisation panic
+
+    note = "repin_sources + query" if moving else "one CCHManyToOne reused (fleet pinned)"
+    return Contender("routingkit_cch_pinned", n, probe, TOL_MS_S, "ms", note=note, cleanup=cleanup)
+
+
+#: Calls per block in :func:`run_interleaved`: long enough for warm caches, short enough that a
+#: burst of machine noise hits every library alike.
+BLOCK = 10
+
+
+def run_interleaved(bench: str, contenders: list[Contender],
+                    failed: dict[str, str]) -> list[Row]:  # fmt: skip
+    """Time the contenders in blocks of :data:`BLOCK` calls: calls 0-9 for every library (in a
+    rotating order), then calls 10-19, ... A contender that raises is dropped and reported."""
+    times: dict[str, list[float]] = {c.lib: [] for c in contenders}
+    diffs: dict[str, float] = {c.lib: 0.0 for c in contenders}
+    n_max = max((c.n_calls for c in contenders), default=0)
+    for b, lo in enumerate(range(0, n_max, BLOCK)):
+        k = b % len(contenders)
+        for c in contenders[k:] + contenders[:k]:
+            for i in range(lo, min(lo + BLOCK, c.n_calls)):
+                if c.lib in failed:
+                    break
+                try:
+                    dt, d = c.probe(i)
+                except (KeyboardInterrupt, SystemExit):
+                    raise
+                except BaseException as exc:  # a peer's panic must not stop the run
+                    failed[c.lib] = f"failed in {bench}: {type(exc).__name__}: {exc}"
+                    break
+                times[c.lib].append(dt)
+                diffs[c.lib] = max(diffs[c.lib], d)
+    rows = []
+    for c in contenders:
+        if c.cleanup is not None:
+            c.cleanup()
+        if c.lib in failed or not times[c.lib]:
+            continue
+        rows.append(Row(bench, c.lib, times[c.lib], diffs[c.lib], c.tol, c.ref, c.note, c.extra))
     return rows
 
 
-def _rk_pinned(peer: Peer, q: Queries, ref: np.ndarray, sizes: Sizes, tol: float) -> Row:
-    """routingkit-cch with ONE ``CCHManyToOne`` kept while the fleet does not move."""
-    assert isinstance(peer, RoutingkitPeer)
-    m2o = peer.rk.CCHManyToOne(peer.metric, q.units50.tolist())
+def bench_peer_rest(peer: Peer, q: Queries, ref: Reference, sizes: Sizes) -> list[Row]:
+    """A peer's batch and closure benchmarks (not the osmnx approach, not variants)."""
+    cls = type(peer)
+    if cls.dispatch_only or cls is OsmnxPeer:
+        return []
+    rows: list[Row] = []
+    is_ms = cls.ref == "ms"
+    tol = TOL_MS_S if is_ms else TOL_FLOAT_S
+    r_batch = ref.batch_ms if is_ms else ref.batch
+    r_closure = ref.closure_ms if is_ms else ref.closure
     times, diff = [], 0.0
-    for i in range(min(sizes.calls, len(q.calls))):
+    m = None
+    for _ in range(sizes.slow_batch_reps if cls.slow else sizes.batch_reps):
         t0 = _clock()
-        d = _rk_seconds(m2o.distances_to(int(q.calls[i])))
+        m = peer.batch(q.units50, q.batch_calls)
+        times.append(_clock() - t0)
+        if m is None:
+            break
+        diff = max(diff, max_abs_diff(m, r_batch))
+    if m is not None:
+        rows.append(Row("batch_1000x50", cls.name, times, diff, tol, cls.ref))
+    n_cl = sizes.rebuild_closures if cls.slow else len(q.closures)
+    times, diff = [], 0.0
+    for i, c in enumerate(q.closures[:n_cl]):
+        t0 = _clock()
+        peer.close(c)
+        d = peer.dispatch(c.call, q.units50)
         _sorted_top(d)
         times.append(_clock() - t0)
-        diff = max(diff, max_abs_diff(d, ref[i]))
-    del m2o  # a live query object would make the next customisation panic
-    return Row("dispatch_50", "routingkit_cch_pinned", times, diff, tol, "ms",
-               note="one CCHManyToOne reused (fleet pinned)")  # fmt: skip
-
-
-def _rk_repinned(peer: Peer, q: Queries, ref: np.ndarray, sizes: Sizes, tol: float) -> Row:
-    """routingkit-cch keeping one ``CCHManyToOne``: ``repin_sources`` when the fleet changed."""
-    assert isinstance(peer, RoutingkitPeer)
-    m2o = peer.rk.CCHManyToOne(peer.metric, q.moving[0].tolist())
-    times, diff = [], 0.0
-    for i in range(min(sizes.calls, len(q.calls))):
-        t0 = _clock()
-        m2o.repin_sources(q.moving[i].tolist())
-        d = _rk_seconds(m2o.distances_to(int(q.calls[i])))
-        _sorted_top(d)
-        times.append(_clock() - t0)
-        diff = max(diff, max_abs_diff(d, ref[i]))
-    del m2o
-    return Row("dispatch_50_moving", "routingkit_cch_pinned", times, diff, tol, "ms",
-               note="repin_sources + query")  # fmt: skip
+        peer.reopen(c)
+        diff = max(diff, max_abs_diff(d, r_closure[i]))
+    rows.append(Row("closure_100", cls.name, times, diff, tol, cls.ref))
+    return rows
 
 
 # --- report -------------------------------------------------------------------------------------
@@ -989,10 +1060,9 @@ def _fmt_ratio(x: float) -> str:
 def table(map_result: dict[str, Any]) -> str:
     """Markdown table of medians (ms) with ratio peer / ours for one map."""
     rows = map_result["rows"]
-    libs: list[str] = []
-    for r in rows:
-        if r["lib"] not in libs:
-            libs.append(r["lib"])
+    order = ["ours", "scipy", "networkx", "igraph", "routingkit_cch", "routingkit_cch_pinned",
+             "pandana", "pandana_raw", "osmnx_style"]  # fmt: skip
+    libs = sorted({r["lib"] for r in rows}, key=lambda x: (order.index(x) if x in order else 99, x))
     cell = {(r["bench"], r["lib"]): r for r in rows}
     head = "| library | " + " | ".join(f"{b} ms | ×" for b in BENCHES) + " | max abs diff (s) |"
     out = [head, "|---|" + "---:|---:|" * len(BENCHES) + "---:|"]
@@ -1150,37 +1220,66 @@ def run_map(map_name: str, sizes: Sizes, seed: int, peers: Sequence[type[Peer]],
     log(f"== {map_name}: {case.net.n_nodes} nodes / {case.net.n_arcs} arcs in our network; "
         f"ambulance arrays: {case.n} nodes, {len(case.raw_u)} arcs -> {len(case.ew)} simple edges; "
         f"query pool {len(case.scc)} nodes")  # fmt: skip
-    rows: list[Row] = bench_ours(case, q, ref, sizes)
     skipped: dict[str, str] = {}
+
+    def guarded(name: str, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # a peer that breaks (even a Rust panic)
+            skipped[name] = f"failed: {type(exc).__name__}: {exc}"
+            log(f"   skip {name}: {skipped[name]}")
+            return None
+
+    # build every peer (the load benchmark), JIT warm-up of ours
+    t0 = time.perf_counter()
+    rows: list[Row] = []
+    built: list[Peer] = []
     for cls in peers:
         why = _available(cls)
         if why is not None:
             skipped[cls.name] = why
             log(f"   skip {cls.name}: {why}")
             continue
+        got = guarded(cls.name, partial(build_peer, cls, case, q, ref, sizes))
+        if got is not None:
+            built.append(got[0])
+            rows += got[1]
+    case.net.fastest_units(_point(case, int(q.calls[0])), _unit_dicts(case, q.units200[-3:]), k=K)
+    log(f"   peers built: {time.perf_counter() - t0:.1f} s")
+    # per-call dispatch benchmarks, every library interleaved call by call
+    for bench in ("dispatch_50", "dispatch_200", "dispatch_50_moving"):
         t0 = time.perf_counter()
-        try:
-            rows += bench_peer(cls, case, q, ref, sizes)
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except (
-            BaseException
-        ) as exc:  # a peer that breaks (even a Rust panic) is reported, not fatal
-            skipped[cls.name] = f"failed: {type(exc).__name__}: {exc}"
-            log(f"   skip {cls.name}: failed: {type(exc).__name__}: {exc}")
+        contenders = ours_contenders(case, q, ref, bench)
+        for peer in built:
+            if peer.name not in skipped:
+                more = guarded(peer.name, partial(peer_contenders, peer, q, ref, sizes, bench))
+                contenders += more or []
+        rows += run_interleaved(bench, contenders, skipped)
+        log(f"   {bench}: {time.perf_counter() - t0:.1f} s")
+    # batch, closure, load: one library after the other
+    t0 = time.perf_counter()
+    rows += bench_ours(case, q, ref, sizes)
+    log(f"   ours batch/closure/load: {time.perf_counter() - t0:.1f} s")
+    for peer in built:
+        if peer.name in skipped:
             continue
-        log(f"   {cls.name}: {time.perf_counter() - t0:.1f} s")
+        t0 = time.perf_counter()
+        rows += guarded(peer.name, partial(bench_peer_rest, peer, q, ref, sizes)) or []
+        log(f"   {peer.name} batch/closure: {time.perf_counter() - t0:.1f} s")
+    failed = {k for k, v in skipped.items() if v.startswith("failed")}
+    rows = [r for r in rows if r.lib not in failed and r.lib.replace("_pinned", "") not in failed]
     ours = {r.bench: r.median_ms for r in rows if r.lib == "ours"}
     out_rows = []
     for r in rows:
-        bench_ours_key = r.bench
         d: dict[str, Any] = {
             "bench": r.bench, "lib": r.lib, "n": len(r.times_ms), "median_ms": r.median_ms,
             "min_ms": float(np.min(r.times_ms)), "max_abs_diff_s": r.diff_s, "tol_s": r.tol_s,
             "ref": r.ref, "agree": r.agree, "note": r.note, **r.extra,
         }  # fmt: skip
-        if r.lib != "ours" and bench_ours_key in ours:
-            d["ratio"] = r.median_ms / ours[bench_ours_key]
+        if r.lib != "ours" and r.bench in ours:
+            d["ratio"] = r.median_ms / ours[r.bench]
         out_rows.append(d)
     return {
         "map": map_name,
@@ -1242,9 +1341,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(checks_table(res))
         log("")
     imports = {} if args.quick else import_times(sizes.fresh_reps)
-    log("import time in a fresh interpreter (ms): "
-        + ", ".join(f"{k} {_fmt_ms(v) if v is not None else 'not installed'}"
-                    for k, v in imports.items()))  # fmt: skip
+    if imports:
+        shown = (
+            f"{k} {_fmt_ms(v) if v is not None else 'not installed'}" for k, v in imports.items()
+        )
+        log("import time in a fresh interpreter (ms): " + ", ".join(shown))
     bad = [(r["map"], row["bench"], row["lib"], row["max_abs_diff_s"])
            for r in results for row in r["rows"] if not row["agree"]]  # fmt: skip
     data = {

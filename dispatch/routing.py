@@ -708,6 +708,9 @@ CCH_AFTER_SEARCHES = 12
 #: searches), and how many units per node it keeps: queries with ``k < TABLE_K`` are then lookups.
 TABLE_AFTER_USES = 3
 TABLE_K = 4
+#: A class with at most this many units is answered by the CCH even when the fleet has just moved
+#: (labels for a few units cost microseconds; a search must reach as far as the k-th of them).
+CCH_SMALL_FLEET = 12
 
 
 def _use_cch(net: Network, w: np.ndarray, searches: int) -> bool:
@@ -1206,8 +1209,9 @@ def fastest_units(
                     bound = found[kk - 1][0]
                 continue
         best = data["best"]
-        if fleet.uses >= 2 and _use_cch(net, w, 1):
-            # exact ETA of every unit from its CCH labels
+        if (fleet.uses >= 2 or nc <= CCH_SMALL_FLEET) and _use_cch(net, w, 1):
+            # exact ETA of every unit from its CCH labels (a fleet reused, or a few units whose
+            # labels cost less than a search reaching as far as they are)
             h = hierarchy.hierarchy(net)
             lab = fleet.labels(net, c, w)  # may advance the workspace stamp: take ours after
             hws = hierarchy.workspace(net)

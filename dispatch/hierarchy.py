@@ -43,9 +43,8 @@ class Hierarchy:
     up_ptr: np.ndarray  # CSR over ranks of upward edges
     up_head: np.ndarray  # higher endpoint (rank), ascending within a row
     parent: np.ndarray  # elimination-tree parent (rank), -1 at roots
-    tri_edge: (
-        np.ndarray
-    )  # for each lower triangle, in customization order: the edge between the pair
+    up_tail: np.ndarray  # lower endpoint (rank) of each upward edge
+    tri_edge: np.ndarray  # per lower triangle, in customization order: the edge closing it
     arc_edge: np.ndarray  # original arc -> upward edge (-1 for self-loops)
     arc_up: np.ndarray  # original arc goes from the lower to the higher rank
 
@@ -186,7 +185,8 @@ def build_hierarchy(net: Network) -> Hierarchy:
     for a in np.flatnonzero(~loop).tolist():
         row = up_head[up_ptr[lo[a]] : up_ptr[lo[a] + 1]]
         arc_edge[a] = up_ptr[lo[a]] + int(np.searchsorted(row, hi[a]))
-    return Hierarchy(rank, order, up_ptr, up_head, parent, tri_edge, arc_edge, ru < rv)
+    up_tail = np.repeat(np.arange(n, dtype=np.int64), np.diff(up_ptr))
+    return Hierarchy(rank, order, up_ptr, up_head, parent, up_tail, tri_edge, arc_edge, ru < rv)
 
 
 def hierarchy(net: Network) -> Hierarchy:
@@ -201,10 +201,18 @@ def hierarchy(net: Network) -> Hierarchy:
 def customize_kernel(
     up_ptr: np.ndarray, up_head: np.ndarray, tri_edge: np.ndarray, arc_edge: np.ndarray,
     arc_up: np.ndarray, w: np.ndarray, up_w: np.ndarray, down_w: np.ndarray,
+    up_mid: np.ndarray, down_mid: np.ndarray, up_arc: np.ndarray, down_arc: np.ndarray,
 ) -> None:  # fmt: skip
-    """Fill ``up_w`` (lower -> higher rank) and ``down_w`` (higher -> lower) from arc weights ``w``."""
+    """Fill ``up_w`` (lower -> higher rank) and ``down_w`` (higher -> lower) from arc weights ``w``.
+
+    For path unpacking, ``*_arc`` is the original arc behind an edge direction and ``*_mid`` the
+    middle rank of the triangle that gave its weight (-1: the original arc itself)."""
     up_w[:] = np.inf
     down_w[:] = np.inf
+    up_mid[:] = -1
+    down_mid[:] = -1
+    up_arc[:] = -1
+    down_arc[:] = -1
     for a in range(len(w)):
         e = arc_edge[a]
         if e < 0:
@@ -212,8 +220,10 @@ def customize_kernel(
         if arc_up[a]:
             if w[a] < up_w[e]:
                 up_w[e] = w[a]
+                up_arc[e] = a
         elif w[a] < down_w[e]:
             down_w[e] = w[a]
+            down_arc[e] = a
     k = 0
     n = len(up_ptr) - 1
     for r in range(n):
@@ -225,9 +235,11 @@ def customize_kernel(
                 c = down_w[i] + up_w[j]
                 if c < up_w[f]:
                     up_w[f] = c
+                    up_mid[f] = r
                 c = down_w[j] + up_w[i]
                 if c < down_w[f]:
                     down_w[f] = c
+                    down_mid[f] = r
 
 
 @dataclass
@@ -237,6 +249,10 @@ class Metric:
     w: np.ndarray
     up_w: np.ndarray
     down_w: np.ndarray
+    up_mid: np.ndarray
+    down_mid: np.ndarray
+    up_arc: np.ndarray
+    down_arc: np.ndarray
 
 
 def metric(net: Network, w: np.ndarray) -> Metric:
@@ -246,12 +262,14 @@ def metric(net: Network, w: np.ndarray) -> Metric:
     m = cache.get(id(w))
     if m is not None and m.w is w:
         return m
-    up_w = np.empty(h.n_edges)
-    down_w = np.empty(h.n_edges)
-    customize_kernel(h.up_ptr, h.up_head, h.tri_edge, h.arc_edge, h.arc_up, w, up_w, down_w)
+    ne = h.n_edges
+    m = Metric(w, np.empty(ne), np.empty(ne), np.empty(ne, dtype=np.int64),
+               np.empty(ne, dtype=np.int64), np.empty(ne, dtype=np.int64), np.empty(ne, dtype=np.int64))  # fmt: skip
+    customize_kernel(h.up_ptr, h.up_head, h.tri_edge, h.arc_edge, h.arc_up, w, m.up_w, m.down_w,
+                     m.up_mid, m.down_mid, m.up_arc, m.down_arc)  # fmt: skip
     if len(cache) > 16:
         cache.clear()
-    m = cache[id(w)] = Metric(w, up_w, down_w)
+    cache[id(w)] = m
     return m
 
 
@@ -404,6 +422,13 @@ class Workspace:
         self.buf = np.empty(n, dtype=np.int64)
         self.d = np.empty(n)
         self.cur = 0
+        # point-to-point paths: a backward side of their own, and the arcs found
+        self.pred = np.empty(n, dtype=np.int64)
+        self.lab_b = np.empty(n)
+        self.pred_b = np.empty(n, dtype=np.int64)
+        self.stamp_b = np.zeros(n, dtype=np.int64)
+        self.buf2 = np.empty(2 * n + 2, dtype=np.int64)
+        self.arcs = np.empty(4 * n + 16, dtype=np.int64)
 
 
 def workspace(net: Network) -> Workspace:
@@ -496,3 +521,170 @@ def dispatch_cch_kernel(
         out[u] = x + turnout[u]
     many_to_one_kernel(seed_rank, seed_cost, up_ptr, up_head, down_w, parent, dist, stamp, cur, buf,
                        unit_ptr, unit_rank, unit_dist, turnout, out)  # fmt: skip
+
+
+@numba.njit(cache=True, nogil=True)
+def _labels_pred(
+    seed_rank: np.ndarray, seed_cost: np.ndarray, up_ptr: np.ndarray, up_head: np.ndarray,
+    wdir: np.ndarray, parent: np.ndarray, dist: np.ndarray, pred: np.ndarray, stamp: np.ndarray,
+    cur: int, buf: np.ndarray,
+) -> int:  # fmt: skip
+    """:func:`ancestor_labels` that also records, per ancestor, the edge its label came by (-1: seed)."""
+    count = 0
+    for s in range(len(seed_rank)):
+        r = seed_rank[s]
+        if r < 0 or not seed_cost[s] < np.inf:
+            continue
+        while r >= 0 and stamp[r] != cur:
+            stamp[r] = cur
+            dist[r] = np.inf
+            pred[r] = -1
+            buf[count] = r
+            count += 1
+            r = parent[r]
+    for s in range(len(seed_rank)):
+        r = seed_rank[s]
+        if r >= 0 and seed_cost[s] < dist[r]:
+            dist[r] = seed_cost[s]
+    buf[:count].sort()
+    for i in range(count):
+        r = buf[i]
+        d = dist[r]
+        if not d < np.inf:
+            continue
+        for e in range(up_ptr[r], up_ptr[r + 1]):
+            c = d + wdir[e]
+            x = up_head[e]
+            if c < dist[x]:
+                dist[x] = c
+                pred[x] = e
+    return count
+
+
+@numba.njit(cache=True, nogil=True)
+def _find_edge(up_ptr: np.ndarray, up_head: np.ndarray, lo: int, hi: int) -> int:
+    a = up_ptr[lo]
+    b = up_ptr[lo + 1]
+    while a < b:
+        mid = (a + b) >> 1
+        if up_head[mid] < hi:
+            a = mid + 1
+        else:
+            b = mid
+    return a
+
+
+@numba.njit(cache=True, nogil=True)
+def _unpack(
+    e: int, up: bool, lo: int, up_ptr: np.ndarray, up_head: np.ndarray, up_mid: np.ndarray,
+    down_mid: np.ndarray, up_arc: np.ndarray, down_arc: np.ndarray, out: np.ndarray, k: int,
+) -> int:  # fmt: skip
+    """Append to ``out[k:]`` the original arcs behind edge ``e`` (lower end ``lo``) driven upward
+    (``lo -> head``) or downward; returns the new length. Explicit stack, driving order."""
+    cap = 64
+    stack_e = np.empty(cap, dtype=np.int64)
+    stack_up = np.empty(cap, dtype=np.bool_)
+    stack_lo = np.empty(cap, dtype=np.int64)
+    stack_e[0] = e
+    stack_up[0] = up
+    stack_lo[0] = lo
+    top = 1
+    while top > 0:
+        top -= 1
+        e = stack_e[top]
+        up = stack_up[top]
+        lo = stack_lo[top]
+        hi = up_head[e]
+        mid = up_mid[e] if up else down_mid[e]
+        if mid < 0:
+            out[k] = up_arc[e] if up else down_arc[e]
+            k += 1
+            continue
+        e_lo = _find_edge(up_ptr, up_head, mid, lo)  # edge (mid, lo)
+        e_hi = _find_edge(up_ptr, up_head, mid, hi)  # edge (mid, hi)
+        if top + 2 > cap:
+            cap *= 2
+            se = np.empty(cap, dtype=np.int64)
+            su = np.empty(cap, dtype=np.bool_)
+            sl = np.empty(cap, dtype=np.int64)
+            se[:top] = stack_e[:top]
+            su[:top] = stack_up[:top]
+            sl[:top] = stack_lo[:top]
+            stack_e, stack_up, stack_lo = se, su, sl
+        # push in reverse driving order
+        if up:  # lo -> mid (down along e_lo), then mid -> hi (up along e_hi)
+            stack_e[top], stack_up[top], stack_lo[top] = e_hi, True, mid
+            top += 1
+            stack_e[top], stack_up[top], stack_lo[top] = e_lo, False, mid
+            top += 1
+        else:  # hi -> mid (down along e_hi), then mid -> lo (up along e_lo)
+            stack_e[top], stack_up[top], stack_lo[top] = e_lo, True, mid
+            top += 1
+            stack_e[top], stack_up[top], stack_lo[top] = e_hi, False, mid
+            top += 1
+    return k
+
+
+@numba.njit(cache=True, nogil=True)
+def p2p_path_kernel(
+    src_rank: np.ndarray, src_cost: np.ndarray, dst_rank: np.ndarray, dst_cost: np.ndarray,
+    up_ptr: np.ndarray, up_head: np.ndarray, up_tail: np.ndarray, up_w: np.ndarray,
+    down_w: np.ndarray, up_mid: np.ndarray, down_mid: np.ndarray, up_arc: np.ndarray,
+    down_arc: np.ndarray, parent: np.ndarray, dist_f: np.ndarray, pred_f: np.ndarray,
+    stamp_f: np.ndarray, dist_b: np.ndarray, pred_b: np.ndarray, stamp_b: np.ndarray, cur: int,
+    buf: np.ndarray, out_arcs: np.ndarray,
+) -> tuple[float, int, int, int]:  # fmt: skip
+    """Fastest path between seed sets by the CCH: ``(eta, n_arcs, start rank, end rank)``; the
+    original arcs in driving order are in ``out_arcs[:n_arcs]``. ``(inf, 0, -1, -1)`` if none."""
+    nf = _labels_pred(src_rank, src_cost, up_ptr, up_head, up_w, parent, dist_f, pred_f, stamp_f,
+                      cur, buf)  # fmt: skip
+    _labels_pred(dst_rank, dst_cost, up_ptr, up_head, down_w, parent, dist_b, pred_b, stamp_b, cur,
+                 buf[nf:])  # fmt: skip
+    best = np.inf
+    meet = -1
+    for i in range(nf):
+        r = buf[i]
+        if stamp_b[r] == cur:
+            c = dist_f[r] + dist_b[r]
+            if c < best:
+                best = c
+                meet = r
+    if meet < 0:
+        return np.inf, 0, -1, -1
+    # forward half: edges from the meeting node back down to a source seed
+    nfe = 0
+    r = meet
+    while pred_f[r] >= 0:
+        e = pred_f[r]
+        buf[nfe] = e
+        nfe += 1
+        r = up_tail[e]
+    start = r
+    k = 0
+    for i in range(nfe - 1, -1, -1):
+        e = buf[i]
+        k = _unpack(e, True, up_tail[e], up_ptr, up_head, up_mid, down_mid, up_arc, down_arc,
+                    out_arcs, k)  # fmt: skip
+    r = meet
+    while pred_b[r] >= 0:
+        e = pred_b[r]
+        k = _unpack(e, False, up_tail[e], up_ptr, up_head, up_mid, down_mid, up_arc, down_arc,
+                    out_arcs, k)  # fmt: skip
+        r = up_tail[e]
+    return best, k, start, r
+
+
+def path(net: Network, m: Metric, src_nodes: np.ndarray, src_cost: np.ndarray, dst_nodes: np.ndarray,
+         dst_cost: np.ndarray) -> tuple[float, np.ndarray, int, int]:  # fmt: skip
+    """Fastest path between two seed sets (node ids, costs): ``(eta, arcs, start node, end node)``."""
+    h = hierarchy(net)
+    ws = workspace(net)
+    ws.cur += 1
+    eta, k, start, end = p2p_path_kernel(
+        to_rank(h, src_nodes), src_cost, to_rank(h, dst_nodes), dst_cost, h.up_ptr, h.up_head,
+        h.up_tail, m.up_w, m.down_w, m.up_mid, m.down_mid, m.up_arc, m.down_arc, h.parent, ws.lab,
+        ws.pred, ws.stamp, ws.lab_b, ws.pred_b, ws.stamp_b, ws.cur, ws.buf2, ws.arcs,
+    )  # fmt: skip
+    if start < 0:
+        return eta, ws.arcs[:0].copy(), -1, -1
+    return eta, ws.arcs[:k].copy(), int(h.order[start]), int(h.order[end])

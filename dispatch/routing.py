@@ -898,8 +898,19 @@ def _route(
     rn, rc = _reach_pairs(net, np.array([da]), np.array([dt]), w)
     ws = _ws(net)
     cur = ws.next_stamp()
-    eta, j = p2p_kernel(net.fwd_ptr, _fwd_adj(net), net.arc_head, w, ln[0], lc[0], rn[0], rc[0],
-                        ws.dist, ws.stamp, ws.pred, ws.hd, ws.hv, cur)  # fmt: skip
+    cch = _use_cch(net, w, 1)
+    if cch:  # CCH query and shortcut unpacking
+        eta, path, v, end = hierarchy.path(
+            net, hierarchy.metric(net, w), ln[0], lc[0], rn[0], rc[0]
+        )
+        # which reach seed the path ends at (the cheapest one at that node)
+        j = -1
+        for jj in range(3):
+            if rn[0][jj] == end and rc[0][jj] < INF and (j < 0 or rc[0][jj] < rc[0][j]):
+                j = jj
+    else:
+        eta, j = p2p_kernel(net.fwd_ptr, _fwd_adj(net), net.arc_head, w, ln[0], lc[0], rn[0],
+                            rc[0], ws.dist, ws.stamp, ws.pred, ws.hd, ws.hv, cur)  # fmt: skip
     direct = float(
         _same_arc(net, np.array([oa]), np.array([ot]), np.array([da]), np.array([dt]), w)[0, 0]
     )
@@ -916,9 +927,13 @@ def _route(
         )
     if j < 0:
         return Route(INF, INF, [], [], [], vehicle)
-    path, v = tree_path(ws.pred, net.arc_tail, int(rn[0][j]))
+    if not cch:
+        path, v = tree_path(ws.pred, net.arc_tail, int(rn[0][j]))
+        start_cost = float(ws.dist[v])
+    else:  # the seed's own cost: the path's time less the arcs driven
+        start_cost = float(eta - rc[0][j] - w[path].sum())
     first: list[tuple[int, float]] = []
-    if v == net.arc_head[oa] and ws.dist[v] == lc[0][0]:
+    if v == net.arc_head[oa] and abs(start_cost - lc[0][0]) <= 1e-9 * max(1.0, eta):
         first = [(oa, ot)]
     elif ot > 0:
         first = [(int(net.arc_twin[oa]), 1 - ot)]

@@ -114,3 +114,37 @@ def test_fastest_units_table_path_equals_dijkstra_path(monkeypatch: pytest.Monke
     for g, r in zip(got, ref, strict=True):
         assert [u.unit for u in g] == [u.unit for u in r]
         assert [u.eta_s for u in g] == pytest.approx([u.eta_s for u in r], rel=1e-12)
+
+
+def test_routes_by_cch_unpack_to_connected_arcs_with_dijkstra_times(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    net = dispatch.load_network("campo_grande")
+    core = np.flatnonzero(net.class_core("ladder"))
+    rng = np.random.default_rng(4)
+    a, b = rng.choice(core, 40), rng.choice(core, 40)
+    pts = lambda k: np.stack([net.node_lat[k], net.node_lon[k]], axis=1)  # noqa: E731
+    # mid-arc origins: 30 % of the way to another node's position, snapped
+    mids = net.snap(pts(a) * 0.7 + pts(b) * 0.3, vehicle="ladder", role="from", tolerance_m=5000)
+    starts = np.concatenate([pts(a), np.stack([mids.lat, mids.lon], axis=1)])
+    ends = np.concatenate([pts(b), pts(b)])
+    net.travel_times(starts[:20], ends, vehicle="ladder")  # customizes the CCH for this metric
+    w = net.weights("ladder")
+    assert routing._use_cch(net, w, 0)
+    by_cch = [net.route(s, e, vehicle="ladder") for s, e in zip(starts, ends, strict=True)]
+    fresh = dispatch.load_network("campo_grande")
+    monkeypatch.setattr(routing, "CCH_AFTER_SEARCHES", 10**9)
+    for s, e, r in zip(starts, ends, by_cch, strict=True):
+        ref = fresh.route(s, e, vehicle="ladder")
+        assert r.eta_s == pytest.approx(ref.eta_s, rel=1e-12)
+            ref.eta_s
+        )
+        assert r.times_s[0] == 0.0 and r.times_s[-1] == r.eta_s
+        assert all(y >= x for x, y in zip(r.times_s, r.times_s[1:], strict=False))
+        # consecutive points are at most one geometry piece apart: the arcs are connected
+        c = np.array(r.coords)
+        from dispatch.network import haversine_m
+
+        assert float(
+            np.sum(haversine_m(c[:-1, 0], c[:-1, 1], c[1:, 0], c[1:, 1]))
+        ) == pytest.approx(r.length_m, rel=0.01)

@@ -137,8 +137,6 @@ def test_routes_by_cch_unpack_to_connected_arcs_with_dijkstra_times(
     for s, e, r in zip(starts, ends, by_cch, strict=True):
         ref = fresh.route(s, e, vehicle="ladder")
         assert r.eta_s == pytest.approx(ref.eta_s, rel=1e-12)
-            ref.eta_s
-        )
         assert r.times_s[0] == 0.0 and r.times_s[-1] == r.eta_s
         assert all(y >= x for x, y in zip(r.times_s, r.times_s[1:], strict=False))
         # consecutive points are at most one geometry piece apart: the arcs are connected

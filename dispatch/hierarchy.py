@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING
 import numba
 import numpy as np
 
+from dispatch.kernels import reach_seed, same_arc_time
+
 if TYPE_CHECKING:
     from dispatch.network import Network
 
@@ -276,10 +278,11 @@ def metric(net: Network, w: np.ndarray) -> Metric:
 @numba.njit(cache=True, nogil=True)
 def ancestor_labels(
     seed_rank: np.ndarray, seed_cost: np.ndarray, up_ptr: np.ndarray, up_head: np.ndarray,
-    wdir: np.ndarray, parent: np.ndarray, dist: np.ndarray, stamp: np.ndarray, cur: int,
-    buf: np.ndarray,
+    wdir: np.ndarray, parent: np.ndarray, dist: np.ndarray, pred: np.ndarray, stamp: np.ndarray,
+    cur: int, buf: np.ndarray,
 ) -> int:  # fmt: skip
-    """Upward search from seeds: labels ``dist`` on every ancestor (stamped ``cur``).
+    """Upward search from seeds: labels ``dist`` on every ancestor (stamped ``cur``), and ``pred``,
+    the edge each label came by (-1 at a seed).
 
     ``wdir`` is ``up_w`` for a forward search (leaving the seeds) or ``down_w`` for a backward one
     (reaching them). The ancestors are left in ``buf[:count]`` in ascending rank; returns count.
@@ -292,6 +295,7 @@ def ancestor_labels(
         while r >= 0 and stamp[r] != cur:
             stamp[r] = cur
             dist[r] = np.inf
+            pred[r] = -1
             buf[count] = r
             count += 1
             r = parent[r]
@@ -310,14 +314,15 @@ def ancestor_labels(
             x = up_head[e]
             if c < dist[x]:
                 dist[x] = c
+                pred[x] = e
     return count
 
 
 @numba.njit(cache=True, nogil=True)
 def unit_labels_kernel(
     seed_rank: np.ndarray, seed_cost: np.ndarray, up_ptr: np.ndarray, up_head: np.ndarray,
-    up_w: np.ndarray, parent: np.ndarray, dist: np.ndarray, stamp: np.ndarray, cur0: int,
-    buf: np.ndarray, out_ptr: np.ndarray, max_labels: int,
+    up_w: np.ndarray, parent: np.ndarray, dist: np.ndarray, pred: np.ndarray, stamp: np.ndarray,
+    cur0: int, buf: np.ndarray, out_ptr: np.ndarray, max_labels: int,
 ) -> tuple[np.ndarray, np.ndarray, int]:  # fmt: skip
     """Forward labels of each unit (row of seeds): CSR ``out_ptr`` -> (ranks, dists); returns next stamp."""
     nu = seed_rank.shape[0]
@@ -329,7 +334,7 @@ def unit_labels_kernel(
     for u in range(nu):
         cur += 1
         count = ancestor_labels(seed_rank[u], seed_cost[u], up_ptr, up_head, up_w, parent, dist,
-                                stamp, cur, buf)  # fmt: skip
+                                pred, stamp, cur, buf)  # fmt: skip
         if k + count > len(ranks):
             grow = max(len(ranks) * 2, k + count)
             r2 = np.empty(grow, dtype=np.int64)
@@ -351,15 +356,16 @@ def unit_labels_kernel(
 @numba.njit(cache=True, nogil=True)
 def many_to_one_kernel(
     call_rank: np.ndarray, call_cost: np.ndarray, up_ptr: np.ndarray, up_head: np.ndarray,
-    down_w: np.ndarray, parent: np.ndarray, dist: np.ndarray, stamp: np.ndarray, cur: int,
-    buf: np.ndarray, unit_ptr: np.ndarray, unit_rank: np.ndarray, unit_dist: np.ndarray,
+    down_w: np.ndarray, parent: np.ndarray, dist: np.ndarray, pred: np.ndarray, stamp: np.ndarray,
+    cur: int, buf: np.ndarray, unit_ptr: np.ndarray, unit_rank: np.ndarray, unit_dist: np.ndarray,
     extra: np.ndarray, out: np.ndarray,
 ) -> None:  # fmt: skip
     """ETA of every unit to one call: backward labels from the call, then each unit's labels.
 
     ``out[u] = min(out[u], extra[u] + min_x(unit_dist[x] + dist[x]))`` over the unit's ancestors x
     that are also the call's ancestors (``out`` pre-filled with same-arc candidates)."""
-    ancestor_labels(call_rank, call_cost, up_ptr, up_head, down_w, parent, dist, stamp, cur, buf)
+    ancestor_labels(call_rank, call_cost, up_ptr, up_head, down_w, parent, dist, pred, stamp, cur,
+                    buf)  # fmt: skip
     for u in range(len(unit_ptr) - 1):
         best = np.inf
         for i in range(unit_ptr[u], unit_ptr[u + 1]):
@@ -377,8 +383,8 @@ def many_to_one_kernel(
 def phast_kernel(
     src_rank: np.ndarray, src_cost: np.ndarray, dst_rank: np.ndarray, dst_cost: np.ndarray,
     up_ptr: np.ndarray, up_head: np.ndarray, w_up: np.ndarray, w_down: np.ndarray,
-    parent: np.ndarray, lab: np.ndarray, stamp: np.ndarray, cur0: int, buf: np.ndarray,
-    d: np.ndarray, out: np.ndarray,
+    parent: np.ndarray, lab: np.ndarray, pred: np.ndarray, stamp: np.ndarray, cur0: int,
+    buf: np.ndarray, d: np.ndarray, out: np.ndarray,
 ) -> int:  # fmt: skip
     """One-to-all by an upward search then a downward sweep in rank order (PHAST), per source row.
 
@@ -388,8 +394,8 @@ def phast_kernel(
     cur = cur0
     for s in range(src_rank.shape[0]):
         cur += 1
-        count = ancestor_labels(src_rank[s], src_cost[s], up_ptr, up_head, w_up, parent, lab, stamp,
-                                cur, buf)  # fmt: skip
+        count = ancestor_labels(src_rank[s], src_cost[s], up_ptr, up_head, w_up, parent, lab, pred,
+                                stamp, cur, buf)  # fmt: skip
         d[:] = np.inf
         for i in range(count):
             r = buf[i]
@@ -455,8 +461,8 @@ def matrix(net: Network, m: Metric, src_nodes: np.ndarray, src_cost: np.ndarray,
     w_up, w_down = (m.down_w, m.up_w) if backward else (m.up_w, m.down_w)
     out = np.empty((len(src_nodes), len(dst_nodes)))
     ws.cur = phast_kernel(to_rank(h, src_nodes), src_cost, to_rank(h, dst_nodes), dst_cost,
-                          h.up_ptr, h.up_head, w_up, w_down, h.parent, ws.lab, ws.stamp, ws.cur,
-                          ws.buf, ws.d, out)  # fmt: skip
+                          h.up_ptr, h.up_head, w_up, w_down, h.parent, ws.lab, ws.pred, ws.stamp,
+                          ws.cur, ws.buf, ws.d, out)  # fmt: skip
     return out
 
 
@@ -467,8 +473,9 @@ def unit_labels(net: Network, m: Metric, leave_nodes: np.ndarray, leave_cost: np
     ws = workspace(net)
     ptr = np.empty(len(leave_nodes) + 1, dtype=np.int64)
     ranks, dists, ws.cur = unit_labels_kernel(to_rank(h, leave_nodes), leave_cost, h.up_ptr,
-                                              h.up_head, m.up_w, h.parent, ws.lab, ws.stamp,
-                                              ws.cur, ws.buf, ptr, 64 * len(leave_nodes) + 64)  # fmt: skip
+                                              h.up_head, m.up_w, h.parent, ws.lab, ws.pred,
+                                              ws.stamp, ws.cur, ws.buf, ptr,
+                                              64 * len(leave_nodes) + 64)  # fmt: skip
     return ptr, ranks, dists
 
 
@@ -480,8 +487,8 @@ def many_to_one(net: Network, m: Metric, call_nodes: np.ndarray, call_cost: np.n
     ws = workspace(net)
     ws.cur += 1
     many_to_one_kernel(to_rank(h, call_nodes), call_cost, h.up_ptr, h.up_head, m.down_w, h.parent,
-                       ws.lab, ws.stamp, ws.cur, ws.buf, labels[0], labels[1], labels[2], extra,
-                       out)  # fmt: skip
+                       ws.lab, ws.pred, ws.stamp, ws.cur, ws.buf, labels[0], labels[1], labels[2],
+                       extra, out)  # fmt: skip
 
 
 @numba.njit(cache=True, nogil=True)
@@ -489,76 +496,25 @@ def dispatch_cch_kernel(
     tail: np.ndarray, head: np.ndarray, twin: np.ndarray, w: np.ndarray, rank: np.ndarray,
     call_arc: int, call_t: float, unit_arc: np.ndarray, unit_t: np.ndarray, turnout: np.ndarray,
     up_ptr: np.ndarray, up_head: np.ndarray, down_w: np.ndarray, parent: np.ndarray,
-    dist: np.ndarray, stamp: np.ndarray, cur: int, buf: np.ndarray,
+    dist: np.ndarray, pred: np.ndarray, stamp: np.ndarray, cur: int, buf: np.ndarray,
     unit_ptr: np.ndarray, unit_rank: np.ndarray, unit_dist: np.ndarray, out: np.ndarray,
 ) -> None:  # fmt: skip
     """Exact ETA of every unit to a call on arc ``call_arc`` at fraction ``call_t``.
 
     The call's reach seeds (tail of its arc, or head by the twin; the node itself at an end),
     same-arc candidates, then :func:`many_to_one_kernel` on the units' forward labels."""
-    a = call_arc
-    t = call_t
-    b = twin[a]
-    wb = w[b] if b >= 0 else np.inf
     seed_rank = np.empty(3, dtype=np.int64)
     seed_cost = np.empty(3)
-    seed_rank[0] = rank[tail[a]]
-    seed_cost[0] = 0.0 if t <= 0.0 else t * w[a]
-    seed_rank[1] = rank[head[a]]
-    seed_cost[1] = np.inf if t >= 1.0 else (1.0 - t) * wb
-    seed_rank[2] = rank[head[a]]
-    seed_cost[2] = 0.0 if t >= 1.0 else np.inf
+    for j in range(3):
+        v, seed_cost[j] = reach_seed(tail, head, twin, w, call_arc, call_t, j)
+        seed_rank[j] = rank[v]
     for u in range(len(unit_arc)):
         x = np.inf
-        if unit_arc[u] == a:
-            ahead = t - unit_t[u]
-            if ahead == 0.0:
-                x = 0.0
-            elif ahead > 0.0:
-                x = ahead * w[a]
-            elif b >= 0:
-                x = -ahead * wb
+        if unit_arc[u] == call_arc:
+            x = same_arc_time(twin, w, call_arc, unit_t[u], call_t)
         out[u] = x + turnout[u]
-    many_to_one_kernel(seed_rank, seed_cost, up_ptr, up_head, down_w, parent, dist, stamp, cur, buf,
+    many_to_one_kernel(seed_rank, seed_cost, up_ptr, up_head, down_w, parent, dist, pred, stamp, cur, buf,
                        unit_ptr, unit_rank, unit_dist, turnout, out)  # fmt: skip
-
-
-@numba.njit(cache=True, nogil=True)
-def _labels_pred(
-    seed_rank: np.ndarray, seed_cost: np.ndarray, up_ptr: np.ndarray, up_head: np.ndarray,
-    wdir: np.ndarray, parent: np.ndarray, dist: np.ndarray, pred: np.ndarray, stamp: np.ndarray,
-    cur: int, buf: np.ndarray,
-) -> int:  # fmt: skip
-    """:func:`ancestor_labels` that also records, per ancestor, the edge its label came by (-1: seed)."""
-    count = 0
-    for s in range(len(seed_rank)):
-        r = seed_rank[s]
-        if r < 0 or not seed_cost[s] < np.inf:
-            continue
-        while r >= 0 and stamp[r] != cur:
-            stamp[r] = cur
-            dist[r] = np.inf
-            pred[r] = -1
-            buf[count] = r
-            count += 1
-            r = parent[r]
-    for s in range(len(seed_rank)):
-        r = seed_rank[s]
-        if r >= 0 and seed_cost[s] < dist[r]:
-            dist[r] = seed_cost[s]
-    buf[:count].sort()
-    for i in range(count):
-        r = buf[i]
-        d = dist[r]
-        if not d < np.inf:
-            continue
-        for e in range(up_ptr[r], up_ptr[r + 1]):
-            c = d + wdir[e]
-            x = up_head[e]
-            if c < dist[x]:
-                dist[x] = c
-                pred[x] = e
-    return count
 
 
 @numba.njit(cache=True, nogil=True)
@@ -636,9 +592,9 @@ def p2p_path_kernel(
 ) -> tuple[float, int, int, int]:  # fmt: skip
     """Fastest path between seed sets by the CCH: ``(eta, n_arcs, start rank, end rank)``; the
     original arcs in driving order are in ``out_arcs[:n_arcs]``. ``(inf, 0, -1, -1)`` if none."""
-    nf = _labels_pred(src_rank, src_cost, up_ptr, up_head, up_w, parent, dist_f, pred_f, stamp_f,
+    nf = ancestor_labels(src_rank, src_cost, up_ptr, up_head, up_w, parent, dist_f, pred_f, stamp_f,
                       cur, buf)  # fmt: skip
-    _labels_pred(dst_rank, dst_cost, up_ptr, up_head, down_w, parent, dist_b, pred_b, stamp_b, cur,
+    ancestor_labels(dst_rank, dst_cost, up_ptr, up_head, down_w, parent, dist_b, pred_b, stamp_b, cur,
                  buf[nf:])  # fmt: skip
     best = np.inf
     meet = -1

@@ -24,6 +24,15 @@ import numpy as np
 
 from dispatch import hierarchy
 from dispatch.errors import FleetError, PointError
+from dispatch.kernels import (
+    heap_pop,
+    heap_push,
+    leave_seed,
+    reach_seed,
+    same_arc_kernel,
+    same_arc_time,
+    seeds_kernel,
+)
 from dispatch.profiles import VEHICLE_CLASSES, check_vehicle
 from dispatch.snapping import as_points, check_points, geom_cum_m, snap_arrays, snap_one
 
@@ -34,43 +43,6 @@ INF = np.inf
 _CLASS_INDEX = {v: i for i, v in enumerate(VEHICLE_CLASSES)}
 
 # --- kernels ------------------------------------------------------------------------------------
-
-
-@numba.njit(cache=True, nogil=True)
-def _heap_push(hd: np.ndarray, hv: np.ndarray, size: int, d: float, v: int) -> int:
-    i = size
-    while i > 0:
-        p = (i - 1) >> 1
-        if hd[p] <= d:
-            break
-        hd[i] = hd[p]
-        hv[i] = hv[p]
-        i = p
-    hd[i] = d
-    hv[i] = v
-    return size + 1
-
-
-@numba.njit(cache=True, nogil=True)
-def _heap_pop(hd: np.ndarray, hv: np.ndarray, size: int) -> int:
-    size -= 1
-    d = hd[size]
-    v = hv[size]
-    i = 0
-    while True:
-        c = 2 * i + 1
-        if c >= size:
-            break
-        if c + 1 < size and hd[c + 1] < hd[c]:
-            c += 1
-        if hd[c] >= d:
-            break
-        hd[i] = hd[c]
-        hv[i] = hv[c]
-        i = c
-    hd[i] = d
-    hv[i] = v
-    return size
 
 
 @numba.njit(cache=True, nogil=True)
@@ -88,7 +60,7 @@ def _seed(
             stamp[v] = cur
             dist[v] = c
             pred[v] = -1
-            size = _heap_push(hd, hv, size, c, v)
+            size = heap_push(hd, hv, size, c, v)
     return size
 
 
@@ -125,7 +97,7 @@ def kfastest_kernel(
     while size > 0:
         d = hd[0]
         v = hv[0]
-        size = _heap_pop(hd, hv, size)
+        size = heap_pop(hd, hv, size)
         if d > dist[v]:
             continue
         limit = topv[k - 1] if topv[k - 1] < bound else bound
@@ -163,7 +135,7 @@ def kfastest_kernel(
                 stamp[t] = cur
                 dist[t] = nd
                 pred[t] = a
-                size = _heap_push(hd, hv, size, nd, t)
+                size = heap_push(hd, hv, size, nd, t)
     return settled
 
 
@@ -179,28 +151,14 @@ def dispatch_kernel(
 ) -> int:  # fmt: skip
     """One class's part of :func:`fastest_units`: seeds from the call's edge position, same-arc
     candidates, then :func:`kfastest_kernel`. ``unit_best`` receives each unit's ETA (inf if not final)."""
-    a = call_arc
-    t = call_t
-    b = twin[a]
-    wb = w[b] if b >= 0 else np.inf
     seed_node = np.empty(3, dtype=np.int64)
     seed_cost = np.empty(3)
-    seed_node[0] = tail[a]
-    seed_cost[0] = 0.0 if t <= 0.0 else t * w[a]
-    seed_node[1] = head[a]
-    seed_cost[1] = np.inf if t >= 1.0 else (1.0 - t) * wb
-    seed_node[2] = head[a]
-    seed_cost[2] = 0.0 if t >= 1.0 else np.inf
+    for j in range(3):
+        seed_node[j], seed_cost[j] = reach_seed(tail, head, twin, w, call_arc, call_t, j)
     for u in range(len(unit_arc)):
         x = np.inf
-        if unit_arc[u] == a:
-            ahead = t - unit_t[u]
-            if ahead == 0.0:
-                x = 0.0
-            elif ahead > 0.0:
-                x = ahead * w[a]
-            elif b >= 0:
-                x = -ahead * wb
+        if unit_arc[u] == call_arc:
+            x = same_arc_time(twin, w, call_arc, unit_t[u], call_t)
         unit_best[u] = x + turnout[u]
     return kfastest_kernel(rev_ptr, rev_arc, tail, w, seed_node, seed_cost, dist, stamp, pred, hd, hv,
                            cur, exit_first, exit_next, exit_unit, exit_cost, unit_best, k, bound,
@@ -216,55 +174,26 @@ def knearest_kernel(
 
     Each (node, unit) pair is settled at most once, in order of distance; a node stops accepting
     labels once it has ``K``: a unit pruned there is beaten, at every node beyond, by the ``K`` it
-    holds. Seeds are the units' exits (node, unit, cost with turnout)."""
-    n, kk = lab_unit.shape
+    holds. Seeds are the units' exits (node, unit, cost with turnout). Heap items pack
+    ``node * n_units + unit``."""
+    kk = lab_unit.shape[1]
+    nu = 1
+    for s in range(len(seed_unit)):
+        nu = max(nu, seed_unit[s] + 1)
     lab_count[:] = 0
     cap = kk * len(head) + len(seed_node) + 16
     hd = np.empty(cap)
     hv = np.empty(cap, dtype=np.int64)
-    hu = np.empty(cap, dtype=np.int64)
     size = 0
     for s in range(len(seed_node)):
         if seed_cost[s] < np.inf:
-            # push (inline binary heap on three arrays)
-            i = size
-            size += 1
-            d = seed_cost[s]
-            while i > 0:
-                p = (i - 1) >> 1
-                if hd[p] <= d:
-                    break
-                hd[i] = hd[p]
-                hv[i] = hv[p]
-                hu[i] = hu[p]
-                i = p
-            hd[i] = d
-            hv[i] = seed_node[s]
-            hu[i] = seed_unit[s]
+            size = heap_push(hd, hv, size, seed_cost[s], seed_node[s] * nu + seed_unit[s])
     while size > 0:
         d = hd[0]
-        v = hv[0]
-        u = hu[0]
-        size -= 1
-        ld = hd[size]
-        lv = hv[size]
-        lu = hu[size]
-        i = 0
-        while True:
-            c = 2 * i + 1
-            if c >= size:
-                break
-            if c + 1 < size and hd[c + 1] < hd[c]:
-                c += 1
-            if hd[c] >= ld:
-                break
-            hd[i] = hd[c]
-            hv[i] = hv[c]
-            hu[i] = hu[c]
-            i = c
-        hd[i] = ld
-        hv[i] = lv
-        hu[i] = lu
+        item = hv[0]
+        size = heap_pop(hd, hv, size)
+        v = item // nu
+        u = item % nu
         cnt = lab_count[v]
         if cnt >= kk:
             continue
@@ -281,21 +210,8 @@ def knearest_kernel(
         for a in range(ptr[v], ptr[v + 1]):
             nd = d + w[a]
             x = head[a]
-            if not nd < np.inf or lab_count[x] >= kk:
-                continue
-            i = size
-            size += 1
-            while i > 0:
-                p = (i - 1) >> 1
-                if hd[p] <= nd:
-                    break
-                hd[i] = hd[p]
-                hv[i] = hv[p]
-                hu[i] = hu[p]
-                i = p
-            hd[i] = nd
-            hv[i] = x
-            hu[i] = u
+            if nd < np.inf and lab_count[x] < kk:
+                size = heap_push(hd, hv, size, nd, x * nu + u)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -311,18 +227,10 @@ def knearest_query(
     Candidates are the units listed at the call's reach nodes plus units on the call's own arc. A
     unit missing from a full list at reach node r is at least that list's last distance plus the cost
     from r, so the answer is exact when the k-th candidate is strictly below that bound."""
-    a = call_arc
-    t = call_t
-    b = twin[a]
-    wb = w[b] if b >= 0 else np.inf
     nodes = np.empty(3, dtype=np.int64)
     costs = np.empty(3)
-    nodes[0] = tail[a]
-    costs[0] = 0.0 if t <= 0.0 else t * w[a]
-    nodes[1] = head[a]
-    costs[1] = np.inf if t >= 1.0 else (1.0 - t) * wb
-    nodes[2] = head[a]
-    costs[2] = 0.0 if t >= 1.0 else np.inf
+    for j in range(3):
+        nodes[j], costs[j] = reach_seed(tail, head, twin, w, call_arc, call_t, j)
     kk = lab_unit.shape[1]
     cu = np.empty(3 * kk + len(unit_arc), dtype=np.int64)
     ce = np.empty(3 * kk + len(unit_arc))
@@ -342,15 +250,8 @@ def knearest_query(
             ce[nc] = lab_dist[v, j] + costs[r]
             nc += 1
     for u in range(len(unit_arc)):
-        if unit_arc[u] == a:
-            ahead = t - unit_t[u]
-            x = np.inf
-            if ahead == 0.0:
-                x = 0.0
-            elif ahead > 0.0:
-                x = ahead * w[a]
-            elif b >= 0:
-                x = -ahead * wb
+        if unit_arc[u] == call_arc:
+            x = same_arc_time(twin, w, call_arc, unit_t[u], call_t)
             if x < np.inf:
                 cu[nc] = u
                 ce[nc] = x + turnout[u]
@@ -395,19 +296,8 @@ def exits_kernel(
     cost = np.empty(3 * nu)
     e = 0
     for u in range(nu):
-        a = unit_arc[u]
-        t = unit_t[u]
-        b = twin[a]
         for j in range(3):
-            if j == 0:
-                v = head[a]
-                c = 0.0 if t >= 1.0 else (1.0 - t) * w[a]
-            elif j == 1:
-                v = tail[a]
-                c = np.inf if (t <= 0.0 or b < 0) else t * w[b]
-            else:
-                v = tail[a]
-                c = 0.0 if t <= 0.0 else np.inf
+            v, c = leave_seed(tail, head, twin, w, unit_arc[u], unit_t[u], j)
             if not c < np.inf:
                 continue
             unit[e] = u
@@ -443,7 +333,7 @@ def matrix_kernel(
         while size > 0 and remaining > 0:
             d0 = hd[0]
             v = hv[0]
-            size = _heap_pop(hd, hv, size)
+            size = heap_pop(hd, hv, size)
             if d0 > dist[v]:
                 continue
             if mark[v] == cur:
@@ -457,7 +347,7 @@ def matrix_kernel(
                     stamp[t] = cur
                     dist[t] = nd
                     pred[t] = a
-                    size = _heap_push(hd, hv, size, nd, t)
+                    size = heap_push(hd, hv, size, nd, t)
         for d in range(n_dst):
             best = np.inf
             for j in range(dst_node.shape[1]):
@@ -485,7 +375,7 @@ def p2p_kernel(
     while size > 0:
         d0 = hd[0]
         v = hv[0]
-        size = _heap_pop(hd, hv, size)
+        size = heap_pop(hd, hv, size)
         if d0 > dist[v]:
             continue
         if d0 >= best:
@@ -502,7 +392,7 @@ def p2p_kernel(
                 stamp[t] = cur
                 dist[t] = nd
                 pred[t] = a
-                size = _heap_push(hd, hv, size, nd, t)
+                size = heap_push(hd, hv, size, nd, t)
     return best, best_j
 
 
@@ -575,71 +465,33 @@ def _ws(net: Network) -> _Workspace:
 def _leave_pairs(
     net: Network, arc: np.ndarray, t: np.ndarray, w: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(nodes, costs), shape (n, 3): where a point on an arc can enter the graph, and at what cost.
-
-    Forward to the arc's head for ``(1-t) w[arc]``; back to its tail along the twin for ``t w[twin]``;
-    at the tail for 0 when ``t == 0``.
-    """
-    twin = net.arc_twin[arc]
-    nodes = np.stack([net.arc_head[arc], net.arc_tail[arc], net.arc_tail[arc]], axis=1).astype(
-        np.int64
-    )
-    w_a = w[arc]
-    w_b = np.where(twin >= 0, w[np.maximum(twin, 0)], INF)
-    with np.errstate(invalid="ignore"):
-        c0 = np.where(t >= 1.0, 0.0, (1.0 - t) * w_a)
-        c1 = np.where(t <= 0.0, INF, t * w_b)
-    c2 = np.where(t <= 0.0, 0.0, INF)
-    return nodes, np.stack([c0, c1, c2], axis=1)
+    """(nodes, costs), shape (n, 3): where points on arcs enter the graph (:func:`leave_seed`)."""
+    return _pairs(net, arc, t, w, reach=False)
 
 
 def _reach_pairs(
     net: Network, arc: np.ndarray, t: np.ndarray, w: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(nodes, costs), shape (n, 3): from which nodes a point on an arc is reached, and at what cost."""
-    twin = net.arc_twin[arc]
-    nodes = np.stack([net.arc_tail[arc], net.arc_head[arc], net.arc_head[arc]], axis=1).astype(
-        np.int64
-    )
-    w_a = w[arc]
-    w_b = np.where(twin >= 0, w[np.maximum(twin, 0)], INF)
-    with np.errstate(invalid="ignore"):
-        c0 = np.where(t <= 0.0, 0.0, t * w_a)
-        c1 = np.where(t >= 1.0, INF, (1.0 - t) * w_b)
-    c2 = np.where(t >= 1.0, 0.0, INF)
-    return nodes, np.stack([c0, c1, c2], axis=1)
+    """(nodes, costs), shape (n, 3): from which nodes points on arcs are reached (:func:`reach_seed`)."""
+    return _pairs(net, arc, t, w, reach=True)
 
 
-def _reach1(net: Network, a: int, t: float, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_reach_pairs` for one point, without array overhead (the dispatch hot path)."""
-    b = int(net.arc_twin[a])
-    wa = float(w[a])
-    wb = float(w[b]) if b >= 0 else INF
-    tail, head = int(net.arc_tail[a]), int(net.arc_head[a])
-    c0 = 0.0 if t <= 0.0 else t * wa
-    c1 = INF if t >= 1.0 else (1.0 - t) * wb
-    c2 = 0.0 if t >= 1.0 else INF
-    return np.array([tail, head, head]), np.array([c0, c1, c2])
+def _pairs(
+    net: Network, arc: np.ndarray, t: np.ndarray, w: np.ndarray, *, reach: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    nodes = np.empty((len(arc), 3), dtype=np.int64)
+    costs = np.empty((len(arc), 3))
+    seeds_kernel(net.arc_tail, net.arc_head, net.arc_twin, w, np.asarray(arc, dtype=np.int64),
+                 np.asarray(t, dtype=np.float64), reach, nodes, costs)  # fmt: skip
+    return nodes, costs
 
 
 def _same_arc(net: Network, o_arc: np.ndarray, o_t: np.ndarray, d_arc: np.ndarray, d_t: np.ndarray,
               w: np.ndarray) -> np.ndarray:  # fmt: skip
     """Direct time along a shared (canonical) arc from each origin to each destination, else inf."""
-    same = o_arc[:, None] == d_arc[None, :]
-    out = np.full(same.shape, INF)
-    if not same.any():
-        return out
-    i, j = np.nonzero(same)
-    a = o_arc[i]
-    ahead = d_t[j] - o_t[i]
-    twin = net.arc_twin[a]
-    w_b = np.where(twin >= 0, w[np.maximum(twin, 0)], INF)
-    with np.errstate(invalid="ignore"):
-        fwd = np.where(ahead >= 0, ahead * w[a], INF)
-        bwd = np.where(ahead <= 0, -ahead * w_b, INF)
-    x = np.minimum(fwd, bwd)
-    out[i, j] = np.where(np.isnan(x), INF, x)
-    out[i, j] = np.where(ahead == 0, 0.0, out[i, j])
+    out = np.empty((len(o_arc), len(d_arc)))
+    same_arc_kernel(net.arc_twin, w, np.asarray(o_arc, dtype=np.int64), np.asarray(o_t, dtype=float),
+                    np.asarray(d_arc, dtype=np.int64), np.asarray(d_t, dtype=float), out)  # fmt: skip
     return out
 
 
@@ -1234,7 +1086,7 @@ def fastest_units(
             hierarchy.dispatch_cch_kernel(
                 net.arc_tail, net.arc_head, net.arc_twin, w, h.rank, a0, t0, data["arc"], data["t"],
                 data["turnout"], h.up_ptr, h.up_head, hierarchy.metric(net, w).down_w, h.parent,
-                hws.lab, hws.stamp, hws.cur, hws.buf, lab[0], lab[1], lab[2], best,
+                hws.lab, hws.pred, hws.stamp, hws.cur, hws.buf, lab[0], lab[1], lab[2], best,
             )  # fmt: skip
         else:  # a reverse search from the call that stops once the k best are final
             first, nxt, eunit, ecost = fleet.exits(net, c, w)

@@ -54,6 +54,28 @@ def heap_pop(hd: np.ndarray, hv: np.ndarray, size: int) -> int:
 
 
 @numba.njit(cache=True, nogil=True)
+def relax(
+    ptr: np.ndarray, adj: np.ndarray, other: np.ndarray, w: np.ndarray, v: int, d: float,
+    dist: np.ndarray, stamp: np.ndarray, pred: np.ndarray, cur: int, hd: np.ndarray, hv: np.ndarray,
+    size: int,
+) -> int:  # fmt: skip
+    """Relax the arcs of settled node ``v`` (at ``d``) in a stamped Dijkstra; return the heap size.
+
+    ``adj[ptr[v]:ptr[v + 1]]`` are arc ids and ``other[a]`` the node at their far end (forward: head;
+    reverse: tail). A node not stamped ``cur`` counts as unvisited; ``pred`` records the arc used."""
+    for j in range(ptr[v], ptr[v + 1]):
+        a = adj[j]
+        nd = d + w[a]
+        t = other[a]
+        if nd < np.inf and (stamp[t] != cur or nd < dist[t]):
+            stamp[t] = cur
+            dist[t] = nd
+            pred[t] = a
+            size = heap_push(hd, hv, size, nd, t)
+    return size
+
+
+@numba.njit(cache=True, nogil=True)
 def leave_seed(
     tail: np.ndarray, head: np.ndarray, twin: np.ndarray, w: np.ndarray, a: int, t: float, j: int
 ) -> tuple[int, float]:

@@ -29,6 +29,7 @@ from dispatch.kernels import (
     heap_push,
     leave_seed,
     reach_seed,
+    relax,
     same_arc_kernel,
     same_arc_time,
     seeds_kernel,
@@ -127,15 +128,7 @@ def kfastest_kernel(
                     topv[i] = x
                     topu[i] = u
             e = exit_next[e]
-        for j in range(ptr[v], ptr[v + 1]):
-            a = adj[j]
-            nd = d + w[a]
-            t = other[a]
-            if nd < np.inf and (stamp[t] != cur or nd < dist[t]):
-                stamp[t] = cur
-                dist[t] = nd
-                pred[t] = a
-                size = heap_push(hd, hv, size, nd, t)
+        size = relax(ptr, adj, other, w, v, d, dist, stamp, pred, cur, hd, hv, size)
     return settled
 
 
@@ -339,15 +332,7 @@ def matrix_kernel(
             if mark[v] == cur:
                 mark[v] = cur - 1
                 remaining -= 1
-            for j in range(ptr[v], ptr[v + 1]):
-                a = adj[j]
-                nd = d0 + w[a]
-                t = other[a]
-                if nd < np.inf and (stamp[t] != cur or nd < dist[t]):
-                    stamp[t] = cur
-                    dist[t] = nd
-                    pred[t] = a
-                    size = heap_push(hd, hv, size, nd, t)
+            size = relax(ptr, adj, other, w, v, d0, dist, stamp, pred, cur, hd, hv, size)
         for d in range(n_dst):
             best = np.inf
             for j in range(dst_node.shape[1]):
@@ -384,15 +369,7 @@ def p2p_kernel(
             if dst_node[j] == v and d0 + dst_cost[j] < best:
                 best = d0 + dst_cost[j]
                 best_j = j
-        for j in range(ptr[v], ptr[v + 1]):
-            a = adj[j]
-            nd = d0 + w[a]
-            t = other[a]
-            if nd < np.inf and (stamp[t] != cur or nd < dist[t]):
-                stamp[t] = cur
-                dist[t] = nd
-                pred[t] = a
-                size = heap_push(hd, hv, size, nd, t)
+        size = relax(ptr, adj, other, w, v, d0, dist, stamp, pred, cur, hd, hv, size)
     return best, best_j
 
 

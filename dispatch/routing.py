@@ -533,8 +533,9 @@ def travel_times(
 #: as much as ten Dijkstra searches on a city graph; until then, and right after a closure, queries
 #: use Dijkstra, so the first answer after any change stays fast).
 CCH_AFTER_SEARCHES = 12
-#: Queries with the same fleet after which its nearest-units table is built (about four Dijkstra
-#: searches), and how many units per node it keeps: queries with ``k < TABLE_K`` are then lookups.
+#: Queries with the same fleet and the same weights (speed band, closures) after which the fleet's
+#: nearest-units table is built (about four Dijkstra searches), and how many units per node it
+#: keeps: queries with ``k < TABLE_K`` are then lookups.
 TABLE_AFTER_USES = 3
 TABLE_K = 4
 #: A class with at most this many units is answered by the CCH even when the fleet has just moved
@@ -858,9 +859,8 @@ class _Fleet:
                     )
             turnout = np.array([rows[i][5] for i in members], dtype=float)
             self.by_class[c] = {"members": np.array(members), "arc": arc, "t": t, "turnout": turnout,
-                                "exits": {}, "labels": {}, "tables": {},
-                                "best": np.empty(len(members)),
-                                "id_rank": np.argsort(np.argsort([ids[i] for i in members])),
+                                "exits": {}, "labels": {}, "tables": {}, "w_uses": {},
+                                "best": np.empty(len(members)), "id_rank": None,
                                 "min_turnout": float(turnout.min())}  # fmt: skip
 
     def labels(
@@ -952,8 +952,11 @@ def _prepare_fleet(net: Network, units: Any) -> _Fleet:
     cached = net._state.get("fleet")
     if cached is not None and cached.rows == rows:
         return cached  # type: ignore[no-any-return,unused-ignore]
+    checked: set[tuple[Any, ...]] = net._state.setdefault("checked_rows", set())
     problems = []
     for r in rows:
+        if r in checked:  # validated before (a unit that has not changed)
+            continue
         if r[1] not in VEHICLE_CLASSES:
             problems.append(f"unit {r[0]!r} has unknown vehicle class {r[1]!r}")
         ok_t = isinstance(r[5], int | float) and math.isfinite(r[5]) and r[5] >= 0
@@ -968,6 +971,9 @@ def _prepare_fleet(net: Network, units: Any) -> _Fleet:
         raise FleetError(
             "; ".join(problems[:5]) + (f" (+{len(problems) - 5} more)" if len(problems) > 5 else "")
         )
+    if len(checked) > 100_000:
+        checked.clear()
+    checked.update(rows)
     fleet = _Fleet(net, rows)
     net._state["fleet"] = fleet
     return fleet
@@ -1037,9 +1043,19 @@ def fastest_units(
         w = weights(net, VEHICLE_CLASSES[c], hour)
         nc = len(data["arc"])
         kc = min(kk, nc)
-        if fleet.uses >= TABLE_AFTER_USES and kc < TABLE_K:
-            # the fleet has not moved: look the answer up in its nearest-units table
+        uses = data["w_uses"]
+        prev = uses.get(id(w))
+        n_w = (prev[1] if prev is not None and prev[0] is w else 0) + 1
+        if len(uses) > 16:
+            uses.clear()
+        uses[id(w)] = (w, n_w)
+        if n_w >= TABLE_AFTER_USES and kc < TABLE_K:
+            # neither the fleet nor the weights changed lately: look the answer up in the fleet's
+            # nearest-units table (built on the third such query, so a closure's next answer
+            # never waits for it)
             lab_unit, lab_dist, lab_count = fleet.table(net, c, w, TABLE_K)
+            if data["id_rank"] is None:  # rank of each member's id, for ties
+                data["id_rank"] = np.argsort(np.argsort([fleet.ids[i] for i in data["members"]]))
             out_u = np.empty(kc, dtype=np.int64)
             out_e = np.empty(kc)
             got = knearest_query(net.arc_tail, net.arc_head, net.arc_twin, w, a0, t0, data["arc"],

@@ -863,6 +863,51 @@ class _Fleet:
                                 "best": np.empty(len(members)), "id_rank": None,
                                 "min_turnout": float(turnout.min())}  # fmt: skip
 
+    def moved(self, net: Network, rows: list[tuple[Any, ...]]) -> _Fleet | None:
+        """This fleet with some units moved (or with a new turnout), or None if more changed.
+
+        The common live and simulation case: the same units, in the same order, in the same class and
+        availability, a few of them elsewhere. Only the moved units are snapped again; the per-weights
+        state (exits, labels, tables) starts afresh."""
+        old = self.rows
+        if len(rows) != len(old):
+            return None
+        changed = [i for i, (r, q) in enumerate(zip(rows, old, strict=True)) if r != q]
+        if len(changed) > max(4, len(rows) // 8):
+            return None
+        for i in changed:
+            if rows[i][:2] != old[i][:2] or rows[i][4] != old[i][4]:
+                return None
+        new = object.__new__(_Fleet)
+        new.rows = rows
+        new.ids = self.ids
+        new.uses = 0
+        new.by_class = {}
+        where = {}  # row index -> (class, member position)
+        for c, data in self.by_class.items():
+            d = {**data, "arc": data["arc"].copy(), "t": data["t"].copy(),
+                 "turnout": data["turnout"].copy(), "exits": {}, "labels": {}, "tables": {},
+                 "w_uses": {}, "best": np.empty(len(data["arc"]))}  # fmt: skip
+            new.by_class[c] = d
+            for j, i in enumerate(data["members"].tolist()):
+                where[i] = (c, j)
+        cache: dict[tuple[int, float, float], tuple[int, float]] = net._state["unit_snaps"]
+        for i in changed:
+            if i not in where:  # an unavailable unit: nothing to place
+                continue
+            c, j = where[i]
+            d = new.by_class[c]
+            key = (c, rows[i][2], rows[i][3])
+            hit = cache.get(key)
+            if hit is None:
+                pt = np.array([[rows[i][2], rows[i][3]]], dtype=float)
+                a, tt = _locate_units(net, pt, VEHICLE_CLASSES[c], [self.ids[i]])
+                hit = cache[key] = (int(a[0]), float(tt[0]))
+            d["arc"][j], d["t"][j] = hit
+            d["turnout"][j] = rows[i][5]
+            d["min_turnout"] = float(d["turnout"].min())
+        return new
+
     def labels(
         self, net: Network, c: int, w: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -974,7 +1019,7 @@ def _prepare_fleet(net: Network, units: Any) -> _Fleet:
     if len(checked) > 100_000:
         checked.clear()
     checked.update(rows)
-    fleet = _Fleet(net, rows)
+    fleet = (cached.moved(net, rows) if cached is not None else None) or _Fleet(net, rows)
     net._state["fleet"] = fleet
     return fleet
 

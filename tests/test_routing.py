@@ -310,3 +310,38 @@ def test_fastest_units_accepts_a_dataframe(danang: dispatch.Network) -> None:
     ref = danang.fastest_units((16.060909, 108.220849), df.to_dict("records"), k=2)
     assert [(u.unit, u.eta_s) for u in got] == [(u.unit, u.eta_s) for u in ref]
     assert {u.unit for u in got} == {"A1", "A2"}
+
+
+def test_moving_units_update_the_fleet_in_place(campo: dispatch.Network) -> None:
+    """A unit that moves (AVL update, simulation) is snapped again; answers equal a fresh network's."""
+    core = np.flatnonzero(campo.class_core("ambulance"))
+    rng = np.random.default_rng(21)
+    start, moves, calls = rng.choice(core, 30), rng.choice(core, 40), rng.choice(core, 40)
+    units = [{"id": f"U{i}", "vehicle": "ambulance", "lat": float(campo.node_lat[n]),
+              "lon": float(campo.node_lon[n]), "turnout_s": 10.0 * (i % 4)} for i, n in enumerate(start)]  # fmt: skip
+    fresh = dispatch.load_network("campo_grande")
+    for i in range(40):
+        j = i % 30
+        mid = 0.5  # halfway between two nodes: a mid-arc position after snapping
+        units[j] = {**units[j], "lat": float(campo.node_lat[moves[i]]) * mid + units[j]["lat"] * (1 - mid),
+                    "lon": float(campo.node_lon[moves[i]]) * mid + units[j]["lon"] * (1 - mid)}  # fmt: skip
+        call = (float(campo.node_lat[calls[i]]), float(campo.node_lon[calls[i]]))
+        try:
+            got = campo.fastest_units(call, units, k=3)
+        except (
+            FleetError
+        ):  # a midpoint off every road: the fleet is refused whole, the same for both
+            with pytest.raises(FleetError):
+                fresh._state.pop("fleet", None)
+                fresh.fastest_units(call, units, k=3)
+            units[j] = {
+                **units[j],
+                "lat": float(campo.node_lat[moves[i]]),
+                "lon": float(campo.node_lon[moves[i]]),
+            }
+            continue
+        fresh._state.pop("fleet", None)  # no incremental update on this side
+        ref = fresh.fastest_units(call, units, k=3)
+        assert [(u.unit, u.eta_s) for u in got] == [
+            (u.unit, pytest.approx(u.eta_s, rel=1e-12)) for u in ref
+        ]

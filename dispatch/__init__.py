@@ -19,13 +19,14 @@ from dispatch.errors import DispatchError
 from dispatch.network import Network, load_network
 from dispatch.osm import MAP_FILES, Facility
 from dispatch.profiles import VEHICLE_CLASSES, NetworkSettings, network_settings
-from dispatch.routing import Route, UnitETA
+from dispatch.routing import Fleet, Route, UnitETA
 
 # Thin methods on the network object; the documented functions live in their modules.
 Network.vehicles = VEHICLE_CLASSES  # type: ignore[attr-defined]
 Network.snap = _snapping.snap  # type: ignore[attr-defined]
 Network.travel_times = _routing.travel_times  # type: ignore[attr-defined]
 Network.fastest_units = _routing.fastest_units  # type: ignore[attr-defined]
+Network.fleet = _routing.fleet  # type: ignore[attr-defined]
 Network.route = _routing.route  # type: ignore[attr-defined]
 Network.weights = _routing.weights  # type: ignore[attr-defined]
 Network.close_arcs = _closures.close_arcs  # type: ignore[attr-defined]
@@ -42,6 +43,7 @@ __all__ = [
     "VEHICLE_CLASSES",
     "DispatchError",
     "Facility",
+    "Fleet",
     "Network",
     "NetworkSettings",
     "Route",

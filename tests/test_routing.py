@@ -345,3 +345,31 @@ def test_moving_units_update_the_fleet_in_place(campo: dispatch.Network) -> None
         assert [(u.unit, u.eta_s) for u in got] == [
             (u.unit, pytest.approx(u.eta_s, rel=1e-12)) for u in ref
         ]
+
+
+def test_prepared_fleet_handle(danang: dispatch.Network) -> None:
+    """A Fleet kept by a dispatch system answers like the list it came from, and updates in place."""
+    units = [{"id": "A1", "vehicle": "ambulance", "lat": 16.0594, "lon": 108.2099},
+             {"id": "A2", "vehicle": "ambulance", "lat": 16.0548, "lon": 108.2072},
+             {"id": "E1", "vehicle": "fire_engine", "lat": 16.0650, "lon": 108.2150, "turnout_s": 80.0}]  # fmt: skip
+    fleet = danang.fleet(units)
+    call = (16.060909, 108.220849)
+    assert [(u.unit, u.eta_s) for u in danang.fastest_units(call, fleet, k=3)] == [
+        (u.unit, u.eta_s) for u in danang.fastest_units(call, units, k=3)
+    ]
+    fleet.move("E1", 16.0606, 108.2205)
+    moved = [dict(u) for u in units]
+    moved[2].update(lat=16.0606, lon=108.2205)
+    assert [(u.unit, u.eta_s) for u in danang.fastest_units(call, fleet, k=3)] == [
+        (u.unit, pytest.approx(u.eta_s, rel=1e-12)) for u in danang.fastest_units(call, moved, k=3)
+    ]
+    fleet.set_available("E1", False)
+    assert "E1" not in [u.unit for u in danang.fastest_units(call, fleet, k=3)]
+    assert fleet.units[2]["available"] is False and len(fleet) == 3
+    with pytest.raises(FleetError, match="no unit 'Z9'"):
+        fleet.move("Z9", 16.06, 108.22)
+    with pytest.raises(FleetError, match="turnout_s"):
+        fleet._update("A1", turnout_s=-5)
+    other = dispatch.load_network("monaco")
+    with pytest.raises(FleetError, match="another network"):
+        other.fastest_units((43.73, 7.42), fleet)

@@ -194,3 +194,13 @@ def test_structure_fire_gets_two_engines_a_ladder_and_an_ambulance(danang) -> No
     ]
     assert c["complete"][0]
     assert c["full_complement_s"][0] >= c["response_s"][0] > sc.processing_s
+
+
+def test_printed_summary_shows_first_arrival_and_full_complement() -> None:
+    from dispatch.report import format_summary
+
+    sc = rescue_scenario()
+    calls = make_calls([(0.0, 0, 16.01, 108.0, False)])
+    text = format_summary(summarize(Simulation(FakeNet(), sc, calls, fleet()).run()))
+    assert "run cards inline run_cards" in text
+    assert "first arrival mean 1080 s" in text and "full complement mean 2060 s" in text

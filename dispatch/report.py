@@ -48,7 +48,8 @@ __all__ = [
 CALL_COLUMNS = (
     "policy", "replication", "call", "time_s", "hour", "type", "service", "priority", "lat", "lon",
     "area", "in_stats", "served", "unit", "vehicle", "dispatch_s", "wait_s", "turnout_s", "drive_s",
-    "response_s", "target_s", "transport", "hospital", "on_scene_s",
+    "response_s", "target_s", "transport", "hospital", "on_scene_s", "n_units", "units", "complete",
+    "full_complement_s",
 )  # fmt: skip
 #: Columns of ``units.csv``, in order.
 UNIT_COLUMNS = (
@@ -129,6 +130,20 @@ def format_summary(summary: Mapping[str, Any], *, title: str = "") -> str:
         lines.append(_row(f"service {svc}", st))
     for name, st in summary["by_type"].items():
         lines.append(_row(f"  {name}", st))
+    if summary.get("run_cards"):
+        lines.append("")
+        lines.append(
+            f"run cards {summary['run_cards']}: first arrival vs full complement "
+            "(call to the last required unit, calls whose card was filled)"
+        )
+        for label, st in [("all calls", summary), *summary["by_priority"].items()]:
+            name = label if label == "all calls" else f"priority {label}"
+            r, f = st["response_s"], st.get("full_complement_s") or {}
+            lines.append(
+                f"  {name:<14} first arrival mean {_s(r['mean'])} s, p90 {_s(r['p90'])} s;  "
+                f"full complement mean {_s(f.get('mean'))} s, p90 {_s(f.get('p90'))} s "
+                f"({st.get('complete', 0)}/{st['calls']} complete)"
+            )
     units = summary["units"]["per_unit"]
     if units:
         util = sorted(units.items(), key=lambda kv: -(kv[1]["utilisation"] or 0))

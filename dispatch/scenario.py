@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from dispatch.errors import DispatchError
+from dispatch.runcards import RunCardError, RunCards, load_run_cards
 
 __all__ = [
     "POLICIES",
@@ -290,6 +291,8 @@ class Scenario:
     closures: tuple[Closure, ...] = ()
     area_cell_m: float = 1000.0
     returning: str = "route"
+    #: Run cards (``run_cards`` key): every call gets its type's full unit mix; None: one unit.
+    run_cards: RunCards | None = None
 
     def priority(self, level: int) -> Priority:
         """The :class:`Priority` of a level."""
@@ -323,6 +326,8 @@ class Scenario:
         if policy is not None:
             if policy not in POLICIES:
                 raise ScenarioError(f"policy={policy!r} is not one of {', '.join(POLICIES)}")
+            if policy == "optimal_batch" and self.run_cards is not None:
+                raise ScenarioError("policy='optimal_batch' does not take run cards yet")
             changes["policy"] = policy
         return dataclasses.replace(self, **changes)
 
@@ -843,6 +848,36 @@ class _Parser:
 
     # -- whole document -----------------------------------------------------------------------
 
+    def run_cards(self, value: Any, types: Sequence[IncidentType]) -> RunCards:
+        """``run_cards``: ``true`` (built-in table), a TOML path, or an inline run-card table."""
+        key = "run_cards"
+        try:
+            if value is True:
+                cards = load_run_cards(None)
+            elif isinstance(value, str):
+                import dataclasses
+
+                # labelled as written (not the absolute path): the summary stays machine-independent
+                cards = dataclasses.replace(load_run_cards(self.path(value, key)), source=value)
+            elif isinstance(value, Mapping):
+                cards = RunCards.from_dict(value, source="inline run_cards")
+            else:
+                raise self.fail(
+                    key, f"must be true, a run-card TOML path or a table, got {value!r}"
+                )
+        except (RunCardError, DispatchError) as exc:
+            if isinstance(exc, ScenarioError):
+                raise
+            raise self.fail(key, str(exc)) from None
+        for i, t in enumerate(types):
+            if t.name not in cards.cards:
+                raise self.fail(
+                    key,
+                    f"no run card for incident_types[{i}] {t.name!r} in {cards.source} "
+                    f"(cards: {', '.join(sorted(cards.cards))})",
+                )
+        return cards
+
     def scenario(self, data: Mapping[str, Any]) -> Scenario:
         top = (
             "name",
@@ -861,6 +896,7 @@ class _Parser:
             "demand",
             "closures",
             "stats",
+            "run_cards",
         )
         self.keys(data, "", top)
         default_name = self.source.stem if self.source is not None else "scenario"
@@ -948,6 +984,12 @@ class _Parser:
         self.keys(stats, "stats", ("cell_m",))
         cell_m = self.num(stats.get("cell_m", demand.cell_m), "stats.cell_m", lo=10)
 
+        run_cards = self.run_cards(data["run_cards"], types) if "run_cards" in data else None
+        if run_cards is not None and policy == "optimal_batch":
+            raise self.fail(
+                "simulation.policy", "optimal_batch does not take run cards yet (use fastest)"
+            )
+
         return Scenario(
             name=name,
             source=self.source,
@@ -972,4 +1014,5 @@ class _Parser:
             closures=closures,
             area_cell_m=cell_m,
             returning=returning,
+            run_cards=run_cards,
         )

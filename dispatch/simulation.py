@@ -10,11 +10,23 @@ Unit lifecycle::
     available at station -> turnout -> driving -> on scene -> [115: driving to hospital -> handover]
     -> returning (dispatchable, from where it is) -> available at station
 
+Without run cards each call gets one unit, of a class its incident type accepts. With run cards
+(``run_cards`` in the scenario, :mod:`dispatch.runcards`) each call gets its type's whole unit mix:
+every mandatory slot (one per unit of each requirement) is filled by the fastest dispatchable unit of
+a compatible class, the same ``net.fastest_units`` timing; a slot that no unit can fill now *waits*:
+the call stays in the queue for its unfilled slots and gets them as units free up. Optional first
+responders (``only_if_first``) are sent once, when the call reaches the dispatcher, if they arrive
+before every mandatory unit sent. Every unit sent lives its own lifecycle; each stays on scene the
+call's on-scene time from its own arrival, and only the first ambulance sent carries the patient.
+Response time stays call to *first* arrival; *full complement* is call to the last mandatory unit's
+arrival.
+
 Calls that find no unit wait in a priority queue (priority level, then call time) and are served when
 a unit frees up. A call is *served* once a unit is dispatched to it (its arrival time is known then:
-routes do not change after departure), and *unserved* if it is still waiting at the horizon (in the
-queue, or still in call processing). At the end of every run a conservation check asserts that every
-generated call is in exactly one of these states.
+routes do not change after departure; with run cards once every mandatory slot is filled), and
+*unserved* if it is still waiting at the horizon (in the queue, or still in call processing). At the
+end of every run a conservation check asserts that every generated call is in exactly one of these
+states.
 
 The simulator talks to the road network through the :class:`TravelOracle` protocol, a subset of the
 core's API (``docs/api-contract.md``): :meth:`~TravelOracle.fastest_units` (the live-dispatch code
@@ -183,7 +195,12 @@ class SimResult:
         ``unit``, ``vehicle``, ``dispatch_s`` (time of dispatch), ``wait_s`` (waiting for a free
         unit: dispatch minus call time minus the scenario's call-processing delay),
         ``turnout_s``, ``drive_s``, ``response_s`` (call to first arrival), ``target_s``,
-        ``transport``, ``hospital``, ``on_scene_s``, ``hour`` (hour of day of the call).
+        ``transport``, ``hospital``, ``on_scene_s``, ``hour`` (hour of day of the call),
+        ``n_units`` and ``units`` (every unit sent, ``;``-separated, in dispatch order),
+        ``complete`` (every mandatory unit sent) and ``full_complement_s`` (call to the last
+        mandatory unit's arrival; ``nan`` while a slot is unfilled). ``unit``, ``vehicle``,
+        ``dispatch_s``, ``wait_s``, ``turnout_s`` and ``drive_s`` describe the first unit to arrive.
+        Without run cards one unit is sent, so ``full_complement_s`` equals ``response_s``.
         Unserved calls have ``nan`` times and empty ``unit``.
     units : dict of str to numpy.ndarray
         One row per unit: ``unit``, ``vehicle``, ``station``, ``lat``, ``lon``, ``dispatches``,
@@ -194,6 +211,8 @@ class SimResult:
         ``(time_s, event, unit, call)`` records when the simulation was built with ``monitor=True``.
     area_names : tuple of str
         Names of the statistics areas (``calls['area']`` holds names).
+    run_cards : str or None
+        Source of the run-card table the run dispatched with (None: one unit per call).
     """
 
     scenario: str
@@ -207,6 +226,7 @@ class SimResult:
     events: list[tuple[float, str, str, int]]
     targets_s: dict[int, float]
     hospitals: tuple[SimHospital, ...] = ()
+    run_cards: str | None = None
 
     @property
     def n_calls(self) -> int:
@@ -489,8 +509,30 @@ class Simulation:
         self.hospitals = tuple(hospitals)
         types = scenario.incident_types
         present = {u.vehicle for u in units}
+        # run cards: per type, the mandatory slots (one per unit needed) and the optional ones
+        self._cards = scenario.run_cards
+        self._type_slots: list[tuple[frozenset[str], ...]] = []
+        self._type_optional: list[tuple[frozenset[str], ...]] = []
+        if self._cards is not None:
+            if policy == "optimal_batch":
+                raise SimulationError("policy='optimal_batch' does not take run cards yet")
+            for t in types:
+                card = self._cards.card(t.name)
+                self._type_slots.append(
+                    tuple(frozenset(r.accepts) for r in card.mandatory for _ in range(r.count))
+                )
+                self._type_optional.append(
+                    tuple(frozenset(r.accepts) for r in card.optional for _ in range(r.count))
+                )
+                for r in card.mandatory:
+                    if not present.intersection(r.accepts):
+                        raise SimulationError(
+                            f"incident type {t.name!r}: its run card needs {r.count} "
+                            f"{r.cls} ({', '.join(r.accepts)}) but the fleet has none "
+                            f"(fleet classes: {', '.join(sorted(present))})"
+                        )
         for t in types:
-            if not present.intersection(t.vehicles):
+            if self._cards is None and not present.intersection(t.vehicles):
                 raise SimulationError(
                     f"incident type {t.name!r} needs one of {', '.join(t.vehicles)} but the fleet has "
                     f"none (fleet classes: {', '.join(sorted(present))})"
@@ -527,6 +569,11 @@ class Simulation:
             for i, h in enumerate(self.hospitals)
         ]  # fmt: skip
         self._type_vehicles = [frozenset(t.vehicles) for t in types]
+        if self._cards is not None:  # the classes any line of the card accepts
+            self._type_vehicles = [
+                frozenset().union(*self._type_slots[i], *self._type_optional[i])
+                for i in range(len(types))
+            ]
         self._type_priority = [t.priority for t in types]
         self._weight = {p.level: p.weight for p in scenario.priorities}
         self._node_coords = node_coords
@@ -543,6 +590,7 @@ class Simulation:
         self._heap: list[tuple[float, int, int, int, int, int]] = []
         self._seq = 0
         self._waiting: dict[tuple[int, frozenset[str]], deque[int]] = {}
+        self._wait_key: dict[int, tuple[int, frozenset[str]]] = {}
         self._n_waiting = 0
         self.now_s = 0.0
         self.events: list[tuple[float, str, str, int]] = []
@@ -554,6 +602,14 @@ class Simulation:
         self._turnout_s = np.full(n, np.nan)
         self._drive_s = np.full(n, np.nan)
         self._hospital_of_call = np.full(n, -1, dtype=np.int64)
+        # every unit sent (run cards: several per call), arrival times, slots still to fill
+        self._sent: list[list[int]] = [[] for _ in range(n)]
+        self._first_arrival_s = np.full(n, np.nan)  # absolute clock time of the first arrival
+        self._full_arrival_s = np.full(n, np.nan)  # last mandatory unit's arrival (running max)
+        self._first_mandatory_s = np.full(n, np.nan)  # first mandatory unit's arrival
+        self._remaining: dict[int, list[frozenset[str]]] = {}
+        self._optional_done = np.zeros(n, dtype=bool)
+        self._transporter = np.full(n, -1, dtype=np.int64)  # the unit that carries the patient
         self._ran = False
 
     # -- event plumbing ---------------------------------------------------------------------------
@@ -828,7 +884,14 @@ class Simulation:
     # -- dispatch --------------------------------------------------------------------------------
 
     def _dispatch(
-        self, call: int, u: _UnitState, eta_s: float, turnout_s: float, drive_s: float
+        self,
+        call: int,
+        u: _UnitState,
+        eta_s: float,
+        turnout_s: float,
+        drive_s: float,
+        *,
+        mandatory: bool = True,
     ) -> None:
         now = self.now_s
         # a returning unit has no turnout: the delay to its next route vertex is driving
@@ -844,18 +907,31 @@ class Simulation:
         u.busy_since_s = now
         u.route_coords = ()
         self._served[call] = True
-        self._unit_of_call[call] = u.index
-        self._dispatch_s[call] = now
-        self._turnout_s[call] = turnout_s
-        self._drive_s[call] = drive_s
+        self._sent[call].append(u.index)
+        arrival = now + turnout_s + drive_s
+        if mandatory:
+            self._full_arrival_s[call] = np.fmax(self._full_arrival_s[call], arrival)
+            self._first_mandatory_s[call] = np.fmin(self._first_mandatory_s[call], arrival)
+        if self._transporter[call] < 0 and (self._cards is None or u.vehicle == "ambulance"):
+            self._transporter[call] = u.index
+        first = self._first_arrival_s[call]
+        if math.isnan(first) or arrival < first:  # the record shows the first unit to arrive
+            self._first_arrival_s[call] = arrival
+            self._unit_of_call[call] = u.index
+            self._dispatch_s[call] = now
+            self._turnout_s[call] = turnout_s
+            self._drive_s[call] = drive_s
         self._push(now + eta_s, _P_UNIT, _ARRIVE_SCENE, u.index, u.epoch)
         self._log(_DISPATCH, u, call)
 
     def _enqueue(self, call: int) -> None:
-        key = (
-            self._type_priority[int(self.calls.type_idx[call])],
-            self._type_vehicles[int(self.calls.type_idx[call])],
-        )
+        ti = int(self.calls.type_idx[call])
+        if self._cards is None:
+            key = (self._type_priority[ti], self._type_vehicles[ti])
+        else:  # keyed by the classes its unfilled slots accept
+            rem = self._remaining.setdefault(call, list(self._type_slots[ti]))
+            key = (self._type_priority[ti], frozenset().union(*rem))
+        self._wait_key[call] = key
         self._waiting.setdefault(key, deque()).append(call)
         self._n_waiting += 1
 
@@ -897,6 +973,11 @@ class Simulation:
                 return
             progressed = False
             for call in self._waiting_in_order(free):
+                if self._cards is not None:
+                    if self._serve_card(call):
+                        progressed = True
+                        break
+                    continue
                 choice = self._choose(call, self._candidates(self._key(call)[1]))
                 if choice is None:  # no free unit can reach it now; it keeps waiting
                     continue
@@ -971,6 +1052,48 @@ class Simulation:
             if not dispatched:
                 return
 
+    def _serve_card(self, call: int) -> bool:
+        """Fill what can be filled of a waiting call's run card now; True if a unit was sent.
+
+        Each unfilled mandatory slot, in card order, gets the fastest dispatchable unit of an
+        accepted class (the policy's choice, timed on the roads); a slot no unit can fill now stays
+        open and the call keeps waiting for it. Optional first responders (``only_if_first``) are
+        looked at once, when the call first reaches the dispatcher: one is sent when it would arrive
+        before every mandatory unit sent so far (the rule of :func:`dispatch.assign.assign`).
+        """
+        rem = self._remaining[call]
+        left: list[frozenset[str]] = []
+        sent = 0
+        for slot in rem:
+            cands = self._candidates(slot)
+            choice = self._choose(call, cands) if cands else None
+            if choice is None:
+                left.append(slot)
+                continue
+            self._dispatch(call, *choice, mandatory=True)
+            sent += 1
+        if not self._optional_done[call]:
+            self._optional_done[call] = True
+            ti = int(self.calls.type_idx[call])
+            for slot in self._type_optional[ti]:
+                cands = self._candidates(slot)
+                choice = self._choose(call, cands) if cands else None
+                if choice is None:
+                    continue
+                first = self._first_mandatory_s[call]
+                if math.isnan(first) or self.now_s + choice[1] < first:
+                    self._dispatch(call, *choice, mandatory=False)
+                    sent += 1
+        if not sent:
+            return False
+        self._remove_waiting(call)
+        self._remaining[call] = left
+        if left:
+            self._enqueue(call)
+        else:
+            del self._remaining[call]
+        return True
+
     def _choose_hospital(self, eta_s: np.ndarray, type_index: int) -> int:
         """Hospital index by :func:`dispatch.hospitals.choose_hospital`; -1 if none is reachable."""
         from dispatch.hospitals import NoHospitalError, choose_hospital
@@ -987,7 +1110,7 @@ class Simulation:
         return (self._type_priority[ti], self._type_vehicles[ti])
 
     def _remove_waiting(self, call: int) -> None:
-        self._waiting[self._key(call)].remove(call)
+        self._waiting[self._wait_key.pop(call)].remove(call)
         self._n_waiting -= 1
 
     # -- unit transitions --------------------------------------------------------------------------
@@ -1044,7 +1167,11 @@ class Simulation:
             )
         elif kind == _LEAVE_SCENE:
             ti = int(self.calls.type_idx[call])
-            if self.calls.transport[call] and self._type_hospitals[ti]:
+            if (
+                self.calls.transport[call]
+                and self._type_hospitals[ti]
+                and self._transporter[call] == u.index
+            ):
                 # every hospital's ETA, then the live-dispatch rule (dispatch.hospitals): the
                 # fastest that can treat the patient, else the fastest general one
                 if self._tables is not None:
@@ -1127,18 +1254,24 @@ class Simulation:
                 u.returning_s += _clip_span(
                     u.returning_since_s, self.horizon_s, self.warmup_s, self.horizon_s
                 )
-        # conservation: every call is served, waiting in the queue, or still in call processing
+        # conservation: every call is served (run cards: its whole card filled), waiting in the
+        # queue (run cards: maybe with some units already sent), or still in call processing
         queued = sum(len(q) for q in self._waiting.values())
         processing = int(np.count_nonzero(~self._arrived))
-        served = int(self._served.sum())
+        complete = self._served.copy()
+        if self._remaining:
+            complete[list(self._remaining)] = False
+        served = int(complete.sum())
         if queued != self._n_waiting or served + queued + processing != n:
             raise SimulationError(
                 f"conservation check failed: {n} calls generated, {served} served, {queued} "
                 f"waiting, {processing} still in call processing"
             )
         waiting_set = {call for q in self._waiting.values() for call in q}
-        if any(self._served[call] or not self._arrived[call] for call in waiting_set) or np.any(
-            self._served & ~self._arrived
+        if (
+            set(self._remaining) != (waiting_set if self._cards is not None else set())
+            or any(complete[call] or not self._arrived[call] for call in waiting_set)
+            or np.any(self._served & ~self._arrived)
         ):
             raise SimulationError("conservation check failed: a call is in two states at once")
         type_names = np.array([t.name for t in types])
@@ -1152,6 +1285,9 @@ class Simulation:
         hnames = np.array([h.name for h in self.hospitals] + [""])
         hidx = np.where(self._hospital_of_call >= 0, self._hospital_of_call, len(self.hospitals))
         arrival = self._dispatch_s + self._turnout_s + self._drive_s
+        unit_ids = [u.id for u in self.units]
+        sent_ids = np.array([";".join(unit_ids[i] for i in s) for s in self._sent], dtype=object)
+        full = np.where(complete, self._full_arrival_s - c.time_s, np.nan)
         calls = {
             "call": np.arange(n),
             "time_s": c.time_s,
@@ -1175,6 +1311,10 @@ class Simulation:
             "transport": c.transport & (hidx < len(self.hospitals)),
             "hospital": hnames[hidx],
             "on_scene_s": c.on_scene_s,
+            "n_units": np.array([len(s) for s in self._sent], dtype=np.int64),
+            "units": sent_ids.astype(str) if n else np.array([], dtype=str),
+            "complete": complete,
+            "full_complement_s": full,
         }
         span = max(self.horizon_s - self.warmup_s, 1e-9)
         units = {
@@ -1200,6 +1340,7 @@ class Simulation:
             events=self.events,
             targets_s=targets,
             hospitals=self.hospitals,
+            run_cards=self._cards.source if self._cards is not None else None,
         )
 
 

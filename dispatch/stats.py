@@ -53,7 +53,12 @@ def _r(x: float) -> float | None:
 
 
 def response_stats(
-    response_s: np.ndarray, target_s: np.ndarray, served: np.ndarray, wait_s: np.ndarray
+    response_s: np.ndarray,
+    target_s: np.ndarray,
+    served: np.ndarray,
+    wait_s: np.ndarray,
+    *,
+    full_complement_s: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Statistics of one group of calls.
 
@@ -63,6 +68,8 @@ def response_stats(
         Per call (NaN where unserved).
     served : ndarray of bool
         Whether a unit was dispatched.
+    full_complement_s : ndarray, optional
+        Call to the last mandatory unit's arrival (NaN while the run card is not filled).
 
     Returns
     -------
@@ -70,7 +77,9 @@ def response_stats(
         ``calls``, ``served``, ``unserved``, ``response_s`` (``mean``, ``median``, ``p90``,
         ``p95``, ``max``), ``within_target`` (share of all calls, unserved count as misses),
         ``wait_s`` (``mean``, ``p90``, ``max``) and ``waited`` (share of served calls that waited
-        for a unit more than a second).
+        for a unit more than a second). With `full_complement_s`, also ``full_complement_s``
+        (``mean``, ``median``, ``p90``, ``p95``, ``max`` over the calls whose run card was filled)
+        and ``complete`` (their number).
     """
     n = len(served)
     rs = response_s[served]
@@ -89,7 +98,7 @@ def response_stats(
     else:
         resp = {k: None for k in ("mean", "median", "p90", "p95", "max")}
         wait = {"mean": None, "p90": None, "max": None}
-    return {
+    out: dict[str, Any] = {
         "calls": n,
         "served": int(len(rs)),
         "unserved": int(n - len(rs)),
@@ -98,6 +107,22 @@ def response_stats(
         "wait_s": wait,
         "waited": _r(float(np.count_nonzero(ws > 1.0)) / len(ws)) if len(ws) else None,
     }
+    if full_complement_s is not None:
+        fs = full_complement_s[np.isfinite(full_complement_s)]
+        if len(fs):
+            qf = np.percentile(fs, [50, 90, 95])
+            full = {
+                "mean": _r(fs.mean()),
+                "median": _r(qf[0]),
+                "p90": _r(qf[1]),
+                "p95": _r(qf[2]),
+                "max": _r(fs.max()),
+            }
+        else:
+            full = {k: None for k in ("mean", "median", "p90", "p95", "max")}
+        out["complete"] = int(len(fs))
+        out["full_complement_s"] = full
+    return out
 
 
 def group_stats(calls: Mapping[str, np.ndarray], by: str) -> dict[str, dict[str, Any]]:
@@ -106,8 +131,13 @@ def group_stats(calls: Mapping[str, np.ndarray], by: str) -> dict[str, dict[str,
     out: dict[str, dict[str, Any]] = {}
     for value in sorted(set(keys.tolist()), key=lambda v: (str(type(v)), v)):
         m = keys == value
+        fc = calls.get("full_complement_s")
         out[str(value)] = response_stats(
-            calls["response_s"][m], calls["target_s"][m], calls["served"][m], calls["wait_s"][m]
+            calls["response_s"][m],
+            calls["target_s"][m],
+            calls["served"][m],
+            calls["wait_s"][m],
+            full_complement_s=None if fc is None else fc[m],
         )
     return out
 
@@ -148,11 +178,19 @@ def summarize(result: SimResult) -> dict[str, Any]:
     """Summary of one run: overall, per priority, type, service, area, hour; units.
 
     The top level has ``calls`` (generated after the warm-up), ``served``, ``unserved`` and the
-    response-time statistics of :func:`response_stats`. No wall-clock figure is included: the same
+    response-time statistics of :func:`response_stats` (first arrival and full complement), and
+    ``run_cards`` (the run-card table used, None for one unit per call). No wall-clock figure is included: the same
     seed gives the same summary.
     """
     c = _counted(result)
-    out = response_stats(c["response_s"], c["target_s"], c["served"], c["wait_s"])
+    out = response_stats(
+        c["response_s"],
+        c["target_s"],
+        c["served"],
+        c["wait_s"],
+        full_complement_s=c.get("full_complement_s"),
+    )
+    out["run_cards"] = result.run_cards
     out["calls_generated_incl_warmup"] = result.n_calls
     out["by_priority"] = group_stats(c, "priority")
     out["by_service"] = group_stats(c, "service")

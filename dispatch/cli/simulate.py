@@ -98,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
     )
     main = sc.policy
     policies = (main, *[p for p in POLICIES if p != main]) if args.compare_policies else (main,)
+    if sc.run_cards is not None:  # optimal_batch does not fill run cards yet
+        policies = tuple(p for p in policies if p != "optimal_batch")
     expected = int(sum(t.calls_per_hour for t in sc.incident_types) * sc.horizon_h)
     reps = sc.replications
     if reps == 1:

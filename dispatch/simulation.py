@@ -67,7 +67,7 @@ import numpy as np
 
 from dispatch.demand import Calls
 from dispatch.errors import DispatchError
-from dispatch.scenario import POLICIES, Scenario
+from dispatch.scenario import POLICIES, Hospital, Scenario
 
 __all__ = [
     "RouteLike",
@@ -165,14 +165,9 @@ class SimUnit:
     turnout_s: float
 
 
-@dataclass(frozen=True)
-class SimHospital:
-    """A receiving hospital: name, position, capabilities (empty: takes every patient)."""
-
-    name: str
-    lat: float
-    lon: float
-    capabilities: tuple[str, ...] = ()
+#: A receiving hospital: name, position, capabilities (empty: takes every patient). The simulator's
+#: hospitals are the scenario's (:class:`dispatch.scenario.Hospital`).
+SimHospital = Hospital
 
 
 @dataclass(frozen=True)
@@ -1488,7 +1483,7 @@ def resolve_world(scenario: Scenario, net: Any) -> World:
     if len(set(ids)) != len(ids):
         dup = sorted({i for i in ids if ids.count(i) > 1})
         raise ScenarioError(f"{where}: units: duplicate unit ids {', '.join(dup)}")
-    hospitals = [SimHospital(h.name, h.lat, h.lon, h.capabilities) for h in scenario.hospitals]
+    hospitals = list(scenario.hospitals)
     if scenario.hospitals_from_map:
         for f in net.facilities:
             if f.kind == "hospital":

@@ -66,6 +66,24 @@ def _seed(
 
 
 @numba.njit(cache=True, nogil=True)
+def _top_insert(topv: np.ndarray, topu: np.ndarray, u: int, x: float) -> None:
+    """Put unit ``u`` at value ``x`` (below the last) into the sorted k-best list, moving it up if
+    it is already there, else pushing the last one out."""
+    k = len(topv)
+    i = k - 1
+    for j in range(k):
+        if topu[j] == u:
+            i = j
+            break
+    while i > 0 and topv[i - 1] > x:
+        topv[i] = topv[i - 1]
+        topu[i] = topu[i - 1]
+        i -= 1
+    topv[i] = x
+    topu[i] = u
+
+
+@numba.njit(cache=True, nogil=True)
 def kfastest_kernel(
     ptr: np.ndarray, adj: np.ndarray, other: np.ndarray, w: np.ndarray,
     seed_node: np.ndarray, seed_cost: np.ndarray,
@@ -84,15 +102,8 @@ def kfastest_kernel(
     topv = np.full(k, np.inf)
     topu = np.full(k, -1)
     for u in range(len(unit_best)):
-        x = unit_best[u]
-        if x < topv[k - 1]:
-            i = k - 1
-            while i > 0 and topv[i - 1] > x:
-                topv[i] = topv[i - 1]
-                topu[i] = topu[i - 1]
-                i -= 1
-            topv[i] = x
-            topu[i] = u
+        if unit_best[u] < topv[k - 1]:
+            _top_insert(topv, topu, u, unit_best[u])
     size = _seed(seed_node, seed_cost, dist, stamp, pred, cur, hd, hv)
     settled = 0
     while size > 0:
@@ -112,21 +123,7 @@ def kfastest_kernel(
             if x < unit_best[u]:
                 unit_best[u] = x
                 if x < topv[k - 1]:
-                    # insert or move u in the sorted top list
-                    pos = -1
-                    for i in range(k):
-                        if topu[i] == u:
-                            pos = i
-                            break
-                    if pos < 0:
-                        pos = k - 1
-                    i = pos
-                    while i > 0 and topv[i - 1] > x:
-                        topv[i] = topv[i - 1]
-                        topu[i] = topu[i - 1]
-                        i -= 1
-                    topv[i] = x
-                    topu[i] = u
+                    _top_insert(topv, topu, u, x)
             e = exit_next[e]
         size = relax(ptr, adj, other, w, v, d, dist, stamp, pred, cur, hd, hv, size)
     return settled

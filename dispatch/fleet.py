@@ -1,6 +1,6 @@
 """Reading fleets and calls from CSV files (the CLI's input formats).
 
-``FLEET.csv``: ``id,vehicle,lat,lon`` plus optional ``status`` (``available`` default, ``busy``,
+A path of ``-`` reads standard input. ``FLEET.csv``: ``id,vehicle,lat,lon`` plus optional ``status`` (``available`` default, ``busy``,
 ``out_of_service``), ``station`` and ``turnout_s``. ``CALLS.csv``: ``id,lat,lon`` plus optional
 columns, kept as strings. Errors name the file, line and field.
 """
@@ -23,12 +23,17 @@ def _rows(
     path: str | os.PathLike[str], required: tuple[str, ...], what: str
 ) -> list[dict[str, str]]:
     p = Path(path)
-    if not p.is_file():
-        raise InputFileError(f"{what} file {str(p)!r} does not exist")
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputFileError(f"{what} file {str(p)!r} cannot be read: {exc}") from None
+    if str(path) == "-":  # standard input, e.g. a CAD system piping its fleet
+        import sys
+
+        text = sys.stdin.read()
+    else:
+        if not p.exists() or p.is_dir():
+            raise InputFileError(f"{what} file {str(p)!r} does not exist")
+        try:
+            text = p.read_bytes().decode("utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputFileError(f"{what} file {str(p)!r} cannot be read: {exc}") from None
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     reader = csv.DictReader(lines)
     header = [h.strip() for h in (reader.fieldnames or [])]

@@ -165,3 +165,22 @@ def test_console_script_runs_without_traceback() -> None:
     assert (
         out.returncode == 2 and "Traceback" not in out.stderr and "dispatch: error:" in out.stderr
     )
+
+
+def test_fleet_from_stdin_and_a_closed_pipe(tmp_path: Path) -> None:
+    fleet = (DATA / "fleet_danang.csv").read_text()
+    out = subprocess.run([sys.executable, "-m", "dispatch", "nearest", "danang", "--call",
+                          "16.060909,108.220849", "--fleet", "-", "--json"],
+                         input=fleet, capture_output=True, text=True)  # fmt: skip
+    assert out.returncode == 0 and json.loads(out.stdout)["units"]
+    # `dispatch nearest ... --json | head -1` with more output than a pipe holds: the reader leaves
+    # early, the writer stops quietly
+    calls = tmp_path / "calls.csv"
+    calls.write_text("id,lat,lon\n" + "".join(f"c{i},16.060909,108.220849\n" for i in range(3000)))
+    p = subprocess.Popen([sys.executable, "-m", "dispatch", "nearest", "danang", "--calls", str(calls),
+                          "--fleet", str(DATA / "fleet_danang.csv"), "--json"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    assert p.stdout is not None and p.stdout.readline().startswith(b'{"call"')
+    p.stdout.close()
+    err = p.stderr.read().decode() if p.stderr else ""
+    assert p.wait() == 0 and "Traceback" not in err

@@ -493,18 +493,6 @@ def unit_labels(net: Network, m: Metric, leave_nodes: np.ndarray, leave_cost: np
     return ptr, ranks, dists
 
 
-def many_to_one(net: Network, m: Metric, call_nodes: np.ndarray, call_cost: np.ndarray,
-                labels: tuple[np.ndarray, np.ndarray, np.ndarray], extra: np.ndarray,
-                out: np.ndarray) -> None:  # fmt: skip
-    """Update ``out[u]`` with each unit's time to the call plus ``extra[u]`` (exact, all units)."""
-    h = hierarchy(net)
-    ws = workspace(net)
-    ws.cur += 1
-    many_to_one_kernel(to_rank(h, call_nodes), call_cost, h.up_ptr, h.up_head, m.down_w, h.parent,
-                       ws.lab, ws.pred, ws.stamp, ws.cur, ws.buf, labels[0], labels[1], labels[2],
-                       extra, out)  # fmt: skip
-
-
 @numba.njit(cache=True, nogil=True)
 def dispatch_cch_kernel(
     tail: np.ndarray, head: np.ndarray, twin: np.ndarray, w: np.ndarray, rank: np.ndarray,

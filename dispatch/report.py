@@ -11,9 +11,10 @@
     the same summary as ``dispatch simulate --json``;
 ``response_by_priority.png``, ``utilisation.png``, ``response_by_hour.png``
     response-time distribution per priority, utilisation per unit, mean response by hour of day;
-``map.html``
-    stations, units, hospitals, calls coloured by response time, closures (folium/Leaflet; the map
-    tiles are loaded by the browser from OpenStreetMap when the file is opened).
+``map.html``, ``map.geojson``
+    stations, units, hospitals, calls coloured by response time, closures (folium/Leaflet; the
+    browser loads Leaflet and the map tiles from the network when the file is opened); the same
+    layers as GeoJSON, for a GIS and for offline use.
 
 Every file is written atomically: to a temporary file in the same folder, then ``os.replace``, so an
 interrupted run never leaves a half-written file.
@@ -477,6 +478,50 @@ def map_html(
     return str(m.get_root().render())
 
 
+def map_geojson(
+    result: SimResult,
+    *,
+    stations: Mapping[str, tuple[float, float]] | None = None,
+    closures: Sequence[Mapping[str, Any]] = (),
+) -> str:
+    """The map's layers as one GeoJSON FeatureCollection (lon/lat): every call with its response
+    time, stations with their units, hospitals and closures. Opens offline in QGIS or any GIS,
+    where ``map.html`` needs the network for Leaflet and its tiles."""
+    c = result.calls
+    u = result.units
+    feats: list[dict[str, Any]] = []
+
+    def point(lat: float, lon: float, props: dict[str, Any]) -> None:
+        feats.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
+                      "properties": props})  # fmt: skip
+
+    for i in np.flatnonzero(c["in_stats"]).tolist():
+        served = bool(c["served"][i])
+        point(float(c["lat"][i]), float(c["lon"][i]), {
+            "layer": "call", "type": str(c["type"][i]), "priority": int(c["priority"][i]),
+            "time_s": round(float(c["time_s"][i]), 3), "served": served,
+            "response_s": round(float(c["response_s"][i]), 3) if served else None,
+            "target_s": float(c["target_s"][i]), "unit": str(c["unit"][i]) if served else None,
+        })  # fmt: skip
+    by_station: dict[str, list[str]] = {}
+    homes: dict[str, tuple[float, float]] = dict(stations or {})
+    for uid, st, veh, la, lo in zip(u["unit"], u["station"], u["vehicle"], u["lat"], u["lon"],
+                                    strict=True):  # fmt: skip
+        by_station.setdefault(str(st), []).append(f"{uid} ({veh})")
+        homes[str(st)] = (float(la), float(lo))
+    for name, (la, lo) in homes.items():
+        point(la, lo, {"layer": "station", "name": name, "units": by_station.get(name, [])})
+    for h in result.hospitals:
+        point(h.lat, h.lon, {"layer": "hospital", "name": h.name,
+                             "capabilities": list(h.capabilities)})  # fmt: skip
+    for cl in closures:
+        if cl.get("geometry") is not None:
+            feats.append({"type": "Feature", "geometry": cl["geometry"],
+                          "properties": {"layer": "closure", "label": cl.get("label", ""),
+                                         "start_h": cl.get("start_h"), "end_h": cl.get("end_h")}})  # fmt: skip
+    return json.dumps({"type": "FeatureCollection", "features": feats}) + "\n"
+
+
 def _clock(t_s: float) -> str:
     d, rem = divmod(int(t_s), 86400)
     h, rem = divmod(rem, 3600)
@@ -518,5 +563,10 @@ def write_outputs(
     if html_map:
         written.append(
             atomic_write(out / "map.html", map_html(main[0], stations=stations, closures=closures))
+        )
+        written.append(
+            atomic_write(
+                out / "map.geojson", map_geojson(main[0], stations=stations, closures=closures)
+            )
         )
     return written

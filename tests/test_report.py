@@ -75,7 +75,7 @@ def test_write_outputs_files(tmp_path: Path) -> None:
     names = sorted(p.name for p in paths)
     assert names == sorted(
         ["calls.csv", "units.csv", "summary.json", "response_by_priority.png", "utilisation.png",
-         "response_by_hour.png", "map.html"]
+         "response_by_hour.png", "map.html", "map.geojson"]
     )  # fmt: skip
     for png in ("response_by_priority.png", "utilisation.png", "response_by_hour.png"):
         data = (tmp_path / png).read_bytes()
@@ -90,6 +90,19 @@ def test_write_outputs_files(tmp_path: Path) -> None:
     html = (tmp_path / "map.html").read_text()
     assert "leaflet" in html.lower() and "closed: flood" in html and "station: S" in html
     assert "hospital: H" in html and "OpenStreetMap contributors" in html
+    gj = json.loads((tmp_path / "map.geojson").read_text())
+    layers = [f["properties"]["layer"] for f in gj["features"]]
+    main = by_policy["fastest"][0]
+    assert layers.count("call") == int(main.calls["in_stats"].sum())
+    assert layers.count("closure") == 1 and layers.count("hospital") == len(main.hospitals)
+    served = [
+        f
+        for f in gj["features"]
+        if f["properties"]["layer"] == "call" and f["properties"]["served"]
+    ]
+    assert all(f["properties"]["response_s"] >= 0 for f in served)
+    lon, lat = gj["features"][0]["geometry"]["coordinates"]  # GeoJSON order: lon, lat
+    assert 107 < lon < 109 and 15 < lat < 17
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 

@@ -118,6 +118,20 @@ def _nested_dissection(
     return np.array(order, dtype=np.int64)
 
 
+@numba.njit(cache=True, nogil=True)
+def _find_edge(up_ptr: np.ndarray, up_head: np.ndarray, lo: int, hi: int) -> int:
+    """Index of the upward edge from rank ``lo`` to rank ``hi`` (binary search in ``lo``'s row)."""
+    a = up_ptr[lo]
+    b = up_ptr[lo + 1]
+    while a < b:
+        mid = (a + b) >> 1
+        if up_head[mid] < hi:
+            a = mid + 1
+        else:
+            b = mid
+    return a
+
+
 @numba.njit(cache=True)
 def _triangles(up_ptr: np.ndarray, up_head: np.ndarray) -> np.ndarray:
     """For every lower triangle (r; i < j in row r) the edge joining up_head[i] and up_head[j]."""
@@ -130,20 +144,8 @@ def _triangles(up_ptr: np.ndarray, up_head: np.ndarray) -> np.ndarray:
     k = 0
     for r in range(n):
         for i in range(up_ptr[r], up_ptr[r + 1]):
-            x = up_head[i]
-            lo0 = up_ptr[x]
-            hi0 = up_ptr[x + 1]
             for j in range(i + 1, up_ptr[r + 1]):
-                y = up_head[j]
-                lo = lo0
-                hi = hi0
-                while lo < hi:
-                    mid = (lo + hi) >> 1
-                    if up_head[mid] < y:
-                        lo = mid + 1
-                    else:
-                        hi = mid
-                out[k] = lo
+                out[k] = _find_edge(up_ptr, up_head, up_head[i], up_head[j])
                 k += 1
     return out
 
@@ -517,19 +519,6 @@ def dispatch_cch_kernel(
         out[u] = x + turnout[u]
     many_to_one_kernel(seed_rank, seed_cost, up_ptr, up_head, down_w, parent, dist, pred, stamp, cur, buf,
                        unit_ptr, unit_rank, unit_dist, turnout, out)  # fmt: skip
-
-
-@numba.njit(cache=True, nogil=True)
-def _find_edge(up_ptr: np.ndarray, up_head: np.ndarray, lo: int, hi: int) -> int:
-    a = up_ptr[lo]
-    b = up_ptr[lo + 1]
-    while a < b:
-        mid = (a + b) >> 1
-        if up_head[mid] < hi:
-            a = mid + 1
-        else:
-            b = mid
-    return a
 
 
 @numba.njit(cache=True, nogil=True)

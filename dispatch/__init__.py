@@ -1,8 +1,8 @@
 """dispatch: which emergency vehicle arrives first, over real OpenStreetMap streets.
 
-Data flow, one module each: :mod:`~dispatch.osm` (OSM file) -> :mod:`~dispatch.network` (compiled
-network) -> :mod:`~dispatch.snapping` (locating points) -> :mod:`~dispatch.routing` (travel times,
-fastest units, routes) with :mod:`~dispatch.closures` -> decisions -> simulation -> report.
+Data flow, one module each: :mod:`~dispatch.roads.osm` (OSM file) -> :mod:`~dispatch.roads.network` (compiled
+network) -> :mod:`~dispatch.roads.snapping` (locating points) -> :mod:`~dispatch.routing.queries` (travel times,
+fastest units, routes) with :mod:`~dispatch.routing.closures` -> decisions -> simulation -> report.
 
 >>> import dispatch
 >>> net = dispatch.load_network("danang")
@@ -12,14 +12,14 @@ fastest units, routes) with :mod:`~dispatch.closures` -> decisions -> simulation
 
 from __future__ import annotations
 
-from dispatch import closures as _closures
-from dispatch import routing as _routing
-from dispatch import snapping as _snapping
 from dispatch.errors import DispatchError
-from dispatch.network import Network, load_network
-from dispatch.osm import MAP_FILES, Facility
-from dispatch.profiles import VEHICLE_CLASSES, NetworkSettings, network_settings
-from dispatch.routing import Fleet, Route, UnitETA
+from dispatch.roads import snapping as _snapping
+from dispatch.roads.network import Network, load_network
+from dispatch.roads.osm import MAP_FILES, Facility
+from dispatch.roads.profiles import VEHICLE_CLASSES, NetworkSettings, network_settings
+from dispatch.routing import closures as _closures
+from dispatch.routing import queries as _routing
+from dispatch.routing.queries import Fleet, Route, UnitETA
 
 # Thin methods on the network object; the documented functions live in their modules.
 Network.vehicles = VEHICLE_CLASSES  # type: ignore[attr-defined]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import dispatch
-from dispatch.profiles import VEHICLE_CLASSES, network_settings
+from dispatch.roads.profiles import VEHICLE_CLASSES, network_settings
 
 # Emergency factor 1 and no speed caps below the limits: travel times are length / limit, by hand.
 HAND_SETTINGS = network_settings(

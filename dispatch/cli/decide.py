@@ -95,9 +95,9 @@ def register(subparsers: Any) -> None:
 
 def _load(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
     import dispatch
-    from dispatch.hospitals import read_hospitals
-    from dispatch.incidents import read_fleet
-    from dispatch.runcards import load_run_cards
+    from dispatch.decide.hospitals import read_hospitals
+    from dispatch.decide.incidents import read_fleet
+    from dispatch.decide.runcards import load_run_cards
 
     fleet = read_fleet(args.fleet)
     cards = load_run_cards(args.run_cards)
@@ -170,8 +170,8 @@ def _incident_block(plan: Any) -> list[str]:
 
 
 def _recommend(args: argparse.Namespace) -> int:
-    from dispatch.decisions import recommend
-    from dispatch.incidents import read_incident_json
+    from dispatch.decide.incidents import read_incident_json
+    from dispatch.decide.recommend import recommend
 
     incident = read_incident_json(args.incident)
     net, fleet, cards, hospitals = _load(args)
@@ -201,8 +201,8 @@ def _recommend(args: argparse.Namespace) -> int:
 
 
 def _assign(args: argparse.Namespace) -> int:
-    from dispatch.assign import assign
-    from dispatch.incidents import read_incidents
+    from dispatch.decide.assign import assign
+    from dispatch.decide.incidents import read_incidents
 
     incidents = read_incidents(args.incidents)
     net, fleet, cards, hospitals = _load(args)

@@ -10,8 +10,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from dispatch.network import load_network
-from dispatch.profiles import VEHICLE_CLASSES, check_vehicle
+from dispatch.roads.network import load_network
+from dispatch.roads.profiles import VEHICLE_CLASSES, check_vehicle
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
@@ -95,7 +95,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:  # pragma: no cover - needs the network
-    from dispatch.osm import fetch_map
+    from dispatch.roads.osm import fetch_map
 
     path = fetch_map(args.place, Path(args.out))
     print(f"wrote {path}", file=sys.stderr)

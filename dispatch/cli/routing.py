@@ -7,9 +7,9 @@ import json
 import math
 from typing import Any
 
-from dispatch.fleet import parse_latlon, read_calls_csv, read_fleet_csv
-from dispatch.network import Network, load_network
-from dispatch.profiles import VEHICLE_CLASSES, check_vehicle
+from dispatch.io.fleet import parse_latlon, read_calls_csv, read_fleet_csv
+from dispatch.roads.network import Network, load_network
+from dispatch.roads.profiles import VEHICLE_CLASSES, check_vehicle
 
 
 def _common(p: argparse.ArgumentParser) -> None:

@@ -12,7 +12,7 @@ __all__ = ["register", "run"]
 
 def register(subparsers: Any) -> None:
     """Add the ``simulate`` subcommand."""
-    from dispatch.scenario import POLICIES, shipped_scenarios
+    from dispatch.sim.scenario import POLICIES, shipped_scenarios
 
     shipped = ", ".join(shipped_scenarios()) or "none"
     p = subparsers.add_parser(
@@ -84,10 +84,10 @@ def _progress_bar(total: int, *, quiet: bool, unit: str) -> Any:
 def run(args: argparse.Namespace) -> int:
     """Run ``dispatch simulate``; return the exit code."""
     from dispatch.errors import DispatchError
-    from dispatch.parallel import run_replications
-    from dispatch.report import format_comparison, format_summary, write_outputs
-    from dispatch.scenario import POLICIES, load_scenario
-    from dispatch.stats import paired_differences, pooled_summary
+    from dispatch.report.outputs import format_comparison, format_summary, write_outputs
+    from dispatch.sim.parallel import run_replications
+    from dispatch.sim.scenario import POLICIES, load_scenario
+    from dispatch.sim.stats import paired_differences, pooled_summary
 
     if args.replications is not None and args.replications < 1:
         raise DispatchError(f"--replications={args.replications} must be >= 1")
@@ -147,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
         comparison_text = format_comparison(summaries, diffs, reference="fastest")
 
     if args.out:
-        from dispatch.simulation import load_scenario_network, resolve_world
+        from dispatch.sim.simulation import load_scenario_network, resolve_world
 
         world = resolve_world(sc, load_scenario_network(sc))
         paths = write_outputs(

@@ -1,0 +1,572 @@
+"""Simulation outputs: terminal summary, CSVs, JSON, PNG plots and an interactive HTML map.
+
+:func:`format_summary` and :func:`format_comparison` give the text printed on the terminal;
+:func:`write_outputs` writes to a folder:
+
+``calls.csv``
+    one row per generated call of every policy and replication (times in seconds);
+``units.csv``
+    one row per unit, policy and replication (dispatches, busy hours, utilisation);
+``summary.json``
+    the same summary as ``dispatch simulate --json``;
+``response_by_priority.png``, ``utilisation.png``, ``response_by_hour.png``
+    response-time distribution per priority, utilisation per unit, mean response by hour of day;
+``map.html``, ``map.geojson``
+    stations, units, hospitals, calls coloured by response time, closures (folium/Leaflet; the
+    browser loads Leaflet and the map tiles from the network when the file is opened); the same
+    layers as GeoJSON, for a GIS and for offline use.
+
+Every file is written atomically: to a temporary file in the same folder, then ``os.replace``, so an
+interrupted run never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dispatch.sim.simulation import SimResult
+
+__all__ = [
+    "CALL_COLUMNS",
+    "atomic_write",
+    "format_comparison",
+    "format_summary",
+    "write_outputs",
+]
+
+#: Columns of ``calls.csv``, in order.
+CALL_COLUMNS = (
+    "policy", "replication", "call", "time_s", "hour", "type", "service", "priority", "lat", "lon",
+    "area", "in_stats", "served", "unit", "vehicle", "dispatch_s", "wait_s", "turnout_s", "drive_s",
+    "response_s", "target_s", "transport", "hospital", "on_scene_s", "n_units", "units", "complete",
+    "full_complement_s",
+)  # fmt: skip
+#: Columns of ``units.csv``, in order.
+UNIT_COLUMNS = (
+    "policy", "replication", "unit", "vehicle", "station", "lat", "lon", "dispatches", "busy_s",
+    "returning_s", "utilisation",
+)  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------------------
+# atomic writes
+# ----------------------------------------------------------------------------------------------
+
+
+def atomic_write(path: str | Path, data: str | bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temporary file in the same folder, then ``os.replace``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+# ----------------------------------------------------------------------------------------------
+# terminal text
+# ----------------------------------------------------------------------------------------------
+
+
+def _s(x: Any) -> str:
+    return "-" if x is None else f"{x:.0f}"
+
+
+def _pct(x: Any) -> str:
+    return "-" if x is None else f"{100 * x:.0f}%"
+
+
+def _row(label: str, st: Mapping[str, Any]) -> str:
+    r = st["response_s"]
+    return (
+        f"{label:<28} {st['calls']:>7} {st['unserved']:>6} {_s(r['mean']):>7} {_s(r['median']):>7} "
+        f"{_s(r['p90']):>7} {_s(r['p95']):>7} {_pct(st['within_target']):>7} {_s(st['wait_s']['mean']):>7}"
+    )
+
+
+def format_summary(summary: Mapping[str, Any], *, title: str = "") -> str:
+    """The summary table printed by ``dispatch simulate`` (response times in seconds)."""
+    lines = []
+    if title:
+        lines.append(title)
+    lines.append(
+        f"calls {summary['calls']}  served {summary['served']}  unserved at horizon "
+        f"{summary['unserved']}"
+    )
+    lines.append("")
+    head = (
+        f"{'response time (s)':<28} {'calls':>7} {'unserv':>6} {'mean':>7} {'median':>7} {'p90':>7} "
+        f"{'p95':>7} {'target':>7} {'wait':>7}"
+    )
+    lines.append(head)
+    lines.append("-" * len(head))
+    lines.append(_row("all calls", summary))
+    targets = summary.get("targets_s", {})
+    for level, st in summary["by_priority"].items():
+        t = targets.get(level)
+        lines.append(_row(f"priority {level} (target {_s(t)} s)", st))
+    for svc, st in summary["by_service"].items():
+        lines.append(_row(f"service {svc}", st))
+    for name, st in summary["by_type"].items():
+        lines.append(_row(f"  {name}", st))
+    if summary.get("run_cards"):
+        lines.append("")
+        lines.append(
+            f"run cards {summary['run_cards']}: first arrival vs full complement "
+            "(call to the last required unit, calls whose card was filled)"
+        )
+        for label, st in [("all calls", summary), *summary["by_priority"].items()]:
+            name = label if label == "all calls" else f"priority {label}"
+            r, f = st["response_s"], st.get("full_complement_s") or {}
+            lines.append(
+                f"  {name:<14} first arrival mean {_s(r['mean'])} s, p90 {_s(r['p90'])} s;  "
+                f"full complement mean {_s(f.get('mean'))} s, p90 {_s(f.get('p90'))} s "
+                f"({st.get('complete', 0)}/{st['calls']} complete)"
+            )
+    units = summary["units"]["per_unit"]
+    if units:
+        util = sorted(units.items(), key=lambda kv: -(kv[1]["utilisation"] or 0))
+        top = ", ".join(f"{u} {_pct(v['utilisation'])}" for u, v in util[:4])
+        lines.append("")
+        lines.append(
+            f"unit utilisation (committed to calls): mean {_pct(summary['units']['utilisation_mean'])};"
+            f" busiest {top}"
+        )
+    ci = summary.get("ci95")
+    if ci:
+        m = ci["response_mean_s"]
+        p = ci["response_p90_s"]
+        lines.append(
+            f"over {summary['replications']} replications: mean response {_s(m['mean'])} s "
+            f"± {_s(m['half_width'])}, p90 {_s(p['mean'])} s ± {_s(p['half_width'])} (95% CI)"
+        )
+    return "\n".join(lines)
+
+
+def format_comparison(
+    summaries: Mapping[str, Mapping[str, Any]],
+    differences: Mapping[str, Mapping[str, Any]],
+    *,
+    reference: str = "fastest",
+) -> str:
+    """Policy comparison table: each policy's figures and its paired difference from the reference."""
+    head = (
+        f"{'policy':<24} {'mean s':>8} {'p90 s':>8} {'target':>7} {'unserv':>7}   "
+        f"{'mean vs ' + reference + ' (95% CI)':<30} {'p90 vs ' + reference:<22}"
+    )
+    lines = [head, "-" * len(head)]
+    for policy, sm in summaries.items():
+        r = sm["response_s"]
+        if policy == reference:
+            d1 = d2 = "(reference)"
+        else:
+            dm = differences[policy]["response_mean_s"]["difference"]
+            dp = differences[policy]["response_p90_s"]["difference"]
+            d1 = _diff(dm)
+            d2 = _diff(dp)
+        lines.append(
+            f"{policy:<24} {_s(r['mean']):>8} {_s(r['p90']):>8} {_pct(sm['within_target']):>7} "
+            f"{sm['unserved']:>7}   {d1:<30} {d2:<22}"
+        )
+    lines.append(
+        "differences are paired (same calls for every policy, replication by replication); "
+        "positive = slower than " + reference
+    )
+    return "\n".join(lines)
+
+
+def _diff(d: Mapping[str, Any]) -> str:
+    if d["mean"] is None:
+        return "-"
+    s = f"{d['mean']:+.1f} s"
+    if d["half_width"] is not None:
+        s += f" [{d['low']:+.1f}, {d['high']:+.1f}]"
+    return s
+
+
+# ----------------------------------------------------------------------------------------------
+# files
+# ----------------------------------------------------------------------------------------------
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, bool | np.bool_):
+        return "1" if v else "0"
+    if isinstance(v, float | np.floating):
+        return "" if not math.isfinite(v) else f"{float(v):.3f}"
+    if isinstance(v, np.integer):
+        return str(int(v))
+    return str(v)
+
+
+def calls_csv(results: Sequence[SimResult]) -> str:
+    """``calls.csv`` text for runs (deterministic: fixed column order and number format)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CALL_COLUMNS)
+    for r in results:
+        cols = [r.calls[k] for k in CALL_COLUMNS[2:]]
+        for i in range(r.n_calls):
+            w.writerow([r.policy, r.replication, *(_fmt(c[i]) for c in cols)])
+    return buf.getvalue()
+
+
+def units_csv(results: Sequence[SimResult]) -> str:
+    """``units.csv`` text for runs."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(UNIT_COLUMNS)
+    for r in results:
+        cols = [r.units[k] for k in UNIT_COLUMNS[2:]]
+        for i in range(len(r.units["unit"])):
+            w.writerow([r.policy, r.replication, *(_fmt(c[i]) for c in cols)])
+    return buf.getvalue()
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def plot_response_by_priority(results: Sequence[SimResult]) -> bytes:
+    """PNG: histogram of response times per priority, with each priority's target."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    calls = _pool(results)
+    levels = sorted(set(calls["priority"].tolist()))
+    fig, axes = plt.subplots(
+        len(levels), 1, figsize=(7, 2.3 * max(len(levels), 1) + 0.6), squeeze=False
+    )
+    served = calls["served"] & calls["in_stats"]
+    all_rs = calls["response_s"][served] / 60.0
+    hi = float(np.percentile(all_rs, 99.5)) if len(all_rs) else 10.0
+    bins = np.linspace(0, max(hi, 1.0), 40)
+    targets = results[0].targets_s
+    for ax, level in zip(axes[:, 0], levels, strict=True):
+        m = served & (calls["priority"] == level)
+        rs = calls["response_s"][m] / 60.0
+        ax.hist(np.clip(rs, 0, bins[-1]), bins=bins, color="#3b75af", edgecolor="white")
+        t = targets.get(int(level))
+        if t is not None:
+            ax.axvline(t / 60.0, color="#c0392b", linestyle="--", label=f"target {t / 60:.0f} min")
+        if len(rs):
+            p90 = float(np.percentile(rs, 90))
+            ax.axvline(p90, color="#2c3e50", linestyle=":", label=f"p90 {p90:.1f} min")
+        unserved = int(
+            np.count_nonzero(~calls["served"][calls["in_stats"] & (calls["priority"] == level)])
+        )
+        ax.set_title(f"priority {level}: {len(rs)} calls served, {unserved} unserved", fontsize=10)
+        ax.set_ylabel("calls")
+        ax.legend(fontsize=8)
+    axes[-1, 0].set_xlabel("response time, call to first arrival (minutes)")
+    fig.suptitle(
+        f"{results[0].scenario} ({results[0].policy}): response-time distribution", fontsize=11
+    )
+    fig.tight_layout()
+    return _png(fig)
+
+
+def plot_utilisation(results: Sequence[SimResult]) -> bytes:
+    """PNG: utilisation per unit (committed to calls, and returning), mean over replications."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    u = results[0].units
+    span = max(results[0].horizon_s - results[0].warmup_s, 1e-9)
+    busy = np.mean([r.units["utilisation"] for r in results], axis=0)
+    ret = np.mean([r.units["returning_s"] for r in results], axis=0) / span
+    names = [f"{a} ({v})" for a, v in zip(u["unit"], u["vehicle"], strict=True)]
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(names) + 1.5))
+    y = np.arange(len(names))
+    ax.barh(y, 100 * busy, color="#3b75af", label="committed to a call")
+    ax.barh(y, 100 * ret, left=100 * busy, color="#a9c6e3", label="returning (dispatchable)")
+    ax.set_yticks(y, names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("share of simulated time (%)")
+    ax.set_title(f"{results[0].scenario} ({results[0].policy}): unit utilisation", fontsize=11)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def plot_response_by_hour(results: Sequence[SimResult]) -> bytes:
+    """PNG: mean and 90th percentile response time by hour of day, with the call count."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    calls = _pool(results)
+    m = calls["served"] & calls["in_stats"]
+    hours = calls["hour"][m]
+    rs = calls["response_s"][m] / 60.0
+    mean = np.full(24, np.nan)
+    p90 = np.full(24, np.nan)
+    for h in range(24):
+        x = rs[hours == h]
+        if len(x):
+            mean[h] = x.mean()
+            p90[h] = np.percentile(x, 90)
+    count = np.bincount(calls["hour"][calls["in_stats"]], minlength=24)[:24] / max(len(results), 1)
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    ax2 = ax.twinx()
+    ax2.bar(np.arange(24), count, color="#dddddd", label="calls per replication")
+    ax2.set_ylabel("calls")
+    ax.set_zorder(ax2.get_zorder() + 1)
+    ax.patch.set_visible(False)
+    ax.plot(np.arange(24), mean, marker="o", color="#3b75af", label="mean")
+    ax.plot(
+        np.arange(24), p90, marker="s", color="#c0392b", linestyle="--", label="90th percentile"
+    )
+    ax.set_xticks(range(0, 24, 2))
+    ax.set_xlabel("hour of day")
+    ax.set_ylabel("response time (minutes)")
+    ax.set_title(f"{results[0].scenario} ({results[0].policy}): response time by hour", fontsize=11)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _pool(results: Sequence[SimResult]) -> dict[str, np.ndarray]:
+    return {k: np.concatenate([r.calls[k] for r in results]) for k in results[0].calls}
+
+
+def _colour(response_s: float, target_s: float) -> str:
+    if not math.isfinite(response_s):
+        return "#000000"
+    f = response_s / target_s
+    if f <= 0.5:
+        return "#1a9850"
+    if f <= 1.0:
+        return "#91cf60"
+    if f <= 1.5:
+        return "#fc8d59"
+    return "#d73027"
+
+
+def map_html(
+    result: SimResult,
+    *,
+    stations: Mapping[str, tuple[float, float]] | None = None,
+    closures: Sequence[Mapping[str, Any]] = (),
+    max_calls: int = 5000,
+) -> str:
+    """Interactive Leaflet map (folium): stations, units, hospitals, calls, closures."""
+    import folium
+
+    c = result.calls
+    u = result.units
+    pts = np.column_stack(
+        [np.concatenate([c["lat"], u["lat"]]), np.concatenate([c["lon"], u["lon"]])]
+    )
+    centre = [float(np.mean(pts[:, 0])), float(np.mean(pts[:, 1]))]
+    m = folium.Map(location=centre, zoom_start=14, tiles="OpenStreetMap", control_scale=True)
+    if len(pts):
+        m.fit_bounds(
+            [
+                [float(pts[:, 0].min()), float(pts[:, 1].min())],
+                [float(pts[:, 0].max()), float(pts[:, 1].max())],
+            ]
+        )
+    for cl in closures:
+        if cl.get("geometry") is None:
+            continue
+        window = ""
+        start, end = cl.get("start_h"), cl.get("end_h")
+        if start is not None or end is not None:
+            window = f" (hours {start or 0:g} to {'end' if end is None else format(end, 'g')})"
+        folium.GeoJson(
+            cl["geometry"],
+            name=f"closure: {cl['label']}",
+            style_function=lambda _f: {
+                "color": "#7b3294",
+                "fillColor": "#c2a5cf",
+                "weight": 2,
+                "fillOpacity": 0.35,
+            },
+            tooltip=f"closed: {cl['label']}{window}",
+        ).add_to(m)
+    calls_layer = folium.FeatureGroup(name="calls (colour: response vs target)")
+    idx = np.flatnonzero(c["in_stats"])
+    if len(idx) > max_calls:  # keep the file small: an even sample of the calls
+        idx = idx[np.linspace(0, len(idx) - 1, max_calls).astype(int)]
+    for i in idx:
+        rs = float(c["response_s"][i])
+        tip = f"{c['type'][i]} (P{c['priority'][i]}) at {_clock(float(c['time_s'][i]))}: " + (
+            f"response {rs:.0f} s by {c['unit'][i]}" if c["served"][i] else "unserved at horizon"
+        )
+        folium.CircleMarker(
+            [float(c["lat"][i]), float(c["lon"][i])],
+            radius=4,
+            color=_colour(rs, float(c["target_s"][i])),
+            fill=True,
+            fill_opacity=0.8,
+            weight=1,
+            tooltip=tip,
+        ).add_to(calls_layer)
+    calls_layer.add_to(m)
+    st_layer = folium.FeatureGroup(name="stations and units")
+    by_station: dict[str, list[str]] = {}
+    for uid, st, veh in zip(u["unit"], u["station"], u["vehicle"], strict=True):
+        by_station.setdefault(str(st), []).append(f"{uid} ({veh})")
+    homes = {
+        str(st): (float(la), float(lo))
+        for st, la, lo in zip(u["station"], u["lat"], u["lon"], strict=True)
+    }
+    for name, pos in {**(stations or {}), **homes}.items():
+        units_here = by_station.get(name, [])
+        folium.Marker(
+            list(pos),
+            tooltip=f"station: {name}: " + (", ".join(units_here) or "no unit"),
+            icon=folium.Icon(color="blue", icon="home"),
+        ).add_to(st_layer)
+    st_layer.add_to(m)
+    h_layer = folium.FeatureGroup(name="hospitals")
+    for h in result.hospitals:
+        caps = ", ".join(h.capabilities) or "any patient"
+        folium.Marker(
+            [h.lat, h.lon],
+            tooltip=f"hospital: {h.name} ({caps})",
+            icon=folium.Icon(color="red", icon="plus"),
+        ).add_to(h_layer)
+    h_layer.add_to(m)
+    legend = (
+        '<div style="position: fixed; bottom: 20px; left: 20px; z-index: 9999; background: white; '
+        'padding: 6px 10px; border: 1px solid #999; font-size: 12px;">'
+        f"<b>{result.scenario}</b> ({result.policy})<br>response time vs target:<br>"
+        '<span style="color:#1a9850">&#9679;</span> &le; half &nbsp;'
+        '<span style="color:#91cf60">&#9679;</span> &le; target &nbsp;'
+        '<span style="color:#fc8d59">&#9679;</span> &le; 1.5&times; &nbsp;'
+        '<span style="color:#d73027">&#9679;</span> later &nbsp;'
+        '<span style="color:#000000">&#9679;</span> unserved<br>'
+        "Map data &copy; OpenStreetMap contributors (ODbL)</div>"
+    )
+    m.get_root().html.add_child(folium.Element(legend))  # type: ignore[attr-defined]
+    folium.LayerControl(collapsed=False).add_to(m)
+    return str(m.get_root().render())
+
+
+def map_geojson(
+    result: SimResult,
+    *,
+    stations: Mapping[str, tuple[float, float]] | None = None,
+    closures: Sequence[Mapping[str, Any]] = (),
+) -> str:
+    """The map's layers as one GeoJSON FeatureCollection (lon/lat): every call with its response
+    time, stations with their units, hospitals and closures. Opens offline in QGIS or any GIS,
+    where ``map.html`` needs the network for Leaflet and its tiles."""
+    c = result.calls
+    u = result.units
+    feats: list[dict[str, Any]] = []
+
+    def point(lat: float, lon: float, props: dict[str, Any]) -> None:
+        feats.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
+                      "properties": props})  # fmt: skip
+
+    for i in np.flatnonzero(c["in_stats"]).tolist():
+        served = bool(c["served"][i])
+        point(float(c["lat"][i]), float(c["lon"][i]), {
+            "layer": "call", "type": str(c["type"][i]), "priority": int(c["priority"][i]),
+            "time_s": round(float(c["time_s"][i]), 3), "served": served,
+            "response_s": round(float(c["response_s"][i]), 3) if served else None,
+            "target_s": float(c["target_s"][i]), "unit": str(c["unit"][i]) if served else None,
+        })  # fmt: skip
+    by_station: dict[str, list[str]] = {}
+    homes: dict[str, tuple[float, float]] = dict(stations or {})
+    for uid, st, veh, la, lo in zip(u["unit"], u["station"], u["vehicle"], u["lat"], u["lon"],
+                                    strict=True):  # fmt: skip
+        by_station.setdefault(str(st), []).append(f"{uid} ({veh})")
+        homes[str(st)] = (float(la), float(lo))
+    for name, (la, lo) in homes.items():
+        point(la, lo, {"layer": "station", "name": name, "units": by_station.get(name, [])})
+    for h in result.hospitals:
+        point(h.lat, h.lon, {"layer": "hospital", "name": h.name,
+                             "capabilities": list(h.capabilities)})  # fmt: skip
+    for cl in closures:
+        if cl.get("geometry") is not None:
+            feats.append({"type": "Feature", "geometry": cl["geometry"],
+                          "properties": {"layer": "closure", "label": cl.get("label", ""),
+                                         "start_h": cl.get("start_h"), "end_h": cl.get("end_h")}})  # fmt: skip
+    return json.dumps({"type": "FeatureCollection", "features": feats}) + "\n"
+
+
+def _clock(t_s: float) -> str:
+    d, rem = divmod(int(t_s), 86400)
+    h, rem = divmod(rem, 3600)
+    mnt = rem // 60
+    return (f"day {d + 1} " if d else "") + f"{h:02d}:{mnt:02d}"
+
+
+def write_outputs(
+    out_dir: str | Path,
+    results_by_policy: Mapping[str, Sequence[SimResult]],
+    summary: Mapping[str, Any],
+    *,
+    main_policy: str,
+    stations: Mapping[str, tuple[float, float]] | None = None,
+    closures: Sequence[Mapping[str, Any]] = (),
+    plots: bool = True,
+    html_map: bool = True,
+) -> list[Path]:
+    """Write CSVs, JSON summary, PNG plots and the HTML map to ``out_dir`` (atomically).
+
+    Plots and the map show ``main_policy`` (the first replication for the map, all replications
+    pooled for the plots). Returns the paths written.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    every = [r for rs in results_by_policy.values() for r in rs]
+    written = [
+        atomic_write(out / "calls.csv", calls_csv(every)),
+        atomic_write(out / "units.csv", units_csv(every)),
+        atomic_write(out / "summary.json", json.dumps(summary, indent=2, sort_keys=False) + "\n"),
+    ]
+    main = list(results_by_policy[main_policy])
+    if plots:
+        written.append(
+            atomic_write(out / "response_by_priority.png", plot_response_by_priority(main))
+        )
+        written.append(atomic_write(out / "utilisation.png", plot_utilisation(main)))
+        written.append(atomic_write(out / "response_by_hour.png", plot_response_by_hour(main)))
+    if html_map:
+        written.append(
+            atomic_write(out / "map.html", map_html(main[0], stations=stations, closures=closures))
+        )
+        written.append(
+            atomic_write(
+                out / "map.geojson", map_geojson(main[0], stations=stations, closures=closures)
+            )
+        )
+    return written

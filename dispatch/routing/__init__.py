@@ -1,0 +1,1 @@
+"""Routing: numba kernels (:mod:`.kernels`), the customizable contraction hierarchy (:mod:`.cch`), closures (:mod:`.closures`) and the queries (:mod:`.queries`: travel times, fastest units, routes, fleets)."""

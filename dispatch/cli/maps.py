@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
+from dispatch.io.atomic import atomic_open
 from dispatch.roads.network import load_network
 from dispatch.roads.profiles import VEHICLE_CLASSES, check_vehicle
 
@@ -66,16 +65,10 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def _write_csv_atomic(path: Path, header: list[str], rows: object) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(header)
-            w.writerows(rows)  # type: ignore[arg-type]
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)  # type: ignore[arg-type]
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -356,7 +356,7 @@ def geom_cum_m(net: Network) -> np.ndarray:
     """Cumulative length along each arc's geometry, metres, per geometry point (0 at arc start)."""
     cum = net._state.get("geom_cum")
     if cum is None:
-        from dispatch.roads.network import haversine_m
+        from dispatch.geo import haversine_m
 
         seg = haversine_m(net.geom_lat[:-1], net.geom_lon[:-1], net.geom_lat[1:], net.geom_lon[1:])
         seg = np.concatenate([[0.0], seg])

@@ -66,6 +66,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from dispatch.errors import DispatchError
+from dispatch.geo import haversine_m, point_distance_m
 from dispatch.sim.demand import Calls
 from dispatch.sim.scenario import POLICIES, Hospital, Scenario
 
@@ -80,7 +81,6 @@ __all__ = [
     "UnitETALike",
 ]
 
-EARTH_RADIUS_M = 6_371_008.8
 #: Waiting calls looked at per matching step (bounds the work per freed unit under overload).
 SCAN_LIMIT = 64
 #: Slack of the straight-line lower bound on a returning unit's ETA (snapping offsets), metres.
@@ -776,8 +776,8 @@ class Simulation:
             return 0.0
         elapsed = self.now_s - u.route_start_s
         remaining = max(u.ret_eta_s - elapsed, 0.0)
-        d_o = _haversine1_m(u.ret_origin, point)
-        d_h = _haversine1_m(u.home, point)
+        d_o = point_distance_m(u.ret_origin, point)
+        d_h = point_distance_m(u.home, point)
         d = max(d_o - vmax * elapsed, d_h - vmax * remaining) - LOWER_BOUND_SLACK_M
         lb = max(d, 0.0) / vmax
         tables = self._tables
@@ -817,7 +817,7 @@ class Simulation:
             return best[0] if best else None
         if self.policy == "nearest_straight_line":
             pos = np.array([self.position(u) for u in cands])
-            d = _haversine_m(pos[:, 0], pos[:, 1], point[0], point[1])
+            d = haversine_m(pos[:, 0], pos[:, 1], point[0], point[1])
         else:  # nearest_node
             d = self._node_ranking(point, cands)
         # rank by the baseline's proxy (ties by unit id), time the chosen unit on the roads;
@@ -1356,24 +1356,6 @@ def _max_speed_mps(net: Any, vehicle: str) -> float:
 
 def _clip_span(start: float, end: float, lo: float, hi: float) -> float:
     return max(0.0, min(end, hi) - max(start, lo))
-
-
-def _haversine1_m(a: tuple[float, float], b: tuple[float, float]) -> float:
-    """Great-circle distance between two (lat, lon) points, metres (scalar, no numpy)."""
-    p1, p2 = math.radians(a[0]), math.radians(b[0])
-    h = (
-        math.sin((p2 - p1) / 2) ** 2
-        + math.cos(p1) * math.cos(p2) * math.sin(math.radians(b[1] - a[1]) / 2) ** 2
-    )
-    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(min(h, 1.0)))
-
-
-def _haversine_m(lat1: Any, lon1: Any, lat2: Any, lon2: Any) -> np.ndarray:
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dphi = p2 - p1
-    dl = np.radians(np.asarray(lon2) - np.asarray(lon1))
-    a = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(a))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -142,7 +142,7 @@ def test_routes_by_cch_unpack_to_connected_arcs_with_dijkstra_times(
         assert all(y >= x for x, y in zip(r.times_s, r.times_s[1:], strict=False))
         # consecutive points are at most one geometry piece apart: the arcs are connected
         c = np.array(r.coords)
-        from dispatch.roads.network import haversine_m
+        from dispatch.geo import haversine_m
 
         assert float(
             np.sum(haversine_m(c[:-1, 0], c[:-1, 1], c[1:, 0], c[1:, 1]))

@@ -145,7 +145,7 @@ def test_route_geometry_and_times(danang: dispatch.Network) -> None:
         g["geometry"]["type"] == "LineString" and g["geometry"]["coordinates"][0][0] > 100
     )  # lon first
     # the geometry's length agrees with the reported length within a metre per piece
-    from dispatch.roads.network import haversine_m
+    from dispatch.geo import haversine_m
 
     c = np.array(r.coords)
     geo_len = float(np.sum(haversine_m(c[:-1, 0], c[:-1, 1], c[1:, 0], c[1:, 1])))

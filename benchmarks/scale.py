@@ -1,0 +1,319 @@
+"""Scale benchmark: compile, preprocess and query synthetic cities of 10k to 320k intersections.
+
+Run from the repository root::
+
+    python benchmarks/scale.py [--sizes 10000 80000 320000] [--seed 1]
+                               [--out benchmarks/results/scale.json]
+
+For each size a seeded synthetic city (:mod:`synth_city`, OSM PBF) is generated once into
+``benchmarks/.cache/`` and measured in fresh processes, so that each peak RSS is that process's own:
+
+``compile``
+    ``dispatch.load_network(path, rebuild=True)``: OSM -> arrays -> cache file (peak RSS of that process).
+``ours``
+    a new process: load from the cache, the first ``travel_times`` 50 x 1000 (CCH ordering, build and
+    customization included: the preprocessing), the same matrix again, ``fastest_units`` (k=3 of 50)
+    first and repeated, with one unit moving before each call, and close 100 arcs then answer;
+    peak RSS of the whole process.
+``routingkit``
+    a new process: routingkit-cch (inertial-flow order + build + customize) on the SAME arcs (the
+    ambulance edge table, parallel arcs merged to their minimum, integer milliseconds), then
+    ``CCHOneToMany`` 50 x 1000; RSS added by the preprocessing.
+
+Answers are checked: our matrix and routingkit's against scipy Dijkstra from 5 of the 50 units on the
+same arcs (tolerance 1e-6 s for ours, 1 ms per edge for routingkit's integer weights). Units and calls
+are placed on nodes of the ambulance graph's largest strongly connected part (seeded).
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
+             "RAYON_NUM_THREADS"):  # fmt: skip
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+for p in (str(ROOT), str(HERE)):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+VEHICLE = "ambulance"
+N_UNITS, N_CALLS, N_CHECK = 50, 1000, 5
+CACHE = HERE / ".cache"
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def city_path(size: int, seed: int) -> Path:
+    """Generate (once) and return the synthetic city of ``size`` intersections."""
+    from synth_city import generate
+
+    path = CACHE / f"city_{size}_s{seed}.osm.pbf"
+    if not path.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.pbf")
+        generate(tmp, intersections=size, seed=seed)
+        os.replace(tmp, path)
+    return path
+
+
+# --- child processes ------------------------------------------------------------------------------
+
+
+def child_compile(path: Path, cache_dir: Path) -> dict[str, Any]:
+    import dispatch
+
+    t0 = time.perf_counter()
+    net = dispatch.load_network(path, cache_dir=cache_dir, rebuild=True)
+    return {"compile_s": time.perf_counter() - t0, "nodes": int(len(net.node_lat)),
+            "arcs": int(len(net.arc_tail)), "peak_rss_mb": _peak_rss_mb()}  # fmt: skip
+
+
+def _points(net: Any, seed: int, edges_out: Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Unit and call node indices (into the exported node list) and the exported edges."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    et = net.edge_table(VEHICLE)
+    osmid, inv = np.unique(np.concatenate([et["u"], et["v"]]), return_inverse=True)
+    m = len(et["u"])
+    u, v = inv[:m].astype(np.int64), inv[m:].astype(np.int64)
+    w = np.asarray(et["travel_time_s"], dtype=np.float64)
+    n = len(osmid)
+    g = csr_matrix((np.ones(m), (u, v)), shape=(n, n))
+    _, labels = connected_components(g, directed=True, connection="strong")
+    scc = np.flatnonzero(labels == np.bincount(labels).argmax())
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(scc, N_UNITS + N_CALLS + N_UNITS, replace=False)
+    pos = np.searchsorted(net.node_osmid, osmid)
+    lat, lon = net.node_lat[pos], net.node_lon[pos]
+    np.savez(edges_out, u=u, v=v, w=w, lat=lat, lon=lon, picks=picks)
+    return lat[picks], lon[picks], {"n": n, "m": m}
+
+
+def child_ours(path: Path, cache_dir: Path, seed: int, edges_out: Path) -> dict[str, Any]:
+    import dispatch
+
+    out: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    net = dispatch.load_network(path, cache_dir=cache_dir)
+    out["load_s"] = time.perf_counter() - t0
+    out["rss_after_load_mb"] = _rss_mb()
+    plat, plon, dims = _points(net, seed, edges_out)
+    units = list(zip(plat[:N_UNITS], plon[:N_UNITS], strict=True))
+    calls = list(zip(plat[N_UNITS : N_UNITS + N_CALLS], plon[N_UNITS : N_UNITS + N_CALLS],
+                     strict=True))  # fmt: skip
+    t0 = time.perf_counter()
+    tt = net.travel_times(units, calls, vehicle=VEHICLE)
+    out["first_matrix_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    tt2 = net.travel_times(units, calls, vehicle=VEHICLE)
+    out["matrix_s"] = time.perf_counter() - t0
+    assert np.array_equal(tt, tt2)
+    np.save(edges_out.with_suffix(".ours.npy"), tt)
+    fleet = [{"id": f"U{i:02d}", "vehicle": VEHICLE, "lat": float(a), "lon": float(b)}
+             for i, (a, b) in enumerate(units)]  # fmt: skip
+    t0 = time.perf_counter()
+    net.fastest_units(calls[0], fleet, k=3)
+    out["first_fastest_ms"] = (time.perf_counter() - t0) * 1e3
+    times = []
+    for c in calls[1:201]:
+        t0 = time.perf_counter()
+        net.fastest_units(c, fleet, k=3)
+        times.append(time.perf_counter() - t0)
+    out["fastest_ms"] = float(np.median(times)) * 1e3
+    moves = list(zip(plat[N_UNITS + N_CALLS :], plon[N_UNITS + N_CALLS :], strict=True))
+    times = []
+    for i, c in enumerate(calls[201:301]):
+        j = i % N_UNITS
+        fleet[j] = {**fleet[j], "lat": float(moves[j][0]), "lon": float(moves[j][1])}
+        t0 = time.perf_counter()
+        net.fastest_units(c, fleet, k=3)
+        times.append(time.perf_counter() - t0)
+    out["fastest_moving_ms"] = float(np.median(times)) * 1e3
+    rng = np.random.default_rng(seed + 1)
+    arcs = rng.choice(len(net.arc_tail), 100, replace=False)
+    t0 = time.perf_counter()
+    cid = net.close_arcs(arcs)
+    net.fastest_units(calls[400], fleet, k=3)
+    out["close100_then_answer_ms"] = (time.perf_counter() - t0) * 1e3
+    net.reopen(cid)
+    out["peak_rss_mb"] = _peak_rss_mb()
+    out.update(dims)
+    return out
+
+
+def child_routingkit(edges: Path) -> dict[str, Any]:
+    import routingkit_cch as rk
+
+    z = np.load(edges)
+    u, v, w = z["u"], z["v"], z["w"]
+    ok = u != v
+    order = np.lexsort((w, v, u))
+    order = order[ok[order]]
+    first = np.ones(len(order), bool)
+    first[1:] = (u[order][1:] != u[order][:-1]) | (v[order][1:] != v[order][:-1])
+    keep = order[first]
+    eu, ev = u[keep].tolist(), v[keep].tolist()
+    ew_ms = np.rint(w[keep] * 1000).astype(np.int64).tolist()
+    n = len(z["lat"])
+    picks = z["picks"]
+    rss0 = _rss_mb()
+    t0 = time.perf_counter()
+    ordr = rk.compute_order_inertial(n, eu, ev, z["lat"].tolist(), z["lon"].tolist())
+    t1 = time.perf_counter()
+    cch = rk.CCH(ordr, eu, ev, False)
+    t2 = time.perf_counter()
+    metric = rk.CCHMetric(cch, ew_ms)
+    t3 = time.perf_counter()
+    rss1 = _rss_mb()
+    units, calls = picks[:N_UNITS].tolist(), picks[N_UNITS : N_UNITS + N_CALLS].tolist()
+    t4 = time.perf_counter()
+    o2m = rk.CCHOneToMany(metric, calls)
+    mat = np.array([[np.inf if d is None else d / 1000 for d in o2m.distances_from(x)]
+                    for x in units])  # fmt: skip
+    t5 = time.perf_counter()
+    np.save(edges.with_suffix(".rk.npy"), mat)
+    return {"order_s": t1 - t0, "build_s": t2 - t1, "customize_s": t3 - t2,
+            "preprocess_s": t3 - t0, "matrix_s": t5 - t4, "extra_rss_mb": rss1 - rss0,
+            "peak_rss_mb": _peak_rss_mb()}  # fmt: skip
+
+
+def check(edges: Path) -> dict[str, float]:
+    """Max abs difference of ours and routingkit's matrices vs scipy Dijkstra (5 units)."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import dijkstra
+
+    z = np.load(edges)
+    u, v, w = z["u"], z["v"], z["w"]
+    n = len(z["lat"])
+    order = np.lexsort((w, v, u))
+    first = np.ones(len(order), bool)
+    first[1:] = (u[order][1:] != u[order][:-1]) | (v[order][1:] != v[order][:-1])
+    keep = order[first]
+    g = csr_matrix((w[keep], (u[keep], v[keep])), shape=(n, n))
+    picks = z["picks"]
+    units, calls = picks[:N_CHECK], picks[N_UNITS : N_UNITS + N_CALLS]
+    ref = dijkstra(g, directed=True, indices=units)[:, calls]
+    out = {
+        "ours_max_abs_s": float(
+            np.max(np.abs(np.load(edges.with_suffix(".ours.npy"))[:N_CHECK] - ref))
+        )
+    }
+    rk_path = edges.with_suffix(".rk.npy")
+    if rk_path.exists():
+        out["routingkit_max_abs_s"] = float(np.max(np.abs(np.load(rk_path)[:N_CHECK] - ref)))
+    return out
+
+
+# --- driver ---------------------------------------------------------------------------------------
+
+
+def _run_child(*args: str) -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True,
+                          text=True, check=False)  # fmt: skip
+    if proc.returncode != 0:
+        raise RuntimeError(f"child {args[0]} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_size(size: int, seed: int, with_rk: bool) -> dict[str, Any]:
+    path = city_path(size, seed)
+    cache_dir = CACHE / f"net_{size}_s{seed}"
+    edges = CACHE / f"edges_{size}_s{seed}.npz"
+    res: dict[str, Any] = {"size": size, "pbf_mb": path.stat().st_size / 2**20}
+    res["compile"] = _run_child("compile", str(path), str(cache_dir))
+    res["ours"] = _run_child("ours", str(path), str(cache_dir), str(seed), str(edges))
+    if with_rk:
+        try:
+            res["routingkit"] = _run_child("routingkit", str(edges))
+        except RuntimeError as exc:
+            res["routingkit"] = {"error": str(exc).splitlines()[-1]}
+    res["check"] = check(edges)
+    return res
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    rows = ["| nodes / arcs | compile s (peak MB) | load s | first matrix s (preprocess) | "
+            "matrix s | k=3 of 50 ms (moving) | close 100 + answer ms | peak RSS MB | "
+            "routingkit order+build+customize s | rk matrix s | rk extra MB | ratio preprocess rk/ours |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in results:
+        c, o, k = r["compile"], r["ours"], r.get("routingkit", {})
+        rk_pre = k.get("preprocess_s")
+        rows.append(
+            f"| {o['n']:,} / {o['m']:,} | {c['compile_s']:.1f} ({c['peak_rss_mb']:.0f}) "
+            f"| {o['load_s']:.2f} | {o['first_matrix_s']:.2f} | {o['matrix_s']:.3f} "
+            f"| {o['fastest_ms']:.3f} ({o['fastest_moving_ms']:.3f}) "
+            f"| {o['close100_then_answer_ms']:.1f} | {o['peak_rss_mb']:.0f} "
+            f"| {rk_pre if rk_pre is None else f'{rk_pre:.2f}'} "
+            f"| {k.get('matrix_s', float('nan')):.3f} | {k.get('extra_rss_mb', float('nan')):.0f} "
+            f"| {(rk_pre / o['first_matrix_s']) if rk_pre else float('nan'):.2f} |"
+        )
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--child":
+        kind, rest = argv[1], argv[2:]
+        if kind == "compile":
+            out = child_compile(Path(rest[0]), Path(rest[1]))
+        elif kind == "ours":
+            out = child_ours(Path(rest[0]), Path(rest[1]), int(rest[2]), Path(rest[3]))
+        else:
+            out = child_routingkit(Path(rest[0]))
+        print(json.dumps(out))
+        return 0
+    ap = argparse.ArgumentParser(description="Scale benchmark on synthetic cities.")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 80_000, 320_000])
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--no-routingkit", action="store_true")
+    ap.add_argument("--out", type=Path, default=HERE / "results" / "scale.json")
+    args = ap.parse_args(argv)
+    try:
+        import routingkit_cch  # noqa: F401
+
+        with_rk = not args.no_routingkit
+    except ImportError:
+        print("routingkit-cch not installed (pip install -e '.[bench]'): its columns are skipped")
+        with_rk = False
+    results = []
+    for size in args.sizes:
+        print(f"size {size:,} ...", flush=True)
+        results.append(run_size(size, args.seed, with_rk))
+        print(json.dumps(results[-1], indent=1), flush=True)
+    print(table(results))
+    import platform
+
+    from dispatch.io.atomic import atomic_write
+
+    meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count(),
+            "platform": platform.platform()}  # fmt: skip
+    atomic_write(args.out, json.dumps({"meta": meta, "results": results}, indent=1) + "\n")
+    bad = [r for r in results if r["check"]["ours_max_abs_s"] > 1e-6]
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

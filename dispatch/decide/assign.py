@@ -987,7 +987,7 @@ def _make_plan(
             requirement=cls,
             eta_s=float(problem.eta_s[u, i]),
             drive_s=float(drive_s[u, i]),
-            turnout_s=float(unit.turnout_s or 0.0),
+            turnout_s=unit.effective_turnout_s,
             optional=opt,
             redispatched_from_priority=redis,
         )
@@ -1074,7 +1074,7 @@ def assign_matrix(
     if eta.shape != (len(fleet), len(incs)):
         raise AssignError(f"eta_s must have shape ({len(fleet)}, {len(incs)}), got {eta.shape}")
     if drive_s is None:
-        turn = np.array([u.turnout_s or 0.0 for u in fleet])
+        turn = np.array([u.effective_turnout_s for u in fleet])
         drive = eta - turn[:, None]
     else:
         drive = np.asarray(drive_s, dtype=float)
@@ -1155,7 +1155,7 @@ def eta_matrix(
                     drive[u, :] = np.asarray(tt, dtype=float).reshape(-1)
                 except PointError as exc:
                     problems[units[u].id] = str(exc)
-    turn = np.array([u.turnout_s or 0.0 for u in units], dtype=float)
+    turn = np.array([u.effective_turnout_s for u in units], dtype=float)
     return drive + turn[:, None], drive, problems
 
 

@@ -40,8 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dispatch.decide.incidents import INCIDENT_TYPES, VEHICLE_CLASSES
 from dispatch.errors import DispatchError, InputFileError
+from dispatch.model import INCIDENT_TYPES, VEHICLE_CLASSES
 
 __all__ = [
     "DEFAULT_PRIORITIES",

@@ -69,6 +69,7 @@ __all__ = [
     "check_hour",
     "check_latlon",
     "check_number",
+    "short_repr",
     "incident_type",
     "turnout_for",
 ]
@@ -235,7 +236,7 @@ def check_number(
     """
     prefix = f"{where}: " if where else ""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise error(f"{prefix}{name} must be a number, got {_short(value)}")
+        raise error(f"{prefix}{name} must be a number, got {short_repr(value)}")
     try:
         x = float(value)
     except OverflowError:  # an int too large for a float
@@ -274,14 +275,14 @@ def check_hour(hour: Any, *, name: str = "hour") -> float | None:
 
 def _check_id(value: Any, what: str, error: type[DispatchError]) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise error(f"{what} id must be a non-empty string, got {_short(value)}")
+        raise error(f"{what} id must be a non-empty string, got {short_repr(value)}")
     text = str(value).strip()
     if not text:
         raise error(f"{what} id must be a non-empty string, got {value!r}")
     return text
 
 
-def _short(value: Any) -> str:
+def short_repr(value: Any) -> str:
     """``repr`` of a value, cut to 60 characters (a 5,000-digit number or a long list)."""
     try:
         text = repr(value)
@@ -292,7 +293,7 @@ def _short(value: Any) -> str:
 
 def _check_priority(value: Any, what: str, error: type[DispatchError]) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value not in PRIORITIES:
-        raise error(f"{what} must be 1, 2 or 3, got {_short(value)}")
+        raise error(f"{what} must be 1, 2 or 3, got {short_repr(value)}")
     return int(value)
 
 
@@ -388,7 +389,7 @@ def incident_type(name: str) -> IncidentType:
         return INCIDENT_TYPES[name]
     except (KeyError, TypeError):
         known = ", ".join(INCIDENT_TYPES)
-        raise IncidentError(f"unknown incident type {_short(name)} (known: {known})") from None
+        raise IncidentError(f"unknown incident type {short_repr(name)} (known: {known})") from None
 
 
 @dataclass(frozen=True)
@@ -415,7 +416,9 @@ class Incident:
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str):
-            raise IncidentError(f"incident id must be a non-empty string, got {_short(self.id)}")
+            raise IncidentError(
+                f"incident id must be a non-empty string, got {short_repr(self.id)}"
+            )
         object.__setattr__(self, "id", _check_id(self.id, "incident", IncidentError))
         what = f"incident {self.id!r}"
         lat, lon = check_latlon(self.lat, self.lon, error=IncidentError, where=what)
@@ -458,7 +461,9 @@ class Incident:
             raise IncidentError(f"{where}: expected a JSON object, got {type(data).__name__}")
         unknown = set(data) - {"id", "lat", "lon", "type", "priority"}
         if unknown:
-            raise IncidentError(f"{where}: unknown field(s) {_short(sorted(map(str, unknown)))}")
+            raise IncidentError(
+                f"{where}: unknown field(s) {short_repr(sorted(map(str, unknown)))}"
+            )
         for key in ("id", "lat", "lon"):
             if key not in data:
                 raise IncidentError(f"{where}: missing field {key!r}")
@@ -467,10 +472,10 @@ class Incident:
             prio = int(prio) if prio.strip() else None
         kind = data.get("type")
         if kind is not None and not isinstance(kind, str):
-            raise IncidentError(f"{where}: type must be a string, got {_short(kind)}")
+            raise IncidentError(f"{where}: type must be a string, got {short_repr(kind)}")
         try:
             if isinstance(data["id"], bool) or not isinstance(data["id"], str | int):
-                raise IncidentError(f"id must be a non-empty string, got {_short(data['id'])}")
+                raise IncidentError(f"id must be a non-empty string, got {short_repr(data['id'])}")
             return cls(
                 id=str(data["id"]),
                 lat=data["lat"],
@@ -522,12 +527,12 @@ class Unit:
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str):
-            raise FleetError(f"unit id must be a non-empty string, got {_short(self.id)}")
+            raise FleetError(f"unit id must be a non-empty string, got {short_repr(self.id)}")
         object.__setattr__(self, "id", _check_id(self.id, "unit", FleetError))
         what = f"unit {self.id!r}"
         if not isinstance(self.vehicle, str) or self.vehicle not in VEHICLE_CLASSES:
             raise FleetError(
-                f"{what}: vehicle must be one of {VEHICLE_CLASSES}, got {_short(self.vehicle)}"
+                f"{what}: vehicle must be one of {VEHICLE_CLASSES}, got {short_repr(self.vehicle)}"
             )
         object.__setattr__(self, "vehicle", VehicleClass(self.vehicle))
         lat, lon = check_latlon(self.lat, self.lon, error=FleetError, where=what)
@@ -535,11 +540,11 @@ class Unit:
         object.__setattr__(self, "lon", lon)
         if not isinstance(self.status, str) or self.status not in UNIT_STATUSES:
             raise FleetError(
-                f"{what}: status must be one of {tuple(UNIT_STATUSES)}, got {_short(self.status)}"
+                f"{what}: status must be one of {tuple(UNIT_STATUSES)}, got {short_repr(self.status)}"
             )
         object.__setattr__(self, "status", UnitStatus(self.status))
         if not isinstance(self.station, str):
-            raise FleetError(f"{what}: station must be a string, got {_short(self.station)}")
+            raise FleetError(f"{what}: station must be a string, got {short_repr(self.station)}")
         if self.turnout_s is not None:
             t = check_number(
                 self.turnout_s, "turnout_s", lo=0.0, hi=MAX_TURNOUT_S, error=FleetError, where=what
@@ -604,7 +609,7 @@ class Unit:
         try:
             uid = data["id"]
             if isinstance(uid, bool) or not isinstance(uid, str | int):
-                raise FleetError(f"id must be a non-empty string, got {_short(uid)}")
+                raise FleetError(f"id must be a non-empty string, got {short_repr(uid)}")
             vehicle = data["vehicle"]
             return cls(
                 id=str(uid).strip(),
@@ -640,7 +645,7 @@ def _text(value: Any) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise FleetError(f"station must be a string, got {_short(value)}")
+        raise FleetError(f"station must be a string, got {short_repr(value)}")
     return value
 
 
@@ -653,7 +658,7 @@ def _text_number(value: Any, name: str) -> Any:
         try:
             return float(s)
         except ValueError:
-            raise FleetError(f"{name} must be a number, got {_short(value)}") from None
+            raise FleetError(f"{name} must be a number, got {short_repr(value)}") from None
     return value
 
 
@@ -663,7 +668,7 @@ def _text_int(value: Any, name: str) -> Any:
         if not s:
             return None
         if s not in ("1", "2", "3"):
-            raise FleetError(f"{name} must be 1, 2 or 3, got {_short(value)}")
+            raise FleetError(f"{name} must be 1, 2 or 3, got {short_repr(value)}")
         return int(s)
     return value
 
@@ -703,7 +708,9 @@ class Hospital:
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str):
-            raise HospitalError(f"hospital id must be a non-empty string, got {_short(self.id)}")
+            raise HospitalError(
+                f"hospital id must be a non-empty string, got {short_repr(self.id)}"
+            )
         object.__setattr__(self, "id", _check_id(self.id, "hospital", HospitalError))
         what = f"hospital {self.id!r}"
         lat, lon = check_latlon(self.lat, self.lon, error=HospitalError, where=what)
@@ -711,12 +718,12 @@ class Hospital:
         object.__setattr__(self, "lon", lon)
         if isinstance(self.capabilities, str) or not isinstance(self.capabilities, tuple | list):
             raise HospitalError(
-                f"{what}: capabilities must be a tuple, got {_short(self.capabilities)}"
+                f"{what}: capabilities must be a tuple, got {short_repr(self.capabilities)}"
             )
         for cap in self.capabilities:
             if cap not in HOSPITAL_CAPABILITIES:
                 raise HospitalError(
-                    f"{what}: unknown capability {_short(cap)} "
+                    f"{what}: unknown capability {short_repr(cap)} "
                     f"(known: {', '.join(HOSPITAL_CAPABILITIES)})"
                 )
         object.__setattr__(self, "capabilities", tuple(dict.fromkeys(self.capabilities)))
@@ -753,7 +760,9 @@ class Station:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
-            raise FleetError(f"station name must be a non-empty string, got {_short(self.name)}")
+            raise FleetError(
+                f"station name must be a non-empty string, got {short_repr(self.name)}"
+            )
         lat, lon = check_latlon(
             self.lat, self.lon, error=FleetError, where=f"station {self.name!r}"
         )

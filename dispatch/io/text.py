@@ -131,11 +131,11 @@ def read_toml(
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise error(f"{name}: invalid TOML: {exc}") from None
+        raise error(f"{name}: malformed TOML: {exc}") from None
     except RecursionError:
-        raise error(f"{name}: invalid TOML: nested too deeply") from None
+        raise error(f"{name}: malformed TOML: nested too deeply") from None
     except ValueError as exc:  # an integer of more than 4,300 digits
-        raise error(f"{name}: invalid TOML: {str(exc).split(';')[0]}") from None
+        raise error(f"{name}: malformed TOML: {str(exc).split(';')[0]}") from None
 
 
 @dataclass(frozen=True)

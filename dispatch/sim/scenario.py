@@ -21,7 +21,6 @@ Examples
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,16 @@ from typing import Any
 
 from dispatch.decide.runcards import RunCardError, RunCards, load_run_cards
 from dispatch.errors import DispatchError
+from dispatch.model import (
+    DEFAULT_PRIORITY_WEIGHTS,
+    HOSPITAL_CAPABILITIES,
+    MAX_TURNOUT_S,
+    SERVICE_TURNOUT_S,
+    SERVICES,
+    VEHICLE_CLASSES,
+    Station,
+    short_repr,
+)
 
 __all__ = [
     "POLICIES",
@@ -53,11 +62,20 @@ __all__ = [
 
 #: Dispatch policies the simulator knows (``fastest`` is the default and the live-dispatch rule).
 POLICIES = ("fastest", "nearest_straight_line", "nearest_node", "optimal_batch")
-#: Services: 114 fire and rescue, 115 emergency medical.
-SERVICES = ("114", "115")
-#: NFPA 1710 turnout objectives (notified to en route), used when a scenario gives none.
-DEFAULT_TURNOUT_S = {"114": 80.0, "115": 60.0}
-_VEHICLES = ("ambulance", "fire_engine", "ladder", "motorbike")
+#: NFPA 1710 turnout objectives per service (notified to en route), used when a scenario gives none:
+#: the class defaults of :mod:`dispatch.model` (one rule; ``[turnout]`` replaces it per service for
+#: every unit without its own ``turnout_s``, fleet-CSV units included).
+DEFAULT_TURNOUT_S = SERVICE_TURNOUT_S
+_VEHICLES = VEHICLE_CLASSES
+#: Limits checked when a scenario is loaded or overridden, before any work (the message names the
+#: value): a horizon of at most 10 years, at most 1,000 calls per hour per incident type and
+#: 2,000,000 expected calls per replication (memory grows with calls), at most 1,000 replications,
+#: at most 100,000 units, and every turnout in [0, 3600] s (:data:`dispatch.model.MAX_TURNOUT_S`).
+MAX_HORIZON_H = 24.0 * 366 * 10
+MAX_CALLS_PER_HOUR = 1_000.0
+MAX_EXPECTED_CALLS = 2_000_000
+MAX_REPLICATIONS = 1_000
+MAX_UNITS = 100_000
 _DISTS = ("fixed", "exponential", "lognormal", "gamma", "uniform")
 _LOCATION_KINDS = ("roads", "zones", "grid", "points")
 
@@ -111,10 +129,6 @@ class Distribution:
             raise ScenarioError("dist='uniform' needs a finite max_s")
 
 
-#: Optimiser weights of priorities 1, 2, 3 when a scenario gives none (as scenarios/run_cards.toml).
-DEFAULT_PRIORITY_WEIGHTS = {1: 4.0, 2: 2.0, 3: 1.0}
-
-
 @dataclass(frozen=True)
 class Priority:
     """A call priority level (1 = most urgent) with its response-time target and optimiser weight."""
@@ -166,15 +180,6 @@ class IncidentType:
     handover: Distribution | None = None
     hospital_capability: str | None = None
     turnout_s: float | None = None
-
-
-@dataclass(frozen=True)
-class Station:
-    """A station (fire station or ambulance base) where units wait."""
-
-    name: str
-    lat: float
-    lon: float
 
 
 @dataclass(frozen=True)
@@ -316,13 +321,22 @@ class Scenario:
         if seed is not None:
             changes["seed"] = _check_int(seed, "seed", lo=0)
         if horizon_h is not None:
-            if not (math.isfinite(horizon_h) and horizon_h > 0):
-                raise ScenarioError(f"hours={horizon_h!r} must be a finite number > 0")
+            if (
+                isinstance(horizon_h, bool)
+                or not isinstance(horizon_h, int | float)
+                or not (math.isfinite(horizon_h) and 0 < horizon_h <= MAX_HORIZON_H)
+            ):
+                raise ScenarioError(
+                    f"hours={horizon_h!r} must be a number in (0, {MAX_HORIZON_H:g}] (10 years)"
+                )
+            _check_expected_calls(self.incident_types, float(horizon_h), "hours")
             changes["horizon_h"] = float(horizon_h)
             if self.warmup_h >= horizon_h:
                 changes["warmup_h"] = 0.0
         if replications is not None:
-            changes["replications"] = _check_int(replications, "replications", lo=1)
+            changes["replications"] = _check_int(
+                replications, "replications", lo=1, hi=MAX_REPLICATIONS
+            )
         if policy is not None:
             if policy not in POLICIES:
                 raise ScenarioError(f"policy={policy!r} is not one of {', '.join(POLICIES)}")
@@ -358,17 +372,32 @@ def scenario_path(name_or_path: str | Path) -> Path:
     ScenarioError
         Neither a file nor a shipped scenario name.
     """
+    if not isinstance(name_or_path, str | Path):
+        raise ScenarioError(f"scenario must be a name or a path, got {short_repr(name_or_path)}")
     p = Path(name_or_path)
-    if p.is_file():
+    if _is_file(p):
         return p
     if p.suffix == "" and "/" not in str(name_or_path):
         q = SCENARIO_DIR / f"{name_or_path}.toml"
-        if q.is_file():
+        if _is_file(q):
             return q
     known = ", ".join(shipped_scenarios()) or "none"
+    from dispatch.io.text import display_name
+
     raise ScenarioError(
-        f"scenario={str(name_or_path)!r} is neither a file nor a shipped scenario ({known})"
+        f"scenario={display_name(name_or_path)!r} is neither a file nor a shipped scenario ({known})"
     )
+
+
+def _is_file(p: Path) -> bool:
+    try:
+        return p.is_file()
+    except OSError as exc:  # a name too long for the file system, ...
+        from dispatch.io.text import display_name
+
+        raise ScenarioError(
+            f"scenario={display_name(p)!r} cannot be read: {exc.strerror or exc}"
+        ) from None
 
 
 def load_scenario(name_or_path: str | Path) -> Scenario:
@@ -394,14 +423,9 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(f"{path}: not UTF-8 text ({exc.reason})") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{path}: invalid TOML: {exc}") from None
+    from dispatch.io.text import read_toml
+
+    return read_toml(path, "scenario", error=ScenarioError)
 
 
 def _read_with_parents(path: Path, *, depth: int) -> dict[str, Any]:
@@ -416,7 +440,7 @@ def _read_with_parents(path: Path, *, depth: int) -> dict[str, Any]:
         raise ScenarioError(f"{path}: extends: more than 4 levels (a cycle?)")
     candidate = path.parent / parent
     try:
-        ppath = candidate if candidate.is_file() else scenario_path(parent)
+        ppath = candidate if _is_file(candidate) else scenario_path(parent)
     except ScenarioError as exc:
         raise ScenarioError(f"{path}: extends: {exc}") from None
     return _merge(_read_with_parents(ppath, depth=depth + 1), data)
@@ -451,10 +475,18 @@ def parse_scenario(data: Mapping[str, Any], *, source: Path | None = None) -> Sc
 
 
 def _capabilities() -> tuple[str, ...]:
-    """Hospital capabilities known to live dispatch (:data:`dispatch.decide.incidents.HOSPITAL_CAPABILITIES`)."""
-    from dispatch.decide.incidents import HOSPITAL_CAPABILITIES
+    """Hospital capabilities known to live dispatch (:data:`dispatch.model.HOSPITAL_CAPABILITIES`)."""
+    return HOSPITAL_CAPABILITIES
 
-    return tuple(HOSPITAL_CAPABILITIES)
+
+def _check_expected_calls(types: Sequence[IncidentType], horizon_h: float, key: str) -> None:
+    expected = sum(t.calls_per_hour for t in types) * horizon_h
+    if expected > MAX_EXPECTED_CALLS:
+        raise ScenarioError(
+            f"{key}: {horizon_h:g} h at {sum(t.calls_per_hour for t in types):g} calls per hour "
+            f"is {expected:,.0f} expected calls, above the limit of {MAX_EXPECTED_CALLS:,} per "
+            "replication"
+        )
 
 
 def _check_int(value: Any, key: str, *, lo: int | None = None, hi: int | None = None) -> int:
@@ -506,21 +538,28 @@ class _Parser:
         lo_open: bool = False,
     ) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail(key, f"must be a number, got {value!r}")
-        v = float(value)
+            raise self.fail(key, f"must be a number, got {short_repr(value)}")
+        try:
+            v = float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            raise self.fail(key, f"must be a finite number, got {short_repr(value)}") from None
         if not math.isfinite(v):
             raise self.fail(key, f"must be finite, got {value!r}")
         if lo is not None and (v < lo or (lo_open and v <= lo)):
-            raise self.fail(key, f"must be {'>' if lo_open else '>='} {lo:g}, got {value!r}")
+            raise self.fail(
+                key, f"must be {'>' if lo_open else '>='} {lo:g}, got {short_repr(value)}"
+            )
         if hi is not None and v > hi:
-            raise self.fail(key, f"must be <= {hi:g}, got {value!r}")
+            raise self.fail(key, f"must be <= {hi:g}, got {short_repr(value)}")
         return v
 
-    def int_(self, value: Any, key: str, *, lo: int | None = None) -> int:
+    def int_(self, value: Any, key: str, *, lo: int | None = None, hi: int | None = None) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(key, f"must be an integer, got {value!r}")
+            raise self.fail(key, f"must be an integer, got {short_repr(value)}")
         if lo is not None and value < lo:
-            raise self.fail(key, f"must be >= {lo}, got {value!r}")
+            raise self.fail(key, f"must be >= {lo}, got {short_repr(value)}")
+        if hi is not None and value > hi:
+            raise self.fail(key, f"must be <= {hi:,}, got {short_repr(value)}")
         return value
 
     def str_(self, value: Any, key: str, *, choices: Sequence[str] | None = None) -> str:
@@ -545,7 +584,7 @@ class _Parser:
         p = Path(s)
         if not p.is_absolute():
             p = self.base / p
-        if not p.is_file():
+        if not _is_file(p):
             raise self.fail(key, f"file {s!r} not found (looked at {p})")
         return p
 
@@ -634,7 +673,12 @@ class _Parser:
             )
             if not vehicles:
                 raise self.fail(f"{key}.vehicles", "must name at least one vehicle class")
-            rate = self.num(self.req(tbl, "calls_per_hour", key), f"{key}.calls_per_hour", lo=0)
+            rate = self.num(
+                self.req(tbl, "calls_per_hour", key),
+                f"{key}.calls_per_hour",
+                lo=0,
+                hi=MAX_CALLS_PER_HOUR,
+            )
             profile: tuple[float, ...] = (1.0,) * 24
             if "hour_profile" in tbl:
                 raw = self.list_(tbl["hour_profile"], f"{key}.hour_profile")
@@ -667,7 +711,7 @@ class _Parser:
                 )
             turnout = None
             if "turnout_s" in tbl:
-                turnout = self.num(tbl["turnout_s"], f"{key}.turnout_s", lo=0)
+                turnout = self.num(tbl["turnout_s"], f"{key}.turnout_s", lo=0, hi=MAX_TURNOUT_S)
             out.append(
                 IncidentType(
                     name,
@@ -715,13 +759,14 @@ class _Parser:
         units: list[tuple[str, int]] = []
         for v, n in units_tbl.items():
             self.str_(v, f"{key}.units.{v}", choices=_VEHICLES)
-            units.append((v, self.int_(n, f"{key}.units.{v}", lo=0)))
+            units.append((v, self.int_(n, f"{key}.units.{v}", lo=0, hi=1000)))
         if sum(n for _, n in units) == 0:
             raise self.fail(f"{key}.units", "must place at least one unit per station")
         return MapStations(kinds, tuple(units))
 
     def units(self, value: Any, station_names: set[str], has_map: bool) -> tuple[Unit, ...]:
         out: list[Unit] = []
+        seen: set[str] = set()
         for i, item in enumerate(self.list_(value, "units")):
             key = f"units[{i}]"
             tbl = self.table(item, key)
@@ -733,12 +778,13 @@ class _Parser:
                 raise self.fail(f"{key}.station", f"{station!r} is not a [[stations]] name")
             turnout = None
             if "turnout_s" in tbl:
-                turnout = self.num(tbl["turnout_s"], f"{key}.turnout_s", lo=0)
-            count = self.int_(tbl.get("count", 1), f"{key}.count", lo=1)
+                turnout = self.num(tbl["turnout_s"], f"{key}.turnout_s", lo=0, hi=MAX_TURNOUT_S)
+            count = self.int_(tbl.get("count", 1), f"{key}.count", lo=1, hi=MAX_UNITS - len(out))
             ids = [uid] if count == 1 else [f"{uid}-{n + 1}" for n in range(count)]
             for u in ids:
-                if any(x.id == u for x in out):
+                if u in seen:
                     raise self.fail(f"{key}.id", f"duplicate unit id {u!r}")
+                seen.add(u)
                 out.append(Unit(u, vehicle, station, turnout))
         return tuple(out)
 
@@ -926,7 +972,11 @@ class _Parser:
             ),
         )
         horizon = self.num(
-            self.req(sim, "horizon_h", "simulation"), "simulation.horizon_h", lo=0, lo_open=True
+            self.req(sim, "horizon_h", "simulation"),
+            "simulation.horizon_h",
+            lo=0,
+            lo_open=True,
+            hi=MAX_HORIZON_H,
         )
         warmup = self.num(sim.get("warmup_h", 0.0), "simulation.warmup_h", lo=0)
         if warmup >= horizon:
@@ -934,7 +984,9 @@ class _Parser:
                 "simulation.warmup_h", f"must be < horizon_h={horizon:g}, got {warmup:g}"
             )
         seed = self.int_(sim.get("seed", 0), "simulation.seed", lo=0)
-        reps = self.int_(sim.get("replications", 1), "simulation.replications", lo=1)
+        reps = self.int_(
+            sim.get("replications", 1), "simulation.replications", lo=1, hi=MAX_REPLICATIONS
+        )
         policy = self.str_(sim.get("policy", "fastest"), "simulation.policy", choices=POLICIES)
         processing = self.num(sim.get("processing_s", 0.0), "simulation.processing_s", lo=0)
         returning = self.str_(
@@ -945,10 +997,16 @@ class _Parser:
         self.keys(turnout_tbl, "turnout", ("fire_s", "ems_s"))
         turnout = {
             "114": self.num(
-                turnout_tbl.get("fire_s", DEFAULT_TURNOUT_S["114"]), "turnout.fire_s", lo=0
+                turnout_tbl.get("fire_s", DEFAULT_TURNOUT_S["114"]),
+                "turnout.fire_s",
+                lo=0,
+                hi=MAX_TURNOUT_S,
             ),
             "115": self.num(
-                turnout_tbl.get("ems_s", DEFAULT_TURNOUT_S["115"]), "turnout.ems_s", lo=0
+                turnout_tbl.get("ems_s", DEFAULT_TURNOUT_S["115"]),
+                "turnout.ems_s",
+                lo=0,
+                hi=MAX_TURNOUT_S,
             ),
         }
 
@@ -956,6 +1014,10 @@ class _Parser:
         types = self.incident_types(
             self.req(data, "incident_types", ""), {p.level for p in priorities}
         )
+        try:
+            _check_expected_calls(types, horizon, "simulation.horizon_h")
+        except ScenarioError as exc:
+            raise ScenarioError(f"{self.where}: {exc}") from None
         stations = self.stations(data.get("stations", []))
         map_st = self.map_stations(data["map_stations"]) if "map_stations" in data else None
         units = self.units(data.get("units", []), {s.name for s in stations}, map_st is not None)

@@ -59,6 +59,7 @@ __all__ = [
     "VEHICLE_SERVICE",
     "Hospital",
     "HospitalError",
+    "HourError",
     "Incident",
     "IncidentError",
     "IncidentType",
@@ -77,6 +78,10 @@ __all__ = [
 
 class IncidentError(DispatchError):
     """An incident that cannot be used: unknown type, bad priority, bad location or id."""
+
+
+class HourError(DispatchError):
+    """A clock hour that is not a finite number >= 0 (``'17'``, ``True``, NaN, inf)."""
 
 
 class HospitalError(DispatchError):
@@ -270,7 +275,7 @@ def check_hour(hour: Any, *, name: str = "hour") -> float | None:
     """
     if hour is None:
         return None
-    return check_number(hour, name, lo=0.0)
+    return check_number(hour, name, lo=0.0, error=HourError)
 
 
 def _check_id(value: Any, what: str, error: type[DispatchError]) -> str:

@@ -161,6 +161,9 @@ class UnitStatus(StrEnum):
 #: Unit statuses and whether a unit with that status can normally be dispatched.
 UNIT_STATUSES: dict[str, bool] = {s.value: s.dispatchable for s in UnitStatus}
 
+_VEHICLE_BY_NAME: dict[str, VehicleClass] = {v.value: v for v in VehicleClass}
+_STATUS_BY_NAME: dict[str, UnitStatus] = {s.value: s for s in UnitStatus}
+
 #: Priority levels (1 most urgent).
 PRIORITIES: tuple[int, ...] = (1, 2, 3)
 
@@ -533,21 +536,29 @@ class Unit:
     def __post_init__(self) -> None:
         if not isinstance(self.id, str):
             raise FleetError(f"unit id must be a non-empty string, got {short_repr(self.id)}")
-        object.__setattr__(self, "id", _check_id(self.id, "unit", FleetError))
-        what = f"unit {self.id!r}"
-        if not isinstance(self.vehicle, str) or self.vehicle not in VEHICLE_CLASSES:
+        if not self.id or self.id != self.id.strip():
+            object.__setattr__(self, "id", _check_id(self.id, "unit", FleetError))
+        vehicle = _VEHICLE_BY_NAME.get(self.vehicle) if isinstance(self.vehicle, str) else None
+        if vehicle is None:
             raise FleetError(
-                f"{what}: vehicle must be one of {VEHICLE_CLASSES}, got {short_repr(self.vehicle)}"
+                f"unit {self.id!r}: vehicle must be one of {VEHICLE_CLASSES}, "
+                f"got {short_repr(self.vehicle)}"
             )
-        object.__setattr__(self, "vehicle", VehicleClass(self.vehicle))
-        lat, lon = check_latlon(self.lat, self.lon, error=FleetError, where=what)
-        object.__setattr__(self, "lat", lat)
-        object.__setattr__(self, "lon", lon)
-        if not isinstance(self.status, str) or self.status not in UNIT_STATUSES:
+        object.__setattr__(self, "vehicle", vehicle)
+        lat, lon = self.lat, self.lon
+        if not (
+            type(lat) is float and type(lon) is float and -90 <= lat <= 90 and -180 <= lon <= 180
+        ):  # the fast path above is the common case (NaN fails it too)
+            lat, lon = check_latlon(lat, lon, error=FleetError, where=f"unit {self.id!r}")
+            object.__setattr__(self, "lat", lat)
+            object.__setattr__(self, "lon", lon)
+        what = f"unit {self.id!r}"
+        status = _STATUS_BY_NAME.get(self.status) if isinstance(self.status, str) else None
+        if status is None:
             raise FleetError(
                 f"{what}: status must be one of {tuple(UNIT_STATUSES)}, got {short_repr(self.status)}"
             )
-        object.__setattr__(self, "status", UnitStatus(self.status))
+        object.__setattr__(self, "status", status)
         if not isinstance(self.station, str):
             raise FleetError(f"{what}: station must be a string, got {short_repr(self.station)}")
         if self.turnout_s is not None:

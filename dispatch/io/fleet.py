@@ -80,11 +80,40 @@ def read_fleet(path: str | os.PathLike[str]) -> list[Unit]:
             )
         seen[row["id"]] = n
         try:
-            units.append(Unit.from_dict(row, where="unit"))
+            units.append(
+                Unit(
+                    id=row["id"],
+                    vehicle=row["vehicle"],
+                    lat=_cell(row["lat"], "lat"),
+                    lon=_cell(row["lon"], "lon"),
+                    status=row.get("status") or "available",
+                    station=row.get("station", ""),
+                    turnout_s=_cell(row.get("turnout_s", ""), "turnout_s"),
+                    assigned_priority=_priority_cell(row.get("assigned_priority", "")),
+                )
+            )
         except FleetError as exc:
-            msg = str(exc).removeprefix("unit: ")
+            msg = str(exc)
             raise table.fail(n, f"field {_field_of(msg)!r}: {msg}") from None
     return units
+
+
+def _cell(text: str, name: str) -> float | None:
+    """A number cell (empty: None); the range is checked by :class:`Unit`."""
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise FleetError(f"{name} must be a number, got {text[:40]!r}") from None
+
+
+def _priority_cell(text: str) -> int | None:
+    if not text:
+        return None
+    if text not in ("1", "2", "3"):
+        raise FleetError(f"assigned_priority must be 1, 2 or 3, got {text[:40]!r}")
+    return int(text)
 
 
 def _field_of(message: str) -> str:

@@ -189,19 +189,25 @@ def read_csv_table(
     header: tuple[str, ...] | None = None
     header_line = 0
     rows: list[tuple[int, dict[str, str]]] = []
-    for n, raw in enumerate(text.split("\n"), start=1):
-        line = raw[:-1] if raw.endswith("\r") else raw
-        if len(line) > MAX_LINE_CHARS:
-            raise InputFileError(
-                f"{name}: line {n}: longer than the limit of {MAX_LINE_CHARS:,} characters"
-            )
+    lines = text.split("\n")
+    if "\r" in text:
+        lines = [ln.removesuffix("\r") for ln in lines]
+    if max(map(len, lines)) > MAX_LINE_CHARS:
+        n = next(i for i, ln in enumerate(lines, 1) if len(ln) > MAX_LINE_CHARS)
+        raise InputFileError(
+            f"{name}: line {n}: longer than the limit of {MAX_LINE_CHARS:,} characters"
+        )
+    for n, line in enumerate(lines, start=1):
         stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
+        if not stripped or stripped[0] == "#":
             continue
-        try:
-            cells = [c.strip() for c in next(csv.reader([line]))]
-        except csv.Error as exc:
-            raise InputFileError(f"{name}: line {n}: malformed CSV: {exc}") from None
+        if '"' in line:  # quoted fields: the csv module (a line is one record: no multi-line cells)
+            try:
+                cells = [c.strip() for c in next(csv.reader([line]))]
+            except csv.Error as exc:
+                raise InputFileError(f"{name}: line {n}: malformed CSV: {exc}") from None
+        else:  # the common case, exactly what csv would give, several times faster
+            cells = [c.strip() for c in line.split(",")]
         if header is None:
             header, header_line = _check_header(name, n, cells, required, optional), n
             continue

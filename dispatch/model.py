@@ -248,9 +248,7 @@ def check_number(
     try:
         x = float(value)
     except OverflowError:  # an int too large for a float
-        raise error(
-            f"{prefix}{name} is out of range, got an integer of {len(str(abs(value)))} digits"
-        ) from None
+        raise error(f"{prefix}{name} is out of range, got {short_repr(value)}") from None
     if not math.isfinite(x):
         raise error(f"{prefix}{name} must be finite, got {value!r}")
     if (lo is not None and x < lo) or (hi is not None and x > hi):
@@ -291,11 +289,14 @@ def _check_id(value: Any, what: str, error: type[DispatchError]) -> str:
 
 
 def short_repr(value: Any) -> str:
-    """``repr`` of a value, cut to 60 characters (a 5,000-digit number or a long list)."""
-    try:
-        text = repr(value)
-    except ValueError:  # an int beyond the str conversion limit
-        return f"an integer of more than {4300} digits"
+    """``repr`` of a value, cut to 60 characters (a 5,000-digit integer is described, not printed).
+
+    >>> short_repr(10**5000)
+    'an integer of about 5001 digits'
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 190:
+        return f"an integer of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+    text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 

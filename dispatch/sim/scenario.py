@@ -54,6 +54,7 @@ __all__ = [
     "ScenarioError",
     "Station",
     "Unit",
+    "check_on_map",
     "load_scenario",
     "parse_scenario",
     "scenario_path",
@@ -454,6 +455,51 @@ def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[k] = v
     return out
+
+
+def check_on_map(scenario: Scenario, net: Any) -> None:
+    """Check that every station, unit and hospital of `scenario` lies near a road of `net`.
+
+    A unit's position (its station's, or its own for a fleet-CSV unit) must be within the snap
+    tolerance of a road its vehicle class may use; a hospital, of a road ambulances may use. Call it
+    when the network is known, before the simulation is built.
+
+    Raises
+    ------
+    ScenarioError
+        Naming the scenario file, the key (``stations[2]``, ``hospitals[0]``, ``fleet``), the
+        station or unit and the problem.
+    """
+    from dispatch.io.fleet import read_fleet
+
+    where = str(scenario.source) if scenario.source is not None else scenario.name
+
+    def check(point: tuple[float, float], vehicle: str, what: str) -> None:
+        try:
+            net.snap(point, vehicle=vehicle)
+        except DispatchError as exc:
+            raise ScenarioError(f"{where}: {what}: {exc}") from None
+
+    index = {s.name: i for i, s in enumerate(scenario.stations)}
+    done: set[tuple[str, str]] = set()
+    for i, u in enumerate(scenario.units):
+        j = index.get(u.station)
+        if j is None or (u.station, u.vehicle) in done:
+            continue  # a station of [map_stations] lies on the map by construction
+        done.add((u.station, u.vehicle))
+        st = scenario.stations[j]
+        check((st.lat, st.lon), u.vehicle,
+              f"stations[{j}] {st.name!r} (units[{i}] {u.id!r}, {u.vehicle})")  # fmt: skip
+    if scenario.fleet_csv is not None:
+        try:
+            fleet = read_fleet(scenario.fleet_csv)
+        except DispatchError as exc:
+            raise ScenarioError(f"{where}: fleet: {exc}") from None
+        for fu in fleet:
+            check((fu.lat, fu.lon), str(fu.vehicle),
+                  f"fleet: {scenario.fleet_csv.name}: unit {fu.id!r} ({fu.vehicle})")  # fmt: skip
+    for k, h in enumerate(scenario.hospitals):
+        check((h.lat, h.lon), "ambulance", f"hospitals[{k}] {h.name!r}")
 
 
 def parse_scenario(data: Mapping[str, Any], *, source: Path | None = None) -> Scenario:

@@ -84,8 +84,8 @@ def read_fleet(path: str | os.PathLike[str]) -> list[Unit]:
                 Unit(
                     id=row["id"],
                     vehicle=row["vehicle"],
-                    lat=_cell(row["lat"], "lat"),
-                    lon=_cell(row["lon"], "lon"),
+                    lat=_cell(row["lat"], "lat") or 0.0,  # not empty: checked above
+                    lon=_cell(row["lon"], "lon") or 0.0,
                     status=row.get("status") or "available",
                     station=row.get("station", ""),
                     turnout_s=_cell(row.get("turnout_s", ""), "turnout_s"),

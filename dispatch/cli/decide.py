@@ -162,6 +162,15 @@ def _incident_block(plan: Any) -> list[str]:
     return lines
 
 
+def _warn(warnings: Any, args: argparse.Namespace) -> None:
+    """Library warnings on stderr; a warning about a unit names the fleet file it comes from."""
+    from dispatch.io.text import display_name
+
+    for w in warnings:
+        where = f"--fleet {display_name(args.fleet)}: " if str(w).startswith("unit ") else ""
+        print(f"dispatch: warning: {where}{w}", file=sys.stderr)
+
+
 def _recommend(args: argparse.Namespace) -> int:
     from dispatch.decide.incidents import read_incident_json
     from dispatch.decide.recommend import recommend
@@ -173,8 +182,7 @@ def _recommend(args: argparse.Namespace) -> int:
     rec = recommend(
         net, incident, fleet, cards, hospitals=hospitals, hour=args.hour, redispatch=args.redispatch
     )
-    for w in rec.warnings:
-        print(f"dispatch: warning: {w}", file=sys.stderr)
+    _warn(rec.warnings, args)
     if args.geojson:
         atomic_write(args.geojson, json.dumps(rec.geojson()))
     if args.json:
@@ -215,8 +223,7 @@ def _assign(args: argparse.Namespace) -> int:
         routes=True,
         objective=args.objective,
     )
-    for w in res.warnings:
-        print(f"dispatch: warning: {w}", file=sys.stderr)
+    _warn(res.warnings, args)
     if args.geojson:
         atomic_write(args.geojson, json.dumps(res.geojson()))
     if args.json:

@@ -176,3 +176,13 @@ def test_fleet_with_bom_from_stdin() -> None:
     # text=True encodes the str back to UTF-8, BOM included
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["units"][0]["unit"] == "A1"
+
+
+def test_recommend_names_the_fleet_file_of_a_unit_off_the_map(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    f = tmp_path / "fleet.csv"
+    f.write_text("id,vehicle,lat,lon\nA1,ambulance,16.0594,108.2099\nFAR,ambulance,10.0,106.0\n")
+    rc, out, err = run(capsys, "recommend", "danang", "--fleet", str(f), "--incident", INCIDENT)
+    assert rc == 0 and "A1" in out
+    assert f"--fleet {f}: unit 'FAR' treated as unreachable" in err

@@ -133,3 +133,16 @@ def test_off_map_station_unit_and_hospital_name_file_key_and_unit(tmp_path: Path
             check_on_map(load_scenario(p), danang)
         msg = str(info.value)
         assert str(p) in msg and match in msg and "farther than" in msg and "\n" not in msg, msg
+
+
+def test_demand_files_read_through_the_bounded_readers() -> None:
+    from dispatch.sim.demand import _load_zones, read_points
+    from dispatch.sim.scenario import DemandLocations
+
+    data = Path(__file__).parents[1] / "data"
+    with pytest.raises(ScenarioError, match="line 1: header repeats column 'lat'"):
+        read_points(data / "bad_points_duplicate_column" / "points.csv")
+    with pytest.raises(ScenarioError, match="JSON nested too deeply"):
+        _load_zones(
+            DemandLocations(kind="zones", zones=data / "bad_zones_nested" / "zones.geojson")
+        )

@@ -39,6 +39,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 from dispatch.errors import DispatchError, FleetError
@@ -160,6 +161,8 @@ class UnitStatus(StrEnum):
 
 #: Unit statuses and whether a unit with that status can normally be dispatched.
 UNIT_STATUSES: dict[str, bool] = {s.value: s.dispatchable for s in UnitStatus}
+
+_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})  # shared: no dict per unit
 
 _VEHICLE_BY_NAME: dict[str, VehicleClass] = {v.value: v for v in VehicleClass}
 _STATUS_BY_NAME: dict[str, UnitStatus] = {s.value: s for s in UnitStatus}
@@ -532,7 +535,7 @@ class Unit:
     station: str = ""
     turnout_s: float | None = None
     assigned_priority: int | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    extra: Mapping[str, Any] = field(default_factory=lambda: _NO_EXTRA, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str):
@@ -637,7 +640,7 @@ class Unit:
                 station=_text(data.get("station")),
                 turnout_s=_text_number(data.get("turnout_s"), "turnout_s"),
                 assigned_priority=_text_int(data.get("assigned_priority"), "assigned_priority"),
-                extra={k: v for k, v in data.items() if k not in _UNIT_KEYS},
+                extra={k: v for k, v in data.items() if k not in _UNIT_KEYS} or _NO_EXTRA,
             )
         except FleetError as exc:
             raise FleetError(f"{where}: {exc}") from None

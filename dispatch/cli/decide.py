@@ -1,7 +1,7 @@
 """``dispatch recommend`` and ``dispatch assign``: dispatch decisions from the command line.
 
-The CLI only wires library calls (:func:`dispatch.decisions.recommend`,
-:func:`dispatch.assign.assign`); ``--json`` prints the documented JSON forms to stdout, otherwise a
+The CLI only wires library calls (:func:`dispatch.decide.recommend.recommend`,
+:func:`dispatch.decide.assign.assign`); ``--json`` prints the documented JSON forms to stdout, otherwise a
 readable table. Bad input becomes a one-line error and exit code 2 (see :mod:`dispatch.cli`).
 """
 
@@ -11,20 +11,13 @@ import argparse
 import json
 import math
 import sys
-from pathlib import Path
 from typing import Any
 
+from dispatch.cli import hour_arg
+from dispatch.io.atomic import atomic_write
+from dispatch.io.paths import check_output_file
+
 __all__ = ["register"]
-
-
-def _hour(text: str) -> float:
-    try:
-        h = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--hour must be a number, got {text!r}") from None
-    if not math.isfinite(h) or h < 0:
-        raise argparse.ArgumentTypeError(f"--hour must be a finite number >= 0, got {text!r}")
-    return h
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -46,7 +39,7 @@ def _common(p: argparse.ArgumentParser) -> None:
         help="receiving hospitals (id,name,lat,lon,capabilities); without it no hospital leg",
     )
     p.add_argument(
-        "--hour", type=_hour, metavar="H", help="clock hour for time-of-day speeds and closures"
+        "--hour", type=hour_arg, metavar="H", help="clock hour for time-of-day speeds and closures"
     )
     p.add_argument(
         "--redispatch",
@@ -169,19 +162,29 @@ def _incident_block(plan: Any) -> list[str]:
     return lines
 
 
+def _warn(warnings: Any, args: argparse.Namespace) -> None:
+    """Library warnings on stderr; a warning about a unit names the fleet file it comes from."""
+    from dispatch.io.text import display_name
+
+    for w in warnings:
+        where = f"--fleet {display_name(args.fleet)}: " if str(w).startswith("unit ") else ""
+        print(f"dispatch: warning: {where}{w}", file=sys.stderr)
+
+
 def _recommend(args: argparse.Namespace) -> int:
     from dispatch.decide.incidents import read_incident_json
     from dispatch.decide.recommend import recommend
 
     incident = read_incident_json(args.incident)
+    if args.geojson:
+        check_output_file(args.geojson, "--geojson")
     net, fleet, cards, hospitals = _load(args)
     rec = recommend(
         net, incident, fleet, cards, hospitals=hospitals, hour=args.hour, redispatch=args.redispatch
     )
-    for w in rec.warnings:
-        print(f"dispatch: warning: {w}", file=sys.stderr)
+    _warn(rec.warnings, args)
     if args.geojson:
-        Path(args.geojson).write_text(json.dumps(rec.geojson()), encoding="utf-8")
+        atomic_write(args.geojson, json.dumps(rec.geojson()))
     if args.json:
         print(json.dumps(rec.to_dict(), indent=2, ensure_ascii=False))
         return 0
@@ -205,6 +208,8 @@ def _assign(args: argparse.Namespace) -> int:
     from dispatch.decide.incidents import read_incidents
 
     incidents = read_incidents(args.incidents)
+    if args.geojson:
+        check_output_file(args.geojson, "--geojson")
     net, fleet, cards, hospitals = _load(args)
     res = assign(
         net,
@@ -218,10 +223,9 @@ def _assign(args: argparse.Namespace) -> int:
         routes=True,
         objective=args.objective,
     )
-    for w in res.warnings:
-        print(f"dispatch: warning: {w}", file=sys.stderr)
+    _warn(res.warnings, args)
     if args.geojson:
-        Path(args.geojson).write_text(json.dumps(res.geojson()), encoding="utf-8")
+        atomic_write(args.geojson, json.dumps(res.geojson()))
     if args.json:
         print(json.dumps(res.to_dict(), indent=2, ensure_ascii=False))
         return 0

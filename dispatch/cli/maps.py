@@ -8,7 +8,9 @@ import json
 import sys
 from pathlib import Path
 
+from dispatch.cli import hour_arg
 from dispatch.io.atomic import atomic_open
+from dispatch.io.paths import check_output_dir, check_output_file
 from dispatch.roads.network import load_network
 from dispatch.roads.profiles import VEHICLE_CLASSES, check_vehicle
 
@@ -28,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
     exp = msub.add_parser("export", help="write nodes.csv and edges.csv of a class's network")
     exp.add_argument("map")
     exp.add_argument("--vehicle", default="ambulance", help=f"one of {', '.join(VEHICLE_CLASSES)}")
-    exp.add_argument("--hour", type=float, default=None, help="clock hour for speed bands")
+    exp.add_argument("--hour", type=hour_arg, default=None, help="clock hour for speed bands")
     exp.add_argument("--out", required=True, help="output folder")
     exp.set_defaults(func=cmd_export)
     fetch = msub.add_parser("fetch", help="download a place's streets with osmnx (needs network)")
@@ -73,8 +75,8 @@ def _write_csv_atomic(path: Path, header: list[str], rows: object) -> None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     check_vehicle(args.vehicle)
+    out = check_output_dir(args.out, "--out")  # before the work: a file, a device, under a file
     net = load_network(args.map)
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tab = net.edge_table(args.vehicle, hour=args.hour)
     _write_csv_atomic(out / "nodes.csv", ["node", "lat", "lon"],
@@ -90,6 +92,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_fetch(args: argparse.Namespace) -> int:  # pragma: no cover - needs the network
     from dispatch.roads.osm import fetch_map
 
-    path = fetch_map(args.place, Path(args.out))
+    path = fetch_map(args.place, check_output_file(args.out, "--out"))
     print(f"wrote {path}", file=sys.stderr)
     return 0

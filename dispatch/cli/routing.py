@@ -5,11 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from typing import Any
 
-from dispatch.io.fleet import parse_latlon, read_calls_csv, read_fleet_csv
+from dispatch.cli import hour_arg
+from dispatch.errors import DispatchError, FleetError
+from dispatch.io.fleet import CallRow, parse_latlon, read_calls, read_fleet_csv
+from dispatch.io.text import display_name
+from dispatch.model import VEHICLE_CLASSES
 from dispatch.roads.network import Network, load_network
-from dispatch.roads.profiles import VEHICLE_CLASSES, check_vehicle
+from dispatch.roads.profiles import check_vehicle
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -17,7 +22,7 @@ def _common(p: argparse.ArgumentParser) -> None:
         "map", help="short name (danang, hcmc, monaco, liechtenstein, campo_grande) or path"
     )
     p.add_argument(
-        "--hour", type=float, default=None, help="clock hour (speed bands, closure windows)"
+        "--hour", type=hour_arg, default=None, help="clock hour (speed bands, closure windows)"
     )
     p.add_argument("--closures", default=None, help="GeoJSON file of closures (polygons)")
 
@@ -30,7 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
     g.add_argument("--call", help="LAT,LON of one call")
     g.add_argument("--calls", help="CSV of calls: id,lat,lon")
     p.add_argument(
-        "--fleet", required=True, help="CSV of units: id,vehicle,lat,lon[,status,station,turnout_s]"
+        "--fleet",
+        required=True,
+        help="CSV of units: id,vehicle,lat,lon[,status,station,turnout_s] (- for standard input)",
     )
     p.add_argument("-k", type=int, default=3, help="how many units (default 3)")
     p.add_argument(
@@ -62,21 +69,42 @@ def _mmss(seconds: float) -> str:
 
 
 def cmd_nearest(args: argparse.Namespace) -> int:
+    """The k fastest units to each call. With ``--calls``, every good call is answered and each bad
+    one (malformed row, point off the map) is reported (a JSON line with an ``error`` field with
+    ``--json``, else a line on standard error); the exit code is 2 if any call failed."""
     if args.k < 1:
-        from dispatch.errors import FleetError
-
         raise FleetError(f"-k {args.k} must be a positive integer")
     units = read_fleet_csv(args.fleet)
-    calls: list[dict[str, Any]]
+    rows: list[CallRow]
     if args.call:
         lat, lon = parse_latlon(args.call, name="--call")
-        calls = [{"id": "call", "lat": lat, "lon": lon}]
+        rows = [CallRow(0, "call", {"id": "call", "lat": lat, "lon": lon}, None)]
     else:
-        calls = read_calls_csv(args.calls)
+        rows = read_calls(args.calls)
     net = _network(args)
-    for call in calls:
-        best = net.fastest_units((call["lat"], call["lon"]), units, k=args.k, hour=args.hour,  # type: ignore[attr-defined]
-                                 routes=args.routes)  # fmt: skip
+    failed = 0
+    for row in rows:
+        call = row.call
+        error = row.error
+        best: list[Any] = []
+        if call is not None:
+            try:
+                best = net.fastest_units((call["lat"], call["lon"]), units, k=args.k, hour=args.hour,  # type: ignore[attr-defined]
+                                         routes=args.routes)  # fmt: skip
+            except FleetError as exc:  # a unit of the file is unusable: the whole fleet is
+                raise FleetError(f"--fleet {display_name(args.fleet)}: {exc}") from None
+            except DispatchError as exc:
+                if args.call:
+                    raise
+                error = f"call {row.id!r} (line {row.line}): {exc}"
+        if error is not None:
+            failed += 1
+            if args.json:
+                print(json.dumps({"call": row.id, "error": error}))
+            else:
+                print(f"dispatch: error: {error}", file=sys.stderr)
+            continue
+        assert call is not None
         if args.json:
             rec: dict[str, Any] = {"call": call["id"], "units": [u.as_dict() for u in best]}
             if not best:
@@ -89,6 +117,10 @@ def cmd_nearest(args: argparse.Namespace) -> int:
         for i, u in enumerate(best, 1):
             print(f"  {i}. {u.unit:<12} {u.vehicle:<12} ETA {_mmss(u.eta_s):>6} "
                   f"(turnout {u.turnout_s:.0f} s + drive {u.drive_s:.0f} s)")  # fmt: skip
+    if failed:
+        sys.stdout.flush()
+        print(f"dispatch: error: {failed} of {len(rows)} calls failed (see above)", file=sys.stderr)
+        return 2
     return 0
 
 

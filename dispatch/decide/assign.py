@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +55,7 @@ from dispatch.decide.hospitals import Hospital, HospitalChoice, NoHospitalError,
 from dispatch.decide.incidents import Incident, IncidentError, Unit, units_from_records
 from dispatch.decide.runcards import RunCards, default_run_cards
 from dispatch.errors import DispatchError, PointError
+from dispatch.model import check_hour
 
 __all__ = [
     "METHODS",
@@ -987,7 +988,7 @@ def _make_plan(
             requirement=cls,
             eta_s=float(problem.eta_s[u, i]),
             drive_s=float(drive_s[u, i]),
-            turnout_s=float(unit.turnout_s or 0.0),
+            turnout_s=unit.effective_turnout_s,
             optional=opt,
             redispatched_from_priority=redis,
         )
@@ -1027,9 +1028,17 @@ def _make_plan(
 def _check_inputs(
     incidents: Sequence[Incident], units: Sequence[Unit | Mapping[str, Any]]
 ) -> tuple[list[Incident], list[Unit]]:
+    if (
+        incidents is None
+        or isinstance(incidents, str | bytes | Mapping | Incident)
+        or not isinstance(incidents, Iterable)
+    ):
+        raise IncidentError(
+            f"incidents must be a sequence of Incident, got {type(incidents).__name__}"
+        )
     incs = list(incidents)
     if not incs:
-        raise IncidentError("no incident given")
+        raise IncidentError("incidents: no incident given")
     for k, inc in enumerate(incs):
         if not isinstance(inc, Incident):
             raise IncidentError(f"incidents[{k}] must be an Incident, got {type(inc).__name__}")
@@ -1074,7 +1083,7 @@ def assign_matrix(
     if eta.shape != (len(fleet), len(incs)):
         raise AssignError(f"eta_s must have shape ({len(fleet)}, {len(incs)}), got {eta.shape}")
     if drive_s is None:
-        turn = np.array([u.turnout_s or 0.0 for u in fleet])
+        turn = np.array([u.effective_turnout_s for u in fleet])
         drive = eta - turn[:, None]
     else:
         drive = np.asarray(drive_s, dtype=float)
@@ -1155,7 +1164,7 @@ def eta_matrix(
                     drive[u, :] = np.asarray(tt, dtype=float).reshape(-1)
                 except PointError as exc:
                     problems[units[u].id] = str(exc)
-    turn = np.array([u.turnout_s or 0.0 for u in units], dtype=float)
+    turn = np.array([u.effective_turnout_s for u in units], dtype=float)
     return drive + turn[:, None], drive, problems
 
 
@@ -1276,6 +1285,7 @@ def assign(
         No run card for an incident type.
     """
     incs, fleet = _check_inputs(incidents, units)
+    hour = check_hour(hour)
     cards = default_run_cards() if run_cards is None else run_cards
     for inc in incs:
         cards.card(inc.type)

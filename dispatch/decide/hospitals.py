@@ -19,13 +19,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from dispatch.decide.incidents import HOSPITAL_CAPABILITIES, _float_field, _read_csv_rows
-from dispatch.errors import DispatchError, InputFileError
+from dispatch.errors import DispatchError
+from dispatch.io.hospitals import read_hospitals
+from dispatch.model import HOSPITAL_CAPABILITIES, Hospital
 
 __all__ = [
     "Hospital",
@@ -40,81 +40,6 @@ __all__ = [
 
 class NoHospitalError(DispatchError):
     """No hospital (with the needed capability, or reachable by road) for a patient."""
-
-
-@dataclass(frozen=True)
-class Hospital:
-    """A receiving hospital.
-
-    Parameters
-    ----------
-    id : str
-        Unique identifier.
-    name : str
-        Display name.
-    lat, lon : float
-        Location (WGS84 degrees).
-    capabilities : tuple of str
-        Subset of :data:`HOSPITAL_CAPABILITIES`.
-    osm_id : str
-        OSM element (``node/123``) when the site comes from OpenStreetMap, else ``""``.
-    capabilities_source : str
-        Where the capability list comes from (``illustrative`` when invented for a scenario).
-    """
-
-    id: str
-    name: str
-    lat: float
-    lon: float
-    capabilities: tuple[str, ...]
-    osm_id: str = ""
-    capabilities_source: str = "illustrative"
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.id, str) or not self.id.strip():
-            raise NoHospitalError(f"hospital id must be a non-empty string, got {self.id!r}")
-        for name in ("lat", "lon"):
-            value = getattr(self, name)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not math.isfinite(value)
-            ):
-                raise NoHospitalError(
-                    f"hospital {self.id!r}: {name} must be a number, got {value!r}"
-                )
-        if not -90 <= self.lat <= 90 or not -180 <= self.lon <= 180:
-            raise NoHospitalError(
-                f"hospital {self.id!r}: lat/lon out of range: {self.lat}, {self.lon}"
-            )
-        for cap in self.capabilities:
-            if cap not in HOSPITAL_CAPABILITIES:
-                raise NoHospitalError(
-                    f"hospital {self.id!r}: unknown capability {cap!r} "
-                    f"(known: {', '.join(HOSPITAL_CAPABILITIES)})"
-                )
-        object.__setattr__(self, "capabilities", tuple(dict.fromkeys(self.capabilities)))
-
-    @property
-    def point(self) -> tuple[float, float]:
-        """``(lat, lon)``."""
-        return (self.lat, self.lon)
-
-    def can_treat(self, capability: str) -> bool:
-        """Whether the hospital offers `capability`."""
-        return capability in self.capabilities
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form."""
-        return {
-            "id": self.id,
-            "name": self.name,
-            "lat": self.lat,
-            "lon": self.lon,
-            "capabilities": list(self.capabilities),
-            "osm_id": self.osm_id,
-            "capabilities_source": self.capabilities_source,
-        }
 
 
 @dataclass(frozen=True)
@@ -156,58 +81,6 @@ class HospitalChoice:
         if self.route is not None:
             out["length_m"] = round(float(self.route.length_m), 1)
         return out
-
-
-def read_hospitals(path: str | Path) -> list[Hospital]:
-    """Read HOSPITALS.csv (see the module docstring).
-
-    Raises
-    ------
-    InputFileError
-        On a malformed file (file, line and field named) or duplicate ids.
-    """
-    path = Path(path)
-    rows = _read_csv_rows(
-        path,
-        required=("id", "name", "lat", "lon", "capabilities"),
-        optional=("osm_id", "capabilities_source", "note"),
-    )
-    out: list[Hospital] = []
-    seen: dict[str, int] = {}
-    for n, row in rows:
-        for name in ("id", "lat", "lon", "capabilities"):
-            if not row[name]:
-                raise InputFileError(f"{path}: line {n}: field {name!r} is empty")
-        if row["id"] in seen:
-            raise InputFileError(
-                f"{path}: line {n}: field 'id': duplicate hospital id {row['id']!r} "
-                f"(first on line {seen[row['id']]})"
-            )
-        seen[row["id"]] = n
-        caps = tuple(c.strip() for c in row["capabilities"].split(";") if c.strip())
-        for cap in caps:
-            if cap not in HOSPITAL_CAPABILITIES:
-                raise InputFileError(
-                    f"{path}: line {n}: field 'capabilities': unknown capability {cap!r} "
-                    f"(known: {', '.join(HOSPITAL_CAPABILITIES)})"
-                )
-        lat = _float_field(path, n, "lat", row["lat"])
-        lon = _float_field(path, n, "lon", row["lon"])
-        try:
-            out.append(
-                Hospital(
-                    id=row["id"],
-                    name=row["name"] or row["id"],
-                    lat=lat,
-                    lon=lon,
-                    capabilities=caps,
-                    osm_id=row.get("osm_id", ""),
-                    capabilities_source=row.get("capabilities_source") or "illustrative",
-                )
-            )
-        except NoHospitalError as exc:
-            raise InputFileError(f"{path}: line {n}: {exc}") from None
-    return out
 
 
 def hospitals_from_network(net: Any) -> list[Hospital]:

@@ -42,6 +42,7 @@ from dispatch.decide.hospitals import (
 )
 from dispatch.decide.incidents import Incident, IncidentError, Unit, units_from_records
 from dispatch.decide.runcards import RunCards, default_run_cards
+from dispatch.model import check_hour
 
 __all__ = ["Alternative", "Recommendation", "recommend"]
 
@@ -192,6 +193,7 @@ def recommend(
     ):
         raise IncidentError(f"n_alternatives must be an integer >= 0, got {n_alternatives!r}")
     fleet = units_from_records(units)
+    hour = check_hour(hour)
     cards = default_run_cards() if run_cards is None else run_cards
     card = cards.card(incident.type)
     check_scenes(net, [incident])

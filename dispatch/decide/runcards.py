@@ -34,14 +34,19 @@ slot).
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dispatch.decide.incidents import INCIDENT_TYPES, VEHICLE_CLASSES
-from dispatch.errors import DispatchError, InputFileError
+from dispatch.errors import DispatchError
+from dispatch.model import (
+    DEFAULT_PRIORITY_WEIGHTS,
+    DEFAULT_TARGETS_S,
+    INCIDENT_TYPES,
+    PRIORITIES,
+    VEHICLE_CLASSES,
+)
 
 __all__ = [
     "DEFAULT_PRIORITIES",
@@ -73,9 +78,8 @@ _FIRE2_LADDER_AMB = [_u("fire_engine", 2), _u("ladder"), _u("ambulance")]
 #: ILLUSTRATIVE unit mixes written for this project, not an official run card of any service.
 BUILTIN_RUN_CARDS: dict[str, Any] = {
     "priorities": {
-        "1": {"target_s": 480, "weight": 4},
-        "2": {"target_s": 900, "weight": 2},
-        "3": {"target_s": 1800, "weight": 1},
+        str(p): {"target_s": DEFAULT_TARGETS_S[p], "weight": DEFAULT_PRIORITY_WEIGHTS[p]}
+        for p in PRIORITIES
     },
     "compatibility": {"engine": ["fire_engine", "ladder"]},
     "run_cards": {
@@ -142,9 +146,7 @@ class PriorityLevel:
 #: used here as a total response target; the P2/P3 targets (900 s, 1800 s) and the weights 4/2/1
 #: are ILLUSTRATIVE defaults, not Vietnamese regulations: set yours in the run-card file.
 DEFAULT_PRIORITIES: dict[int, PriorityLevel] = {
-    1: PriorityLevel(1, 480.0, 4.0),
-    2: PriorityLevel(2, 900.0, 2.0),
-    3: PriorityLevel(3, 1800.0, 1.0),
+    p: PriorityLevel(p, DEFAULT_TARGETS_S[p], DEFAULT_PRIORITY_WEIGHTS[p]) for p in PRIORITIES
 }
 
 
@@ -412,14 +414,10 @@ def load_run_cards(path: str | Path | None = None) -> RunCards:
     """
     if path is None:
         return default_run_cards()
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise InputFileError(f"{path}: malformed TOML: {exc}") from None
-    except UnicodeDecodeError as exc:
-        raise InputFileError(f"{path}: not UTF-8 text ({exc.reason})") from None
-    return RunCards.from_dict(data, source=str(path))
+    from dispatch.io.text import display_name, read_toml
+
+    data = read_toml(path, "run-card")
+    return RunCards.from_dict(data, source=display_name(path))
 
 
 def default_run_cards() -> RunCards:

@@ -13,8 +13,6 @@ incident type, purpose): adding an incident type or a replication does not chang
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -227,10 +225,9 @@ def _load_zones(loc: DemandLocations) -> tuple[list[str], list[Any], np.ndarray]
 
     assert loc.zones is not None
     where = str(loc.zones)
-    try:
-        doc = json.loads(loc.zones.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ScenarioError(f"{where}: cannot read zones GeoJSON: {exc}") from None
+    from dispatch.io.text import read_json
+
+    doc = read_json(loc.zones, "zones GeoJSON", error=ScenarioError)
     feats = doc.get("features") if isinstance(doc, dict) else None
     if not isinstance(feats, list) or not feats:
         raise ScenarioError(f"{where}: zones must be a GeoJSON FeatureCollection with features")
@@ -238,6 +235,8 @@ def _load_zones(loc: DemandLocations) -> tuple[list[str], list[Any], np.ndarray]
     polys: list[Any] = []
     weights: list[float] = []
     for i, f in enumerate(feats):
+        if not isinstance(f, dict) or not isinstance(f.get("properties") or {}, dict):
+            raise ScenarioError(f"{where}: features[{i}] must be a GeoJSON Feature object")
         props = f.get("properties") or {}
         try:
             geom = shapely.geometry.shape(f["geometry"])
@@ -286,33 +285,34 @@ def read_points(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ScenarioError
         Missing column, or a bad value (the message names the file, line and column).
     """
+    from dispatch.errors import InputFileError
+    from dispatch.io.text import read_csv_table
+
+    try:  # the one bounded CSV reader: repeated columns refused, physical line numbers
+        table = read_csv_table(path, "call points", required=("lat", "lon"), optional=None,
+                               allow_empty=True)  # fmt: skip
+    except InputFileError as exc:
+        raise ScenarioError(str(exc)) from None
     lats: list[float] = []
     lons: list[float] = []
     ws: list[float] = []
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        cols = reader.fieldnames or []
-        for need in ("lat", "lon"):
-            if need not in cols:
-                raise ScenarioError(f"{path}: missing column {need!r} (columns: {', '.join(cols)})")
-        for row in reader:
-            line = reader.line_num
-            vals = []
-            for col, lo, hi in (("lat", -90, 90), ("lon", -180, 180), ("weight", 0, math.inf)):
-                raw = row.get(col)
-                if col == "weight" and (raw is None or raw == ""):
-                    vals.append(1.0)
-                    continue
-                try:
-                    v = float(raw or "")
-                except ValueError:
-                    raise ScenarioError(f"{path}:{line}: {col}={raw!r} is not a number") from None
-                if not (math.isfinite(v) and lo <= v <= hi):
-                    raise ScenarioError(f"{path}:{line}: {col}={raw!r} is out of range")
-                vals.append(v)
-            lats.append(vals[0])
-            lons.append(vals[1])
-            ws.append(vals[2])
+    for line, row in table.rows:
+        vals = []
+        for col, lo, hi in (("lat", -90, 90), ("lon", -180, 180), ("weight", 0, math.inf)):
+            raw = row.get(col)
+            if col == "weight" and (raw is None or raw == ""):
+                vals.append(1.0)
+                continue
+            try:
+                v = float(raw or "")
+            except ValueError:
+                raise ScenarioError(f"{path}:{line}: {col}={raw!r} is not a number") from None
+            if not (math.isfinite(v) and lo <= v <= hi):
+                raise ScenarioError(f"{path}:{line}: {col}={raw!r} is out of range")
+            vals.append(v)
+        lats.append(vals[0])
+        lons.append(vals[1])
+        ws.append(vals[2])
     if not lats or sum(ws) <= 0:
         raise ScenarioError(f"{path}: no call points with a positive weight")
     return np.asarray(lats), np.asarray(lons), np.asarray(ws)

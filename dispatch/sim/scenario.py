@@ -21,7 +21,6 @@ Examples
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,17 @@ from typing import Any
 
 from dispatch.decide.runcards import RunCardError, RunCards, load_run_cards
 from dispatch.errors import DispatchError
+from dispatch.io.schema import Bool, Field, FilePath, Int, ListOf, Num, Str, Table, Validator
+from dispatch.model import (
+    DEFAULT_PRIORITY_WEIGHTS,
+    HOSPITAL_CAPABILITIES,
+    MAX_TURNOUT_S,
+    SERVICE_TURNOUT_S,
+    SERVICES,
+    VEHICLE_CLASSES,
+    Station,
+    short_repr,
+)
 
 __all__ = [
     "POLICIES",
@@ -45,6 +55,7 @@ __all__ = [
     "ScenarioError",
     "Station",
     "Unit",
+    "check_on_map",
     "load_scenario",
     "parse_scenario",
     "scenario_path",
@@ -53,11 +64,20 @@ __all__ = [
 
 #: Dispatch policies the simulator knows (``fastest`` is the default and the live-dispatch rule).
 POLICIES = ("fastest", "nearest_straight_line", "nearest_node", "optimal_batch")
-#: Services: 114 fire and rescue, 115 emergency medical.
-SERVICES = ("114", "115")
-#: NFPA 1710 turnout objectives (notified to en route), used when a scenario gives none.
-DEFAULT_TURNOUT_S = {"114": 80.0, "115": 60.0}
-_VEHICLES = ("ambulance", "fire_engine", "ladder", "motorbike")
+#: NFPA 1710 turnout objectives per service (notified to en route), used when a scenario gives none:
+#: the class defaults of :mod:`dispatch.model` (one rule; ``[turnout]`` replaces it per service for
+#: every unit without its own ``turnout_s``, fleet-CSV units included).
+DEFAULT_TURNOUT_S = SERVICE_TURNOUT_S
+_VEHICLES = VEHICLE_CLASSES
+#: Limits checked when a scenario is loaded or overridden, before any work (the message names the
+#: value): a horizon of at most 10 years, at most 1,000 calls per hour per incident type and
+#: 2,000,000 expected calls per replication (memory grows with calls), at most 1,000 replications,
+#: at most 100,000 units, and every turnout in [0, 3600] s (:data:`dispatch.model.MAX_TURNOUT_S`).
+MAX_HORIZON_H = 24.0 * 366 * 10
+MAX_CALLS_PER_HOUR = 1_000.0
+MAX_EXPECTED_CALLS = 2_000_000
+MAX_REPLICATIONS = 1_000
+MAX_UNITS = 100_000
 _DISTS = ("fixed", "exponential", "lognormal", "gamma", "uniform")
 _LOCATION_KINDS = ("roads", "zones", "grid", "points")
 
@@ -111,10 +131,6 @@ class Distribution:
             raise ScenarioError("dist='uniform' needs a finite max_s")
 
 
-#: Optimiser weights of priorities 1, 2, 3 when a scenario gives none (as scenarios/run_cards.toml).
-DEFAULT_PRIORITY_WEIGHTS = {1: 4.0, 2: 2.0, 3: 1.0}
-
-
 @dataclass(frozen=True)
 class Priority:
     """A call priority level (1 = most urgent) with its response-time target and optimiser weight."""
@@ -166,15 +182,6 @@ class IncidentType:
     handover: Distribution | None = None
     hospital_capability: str | None = None
     turnout_s: float | None = None
-
-
-@dataclass(frozen=True)
-class Station:
-    """A station (fire station or ambulance base) where units wait."""
-
-    name: str
-    lat: float
-    lon: float
 
 
 @dataclass(frozen=True)
@@ -316,13 +323,22 @@ class Scenario:
         if seed is not None:
             changes["seed"] = _check_int(seed, "seed", lo=0)
         if horizon_h is not None:
-            if not (math.isfinite(horizon_h) and horizon_h > 0):
-                raise ScenarioError(f"hours={horizon_h!r} must be a finite number > 0")
+            if (
+                isinstance(horizon_h, bool)
+                or not isinstance(horizon_h, int | float)
+                or not (math.isfinite(horizon_h) and 0 < horizon_h <= MAX_HORIZON_H)
+            ):
+                raise ScenarioError(
+                    f"hours={horizon_h!r} must be a number in (0, {MAX_HORIZON_H:g}] (10 years)"
+                )
+            _check_expected_calls(self.incident_types, float(horizon_h), "hours")
             changes["horizon_h"] = float(horizon_h)
             if self.warmup_h >= horizon_h:
                 changes["warmup_h"] = 0.0
         if replications is not None:
-            changes["replications"] = _check_int(replications, "replications", lo=1)
+            changes["replications"] = _check_int(
+                replications, "replications", lo=1, hi=MAX_REPLICATIONS
+            )
         if policy is not None:
             if policy not in POLICIES:
                 raise ScenarioError(f"policy={policy!r} is not one of {', '.join(POLICIES)}")
@@ -358,17 +374,32 @@ def scenario_path(name_or_path: str | Path) -> Path:
     ScenarioError
         Neither a file nor a shipped scenario name.
     """
+    if not isinstance(name_or_path, str | Path):
+        raise ScenarioError(f"scenario must be a name or a path, got {short_repr(name_or_path)}")
     p = Path(name_or_path)
-    if p.is_file():
+    if _is_file(p):
         return p
     if p.suffix == "" and "/" not in str(name_or_path):
         q = SCENARIO_DIR / f"{name_or_path}.toml"
-        if q.is_file():
+        if _is_file(q):
             return q
     known = ", ".join(shipped_scenarios()) or "none"
+    from dispatch.io.text import display_name
+
     raise ScenarioError(
-        f"scenario={str(name_or_path)!r} is neither a file nor a shipped scenario ({known})"
+        f"scenario={display_name(name_or_path)!r} is neither a file nor a shipped scenario ({known})"
     )
+
+
+def _is_file(p: Path) -> bool:
+    try:
+        return p.is_file()
+    except OSError as exc:  # a name too long for the file system, ...
+        from dispatch.io.text import display_name
+
+        raise ScenarioError(
+            f"scenario={display_name(p)!r} cannot be read: {exc.strerror or exc}"
+        ) from None
 
 
 def load_scenario(name_or_path: str | Path) -> Scenario:
@@ -394,14 +425,9 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(f"{path}: not UTF-8 text ({exc.reason})") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{path}: invalid TOML: {exc}") from None
+    from dispatch.io.text import read_toml
+
+    return read_toml(path, "scenario", error=ScenarioError)
 
 
 def _read_with_parents(path: Path, *, depth: int) -> dict[str, Any]:
@@ -416,7 +442,7 @@ def _read_with_parents(path: Path, *, depth: int) -> dict[str, Any]:
         raise ScenarioError(f"{path}: extends: more than 4 levels (a cycle?)")
     candidate = path.parent / parent
     try:
-        ppath = candidate if candidate.is_file() else scenario_path(parent)
+        ppath = candidate if _is_file(candidate) else scenario_path(parent)
     except ScenarioError as exc:
         raise ScenarioError(f"{path}: extends: {exc}") from None
     return _merge(_read_with_parents(ppath, depth=depth + 1), data)
@@ -430,6 +456,51 @@ def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[k] = v
     return out
+
+
+def check_on_map(scenario: Scenario, net: Any) -> None:
+    """Check that every station, unit and hospital of `scenario` lies near a road of `net`.
+
+    A unit's position (its station's, or its own for a fleet-CSV unit) must be within the snap
+    tolerance of a road its vehicle class may use; a hospital, of a road ambulances may use. Call it
+    when the network is known, before the simulation is built.
+
+    Raises
+    ------
+    ScenarioError
+        Naming the scenario file, the key (``stations[2]``, ``hospitals[0]``, ``fleet``), the
+        station or unit and the problem.
+    """
+    from dispatch.io.fleet import read_fleet
+
+    where = str(scenario.source) if scenario.source is not None else scenario.name
+
+    def check(point: tuple[float, float], vehicle: str, what: str) -> None:
+        try:
+            net.snap(point, vehicle=vehicle)
+        except DispatchError as exc:
+            raise ScenarioError(f"{where}: {what}: {exc}") from None
+
+    index = {s.name: i for i, s in enumerate(scenario.stations)}
+    done: set[tuple[str, str]] = set()
+    for i, u in enumerate(scenario.units):
+        j = index.get(u.station)
+        if j is None or (u.station, u.vehicle) in done:
+            continue  # a station of [map_stations] lies on the map by construction
+        done.add((u.station, u.vehicle))
+        st = scenario.stations[j]
+        check((st.lat, st.lon), u.vehicle,
+              f"stations[{j}] {st.name!r} (units[{i}] {u.id!r}, {u.vehicle})")  # fmt: skip
+    if scenario.fleet_csv is not None:
+        try:
+            fleet = read_fleet(scenario.fleet_csv)
+        except DispatchError as exc:
+            raise ScenarioError(f"{where}: fleet: {exc}") from None
+        for fu in fleet:
+            check((fu.lat, fu.lon), str(fu.vehicle),
+                  f"fleet: {scenario.fleet_csv.name}: unit {fu.id!r} ({fu.vehicle})")  # fmt: skip
+    for k, h in enumerate(scenario.hospitals):
+        check((h.lat, h.lon), "ambulance", f"hospitals[{k}] {h.name!r}")
 
 
 def parse_scenario(data: Mapping[str, Any], *, source: Path | None = None) -> Scenario:
@@ -450,11 +521,14 @@ def parse_scenario(data: Mapping[str, Any], *, source: Path | None = None) -> Sc
 # ----------------------------------------------------------------------------------------------
 
 
-def _capabilities() -> tuple[str, ...]:
-    """Hospital capabilities known to live dispatch (:data:`dispatch.decide.incidents.HOSPITAL_CAPABILITIES`)."""
-    from dispatch.decide.incidents import HOSPITAL_CAPABILITIES
-
-    return tuple(HOSPITAL_CAPABILITIES)
+def _check_expected_calls(types: Sequence[IncidentType], horizon_h: float, key: str) -> None:
+    expected = sum(t.calls_per_hour for t in types) * horizon_h
+    if expected > MAX_EXPECTED_CALLS:
+        raise ScenarioError(
+            f"{key}: {horizon_h:g} h at {sum(t.calls_per_hour for t in types):g} calls per hour "
+            f"is {expected:,.0f} expected calls, above the limit of {MAX_EXPECTED_CALLS:,} per "
+            "replication"
+        )
 
 
 def _check_int(value: Any, key: str, *, lo: int | None = None, hi: int | None = None) -> int:
@@ -466,387 +540,304 @@ def _check_int(value: Any, key: str, *, lo: int | None = None, hi: int | None = 
     return value
 
 
+# ----------------------------------------------------------------------------------------------
+# the declared schema, one table per section (dispatch.io.schema validates and names file and key)
+# ----------------------------------------------------------------------------------------------
+
+_LAT = Field(Num(lo=-90, hi=90), required=True)
+_LON = Field(Num(lo=-180, hi=180), required=True)
+_TURNOUT = Num(lo=0, hi=MAX_TURNOUT_S)
+_NAME = Field(Str(), required=True)
+
+#: ``{ dist = ..., mean_s, sd_s, min_s, max_s }``: which keys a family needs is checked after.
+DISTRIBUTION = Table({
+    "dist": Field(Str(_DISTS), required=True),
+    "mean_s": Field(Num(lo=0)),
+    "sd_s": Field(Num(lo=0)),
+    "min_s": Field(Num(lo=0)),
+    "max_s": Field(Num(lo=0)),
+})  # fmt: skip
+
+SIMULATION = Table({
+    "horizon_h": Field(Num(lo=0, lo_open=True, hi=MAX_HORIZON_H), required=True),
+    "warmup_h": Field(Num(lo=0), default=0.0),
+    "seed": Field(Int(lo=0), default=0),
+    "replications": Field(Int(lo=1, hi=MAX_REPLICATIONS), default=1),
+    "policy": Field(Str(POLICIES), default="fastest"),
+    "processing_s": Field(Num(lo=0), default=0.0),
+    "returning": Field(Str(("route", "home")), default="route"),
+})  # fmt: skip
+
+TURNOUT = Table({
+    "fire_s": Field(_TURNOUT, default=DEFAULT_TURNOUT_S["114"]),
+    "ems_s": Field(_TURNOUT, default=DEFAULT_TURNOUT_S["115"]),
+})  # fmt: skip
+
+PRIORITY = Table({
+    "level": Field(Int(lo=1), required=True),
+    "name": Field(Str()),
+    "target_s": Field(Num(lo=0, lo_open=True), required=True),
+    "weight": Field(Num(lo=0, lo_open=True)),
+})  # fmt: skip
+
+INCIDENT_TYPE = Table({
+    "name": _NAME,
+    "service": Field(Str(SERVICES, from_int=True), required=True),
+    "priority": Field(Int(lo=1), required=True),
+    "vehicles": Field(ListOf(Str(VEHICLE_CLASSES), min_length=1,
+                             too_short="must name at least one vehicle class"), required=True),
+    "calls_per_hour": Field(Num(lo=0, hi=MAX_CALLS_PER_HOUR), required=True),
+    "hour_profile": Field(ListOf(Num(lo=0), length=24)),
+    "on_scene": Field(DISTRIBUTION, required=True),
+    "transport_probability": Field(Num(lo=0, hi=1), default=0.0),
+    "handover": Field(DISTRIBUTION),
+    "hospital_capability": Field(Str(HOSPITAL_CAPABILITIES)),
+    "turnout_s": Field(_TURNOUT),
+})  # fmt: skip
+
+STATION = Table({"name": _NAME, "lat": _LAT, "lon": _LON})
+
+MAP_STATIONS = Table({
+    "kinds": Field(ListOf(Str(("fire_station", "ambulance_station", "hospital", "clinic")),
+                          min_length=1, too_short="must name at least one facility kind"),
+                   required=True),
+    "units": Field(Table({v: Field(Int(lo=0, hi=1000)) for v in VEHICLE_CLASSES}), required=True),
+})  # fmt: skip
+
+UNIT = Table({
+    "id": Field(Str(from_int=True), required=True),
+    "vehicle": Field(Str(VEHICLE_CLASSES), required=True),
+    "station": _NAME,
+    "turnout_s": Field(_TURNOUT),
+    "count": Field(Int(lo=1, hi=MAX_UNITS), default=1),
+})  # fmt: skip
+
+HOSPITAL = Table({
+    "name": _NAME,
+    "lat": _LAT,
+    "lon": _LON,
+    "capabilities": Field(ListOf(Str(HOSPITAL_CAPABILITIES)), default=()),
+})  # fmt: skip
+
+DEMAND = Table({
+    "locations": Field(Str(_LOCATION_KINDS), default="roads"),
+    "zones": Field(FilePath()),
+    "weight_property": Field(Str(), default="weight"),
+    "name_property": Field(Str(), default="name"),
+    "cell_m": Field(Num(lo=10), default=1000.0),
+    "cells": Field(ListOf(ListOf(Num(), length=3, too_short="must be [lat, lon, weight]")), default=()),
+    "points": Field(FilePath()),
+})  # fmt: skip
+
+CLOSURE = Table({
+    "label": Field(Str()),
+    "start_h": Field(Num(lo=0)),
+    "end_h": Field(Num(lo=0)),
+    "vehicles": Field(ListOf(Str(VEHICLE_CLASSES))),
+    "geojson": Field(FilePath()),
+    "polygon": Field(ListOf(ListOf(Num(), length=2, too_short="must be [lat, lon]"), min_length=3,
+                            too_short="needs at least 3 points")),
+    "way_ids": Field(ListOf(Int(lo=1), min_length=1, too_short="must list at least one way id")),
+})  # fmt: skip
+
+STATS = Table({"cell_m": Field(Num(lo=10))})
+
+#: Top-level keys; the array sections are checked item by item with the tables above.
+TOP_LEVEL = (
+    "name", "description", "map", "simulation", "turnout", "priorities", "incident_types",
+    "stations", "map_stations", "units", "fleet", "hospitals", "hospitals_from_map", "demand",
+    "closures", "stats", "run_cards",
+)  # fmt: skip
+
+
 class _Parser:
-    """Walks the TOML document, keeping the file name for error messages."""
+    """Validates the TOML document against the declared sections, then the cross-section rules."""
 
     def __init__(self, source: Path | None) -> None:
         self.source = source
         self.base = source.parent if source is not None else Path.cwd()
         self.where = str(source) if source is not None else "<scenario>"
-
-    # -- primitives ---------------------------------------------------------------------------
+        self.v = Validator(self.where, error=ScenarioError, base=self.base)
 
     def fail(self, key: str, msg: str) -> ScenarioError:
         return ScenarioError(f"{self.where}: {key}: {msg}")
 
-    def table(self, value: Any, key: str) -> Mapping[str, Any]:
-        if not isinstance(value, Mapping):
-            raise self.fail(key, f"must be a table, got {type(value).__name__} {value!r}")
-        return value
-
-    def keys(self, tbl: Mapping[str, Any], key: str, allowed: Sequence[str]) -> None:
-        for k in tbl:
-            if k not in allowed:
-                full = f"{key}.{k}" if key else k
-                raise self.fail(full, f"unknown key (allowed: {', '.join(allowed)})")
-
-    def req(self, tbl: Mapping[str, Any], name: str, key: str) -> Any:
-        if name not in tbl:
-            full = f"{key}.{name}" if key else name
-            raise self.fail(full, "missing required key")
-        return tbl[name]
-
-    def num(
-        self,
-        value: Any,
-        key: str,
-        *,
-        lo: float | None = None,
-        hi: float | None = None,
-        lo_open: bool = False,
-    ) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail(key, f"must be a number, got {value!r}")
-        v = float(value)
-        if not math.isfinite(v):
-            raise self.fail(key, f"must be finite, got {value!r}")
-        if lo is not None and (v < lo or (lo_open and v <= lo)):
-            raise self.fail(key, f"must be {'>' if lo_open else '>='} {lo:g}, got {value!r}")
-        if hi is not None and v > hi:
-            raise self.fail(key, f"must be <= {hi:g}, got {value!r}")
-        return v
-
-    def int_(self, value: Any, key: str, *, lo: int | None = None) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(key, f"must be an integer, got {value!r}")
-        if lo is not None and value < lo:
-            raise self.fail(key, f"must be >= {lo}, got {value!r}")
-        return value
-
-    def str_(self, value: Any, key: str, *, choices: Sequence[str] | None = None) -> str:
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(key, f"must be a non-empty string, got {value!r}")
-        if choices is not None and value not in choices:
-            raise self.fail(key, f"{value!r} is not one of {', '.join(choices)}")
-        return value
-
-    def list_(self, value: Any, key: str) -> list[Any]:
+    def items(self, value: Any, key: str, spec: Table) -> list[dict[str, Any]]:
+        """An array of tables (``[[stations]]``), each checked against `spec`."""
         if not isinstance(value, list):
-            raise self.fail(key, f"must be an array, got {value!r}")
-        return value
+            raise self.fail(key, f"must be an array, got {short_repr(value)}")
+        return [self.v.check(spec, item, f"{key}[{i}]") for i, item in enumerate(value)]
 
-    def lat_lon(self, tbl: Mapping[str, Any], key: str) -> tuple[float, float]:
-        lat = self.num(self.req(tbl, "lat", key), f"{key}.lat", lo=-90, hi=90)
-        lon = self.num(self.req(tbl, "lon", key), f"{key}.lon", lo=-180, hi=180)
-        return lat, lon
+    # -- sections with rules across keys ------------------------------------------------------
 
-    def path(self, value: Any, key: str) -> Path:
-        s = self.str_(value, key)
-        p = Path(s)
-        if not p.is_absolute():
-            p = self.base / p
-        if not p.is_file():
-            raise self.fail(key, f"file {s!r} not found (looked at {p})")
-        return p
-
-    # -- sections -----------------------------------------------------------------------------
-
-    def distribution(self, value: Any, key: str) -> Distribution:
-        tbl = self.table(value, key)
-        self.keys(tbl, key, ("dist", "mean_s", "sd_s", "min_s", "max_s"))
-        dist = self.str_(self.req(tbl, "dist", key), f"{key}.dist", choices=_DISTS)
+    def distribution(self, t: Mapping[str, Any], key: str) -> Distribution:
+        dist = t["dist"]
         if dist == "uniform":
-            lo = self.num(self.req(tbl, "min_s", key), f"{key}.min_s", lo=0)
-            hi = self.num(self.req(tbl, "max_s", key), f"{key}.max_s", lo=0)
+            for k in ("min_s", "max_s"):
+                if k not in t:
+                    raise self.fail(f"{key}.{k}", "missing required key")
+            lo, hi = t["min_s"], t["max_s"]
             if hi < lo:
                 raise self.fail(f"{key}.max_s", f"must be >= min_s={lo:g}, got {hi:g}")
             return Distribution(dist, (lo + hi) / 2, 0.0, lo, hi)
-        mean = self.num(self.req(tbl, "mean_s", key), f"{key}.mean_s", lo=0)
-        sd = 0.0
+        if "mean_s" not in t:
+            raise self.fail(f"{key}.mean_s", "missing required key")
+        mean, sd = t["mean_s"], 0.0
         if dist in ("lognormal", "gamma"):
-            sd = self.num(self.req(tbl, "sd_s", key), f"{key}.sd_s", lo=0)
+            if "sd_s" not in t:
+                raise self.fail(f"{key}.sd_s", "missing required key")
+            sd = t["sd_s"]
             if mean <= 0:
                 raise self.fail(f"{key}.mean_s", f"must be > 0 for dist={dist!r}, got {mean:g}")
-        elif "sd_s" in tbl:
+        elif "sd_s" in t:
             raise self.fail(f"{key}.sd_s", f"not used by dist={dist!r}")
-        lo = self.num(tbl.get("min_s", 0.0), f"{key}.min_s", lo=0)
-        hi = self.num(tbl["max_s"], f"{key}.max_s", lo=0) if "max_s" in tbl else math.inf
+        lo, hi = t.get("min_s", 0.0), t.get("max_s", math.inf)
         if hi < lo:
             raise self.fail(f"{key}.max_s", f"must be >= min_s={lo:g}, got {hi:g}")
         return Distribution(dist, mean, sd, lo, hi)
 
     def priorities(self, value: Any) -> tuple[Priority, ...]:
         out: list[Priority] = []
-        for i, item in enumerate(self.list_(value, "priorities")):
-            key = f"priorities[{i}]"
-            tbl = self.table(item, key)
-            self.keys(tbl, key, ("level", "name", "target_s", "weight"))
-            level = self.int_(self.req(tbl, "level", key), f"{key}.level", lo=1)
-            name = self.str_(tbl.get("name", f"P{level}"), f"{key}.name")
-            target = self.num(self.req(tbl, "target_s", key), f"{key}.target_s", lo=0, lo_open=True)
+        for i, t in enumerate(self.items(value, "priorities", PRIORITY)):
+            level = t["level"]
             if any(p.level == level for p in out):
-                raise self.fail(f"{key}.level", f"duplicate level {level}")
-            weight = self.num(
-                tbl.get("weight", DEFAULT_PRIORITY_WEIGHTS.get(level, 1.0)),
-                f"{key}.weight",
-                lo=0,
-                lo_open=True,
-            )
-            out.append(Priority(level, name, target, weight))
+                raise self.fail(f"priorities[{i}].level", f"duplicate level {level}")
+            weight = t.get("weight", DEFAULT_PRIORITY_WEIGHTS.get(level, 1.0))
+            out.append(Priority(level, t.get("name", f"P{level}"), t["target_s"], weight))
         if not out:
             raise self.fail("priorities", "at least one [[priorities]] entry is needed")
         return tuple(sorted(out, key=lambda p: p.level))
 
     def incident_types(self, value: Any, levels: set[int]) -> tuple[IncidentType, ...]:
-        out: list[IncidentType] = []
-        allowed = (
-            "name",
-            "service",
-            "priority",
-            "vehicles",
-            "calls_per_hour",
-            "hour_profile",
-            "on_scene",
-            "transport_probability",
-            "handover",
-            "hospital_capability",
-            "turnout_s",
-        )
-        items = self.list_(value, "incident_types")
-        if not items:
+        rows = self.items(value, "incident_types", INCIDENT_TYPE)
+        if not rows:
             raise self.fail("incident_types", "at least one [[incident_types]] entry is needed")
-        for i, item in enumerate(items):
+        out: list[IncidentType] = []
+        for i, t in enumerate(rows):
             key = f"incident_types[{i}]"
-            tbl = self.table(item, key)
-            self.keys(tbl, key, allowed)
-            name = self.str_(self.req(tbl, "name", key), f"{key}.name")
-            if any(t.name == name for t in out):
-                raise self.fail(f"{key}.name", f"duplicate incident type {name!r}")
-            service = self.str_(
-                str(self.req(tbl, "service", key)), f"{key}.service", choices=SERVICES
-            )
-            prio = self.int_(self.req(tbl, "priority", key), f"{key}.priority", lo=1)
-            if prio not in levels:
-                raise self.fail(f"{key}.priority", f"{prio} is not defined in [[priorities]]")
-            vehicles = tuple(
-                self.str_(v, f"{key}.vehicles[{j}]", choices=_VEHICLES)
-                for j, v in enumerate(self.list_(self.req(tbl, "vehicles", key), f"{key}.vehicles"))
-            )
-            if not vehicles:
-                raise self.fail(f"{key}.vehicles", "must name at least one vehicle class")
-            rate = self.num(self.req(tbl, "calls_per_hour", key), f"{key}.calls_per_hour", lo=0)
+            if any(x.name == t["name"] for x in out):
+                raise self.fail(f"{key}.name", f"duplicate incident type {t['name']!r}")
+            if t["priority"] not in levels:
+                raise self.fail(
+                    f"{key}.priority", f"{t['priority']} is not defined in [[priorities]]"
+                )
             profile: tuple[float, ...] = (1.0,) * 24
-            if "hour_profile" in tbl:
-                raw = self.list_(tbl["hour_profile"], f"{key}.hour_profile")
-                if len(raw) != 24:
-                    raise self.fail(
-                        f"{key}.hour_profile", f"must have 24 values (one per hour), got {len(raw)}"
-                    )
-                vals = [self.num(v, f"{key}.hour_profile[{h}]", lo=0) for h, v in enumerate(raw)]
-                total = sum(vals)
+            if "hour_profile" in t:
+                total = sum(t["hour_profile"])
                 if total <= 0:
                     raise self.fail(f"{key}.hour_profile", "must have a positive value somewhere")
-                profile = tuple(v * 24.0 / total for v in vals)
-            on_scene = self.distribution(self.req(tbl, "on_scene", key), f"{key}.on_scene")
-            p_tr = self.num(
-                tbl.get("transport_probability", 0.0), f"{key}.transport_probability", lo=0, hi=1
-            )
-            if p_tr > 0 and service != "115":
+                profile = tuple(x * 24.0 / total for x in t["hour_profile"])
+            p_tr = t["transport_probability"]
+            if p_tr > 0 and t["service"] != "115":
                 raise self.fail(f"{key}.transport_probability", "only 115 (EMS) calls transport")
             handover = None
-            if "handover" in tbl:
-                handover = self.distribution(tbl["handover"], f"{key}.handover")
+            if "handover" in t:
+                handover = self.distribution(t["handover"], f"{key}.handover")
             if p_tr > 0 and handover is None:
                 raise self.fail(f"{key}.handover", "needed when transport_probability > 0")
-            cap = None
-            if "hospital_capability" in tbl:
-                cap = self.str_(
-                    tbl["hospital_capability"],
-                    f"{key}.hospital_capability",
-                    choices=_capabilities(),
-                )
-            turnout = None
-            if "turnout_s" in tbl:
-                turnout = self.num(tbl["turnout_s"], f"{key}.turnout_s", lo=0)
             out.append(
                 IncidentType(
-                    name,
-                    service,
-                    prio,
-                    vehicles,
-                    rate,
-                    profile,
-                    on_scene,
-                    p_tr,
-                    handover,
-                    cap,
-                    turnout,
-                )  # fmt: skip
+                    name=t["name"],
+                    service=t["service"],
+                    priority=t["priority"],
+                    vehicles=t["vehicles"],
+                    calls_per_hour=t["calls_per_hour"],
+                    hour_profile=profile,
+                    on_scene=self.distribution(t["on_scene"], f"{key}.on_scene"),
+                    transport_probability=p_tr,
+                    handover=handover,
+                    hospital_capability=t.get("hospital_capability"),
+                    turnout_s=t.get("turnout_s"),
+                )
             )
         return tuple(out)
 
     def stations(self, value: Any) -> tuple[Station, ...]:
         out: list[Station] = []
-        for i, item in enumerate(self.list_(value, "stations")):
-            key = f"stations[{i}]"
-            tbl = self.table(item, key)
-            self.keys(tbl, key, ("name", "lat", "lon"))
-            name = self.str_(self.req(tbl, "name", key), f"{key}.name")
-            if any(s.name == name for s in out):
-                raise self.fail(f"{key}.name", f"duplicate station {name!r}")
-            out.append(Station(name, *self.lat_lon(tbl, key)))
+        names: set[str] = set()
+        for i, t in enumerate(self.items(value, "stations", STATION)):
+            if t["name"] in names:
+                raise self.fail(f"stations[{i}].name", f"duplicate station {t['name']!r}")
+            names.add(t["name"])
+            out.append(Station(t["name"], t["lat"], t["lon"]))
         return tuple(out)
 
     def map_stations(self, value: Any) -> MapStations:
-        key = "map_stations"
-        tbl = self.table(value, key)
-        self.keys(tbl, key, ("kinds", "units"))
-        kinds = tuple(
-            self.str_(
-                k,
-                f"{key}.kinds[{j}]",
-                choices=("fire_station", "ambulance_station", "hospital", "clinic"),
-            )
-            for j, k in enumerate(self.list_(self.req(tbl, "kinds", key), f"{key}.kinds"))
-        )
-        if not kinds:
-            raise self.fail(f"{key}.kinds", "must name at least one facility kind")
-        units_tbl = self.table(self.req(tbl, "units", key), f"{key}.units")
-        units: list[tuple[str, int]] = []
-        for v, n in units_tbl.items():
-            self.str_(v, f"{key}.units.{v}", choices=_VEHICLES)
-            units.append((v, self.int_(n, f"{key}.units.{v}", lo=0)))
+        t = self.v.check(MAP_STATIONS, value, "map_stations")
+        order = self.v.table(value, "map_stations")["units"]  # keep the file's order (unit ids)
+        units = tuple((v, t["units"][v]) for v in order)
         if sum(n for _, n in units) == 0:
-            raise self.fail(f"{key}.units", "must place at least one unit per station")
-        return MapStations(kinds, tuple(units))
+            raise self.fail("map_stations.units", "must place at least one unit per station")
+        return MapStations(t["kinds"], units)
 
     def units(self, value: Any, station_names: set[str], has_map: bool) -> tuple[Unit, ...]:
         out: list[Unit] = []
-        for i, item in enumerate(self.list_(value, "units")):
+        seen: set[str] = set()
+        for i, t in enumerate(self.items(value, "units", UNIT)):
             key = f"units[{i}]"
-            tbl = self.table(item, key)
-            self.keys(tbl, key, ("id", "vehicle", "station", "turnout_s", "count"))
-            uid = self.str_(str(self.req(tbl, "id", key)), f"{key}.id")
-            vehicle = self.str_(self.req(tbl, "vehicle", key), f"{key}.vehicle", choices=_VEHICLES)
-            station = self.str_(self.req(tbl, "station", key), f"{key}.station")
-            if station not in station_names and not has_map:
-                raise self.fail(f"{key}.station", f"{station!r} is not a [[stations]] name")
-            turnout = None
-            if "turnout_s" in tbl:
-                turnout = self.num(tbl["turnout_s"], f"{key}.turnout_s", lo=0)
-            count = self.int_(tbl.get("count", 1), f"{key}.count", lo=1)
+            if t["station"] not in station_names and not has_map:
+                raise self.fail(f"{key}.station", f"{t['station']!r} is not a [[stations]] name")
+            count = t["count"]
+            if len(out) + count > MAX_UNITS:
+                raise self.fail(f"{key}.count", f"more than {MAX_UNITS:,} units in all")
+            uid = t["id"]
             ids = [uid] if count == 1 else [f"{uid}-{n + 1}" for n in range(count)]
             for u in ids:
-                if any(x.id == u for x in out):
+                if u in seen:
                     raise self.fail(f"{key}.id", f"duplicate unit id {u!r}")
-                out.append(Unit(u, vehicle, station, turnout))
+                seen.add(u)
+                out.append(Unit(u, t["vehicle"], t["station"], t.get("turnout_s")))
         return tuple(out)
 
     def hospitals(self, value: Any) -> tuple[Hospital, ...]:
-        out: list[Hospital] = []
-        for i, item in enumerate(self.list_(value, "hospitals")):
-            key = f"hospitals[{i}]"
-            tbl = self.table(item, key)
-            self.keys(tbl, key, ("name", "lat", "lon", "capabilities"))
-            name = self.str_(self.req(tbl, "name", key), f"{key}.name")
-            lat, lon = self.lat_lon(tbl, key)
-            caps = tuple(
-                self.str_(c, f"{key}.capabilities[{j}]", choices=_capabilities())
-                for j, c in enumerate(
-                    self.list_(tbl.get("capabilities", []), f"{key}.capabilities")
-                )
-            )
-            out.append(Hospital(name, lat, lon, caps))
-        return tuple(out)
+        return tuple(
+            Hospital(t["name"], t["lat"], t["lon"], tuple(t["capabilities"]))
+            for t in self.items(value, "hospitals", HOSPITAL)
+        )
 
     def demand(self, value: Any) -> DemandLocations:
-        key = "demand"
-        tbl = self.table(value, key)
-        self.keys(
-            tbl, key, ("locations", "zones", "weight_property", "name_property", "cell_m", "cells", "points")
-        )  # fmt: skip
-        kind = self.str_(tbl.get("locations", "roads"), f"{key}.locations", choices=_LOCATION_KINDS)
-        zones = self.path(tbl["zones"], f"{key}.zones") if "zones" in tbl else None
-        points = self.path(tbl["points"], f"{key}.points") if "points" in tbl else None
-        cell_m = self.num(tbl.get("cell_m", 1000.0), f"{key}.cell_m", lo=10)
-        cells: list[tuple[float, float, float]] = []
-        for j, c in enumerate(self.list_(tbl.get("cells", []), f"{key}.cells")):
-            row = self.list_(c, f"{key}.cells[{j}]")
-            if len(row) != 3:
-                raise self.fail(f"{key}.cells[{j}]", f"must be [lat, lon, weight], got {row!r}")
-            cells.append(
-                (
-                    self.num(row[0], f"{key}.cells[{j}][0] (lat)", lo=-90, hi=90),
-                    self.num(row[1], f"{key}.cells[{j}][1] (lon)", lo=-180, hi=180),
-                    self.num(row[2], f"{key}.cells[{j}][2] (weight)", lo=0),
-                )
-            )
-        if kind == "zones" and zones is None:
-            raise self.fail(f"{key}.zones", "needed when locations = 'zones'")
-        if kind == "points" and points is None:
-            raise self.fail(f"{key}.points", "needed when locations = 'points'")
-        if kind == "grid" and (not cells or sum(c[2] for c in cells) <= 0):
+        t = self.v.check(DEMAND, value, "demand")
+        for j, (lat, lon, w) in enumerate(t["cells"]):
+            for k, (x, lo, hi, what) in enumerate(
+                ((lat, -90, 90, "lat"), (lon, -180, 180, "lon"), (w, 0, math.inf, "weight"))
+            ):
+                if not lo <= x <= hi:
+                    raise self.fail(
+                        f"demand.cells[{j}][{k}] ({what})", f"must be in [{lo}, {hi}], got {x:g}"
+                    )
+        kind = t["locations"]
+        if kind == "zones" and "zones" not in t:
+            raise self.fail("demand.zones", "needed when locations = 'zones'")
+        if kind == "points" and "points" not in t:
+            raise self.fail("demand.points", "needed when locations = 'points'")
+        if kind == "grid" and (not t["cells"] or sum(c[2] for c in t["cells"]) <= 0):
             raise self.fail(
-                f"{key}.cells", "needs cells with a positive weight when locations = 'grid'"
+                "demand.cells", "needs cells with a positive weight when locations = 'grid'"
             )
-        wp = self.str_(tbl.get("weight_property", "weight"), f"{key}.weight_property")
-        np_ = self.str_(tbl.get("name_property", "name"), f"{key}.name_property")
-        return DemandLocations(kind, zones, wp, np_, cell_m, tuple(cells), points)
+        return DemandLocations(kind, t.get("zones"), t["weight_property"], t["name_property"],
+                               t["cell_m"], tuple(t["cells"]), t.get("points"))  # fmt: skip
 
     def closures(self, value: Any) -> tuple[Closure, ...]:
         out: list[Closure] = []
-        for i, item in enumerate(self.list_(value, "closures")):
+        for i, t in enumerate(self.items(value, "closures", CLOSURE)):
             key = f"closures[{i}]"
-            tbl = self.table(item, key)
-            self.keys(
-                tbl, key, ("label", "start_h", "end_h", "vehicles", "geojson", "polygon", "way_ids")
-            )
-            label = self.str_(tbl.get("label", f"closure {i}"), f"{key}.label")
-            start = self.num(tbl["start_h"], f"{key}.start_h", lo=0) if "start_h" in tbl else None
-            end = self.num(tbl["end_h"], f"{key}.end_h", lo=0) if "end_h" in tbl else None
+            start, end = t.get("start_h"), t.get("end_h")
             if start is not None and end is not None and end <= start:
                 raise self.fail(f"{key}.end_h", f"must be > start_h={start:g}, got {end:g}")
-            vehicles = None
-            if "vehicles" in tbl:
-                vehicles = tuple(
-                    self.str_(v, f"{key}.vehicles[{j}]", choices=_VEHICLES)
-                    for j, v in enumerate(self.list_(tbl["vehicles"], f"{key}.vehicles"))
-                )
-            given = [k for k in ("geojson", "polygon", "way_ids") if k in tbl]
+            given = [k for k in ("geojson", "polygon", "way_ids") if k in t]
             if len(given) != 1:
                 raise self.fail(
                     key, f"needs exactly one of geojson, polygon, way_ids (got {given or 'none'})"
                 )
-            geo = self.path(tbl["geojson"], f"{key}.geojson") if "geojson" in tbl else None
-            poly = None
-            if "polygon" in tbl:
-                ring = self.list_(tbl["polygon"], f"{key}.polygon")
-                pts = []
-                for j, pt in enumerate(ring):
-                    pt = self.list_(pt, f"{key}.polygon[{j}]")
-                    if len(pt) != 2:
-                        raise self.fail(f"{key}.polygon[{j}]", f"must be [lat, lon], got {pt!r}")
-                    pts.append(
-                        (
-                            self.num(pt[0], f"{key}.polygon[{j}][0] (lat)", lo=-90, hi=90),
-                            self.num(pt[1], f"{key}.polygon[{j}][1] (lon)", lo=-180, hi=180),
-                        )
+            poly = t.get("polygon")
+            for j, (lat, lon) in enumerate(poly or ()):
+                if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+                    raise self.fail(
+                        f"{key}.polygon[{j}]", f"must be [lat, lon] in range, got {[lat, lon]}"
                     )
-                if len(pts) < 3:
-                    raise self.fail(f"{key}.polygon", f"needs at least 3 points, got {len(pts)}")
-                poly = tuple(pts)
-            ways = None
-            if "way_ids" in tbl:
-                ways = tuple(
-                    self.int_(w, f"{key}.way_ids[{j}]", lo=1)
-                    for j, w in enumerate(self.list_(tbl["way_ids"], f"{key}.way_ids"))
-                )
-                if not ways:
-                    raise self.fail(f"{key}.way_ids", "must list at least one way id")
-            out.append(Closure(label, start, end, vehicles, geo, poly, ways))
+            out.append(Closure(t.get("label", f"closure {i}"), start, end, t.get("vehicles"),
+                               t.get("geojson"), poly, t.get("way_ids")))  # fmt: skip
         return tuple(out)
-
-    # -- whole document -----------------------------------------------------------------------
 
     def run_cards(self, value: Any, types: Sequence[IncidentType]) -> RunCards:
         """``run_cards``: ``true`` (built-in table), a TOML path, or an inline run-card table."""
@@ -858,12 +849,13 @@ class _Parser:
                 import dataclasses
 
                 # labelled as written (not the absolute path): the summary stays machine-independent
-                cards = dataclasses.replace(load_run_cards(self.path(value, key)), source=value)
+                path = self.v.check(FilePath(), value, key)
+                cards = dataclasses.replace(load_run_cards(path), source=value)
             elif isinstance(value, Mapping):
                 cards = RunCards.from_dict(value, source="inline run_cards")
             else:
                 raise self.fail(
-                    key, f"must be true, a run-card TOML path or a table, got {value!r}"
+                    key, f"must be true, a run-card TOML path or a table, got {short_repr(value)}"
                 )
         except (RunCardError, DispatchError) as exc:
             if isinstance(exc, ScenarioError):
@@ -878,96 +870,55 @@ class _Parser:
                 )
         return cards
 
+    # -- whole document -----------------------------------------------------------------------
+
     def scenario(self, data: Mapping[str, Any]) -> Scenario:
-        top = (
-            "name",
-            "description",
-            "map",
-            "simulation",
-            "turnout",
-            "priorities",
-            "incident_types",
-            "stations",
-            "map_stations",
-            "units",
-            "fleet",
-            "hospitals",
-            "hospitals_from_map",
-            "demand",
-            "closures",
-            "stats",
-            "run_cards",
-        )
-        self.keys(data, "", top)
+        for k in data:
+            if k not in TOP_LEVEL:
+                raise self.fail(str(k), f"unknown key (allowed: {', '.join(TOP_LEVEL)})")
         default_name = self.source.stem if self.source is not None else "scenario"
-        name = self.str_(data.get("name", default_name), "name")
+        name = self.v.check(Str(), data.get("name", default_name), "name")
         description = data.get("description", "")
         if not isinstance(description, str):
-            raise self.fail("description", f"must be a string, got {description!r}")
-        map_name = self.str_(self.req(data, "map", ""), "map")
+            raise self.fail("description", f"must be a string, got {short_repr(description)}")
+        if "map" not in data:
+            raise self.fail("map", "missing required key")
+        map_name = self.v.check(Str(), data["map"], "map")
         # A map given as a relative path resolves against the scenario folder.
         if ("/" in map_name or map_name.endswith((".osm", ".pbf", ".bz2"))) and not Path(
             map_name
         ).is_absolute():
             map_name = str(self.base / map_name)
 
-        sim = self.table(data.get("simulation", {}), "simulation")
-        self.keys(
-            sim,
-            "simulation",
-            (
-                "horizon_h",
-                "warmup_h",
-                "seed",
-                "replications",
-                "policy",
-                "processing_s",
-                "returning",
-            ),
-        )
-        horizon = self.num(
-            self.req(sim, "horizon_h", "simulation"), "simulation.horizon_h", lo=0, lo_open=True
-        )
-        warmup = self.num(sim.get("warmup_h", 0.0), "simulation.warmup_h", lo=0)
+        sim = self.v.check(SIMULATION, data.get("simulation", {}), "simulation")
+        horizon, warmup = sim["horizon_h"], sim["warmup_h"]
         if warmup >= horizon:
             raise self.fail(
                 "simulation.warmup_h", f"must be < horizon_h={horizon:g}, got {warmup:g}"
             )
-        seed = self.int_(sim.get("seed", 0), "simulation.seed", lo=0)
-        reps = self.int_(sim.get("replications", 1), "simulation.replications", lo=1)
-        policy = self.str_(sim.get("policy", "fastest"), "simulation.policy", choices=POLICIES)
-        processing = self.num(sim.get("processing_s", 0.0), "simulation.processing_s", lo=0)
-        returning = self.str_(
-            sim.get("returning", "route"), "simulation.returning", choices=("route", "home")
-        )
+        turnout_tbl = self.v.check(TURNOUT, data.get("turnout", {}), "turnout")
+        turnout = {"114": turnout_tbl["fire_s"], "115": turnout_tbl["ems_s"]}
 
-        turnout_tbl = self.table(data.get("turnout", {}), "turnout")
-        self.keys(turnout_tbl, "turnout", ("fire_s", "ems_s"))
-        turnout = {
-            "114": self.num(
-                turnout_tbl.get("fire_s", DEFAULT_TURNOUT_S["114"]), "turnout.fire_s", lo=0
-            ),
-            "115": self.num(
-                turnout_tbl.get("ems_s", DEFAULT_TURNOUT_S["115"]), "turnout.ems_s", lo=0
-            ),
-        }
-
-        priorities = self.priorities(self.req(data, "priorities", ""))
-        types = self.incident_types(
-            self.req(data, "incident_types", ""), {p.level for p in priorities}
-        )
+        if "priorities" not in data:
+            raise self.fail("priorities", "missing required key")
+        if "incident_types" not in data:
+            raise self.fail("incident_types", "missing required key")
+        priorities = self.priorities(data["priorities"])
+        types = self.incident_types(data["incident_types"], {p.level for p in priorities})
+        try:
+            _check_expected_calls(types, horizon, "simulation.horizon_h")
+        except ScenarioError as exc:
+            raise ScenarioError(f"{self.where}: {exc}") from None
         stations = self.stations(data.get("stations", []))
         map_st = self.map_stations(data["map_stations"]) if "map_stations" in data else None
         units = self.units(data.get("units", []), {s.name for s in stations}, map_st is not None)
-        fleet = self.path(data["fleet"], "fleet") if "fleet" in data else None
+        fleet = self.v.check(FilePath(), data["fleet"], "fleet") if "fleet" in data else None
         if not units and fleet is None and map_st is None:
             raise self.fail(
                 "units", "no units: give [[units]], fleet = 'file.csv' or [map_stations]"
             )
         hospitals = self.hospitals(data.get("hospitals", []))
-        from_map = data.get("hospitals_from_map", False)
-        if not isinstance(from_map, bool):
-            raise self.fail("hospitals_from_map", f"must be true or false, got {from_map!r}")
+        from_map = self.v.check(Bool(), data.get("hospitals_from_map", False), "hospitals_from_map")
         if any(t.transport_probability > 0 for t in types) and not hospitals and not from_map:
             raise self.fail(
                 "hospitals",
@@ -980,12 +931,11 @@ class _Parser:
                 raise self.fail(
                     "closures", f"{c.label!r}: start_h={c.start_h:g} is past horizon_h={horizon:g}"
                 )
-        stats = self.table(data.get("stats", {}), "stats")
-        self.keys(stats, "stats", ("cell_m",))
-        cell_m = self.num(stats.get("cell_m", demand.cell_m), "stats.cell_m", lo=10)
+        stats = self.v.check(STATS, data.get("stats", {}), "stats")
+        cell_m = stats.get("cell_m", demand.cell_m)
 
         run_cards = self.run_cards(data["run_cards"], types) if "run_cards" in data else None
-        if run_cards is not None and policy == "optimal_batch":
+        if run_cards is not None and sim["policy"] == "optimal_batch":
             raise self.fail(
                 "simulation.policy", "optimal_batch does not take run cards yet (use fastest)"
             )
@@ -997,10 +947,10 @@ class _Parser:
             description=description,
             horizon_h=horizon,
             warmup_h=warmup,
-            seed=seed,
-            replications=reps,
-            policy=policy,
-            processing_s=processing,
+            seed=sim["seed"],
+            replications=sim["replications"],
+            policy=sim["policy"],
+            processing_s=sim["processing_s"],
             turnout_s=turnout,
             priorities=priorities,
             incident_types=types,
@@ -1013,6 +963,6 @@ class _Parser:
             demand=demand,
             closures=closures,
             area_cell_m=cell_m,
-            returning=returning,
+            returning=sim["returning"],
             run_cards=run_cards,
         )

@@ -144,11 +144,11 @@ def test_bad_map_files(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> No
 def test_bad_fleet_files(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     cases = {
         "id,vehicle,lat\nA,ambulance,16.05\n": "lacks column(s) lon",
-        "id,vehicle,lat,lon\nA,tank,16.05,108.21\n": "line 2: field vehicle='tank'",
-        "id,vehicle,lat,lon\nA,ambulance,abc,108.21\n": "line 2: field lat='abc' is not a number",
+        "id,vehicle,lat,lon\nA,tank,16.05,108.21\n": "line 2: field 'vehicle'",
+        "id,vehicle,lat,lon\nA,ambulance,abc,108.21\n": "line 2: field 'lat': lat must be a number, got 'abc'",
         "id,vehicle,lat,lon\nA,ambulance,16.05,108.21\nA,ambulance,16.05,108.21\n": "duplicate unit id 'A'",
-        "id,vehicle,lat,lon,status\nA,ambulance,16.05,108.21,sleeping\n": "status='sleeping'",
-        "id,vehicle,lat,lon\n": "has no units",
+        "id,vehicle,lat,lon,status\nA,ambulance,16.05,108.21,sleeping\n": "got 'sleeping'",
+        "id,vehicle,lat,lon\n": "has no data rows",
     }
     for i, (text, msg) in enumerate(cases.items()):
         f = tmp_path / f"fleet{i}.csv"

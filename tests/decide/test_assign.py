@@ -360,7 +360,7 @@ def test_busy_and_out_of_service_skipped_returning_sent_without_turnout():
         Unit("R", "ambulance", LAT, LON, status="returning"),
         Unit("S", "ambulance", LAT, LON),
     ]
-    assert fleet[2].turnout_s == 0.0 and fleet[3].turnout_s == 60.0
+    assert fleet[2].effective_turnout_s == 0.0 and fleet[3].effective_turnout_s == 60.0
     eta = np.array([[10.0], [10.0], [300.0], [250.0]])  # S: 250 = 60 turnout + 190 drive
     res = assign_matrix(eta, [inc("A")], fleet)
     (a,) = res.plan.incidents[0].units

@@ -63,7 +63,7 @@ def test_incident_defaults_and_json_round_trip():
         ({"priority": True}, "priority must be 1, 2 or 3"),
         ({"lat": 95.0}, "lat must be in"),
         ({"lat": float("nan")}, "finite"),
-        ({"lon": "east"}, "must be numbers"),
+        ({"lon": "east"}, "lon must be a number"),
         ({"id": " "}, "non-empty"),
     ],
 )
@@ -88,9 +88,9 @@ def test_unit_defaults_turnout_nfpa_and_status():
     e = Unit("E", "fire_engine", 16.05, 108.21)
     a = Unit("A", "ambulance", 16.05, 108.21)
     r = Unit("R", "ambulance", 16.05, 108.21, status="returning")
-    assert e.turnout_s == DEFAULT_TURNOUT_S["fire_engine"] == 80.0
-    assert a.turnout_s == 60.0
-    assert r.turnout_s == 0.0 and r.dispatchable
+    assert e.effective_turnout_s == DEFAULT_TURNOUT_S["fire_engine"] == 80.0
+    assert a.turnout_s is None and a.effective_turnout_s == 60.0
+    assert r.effective_turnout_s == 0.0 and r.dispatchable
     assert not Unit("B", "ambulance", 16.05, 108.21, status="busy").dispatchable
     with pytest.raises(FleetError, match="needs assigned_priority"):
         Unit("X", "ambulance", 16.05, 108.21, status="en_route")
@@ -146,8 +146,8 @@ def test_incidents_csv_defaults_and_json_list(tmp_path):
         (read_incidents, "bad_incidents_csv/incidents.csv", r"line 3: field 'lat': not a number: '16.05x'"),
         (read_incidents, "bad_incident_priority/incidents.csv", r"line 2: field 'priority': must be 1, 2 or 3, got '5'"),
         (read_fleet, "bad_fleet_vehicle/fleet.csv", r"line 4: field 'vehicle'.*'helicopter'"),
-        (read_fleet, "bad_fleet_columns/fleet.csv", r"line 1: header lacks column\(s\) \['lon'\]"),
-        (read_fleet, "bad_fleet_number/fleet.csv", r"line 3: field 'turnout_s': not a number: 'one minute'"),
+        (read_fleet, "bad_fleet_columns/fleet.csv", r"line 1: header lacks column\(s\) lon"),
+        (read_fleet, "bad_fleet_number/fleet.csv", r"line 3: field 'turnout_s': .*must be a number, got 'one minute'"),
     ],
 )  # fmt: skip
 def test_bad_files_name_line_and_field(reader, path, match):

@@ -54,7 +54,7 @@ def test_recommend_cardiac_arrest_by_road_eta(danang, dn_fleet, dn_hospitals):
     tt = danang.travel_times(np.array([u.point for u in free]), inc.point, vehicle="ambulance")[
         :, 0
     ]
-    etas = tt + np.array([u.turnout_s for u in free])
+    etas = tt + np.array([u.effective_turnout_s for u in free])
     assert amb[0].eta_s == pytest.approx(etas.min())
     assert amb[0].eta_s == pytest.approx(amb[0].turnout_s + amb[0].drive_s)
     assert amb[0].route is not None and amb[0].route.eta_s == pytest.approx(amb[0].drive_s)
@@ -244,7 +244,7 @@ def test_cli_more_incidents_than_units_is_partial(capsys):
         (["--run-cards", DATA / "bad_run_card_type/run_cards.toml"], "unknown incident type"),
         (["--run-cards", DATA / "bad_run_card_toml/run_cards.toml"], "malformed TOML"),
         (["--hospitals", DATA / "bad_hospital_capability/hospitals.csv"], "unknown capability 'neurosurgery'"),
-        (["--incident", DATA / "does_not_exist.json"], "No such file"),
+        (["--incident", DATA / "does_not_exist.json"], "does_not_exist.json' does not exist"),
     ],
 )  # fmt: skip
 def test_cli_bad_input_exit_2_one_line(capsys, extra, match):

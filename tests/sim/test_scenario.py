@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,39 @@ def test_parse_without_file_and_defaults() -> None:
     assert sc.policy == "fastest" and sc.replications == 1 and sc.warmup_h == 0
     assert sc.priorities[0].weight == 4.0  # the run-card default weight of priority 1
     assert sc.demand.kind == "roads" and sc.returning == "route"
+
+
+def test_off_map_station_unit_and_hospital_name_file_key_and_unit(tmp_path: Path, danang) -> None:
+    from dispatch.sim.scenario import check_on_map
+
+    base = (BAD / "negative_rate.toml").read_text().split("\n", 1)[1]
+    base = base.replace("calls_per_hour = -1.0", "calls_per_hour = 1.0")
+    check_on_map(parse_scenario(tomllib.loads(base)), danang)  # all on the map
+    cases = {
+        "station": (base.replace("lat = 16.0594", "lat = 10.0", 1), "stations[0] 'S' (units[0] 'A1', ambulance)"),
+        "hospital": (base[::-1].replace("4950.61 = tal", "0.01 = tal", 1)[::-1], "hospitals[0] 'H'"),
+    }  # fmt: skip
+    fleet = tmp_path / "fleet.csv"
+    fleet.write_text("id,vehicle,lat,lon\nOK,ambulance,16.0594,108.2099\nFAR,ladder,10.0,106.0\n")
+    with_fleet = base.replace('map = "danang"\n', f'map = "danang"\nfleet = {str(fleet)!r}\n', 1)
+    cases["fleet"] = (with_fleet, "fleet: fleet.csv: unit 'FAR' (ladder)")
+    for name, (text, match) in cases.items():
+        p = tmp_path / f"{name}.toml"
+        p.write_text(text)
+        with pytest.raises(ScenarioError) as info:
+            check_on_map(load_scenario(p), danang)
+        msg = str(info.value)
+        assert str(p) in msg and match in msg and "farther than" in msg and "\n" not in msg, msg
+
+
+def test_demand_files_read_through_the_bounded_readers() -> None:
+    from dispatch.sim.demand import _load_zones, read_points
+    from dispatch.sim.scenario import DemandLocations
+
+    data = Path(__file__).parents[1] / "data"
+    with pytest.raises(ScenarioError, match="line 1: header repeats column 'lat'"):
+        read_points(data / "bad_points_duplicate_column" / "points.csv")
+    with pytest.raises(ScenarioError, match="JSON nested too deeply"):
+        _load_zones(
+            DemandLocations(kind="zones", zones=data / "bad_zones_nested" / "zones.geojson")
+        )

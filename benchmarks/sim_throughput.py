@@ -68,8 +68,8 @@ def profile(scenario: str) -> None:
 
     sys.path.insert(0, str(ROOT))
     import dispatch
+    from dispatch.sim.runner import run_scenario
     from dispatch.sim.scenario import load_scenario
-    from dispatch.sim.simulation import run_scenario
 
     sc = load_scenario(scenario)
     net = dispatch.load_network(sc.map)

@@ -147,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
         comparison_text = format_comparison(summaries, diffs, reference="fastest")
 
     if args.out:
-        from dispatch.sim.simulation import load_scenario_network, resolve_world
+        from dispatch.sim.runner import load_scenario_network, resolve_world
 
         world = resolve_world(sc, load_scenario_network(sc))
         paths = write_outputs(

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from dispatch.io.atomic import atomic_write
-from dispatch.sim.simulation import SimResult
+from dispatch.sim.records import SimResult
 
 __all__ = [
     "CALL_COLUMNS",

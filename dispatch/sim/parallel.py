@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from dispatch.errors import DispatchError
+from dispatch.sim.records import SimResult
+from dispatch.sim.runner import run_scenario
 from dispatch.sim.scenario import Scenario
-from dispatch.sim.simulation import SimResult, run_scenario
 
 __all__ = ["Task", "run_task", "run_tasks", "run_replications"]
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from dispatch.sim.simulation import SimResult
+from dispatch.sim.records import SimResult
 
 __all__ = [
     "METRICS",

@@ -16,7 +16,7 @@ from dispatch.report.outputs import (
     format_summary,
     write_outputs,
 )
-from dispatch.sim.simulation import run_scenario
+from dispatch.sim.runner import run_scenario
 from dispatch.sim.stats import paired_differences, pooled_summary
 from tests._sim_fake import FakeNet
 from tests.sim.test_simulation import tiny_scenario

@@ -6,6 +6,7 @@ calls (common random numbers); :mod:`dispatch.sim.parallel` runs many replicatio
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,10 +17,14 @@ from dispatch.sim.policies import check_policy
 from dispatch.sim.records import SimResult
 from dispatch.sim.scenario import Hospital, Scenario
 from dispatch.sim.simulation import Simulation
-from dispatch.sim.units import SimUnit
+from dispatch.sim.units import SimulationError, SimUnit
 
 __all__ = [
+    "MAX_EXPECTED_CALLS",
+    "MAX_HORIZON_H",
+    "MAX_REPLICATIONS",
     "VEHICLE_SERVICE",
+    "check_run_limits",
     "World",
     "apply_closures",
     "load_scenario_network",
@@ -28,6 +33,31 @@ __all__ = [
 ]
 
 SimHospital = Hospital
+
+#: Limits of a run, checked before any work (the same numbers as the scenario reader's limits on
+#: the TOML keys): a horizon of at most 10 years, at most 1,000 replications, at most 2,000,000
+#: expected calls per replication (about 500 MB of records; a year of Campo Grande is 100,000).
+MAX_HORIZON_H = 24.0 * 366 * 10
+MAX_REPLICATIONS = 1_000
+MAX_EXPECTED_CALLS = 2_000_000
+
+
+def check_run_limits(scenario: Scenario, replications: int | None = None) -> None:
+    """Raise :class:`SimulationError` when a run would exceed :data:`MAX_HORIZON_H`,
+    :data:`MAX_REPLICATIONS` or :data:`MAX_EXPECTED_CALLS` (the message names the limit)."""
+    reps = scenario.replications if replications is None else replications
+    h = scenario.horizon_h
+    if not (math.isfinite(h) and 0 < h <= MAX_HORIZON_H):
+        raise SimulationError(f"horizon_h={h!r} must be in (0, {MAX_HORIZON_H:g}] hours (10 years)")
+    if not 1 <= reps <= MAX_REPLICATIONS:
+        raise SimulationError(f"replications={reps!r} must be in [1, {MAX_REPLICATIONS:,}]")
+    expected = sum(t.calls_per_hour for t in scenario.incident_types) * h
+    if not expected <= MAX_EXPECTED_CALLS:
+        raise SimulationError(
+            f"{scenario.name}: {expected:,.0f} expected calls per replication, above the limit "
+            f"of {MAX_EXPECTED_CALLS:,} (shorten the horizon or lower the call rates)"
+        )
+
 
 #: Service of each vehicle class (for the turnout default).
 VEHICLE_SERVICE = {"ambulance": "115", "motorbike": "115", "fire_engine": "114", "ladder": "114"}

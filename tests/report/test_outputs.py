@@ -75,7 +75,7 @@ def test_write_outputs_files(tmp_path: Path) -> None:
     names = sorted(p.name for p in paths)
     assert names == sorted(
         ["calls.csv", "units.csv", "summary.json", "response_by_priority.png", "utilisation.png",
-         "response_by_hour.png", "map.html", "map.geojson"]
+         "response_by_hour.png", "map.html", "map.geojson", "manifest.json"]
     )  # fmt: skip
     for png in ("response_by_priority.png", "utilisation.png", "response_by_hour.png"):
         data = (tmp_path / png).read_bytes()

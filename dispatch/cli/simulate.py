@@ -16,6 +16,7 @@ __all__ = ["register", "run"]
 
 def register(subparsers: Any) -> None:
     """Add the ``simulate`` subcommand."""
+    from dispatch.sim.moveup import MOVE_UP_POLICIES
     from dispatch.sim.policies import policy_names
     from dispatch.sim.scenario import shipped_scenarios
 
@@ -45,6 +46,13 @@ def register(subparsers: Any) -> None:
         choices=policy_names(),
         default=None,
         help="dispatch policy (default: the scenario's, usually fastest)",
+    )
+    p.add_argument(
+        "--move-up",
+        choices=tuple(MOVE_UP_POLICIES),
+        default=None,
+        help="what idle units do after each dispatch and each unit freed (default none: return "
+        "to their home station; fill_gaps: keep every planned station from standing empty)",
     )
     p.add_argument(
         "--compare-policies",
@@ -171,7 +179,9 @@ def _run(args: argparse.Namespace) -> int:
         bar = _progress_bar(reps, quiet=args.quiet, unit="replication")
         kw = {"on_done": bar.update, "workers": args.workers}
     try:
-        by_policy = run_replications(sc, policies=policies, dask_address=args.dask, **kw)
+        by_policy = run_replications(
+            sc, policies=policies, dask_address=args.dask, move_up=args.move_up, **kw
+        )
     finally:
         bar.close()
 

@@ -72,6 +72,8 @@ UNIT_COLUMNS = (
     "policy", "replication", "unit", "vehicle", "station", "lat", "lon", "dispatches", "busy_s",
     "returning_s", "utilisation",
 )  # fmt: skip
+#: Columns added to ``units.csv`` by a move-up policy other than ``none``.
+MOVE_UP_UNIT_COLUMNS = ("relocations", "relocation_km", "relocating_s")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -147,6 +149,13 @@ def format_summary(summary: Mapping[str, Any], *, title: str = "") -> str:
         lines.append(
             f"unit utilisation (committed to calls): mean {_pct(summary['units']['utilisation_mean'])};"
             f" busiest {top}"
+        )
+    mu = summary.get("move_up")
+    if mu:
+        lines.append(
+            f"move-up {mu['policy']}: {mu['relocations']:g} relocations, "
+            f"{mu['relocation_km']:.1f} km ({mu['moves_per_unit_per_day']:.2f} moves and "
+            f"{mu['km_per_unit_per_day']:.1f} km per unit per day)"
         )
     ci = summary.get("ci95")
     if ci:
@@ -228,12 +237,15 @@ def calls_csv(results: Sequence[SimResult]) -> str:
 
 
 def units_csv(results: Sequence[SimResult]) -> str:
-    """``units.csv`` text for runs."""
+    """``units.csv`` text for runs (with move-up: also :data:`MOVE_UP_UNIT_COLUMNS`)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(UNIT_COLUMNS)
+    names: tuple[str, ...] = UNIT_COLUMNS
+    if results and all(k in r.units for r in results for k in MOVE_UP_UNIT_COLUMNS):
+        names = (*UNIT_COLUMNS, *MOVE_UP_UNIT_COLUMNS)
+    w.writerow(names)
     for r in results:
-        cols = [r.units[k] for k in UNIT_COLUMNS[2:]]
+        cols = [r.units[k] for k in names[2:]]
         for i in range(len(r.units["unit"])):
             w.writerow([r.policy, r.replication, *(_fmt(c[i]) for c in cols)])
     return buf.getvalue()

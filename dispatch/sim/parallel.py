@@ -38,6 +38,8 @@ class Task:
     net_factory : callable, optional
         A picklable function returning the network (tests use a fake); default: load the
         scenario's map.
+    move_up : str, optional
+        Move-up policy (:mod:`dispatch.sim.moveup`); default ``none``.
     """
 
     scenario: Scenario
@@ -45,6 +47,7 @@ class Task:
     policies: tuple[str, ...]
     monitor: bool = False
     net_factory: Callable[[], Any] | None = None
+    move_up: str | None = None
 
 
 def run_task(task: Task, progress: Callable[[int], None] | None = None) -> list[SimResult]:
@@ -57,6 +60,7 @@ def run_task(task: Task, progress: Callable[[int], None] | None = None) -> list[
         policies=task.policies,
         monitor=task.monitor,
         progress=progress,
+        move_up=task.move_up,
     )
 
 
@@ -153,6 +157,7 @@ def run_replications(
     net_factory: Callable[[], Any] | None = None,
     on_done: Callable[[int], None] | None = None,
     progress: Callable[[int], None] | None = None,
+    move_up: str | None = None,
 ) -> dict[str, list[SimResult]]:
     """Run every replication of a scenario under every policy; results by policy, in replication order.
 
@@ -161,7 +166,7 @@ def run_replications(
     """
     reps = scenario.replications if replications is None else replications
     check_run_limits(scenario, reps)
-    tasks = [Task(scenario, r, tuple(policies), False, net_factory) for r in range(reps)]
+    tasks = [Task(scenario, r, tuple(policies), False, net_factory, move_up) for r in range(reps)]
     out = run_tasks(
         tasks, workers=workers, dask_address=dask_address, on_done=on_done, progress=progress
     )

@@ -249,6 +249,7 @@ def run_scenario(
     policies: Sequence[str] | None = None,
     monitor: bool = False,
     progress: Callable[[int], None] | None = None,
+    move_up: str | None = None,
 ) -> list[SimResult]:
     """Run one replication of a scenario under one or several policies (common random numbers).
 
@@ -268,8 +269,14 @@ def run_scenario(
         Keep every event record.
     progress : callable, optional
         Progress callback (calls arrived), see :meth:`Simulation.run`.
+    move_up : str, optional
+        Move-up policy (:mod:`dispatch.sim.moveup`; default ``none``); units may be posted at any
+        station of the scenario.
     """
     from dispatch.sim.demand import generate_calls
+    from dispatch.sim.moveup import make_move_up
+
+    make_move_up(move_up)  # an unknown name fails before any work
 
     if net is None:
         net = load_scenario_network(scenario)
@@ -287,6 +294,7 @@ def run_scenario(
             sim = Simulation(
                 net, scenario, calls, world.units, world.hospitals, policy=p,
                 replication=replication, monitor=monitor, node_coords=world.node_coords,
+                move_up=move_up, stations=dict(world.stations),
             )  # fmt: skip
             out.append(sim.run(progress=progress))
         return out

@@ -246,6 +246,10 @@ class Simulation:
         """Calls to ``net.route`` so far."""
         return self.timing.n_routes
 
+    def posts(self, vehicle: str) -> list[tuple[float, float]]:
+        """The posts of a class (home stations first; with move-up every station), by index."""
+        return self._posts[vehicle]
+
     def candidates(self, vehicles: frozenset[str]) -> list[UnitState]:
         """Dispatchable units of the given classes."""
         return [u for u in self.units if u.status in DISPATCHABLE and u.vehicle in vehicles]

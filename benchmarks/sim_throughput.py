@@ -2,7 +2,9 @@
 
 Runs ``python -m dispatch simulate SCENARIO --quiet --json`` as a fresh process (interpreter start,
 imports, map load from its compiled cache, call generation, simulation, statistics) and reports the
-wall-clock time and calls per second, median of ``--repeat`` runs. The map cache is warmed first.
+wall-clock time and calls per second, median of ``--repeat`` runs, and the CPU time of the child
+process (user + system, from ``getrusage``: much less sensitive than the wall clock to other
+processes sharing the machine). The map cache is warmed first.
 
     python benchmarks/sim_throughput.py                      # the shipped scenario (returning = "route")
     python benchmarks/sim_throughput.py --returning home     # returning units timed via their home
@@ -18,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -45,11 +48,15 @@ def _scenario(name: str, returning: str | None, hours: float | None) -> tuple[st
 def whole_process(scenario: str, repeat: int) -> dict[str, object]:
     cmd = [sys.executable, "-m", "dispatch", "simulate", scenario, "--quiet", "--json"]
     times = []
+    cpus = []
     out: dict[str, object] = {}
     for _ in range(repeat):
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
         times.append(time.perf_counter() - t0)
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
         out = json.loads(proc.stdout)
     wall = statistics.median(times)
     calls = int(out["calls_generated_incl_warmup"])  # type: ignore[arg-type]
@@ -57,6 +64,8 @@ def whole_process(scenario: str, repeat: int) -> dict[str, object]:
         "calls": calls,
         "wall_s": round(wall, 2),
         "runs_s": [round(t, 2) for t in times],
+        "cpu_s": round(statistics.median(cpus), 2),
+        "cpu_runs_s": [round(t, 2) for t in cpus],
         "calls_per_s": round(calls / wall),
         "response_mean_s": out["response_s"]["mean"],  # type: ignore[index]
     }
@@ -68,8 +77,8 @@ def profile(scenario: str) -> None:
 
     sys.path.insert(0, str(ROOT))
     import dispatch
+    from dispatch.sim.runner import run_scenario
     from dispatch.sim.scenario import load_scenario
-    from dispatch.sim.simulation import run_scenario
 
     sc = load_scenario(scenario)
     net = dispatch.load_network(sc.map)
@@ -110,7 +119,8 @@ def main() -> int:
             returning=args.returning or "scenario default",
             machine=f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.processor() or 'n/a'}",
             python=platform.python_version(),
-            date=time.strftime("%Y-%m-%d"),
+            date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            load_average=[round(x, 2) for x in os.getloadavg()],
         )
         print(json.dumps(res, indent=2))
     finally:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import math
+import signal
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 __all__ = ["register", "run"]
@@ -12,7 +16,9 @@ __all__ = ["register", "run"]
 
 def register(subparsers: Any) -> None:
     """Add the ``simulate`` subcommand."""
-    from dispatch.sim.scenario import POLICIES, shipped_scenarios
+    from dispatch.sim.moveup import MOVE_UP_POLICIES
+    from dispatch.sim.policies import policy_names
+    from dispatch.sim.scenario import shipped_scenarios
 
     shipped = ", ".join(shipped_scenarios()) or "none"
     p = subparsers.add_parser(
@@ -37,9 +43,16 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--policy",
-        choices=POLICIES,
+        choices=policy_names(),
         default=None,
         help="dispatch policy (default: the scenario's, usually fastest)",
+    )
+    p.add_argument(
+        "--move-up",
+        choices=tuple(MOVE_UP_POLICIES),
+        default=None,
+        help="what idle units do after each dispatch and each unit freed (default none: return "
+        "to their home station; fill_gaps: keep every planned station from standing empty)",
     )
     p.add_argument(
         "--compare-policies",
@@ -81,25 +94,82 @@ def _progress_bar(total: int, *, quiet: bool, unit: str) -> Any:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run ``dispatch simulate``; return the exit code."""
-    from dispatch.errors import DispatchError
-    from dispatch.report.outputs import format_comparison, format_summary, write_outputs
-    from dispatch.sim.parallel import run_replications
-    from dispatch.sim.scenario import POLICIES, load_scenario
-    from dispatch.sim.stats import paired_differences, pooled_summary
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Handle SIGTERM (``timeout``, service managers) like Ctrl-C: a KeyboardInterrupt, so that
+    outputs being written are cleaned up and the command ends with "interrupted" (exit 130)."""
 
-    if args.replications is not None and args.replications < 1:
-        raise DispatchError(f"--replications={args.replications} must be >= 1")
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        old = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _check_flags(args: argparse.Namespace) -> None:
+    """Check the numeric flags before any work (limits of :mod:`dispatch.sim.runner`)."""
+    from dispatch.errors import DispatchError
+    from dispatch.sim.runner import MAX_HORIZON_H, MAX_REPLICATIONS
+
+    if args.hours is not None and not (
+        math.isfinite(args.hours) and 0 < args.hours <= MAX_HORIZON_H
+    ):
+        raise DispatchError(f"--hours={args.hours!r} must be in (0, {MAX_HORIZON_H:g}] (10 years)")
+    if args.replications is not None and not 1 <= args.replications <= MAX_REPLICATIONS:
+        raise DispatchError(
+            f"--replications={args.replications} must be in [1, {MAX_REPLICATIONS:,}]"
+        )
     if args.seed is not None and args.seed < 0:
         raise DispatchError(f"--seed={args.seed} must be >= 0")
+    if args.workers is not None and args.workers < 1:
+        raise DispatchError(f"--workers={args.workers} must be >= 1")
+
+
+def _print(text: str) -> None:
+    """Print to standard output; nothing if it is closed (``>&-``): the files were the point."""
+    if sys.stdout is not None:
+        print(text)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``dispatch simulate``; return the exit code."""
+    with _sigterm_as_interrupt():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from dispatch.report.outputs import (
+        check_output_dir,
+        format_comparison,
+        format_summary,
+        write_outputs,
+    )
+    from dispatch.sim.parallel import run_replications
+    from dispatch.sim.policies import policy_names
+    from dispatch.sim.runner import check_run_limits
+    from dispatch.sim.scenario import load_scenario
+    from dispatch.sim.stats import paired_differences, pooled_summary
+
+    _check_flags(args)
+    if args.out is not None:
+        check_output_dir(args.out)  # before the simulation, not after it
     sc = load_scenario(args.scenario).with_overrides(
         seed=args.seed, horizon_h=args.hours, replications=args.replications, policy=args.policy
     )
+    check_run_limits(sc)
     main = sc.policy
-    policies = (main, *[p for p in POLICIES if p != main]) if args.compare_policies else (main,)
-    if sc.run_cards is not None:  # optimal_batch does not fill run cards yet
-        policies = tuple(p for p in policies if p != "optimal_batch")
+    if args.compare_policies:
+        names = policy_names(run_cards=sc.run_cards is not None)
+        policies: tuple[str, ...] = (main, *[p for p in names if p != main])
+    else:
+        policies = (main,)
     expected = int(sum(t.calls_per_hour for t in sc.incident_types) * sc.horizon_h)
     reps = sc.replications
     if reps == 1:
@@ -109,7 +179,9 @@ def run(args: argparse.Namespace) -> int:
         bar = _progress_bar(reps, quiet=args.quiet, unit="replication")
         kw = {"on_done": bar.update, "workers": args.workers}
     try:
-        by_policy = run_replications(sc, policies=policies, dask_address=args.dask, **kw)
+        by_policy = run_replications(
+            sc, policies=policies, dask_address=args.dask, move_up=args.move_up, **kw
+        )
     finally:
         bar.close()
 
@@ -146,8 +218,8 @@ def run(args: argparse.Namespace) -> int:
         }
         comparison_text = format_comparison(summaries, diffs, reference="fastest")
 
-    if args.out:
-        from dispatch.sim.simulation import load_scenario_network, resolve_world
+    if args.out is not None:
+        from dispatch.sim.runner import load_scenario_network, resolve_world
 
         world = resolve_world(sc, load_scenario_network(sc))
         paths = write_outputs(
@@ -165,15 +237,15 @@ def run(args: argparse.Namespace) -> int:
             )
 
     if args.json:
-        print(json.dumps(summary, indent=2))
+        _print(json.dumps(summary, indent=2))
     else:
         title = (
             f"{sc.name}: policy {main}, seed {sc.seed}, {reps} replication(s) of {sc.horizon_h:g} h"
             + (f" (warm-up {sc.warmup_h:g} h)" if sc.warmup_h else "")
             + f", map {sc.map}"
         )
-        print(format_summary(summary, title=title))
+        _print(format_summary(summary, title=title))
         if comparison_text:
-            print()
-            print(comparison_text)
+            _print("")
+            _print(comparison_text)
     return 0

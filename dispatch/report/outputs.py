@@ -16,28 +16,45 @@
     browser loads Leaflet and the map tiles from the network when the file is opened); the same
     layers as GeoJSON, for a GIS and for offline use.
 
-Every file is written atomically: to a temporary file in the same folder, then ``os.replace``, so an
-interrupted run never leaves a half-written file.
+``manifest.json``
+    written last: the run (scenario, map, policy, seed, horizon) and every file with its size and
+    SHA-256; a folder with a manifest holds one complete set.
+
+The set is built in a temporary folder beside the destination and moved into place at the end
+(:func:`write_outputs`), so an interrupted run (Ctrl-C, SIGTERM) never leaves a half-written file, a
+mixed set or a temporary file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import hashlib
 import io
 import json
 import math
-from collections.abc import Mapping, Sequence
+import os
+import shutil
+import signal
+import stat
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from dispatch.errors import DispatchError
 from dispatch.io.atomic import atomic_write
-from dispatch.sim.simulation import SimResult
+from dispatch.sim.records import SimResult
 
 __all__ = [
     "CALL_COLUMNS",
+    "OUTPUT_FILES",
+    "OutputError",
     "atomic_write",
+    "check_output_dir",
     "format_comparison",
     "format_summary",
     "write_outputs",
@@ -55,6 +72,8 @@ UNIT_COLUMNS = (
     "policy", "replication", "unit", "vehicle", "station", "lat", "lon", "dispatches", "busy_s",
     "returning_s", "utilisation",
 )  # fmt: skip
+#: Columns added to ``units.csv`` by a move-up policy other than ``none``.
+MOVE_UP_UNIT_COLUMNS = ("relocations", "relocation_km", "relocating_s")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -130,6 +149,13 @@ def format_summary(summary: Mapping[str, Any], *, title: str = "") -> str:
         lines.append(
             f"unit utilisation (committed to calls): mean {_pct(summary['units']['utilisation_mean'])};"
             f" busiest {top}"
+        )
+    mu = summary.get("move_up")
+    if mu:
+        lines.append(
+            f"move-up {mu['policy']}: {mu['relocations']:g} relocations, "
+            f"{mu['relocation_km']:.1f} km ({mu['moves_per_unit_per_day']:.2f} moves and "
+            f"{mu['km_per_unit_per_day']:.1f} km per unit per day)"
         )
     ci = summary.get("ci95")
     if ci:
@@ -211,12 +237,15 @@ def calls_csv(results: Sequence[SimResult]) -> str:
 
 
 def units_csv(results: Sequence[SimResult]) -> str:
-    """``units.csv`` text for runs."""
+    """``units.csv`` text for runs (with move-up: also :data:`MOVE_UP_UNIT_COLUMNS`)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(UNIT_COLUMNS)
+    names: tuple[str, ...] = UNIT_COLUMNS
+    if results and all(k in r.units for r in results for k in MOVE_UP_UNIT_COLUMNS):
+        names = (*UNIT_COLUMNS, *MOVE_UP_UNIT_COLUMNS)
+    w.writerow(names)
     for r in results:
-        cols = [r.units[k] for k in UNIT_COLUMNS[2:]]
+        cols = [r.units[k] for k in names[2:]]
         for i in range(len(r.units["unit"])):
             w.writerow([r.policy, r.replication, *(_fmt(c[i]) for c in cols)])
     return buf.getvalue()
@@ -506,6 +535,114 @@ def _clock(t_s: float) -> str:
     return (f"day {d + 1} " if d else "") + f"{h:02d}:{mnt:02d}"
 
 
+#: Every file name an output set may hold (what a later run may replace or remove in its folder).
+OUTPUT_FILES = (
+    "calls.csv", "units.csv", "summary.json", "response_by_priority.png", "utilisation.png",
+    "response_by_hour.png", "map.html", "map.geojson", "manifest.json",
+)  # fmt: skip
+#: Longest folder name accepted for ``--out`` (the temporary folder beside it adds a prefix and
+#: a suffix to the name; most file systems allow 255 bytes).
+MAX_OUT_NAME_BYTES = 255 - 32
+
+
+class OutputError(DispatchError):
+    """An output folder that cannot be written (a file, a device, a path under a file, ...)."""
+
+
+def check_output_dir(out_dir: str | Path) -> Path:
+    """Check, before any work, that ``out_dir`` can receive an output set; return it as a Path.
+
+    It may exist (a folder: the files of the new set replace those of an earlier one, other
+    files are left alone) or not (it is created with its parents).
+
+    Raises
+    ------
+    OutputError
+        An empty path, a path that exists and is not a folder (a file, ``/dev/full``), a path
+        under a file, a name too long, or a nearest existing folder that cannot be written.
+    """
+    if not str(out_dir):
+        raise OutputError("--out: the folder name is empty")
+    out = Path(out_dir)
+    if len(out.name.encode("utf-8", "surrogateescape")) > MAX_OUT_NAME_BYTES:
+        raise OutputError(
+            f"--out {_short(out)!r}: folder name longer than {MAX_OUT_NAME_BYTES} bytes"
+        )
+    for p in (out, *out.parents):
+        try:
+            st = p.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError as exc:
+            raise OutputError(f"--out {_short(out)!r}: {exc.strerror or exc}") from None
+        if not stat.S_ISDIR(st.st_mode):
+            if p == out:
+                raise OutputError(f"--out {_short(out)!r} exists and is not a folder")
+            raise OutputError(
+                f"--out {_short(out)!r} is under {_short(p)!r}, which is not a folder"
+            )
+        writable = p.parent if p == out else p  # the set is built beside the target
+        if not os.access(writable, os.W_OK | os.X_OK):
+            raise OutputError(f"--out {_short(out)!r}: cannot write in {_short(writable)!r}")
+        break
+    return out
+
+
+def _short(p: Path) -> str:
+    s = str(p)
+    return s if len(s) <= 80 else s[:30] + "..." + s[-47:]
+
+
+def _manifest(summary: Mapping[str, Any], files: Sequence[Path]) -> str:
+    """``manifest.json``: the run (from the summary) and every file of the set with its hash."""
+    digest = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+    run = {
+        k: summary[k] for k in ("scenario", "map", "policy", "seed", "horizon_h") if k in summary
+    }
+    doc = {
+        "format": "dispatch simulate output set",
+        "run": run,
+        "run_id": digest.get("summary.json", "")[:16],
+        "files": {p.name: {"bytes": p.stat().st_size, "sha256": digest[p.name]} for p in files},
+    }
+    return json.dumps(doc, indent=2) + "\n"
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM for the duration, then deliver them to the handlers in force before
+    (in the main thread; elsewhere signals cannot be handled and this is a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+
+    def hold(signum: int, frame: Any) -> None:
+        pending.append(signum)
+
+    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for s, h in old.items():
+        if h is not None:
+            signal.signal(s, hold)
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            if h is not None:
+                signal.signal(s, h)
+        for signum in dict.fromkeys(pending):
+            signal.raise_signal(signum)
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 def write_outputs(
     out_dir: str | Path,
     results_by_policy: Mapping[str, Sequence[SimResult]],
@@ -517,33 +654,81 @@ def write_outputs(
     plots: bool = True,
     html_map: bool = True,
 ) -> list[Path]:
-    """Write CSVs, JSON summary, PNG plots and the HTML map to ``out_dir`` (atomically).
+    """Write CSVs, JSON summary, PNG plots and the HTML map to ``out_dir`` as one set.
 
     Plots and the map show ``main_policy`` (the first replication for the map, all replications
-    pooled for the plots). Returns the paths written.
+    pooled for the plots). Returns the paths written (``manifest.json`` last).
+
+    The set is built in a temporary folder beside ``out_dir`` (each file with
+    :func:`dispatch.io.atomic.atomic_write`), then moved into place with SIGINT and SIGTERM held:
+    a new ``out_dir`` is the temporary folder renamed (atomic); in an existing one the earlier
+    ``manifest.json`` is removed first, each file replaced by a rename, files of an earlier set that
+    this one lacks removed, and ``manifest.json`` (the run and every file's SHA-256) written last.
+    A folder with a manifest holds one complete set; an interrupted run leaves the earlier set (or
+    nothing) and no temporary files.
+
+    Raises
+    ------
+    OutputError
+        ``out_dir`` cannot be written (see :func:`check_output_dir`), or writing failed (a full
+        disk): nothing of the new set is left behind.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output_dir(out_dir)
     every = [r for rs in results_by_policy.values() for r in rs]
-    written = [
-        atomic_write(out / "calls.csv", calls_csv(every)),
-        atomic_write(out / "units.csv", units_csv(every)),
-        atomic_write(out / "summary.json", json.dumps(summary, indent=2, sort_keys=False) + "\n"),
-    ]
     main = list(results_by_policy[main_policy])
-    if plots:
-        written.append(
-            atomic_write(out / "response_by_priority.png", plot_response_by_priority(main))
-        )
-        written.append(atomic_write(out / "utilisation.png", plot_utilisation(main)))
-        written.append(atomic_write(out / "response_by_hour.png", plot_response_by_hour(main)))
-    if html_map:
-        written.append(
-            atomic_write(out / "map.html", map_html(main[0], stations=stations, closures=closures))
-        )
-        written.append(
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; the set gets a folder's usual mode
+    except OSError as exc:
+        raise OutputError(f"--out {_short(out)!r}: {exc.strerror or exc}") from None
+    try:
+        written = [
+            atomic_write(tmp / "calls.csv", calls_csv(every)),
+            atomic_write(tmp / "units.csv", units_csv(every)),
             atomic_write(
-                out / "map.geojson", map_geojson(main[0], stations=stations, closures=closures)
+                tmp / "summary.json", json.dumps(summary, indent=2, sort_keys=False) + "\n"
+            ),
+        ]
+        if plots:
+            written.append(
+                atomic_write(tmp / "response_by_priority.png", plot_response_by_priority(main))
             )
-        )
-    return written
+            written.append(atomic_write(tmp / "utilisation.png", plot_utilisation(main)))
+            written.append(atomic_write(tmp / "response_by_hour.png", plot_response_by_hour(main)))
+        if html_map:
+            written.append(
+                atomic_write(
+                    tmp / "map.html", map_html(main[0], stations=stations, closures=closures)
+                )
+            )
+            written.append(
+                atomic_write(
+                    tmp / "map.geojson", map_geojson(main[0], stations=stations, closures=closures)
+                )
+            )
+        written.append(atomic_write(tmp / "manifest.json", _manifest(summary, written)))
+        names = [p.name for p in written]
+        with _signals_deferred():
+            if not out.exists():
+                os.rename(tmp, out)
+            else:
+                (out / "manifest.json").unlink(missing_ok=True)
+                for name in names[:-1]:
+                    os.replace(tmp / name, out / name)
+                for name in OUTPUT_FILES:
+                    if name not in names:
+                        (out / name).unlink(missing_ok=True)
+                os.replace(tmp / "manifest.json", out / "manifest.json")
+                tmp.rmdir()
+            _fsync_dir(out)
+            _fsync_dir(out.parent)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputError(f"--out {_short(out)!r}: cannot write: {exc.strerror or exc}") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return [out / n for n in names]

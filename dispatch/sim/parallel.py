@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
 from dispatch.errors import DispatchError
+from dispatch.sim.records import SimResult
+from dispatch.sim.runner import check_run_limits, run_scenario
 from dispatch.sim.scenario import Scenario
-from dispatch.sim.simulation import SimResult, run_scenario
 
 __all__ = ["Task", "run_task", "run_tasks", "run_replications"]
 
@@ -37,6 +38,8 @@ class Task:
     net_factory : callable, optional
         A picklable function returning the network (tests use a fake); default: load the
         scenario's map.
+    move_up : str, optional
+        Move-up policy (:mod:`dispatch.sim.moveup`); default ``none``.
     """
 
     scenario: Scenario
@@ -44,6 +47,7 @@ class Task:
     policies: tuple[str, ...]
     monitor: bool = False
     net_factory: Callable[[], Any] | None = None
+    move_up: str | None = None
 
 
 def run_task(task: Task, progress: Callable[[int], None] | None = None) -> list[SimResult]:
@@ -56,6 +60,7 @@ def run_task(task: Task, progress: Callable[[int], None] | None = None) -> list[
         policies=task.policies,
         monitor=task.monitor,
         progress=progress,
+        move_up=task.move_up,
     )
 
 
@@ -95,15 +100,26 @@ def run_tasks(
                 on_done(1)
         return out
     results: list[list[SimResult] | None] = [None] * len(tasks)
-    with ProcessPoolExecutor(max_workers=n) as pool:
+    pool = ProcessPoolExecutor(max_workers=n)
+    try:
         futures = {pool.submit(run_task, t): i for i, t in enumerate(tasks)}
-        from concurrent.futures import as_completed
-
         for fut in as_completed(futures):
             results[futures[fut]] = fut.result()
             if on_done is not None:
                 on_done(1)
+    except BaseException:  # an error, Ctrl-C or SIGTERM: do not wait for the running tasks
+        _stop(pool)
+        raise
+    pool.shutdown()
     return [r for r in results if r is not None]
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Cancel the queued tasks and end the worker processes now."""
+    processes = getattr(pool, "_processes", None) or {}  # CPython's executor keeps them here
+    for proc in list(processes.values()):
+        proc.kill()  # SIGKILL: a worker may have inherited a SIGTERM handler; it writes nothing
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _run_dask(
@@ -141,6 +157,7 @@ def run_replications(
     net_factory: Callable[[], Any] | None = None,
     on_done: Callable[[int], None] | None = None,
     progress: Callable[[int], None] | None = None,
+    move_up: str | None = None,
 ) -> dict[str, list[SimResult]]:
     """Run every replication of a scenario under every policy; results by policy, in replication order.
 
@@ -148,9 +165,8 @@ def run_replications(
     and every policy of a replication simulates the same calls.
     """
     reps = scenario.replications if replications is None else replications
-    if reps < 1:
-        raise DispatchError(f"replications={reps!r} must be >= 1")
-    tasks = [Task(scenario, r, tuple(policies), False, net_factory) for r in range(reps)]
+    check_run_limits(scenario, reps)
+    tasks = [Task(scenario, r, tuple(policies), False, net_factory, move_up) for r in range(reps)]
     out = run_tasks(
         tasks, workers=workers, dask_address=dask_address, on_done=on_done, progress=progress
     )

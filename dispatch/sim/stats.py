@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from dispatch.sim.simulation import SimResult
+from dispatch.sim.records import SimResult
 
 __all__ = [
     "METRICS",
@@ -202,7 +202,29 @@ def summarize(result: SimResult) -> dict[str, Any]:
     }
     out["targets_s"] = {str(k): v for k, v in sorted(result.targets_s.items())}
     out["units"] = unit_stats(result.units)
+    if result.move_up is not None:
+        out["move_up"] = move_up_stats(result)
     return out
+
+
+def move_up_stats(result: SimResult) -> dict[str, Any]:
+    """Relocations of a run with a move-up policy: count, kilometres, per unit per counted day.
+
+    Counted after the warm-up (relocations ordered, kilometres of the drives that began after it).
+    """
+    u = result.units
+    days = max(result.horizon_s - result.warmup_s, 1e-9) / 86400.0
+    n = max(len(u["unit"]), 1)
+    moves = float(np.sum(u["relocations"]))
+    km = float(np.sum(u["relocation_km"]))
+    return {
+        "policy": result.move_up,
+        "relocations": _r(moves),
+        "relocation_km": _r(km),
+        "relocating_h": _r(float(np.sum(u["relocating_s"])) / 3600.0),
+        "moves_per_unit_per_day": _r(moves / n / days),
+        "km_per_unit_per_day": _r(km / n / days),
+    }
 
 
 def replication_metrics(result: SimResult) -> dict[str, float]:
@@ -270,13 +292,18 @@ def pooled_summary(results: Sequence[SimResult]) -> dict[str, Any]:
     return out
 
 
+#: Unit columns of a run with move-up (averaged over replications when pooled).
+_MOVE_UP_COLUMNS = ("relocations", "relocation_km", "relocating_s")
+
+
 def _merge(results: Sequence[SimResult]) -> SimResult:
     import dataclasses
 
     calls = {k: np.concatenate([r.calls[k] for r in results]) for k in results[0].calls}
     units = dict(results[0].units)
-    for k in ("dispatches", "busy_s", "returning_s", "utilisation"):
-        units[k] = np.mean([r.units[k] for r in results], axis=0)
+    for k in ("dispatches", "busy_s", "returning_s", "utilisation", *_MOVE_UP_COLUMNS):
+        if k in units:
+            units[k] = np.mean([r.units[k] for r in results], axis=0)
     units["dispatches"] = np.sum([r.units["dispatches"] for r in results], axis=0)
     return dataclasses.replace(results[0], calls=calls, units=units, events=[])
 

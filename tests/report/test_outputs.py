@@ -16,7 +16,7 @@ from dispatch.report.outputs import (
     format_summary,
     write_outputs,
 )
-from dispatch.sim.simulation import run_scenario
+from dispatch.sim.runner import run_scenario
 from dispatch.sim.stats import paired_differences, pooled_summary
 from tests._sim_fake import FakeNet
 from tests.sim.test_simulation import tiny_scenario
@@ -75,7 +75,7 @@ def test_write_outputs_files(tmp_path: Path) -> None:
     names = sorted(p.name for p in paths)
     assert names == sorted(
         ["calls.csv", "units.csv", "summary.json", "response_by_priority.png", "utilisation.png",
-         "response_by_hour.png", "map.html", "map.geojson"]
+         "response_by_hour.png", "map.html", "map.geojson", "manifest.json"]
     )  # fmt: skip
     for png in ("response_by_priority.png", "utilisation.png", "response_by_hour.png"):
         data = (tmp_path / png).read_bytes()

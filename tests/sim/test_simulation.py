@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from dispatch.sim.demand import Areas, Calls, generate_calls, road_segments
+from dispatch.sim.runner import run_scenario
 from dispatch.sim.scenario import parse_scenario
-from dispatch.sim.simulation import SimHospital, Simulation, SimulationError, SimUnit, run_scenario
+from dispatch.sim.simulation import SimHospital, Simulation, SimulationError, SimUnit
 from tests._sim_fake import FakeNet
 
 STATION = (16.0, 108.0)
@@ -342,8 +343,8 @@ def danang_net():
 
 
 def test_tables_match_one_query_at_a_time_on_the_real_map(danang_net) -> None:
+    from dispatch.sim.runner import apply_closures, resolve_world
     from dispatch.sim.scenario import load_scenario
-    from dispatch.sim.simulation import apply_closures, resolve_world
 
     sc = load_scenario("danang_flood").with_overrides(horizon_h=20.0, seed=7)
     world = resolve_world(sc, danang_net)

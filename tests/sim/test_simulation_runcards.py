@@ -8,14 +8,9 @@ import numpy as np
 import pytest
 
 from dispatch.report.outputs import calls_csv
+from dispatch.sim.runner import resolve_world, run_scenario
 from dispatch.sim.scenario import ScenarioError, load_scenario, parse_scenario
-from dispatch.sim.simulation import (
-    Simulation,
-    SimulationError,
-    SimUnit,
-    resolve_world,
-    run_scenario,
-)
+from dispatch.sim.simulation import Simulation, SimulationError, SimUnit
 from dispatch.sim.stats import summarize
 from tests._sim_fake import FakeNet
 from tests.sim.test_simulation import make_calls

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from dispatch.sim.simulation import SimResult, run_scenario
+from dispatch.sim.records import SimResult
+from dispatch.sim.runner import run_scenario
 from dispatch.sim.stats import (
     across_replications,
     mean_ci,

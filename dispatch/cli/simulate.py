@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import signal
 import sys
 from collections.abc import Iterator
@@ -114,18 +113,10 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 
 def _check_flags(args: argparse.Namespace) -> None:
-    """Check the numeric flags before any work (limits of :mod:`dispatch.sim.runner`)."""
+    """Check the numeric flags before any work (``--hours`` and ``--replications`` are checked by
+    :meth:`dispatch.sim.scenario.Scenario.with_overrides`, against the scenario reader's limits)."""
     from dispatch.errors import DispatchError
-    from dispatch.sim.runner import MAX_HORIZON_H, MAX_REPLICATIONS
 
-    if args.hours is not None and not (
-        math.isfinite(args.hours) and 0 < args.hours <= MAX_HORIZON_H
-    ):
-        raise DispatchError(f"--hours={args.hours!r} must be in (0, {MAX_HORIZON_H:g}] (10 years)")
-    if args.replications is not None and not 1 <= args.replications <= MAX_REPLICATIONS:
-        raise DispatchError(
-            f"--replications={args.replications} must be in [1, {MAX_REPLICATIONS:,}]"
-        )
     if args.seed is not None and args.seed < 0:
         raise DispatchError(f"--seed={args.seed} must be >= 0")
     if args.workers is not None and args.workers < 1:

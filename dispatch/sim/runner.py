@@ -13,9 +13,16 @@ from typing import Any
 
 import numpy as np
 
+from dispatch.model import turnout_for
 from dispatch.sim.policies import check_policy
 from dispatch.sim.records import SimResult
-from dispatch.sim.scenario import Hospital, Scenario
+from dispatch.sim.scenario import (
+    MAX_EXPECTED_CALLS,
+    MAX_HORIZON_H,
+    MAX_REPLICATIONS,
+    Hospital,
+    Scenario,
+)
 from dispatch.sim.simulation import Simulation
 from dispatch.sim.units import SimulationError, SimUnit
 
@@ -23,7 +30,6 @@ __all__ = [
     "MAX_EXPECTED_CALLS",
     "MAX_HORIZON_H",
     "MAX_REPLICATIONS",
-    "VEHICLE_SERVICE",
     "check_run_limits",
     "World",
     "apply_closures",
@@ -34,12 +40,9 @@ __all__ = [
 
 SimHospital = Hospital
 
-#: Limits of a run, checked before any work (the same numbers as the scenario reader's limits on
-#: the TOML keys): a horizon of at most 10 years, at most 1,000 replications, at most 2,000,000
-#: expected calls per replication (about 500 MB of records; a year of Campo Grande is 100,000).
-MAX_HORIZON_H = 24.0 * 366 * 10
-MAX_REPLICATIONS = 1_000
-MAX_EXPECTED_CALLS = 2_000_000
+# Limits of a run, checked before any work: the scenario reader's limits (one source), a horizon
+# of at most 10 years, at most 1,000 replications, at most 2,000,000 expected calls per replication
+# (about 500 MB of records; a year of Campo Grande is 100,000).
 
 
 def check_run_limits(scenario: Scenario, replications: int | None = None) -> None:
@@ -57,10 +60,6 @@ def check_run_limits(scenario: Scenario, replications: int | None = None) -> Non
             f"{scenario.name}: {expected:,.0f} expected calls per replication, above the limit "
             f"of {MAX_EXPECTED_CALLS:,} (shorten the horizon or lower the call rates)"
         )
-
-
-#: Service of each vehicle class (for the turnout default).
-VEHICLE_SERVICE = {"ambulance": "115", "motorbike": "115", "fire_engine": "114", "ladder": "114"}
 
 
 @dataclass(frozen=True)
@@ -113,11 +112,7 @@ def resolve_world(scenario: Scenario, net: Any) -> World:
     units: list[SimUnit] = []
 
     def turnout(vehicle: str, override: float | None) -> float:
-        return (
-            float(override)
-            if override is not None
-            else float(scenario.turnout_s[VEHICLE_SERVICE[vehicle]])
-        )
+        return turnout_for(vehicle, turnout_s=override, service_turnout_s=scenario.turnout_s)
 
     if scenario.map_stations is not None:
         ms = scenario.map_stations

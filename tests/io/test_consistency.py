@@ -85,7 +85,7 @@ def test_same_fleet_same_turnouts_in_nearest_recommend_and_assign(
 def test_scenario_turnout_applies_to_units_from_a_fleet_csv(
     tmp_path: Path, danang: dispatch.Network
 ) -> None:
-    from dispatch.sim.simulation import resolve_world
+    from dispatch.sim.runner import resolve_world
 
     base = (DATA / "bad_scenarios" / "negative_rate.toml").read_text().split("\n", 1)[1]
     text = base.replace("calls_per_hour = -1.0", "calls_per_hour = 1.0")

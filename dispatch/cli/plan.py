@@ -38,6 +38,28 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
     p.add_argument("--out", default=None, help="folder for coverage.json, GeoJSON and PNG per band")
     p.set_defaults(func=cmd_coverage)
 
+    s = sub.add_parser("site", help="station siting: MCLP, p-median, LSCP, MEXCLP on road times")
+    _map_args(s)
+    s.add_argument("--candidates", required=True,
+                   help="CSV of candidate sites (id,lat,lon[,name]) or 'osm' (road intersections)")  # fmt: skip
+    s.add_argument("--n-candidates", type=int, default=100,
+                   help="how many road-intersection candidates with --candidates osm (default 100)")  # fmt: skip
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--scenario", help="demand from a scenario's call model (name or TOML)")
+    g.add_argument(
+        "--demand", help="CSV of demand points / historical calls: lat,lon[,weight,zone]"
+    )
+    s.add_argument("--model", choices=("mclp", "pmedian", "lscp", "mexclp"), default="mclp")
+    s.add_argument("-p", type=int, default=None, help="sites (MEXCLP: units) to add")
+    s.add_argument("--existing", default=None, help="CSV of existing stations (fixed open)")
+    s.add_argument("--class", dest="vehicle", default="ambulance", help="vehicle class")
+    s.add_argument("--busy-fraction", type=float, default=0.5, help="MEXCLP busy fraction q")
+    s.add_argument("--turnout-s", type=float, default=0.0,
+                   help="turnout added to every travel time (default 0)")  # fmt: skip
+    s.add_argument("--hour", type=float, default=None, help="clock hour (speed band, closures)")
+    s.add_argument("--time-limit-s", type=float, default=60.0, help="solver time limit")
+    s.set_defaults(func=cmd_site)
+
 
 def _network(args: argparse.Namespace) -> Network:
     net = load_network(args.map)
@@ -127,4 +149,101 @@ def cmd_coverage(args: argparse.Namespace) -> int:
         print(f"uncoverable (no road of any unit's class reaches): {unc} points")
     if args.out:
         print(f"wrote {len(summary['files'])} files to {args.out}")
+    return 0
+
+
+def cmd_site(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from dispatch.plan import PlanError
+    from dispatch.plan.coverage import check_target
+    from dispatch.plan.demand import (
+        Demand,
+        grid_demand,
+        points_demand,
+        road_node_candidates,
+        scenario_demand,
+        travel_time_matrix,
+    )
+    from dispatch.plan.io import read_points
+    from dispatch.plan.siting import solve
+    from dispatch.roads.profiles import check_vehicle
+
+    check_vehicle(args.vehicle)
+    check_target(args.target_s, name="--target-s")
+    _check_hour(args.hour)
+    if not (math.isfinite(args.turnout_s) and 0 <= args.turnout_s < 86400):
+        raise PlanError(f"--turnout-s {args.turnout_s!r} must be a number of seconds >= 0")
+    if args.model != "lscp" and args.p is None:
+        raise PlanError(f"--model {args.model} needs -p (the number of sites to add)")
+    if args.p is not None and args.p < 0:
+        raise PlanError(f"-p {args.p} must be >= 0")
+    cand = None if args.candidates == "osm" else read_points(args.candidates, what="candidates")
+    n_cand = args.n_candidates if cand is None else len(cand.ids)
+    if args.p is not None and args.model != "mexclp" and args.p > n_cand:
+        raise PlanError(f"-p {args.p} is larger than the {n_cand} candidate sites")
+    existing = read_points(args.existing, what="existing stations") if args.existing else None
+    demand: Demand | None = points_demand(args.demand) if args.demand else None
+    scenario = None
+    if args.scenario:
+        from dispatch.sim.scenario import load_scenario
+
+        scenario = load_scenario(args.scenario)
+    net = _network(args)
+    if cand is None:
+        c_lat, c_lon, c_ids = road_node_candidates(net, args.n_candidates, vehicle=args.vehicle)
+        c_names = tuple("CANDIDATE road intersection" for _ in c_ids)
+    else:
+        c_lat, c_lon, c_ids = cand.lat, cand.lon, tuple(cand.ids)
+        c_names = tuple(cand.names)
+    if demand is None:
+        if scenario is not None:
+            demand = scenario_demand(scenario, net, cell_m=args.cell_m)
+        else:
+            demand = grid_demand(net, cell_m=args.cell_m, vehicles=[args.vehicle])
+    ids = list(c_ids)
+    lat, lon = list(c_lat), list(c_lon)
+    names = list(c_names)
+    if existing is not None:
+        ids += [f"existing:{i}" for i in existing.ids]
+        lat += list(existing.lat)
+        lon += list(existing.lon)
+        names += list(existing.names)
+    cost = travel_time_matrix(net, np.column_stack([lat, lon]), demand, vehicle=args.vehicle,
+                              hour=args.hour, origin_names=ids) + args.turnout_s  # fmt: skip
+    fixed = list(range(len(c_ids), len(ids)))
+    res = solve(args.model, cost, demand.weight, p=args.p, target_s=args.target_s,
+                busy_fraction=args.busy_fraction, existing=fixed,
+                time_limit_s=args.time_limit_s)  # fmt: skip
+    out = {
+        "map": net.name,
+        "class": args.vehicle,
+        "hour": args.hour,
+        "turnout_s": args.turnout_s,
+        "candidates": len(c_ids),
+        "candidates_source": "road intersections (CANDIDATES, not real stations)"
+        if cand is None else args.candidates,
+        "existing": len(fixed),
+        "demand": demand.source,
+        "demand_points": len(demand),
+        **res.as_dict(ids),
+        "sites": {ids[j]: {"lat": round(float(lat[j]), 7), "lon": round(float(lon[j]), 7),
+                           "name": names[j]} for j in (*res.existing, *res.selected)},
+    }  # fmt: skip
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    unit = {"mclp": "demand weight covered", "pmedian": "weighted travel time (s x weight)",
+            "lscp": "added sites", "mexclp": "expected demand weight covered"}[args.model]  # fmt: skip
+    print(f"{net.name}: {args.model} for {args.vehicle}, {len(c_ids)} candidates "
+          f"({out['candidates_source']}), {len(fixed)} existing, {len(demand)} demand points "
+          f"({demand.source}), target {args.target_s:g} s")  # fmt: skip
+    status = "optimal" if res.optimal else f"gap {res.gap:.4%}"
+    print(f"objective {res.objective:.6g} ({unit}), bound {res.bound:.6g}, {status}, "
+          f"solved by {res.solver} in {res.solve_s:.2f} s")  # fmt: skip
+    print(f"covered within target: {res.covered_share:.1%} of demand weight; uncoverable points: "
+          f"{res.uncoverable_points}")  # fmt: skip
+    print("added sites, in order of what each buys:")
+    for k, (j, gain) in enumerate(res.marginal, 1):
+        print(f"  {k:>2}. {ids[j]:<22} {float(lat[j]):.6f},{float(lon[j]):.6f}  gain {gain:.6g}")
     return 0

@@ -282,3 +282,43 @@ def as_float_matrix(cost: Any, *, name: str = "cost") -> np.ndarray:
             f"{name}[{bad[0]}, {bad[1]}]={c[tuple(bad)]!r} must be >= 0 (inf: unreachable)"
         )
     return c
+
+
+def road_node_candidates(net: Network, n: int, *, vehicle: str = "ambulance"
+                         ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:  # fmt: skip
+    """``n`` candidate sites spread over the map: road intersections the class can reach and leave.
+
+    The nodes of the class's largest strongly connected part are binned into square cells (the
+    largest cell size giving at least ``n`` non-empty cells); each cell offers the node nearest its
+    centre, and ``n`` of them are taken evenly in cell order. They are CANDIDATES (road positions),
+    not real stations. Returns ``(lat, lon, ids)`` with ids ``node/OSMID``.
+    """
+    if not (isinstance(n, int | np.integer) and n >= 1):
+        raise PlanError(f"n={n!r} candidate sites must be a whole number >= 1")
+    core = np.flatnonzero(net.class_core(vehicle))
+    if n > len(core):
+        raise PlanError(f"n={n} candidate sites is more than the {len(core)} road nodes open to "
+                        f"{vehicle}")  # fmt: skip
+    lat, lon = net.node_lat[core], net.node_lon[core]
+    lo, hi = 1.0, 20_000.0
+    for _ in range(40):  # bisect the cell size
+        mid = (lo + hi) / 2
+        row, col = _grid_for(net, mid).cell_of(lat, lon)
+        if len(np.unique(row * 1_000_000 + col)) >= n:
+            lo = mid
+        else:
+            hi = mid
+    grid = _grid_for(net, lo)
+    row, col = grid.cell_of(lat, lon)
+    kx = math.cos(math.radians(grid.origin_lat))
+    c_lat = grid.origin_lat + (row + 0.5) * lo / M_PER_DEG
+    c_lon = grid.origin_lon + (col + 0.5) * lo / (M_PER_DEG * kx)
+    d2 = (lat - c_lat) ** 2 + ((lon - c_lon) * kx) ** 2
+    key = row * 1_000_000 + col
+    order = np.lexsort((d2, key))
+    first = np.r_[True, key[order][1:] != key[order][:-1]]
+    best = order[first]
+    pick = best[np.unique(np.linspace(0, len(best) - 1, n).round().astype(np.int64))]
+    nodes = core[pick]
+    ids = tuple(f"node/{int(o)}" for o in net.node_osmid[nodes])
+    return net.node_lat[nodes], net.node_lon[nodes], ids

@@ -146,7 +146,9 @@ def cmd_coverage(args: argparse.Namespace) -> int:
               f"{cells}")  # fmt: skip
     unc = first["uncoverable_points"]
     if unc:
-        print(f"uncoverable (no road of any unit's class reaches): {unc} points")
+        print(
+            f"uncoverable (no unit of any class can reach them: no road, or closed): {unc} points"
+        )
     if args.out:
         print(f"wrote {len(summary['files'])} files to {args.out}")
     return 0

@@ -8,8 +8,9 @@ Rule (stated once, used everywhere in :mod:`dispatch.plan`): a unit *covers* a d
 
 The target is counted from the moment the unit is notified (call handling is not included: subtract
 it from the centre's call-to-arrival target). A unit mid-route counts from its current position; busy
-and out-of-service units do not count. A point that no road open to a class reaches is *uncoverable*
-for that class (``inf``): it stays in the denominator and is reported, never dropped.
+and out-of-service units do not count. A point that no unit of a class can reach at all (no road open
+to the class near it, or cut off by closures) is *uncoverable* for that class (``inf``): it stays in
+the denominator and is reported, never dropped.
 
 The model is built from a matrix (:func:`coverage_from_matrix`, spopt style); :func:`coverage` and
 :func:`coverage_by_band` compute the matrices with the routing core.
@@ -208,8 +209,7 @@ def response_matrix(
         tt = travel_time_matrix(net, np.column_stack([units.lat[rows], units.lon[rows]]), demand,
                                 vehicle=v, hour=hour, origin_names=list(units.ids[rows]))  # fmt: skip
         out[rows] = tt + units.turnout_s[rows, None]
-        snapped = net.snap(demand.points, vehicle=v, raise_far=False)  # type: ignore[attr-defined]
-        unreachable[v] = snapped.arc < 0
+        unreachable[v] = np.isinf(tt).all(axis=0) if len(rows) else np.ones(len(demand), bool)
     return out, unreachable
 
 

@@ -144,6 +144,9 @@ def cmd_coverage(args: argparse.Namespace) -> int:
                         for v in classes)  # fmt: skip
         print(f"{band:<14}{b['hour']:>6.1f}{b['first_unit_share']:>12.1%}{b['double_share']:>9.1%}"
               f"{cells}")  # fmt: skip
+    none = [band for band, b in bands.items() if b["first_unit_share"] == 0]
+    if none:
+        print(f"no unit reaches any demand point within {args.target_s:g} s in: {', '.join(none)}")
     unc = first["uncoverable_points"]
     if unc:
         print(

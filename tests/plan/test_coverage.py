@@ -171,3 +171,11 @@ def test_cli_coverage_bad_input(capsys: pytest.CaptureFixture[str], argv: list[s
 def test_cli_coverage_all_busy(capsys: pytest.CaptureFixture[str]) -> None:
     rc, _, err = run(capsys, "coverage", "danang", "--fleet", str(DATA / "fleet_all_busy.csv"))
     assert rc == 2 and "no available unit" in err and err.count("\n") == 1
+
+
+def test_cli_target_no_unit_can_meet(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, _ = run(
+        capsys, "coverage", "danang", "--fleet", FLEET, "--hour", "12", "--target-s", "30"
+    )
+    assert rc == 0 and "no unit reaches any demand point within 30 s in: off_peak" in out
+    assert "0.0%" in out

@@ -1,4 +1,4 @@
-"""Smoke test of benchmarks/coverage.py: ``--quick`` runs and its answers agree (no time asserted)."""
+"""Smoke test of benchmarks/coverage_siting.py: ``--quick`` runs, its answers agree (no time asserted)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,13 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_quick_coverage_benchmark_agrees(tmp_path: Path) -> None:
     out = tmp_path / "coverage.json"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "coverage.py"), "--quick", "--out", str(out)],
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "coverage_siting.py"),
+            "--quick",
+            "--out",
+            str(out),
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT,

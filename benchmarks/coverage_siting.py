@@ -1,8 +1,11 @@
 """Coverage benchmarks: MCLP solved to proven optimality against spopt, and the dispatch-time warning.
 
+(Not named ``coverage.py``: a script of that name in ``benchmarks/`` would shadow the ``coverage``
+package that numba imports, for every script run from this folder.)
+
 Run from the repository root::
 
-    python benchmarks/coverage.py [--quick] [--out benchmarks/results/coverage.json]
+    python benchmarks/coverage_siting.py [--quick] [--out benchmarks/results/coverage.json]
 
 On Da Nang (``maps/danang_haichau_core.osm``):
 
@@ -30,11 +33,6 @@ from __future__ import annotations
 
 import os
 import sys
-
-# This file is named coverage.py: drop its folder from the import path, or ``import coverage`` (done by
-# numba) would find this script instead of the coverage package.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
              "NUMBA_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "RAYON_NUM_THREADS"):  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from typing import Any
 
 from dispatch.roads.network import Network, load_network
@@ -108,7 +109,12 @@ def cmd_coverage(args: argparse.Namespace) -> int:
              else band_hours(net))  # fmt: skip
     bands: dict[str, Any] = {}
     layers = {}
-    for band, h in hours.items():
+    from tqdm import tqdm
+
+    # a bar on stderr that appears only after 2 s, and only on a terminal
+    bar = tqdm(hours.items(), unit="band", disable=not sys.stderr.isatty(), delay=2.0,
+               file=sys.stderr, leave=False, dynamic_ncols=True)  # fmt: skip
+    for band, h in bar:
         if fixed is not None:
             dem = fixed
         else:

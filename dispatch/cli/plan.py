@@ -27,8 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
     """Add ``coverage`` and ``site``."""
     p = sub.add_parser("coverage", help="share of demand reached within target from the units now")
     _map_args(p)
-    p.add_argument("--fleet", required=True,
-                   help="CSV of units: id,vehicle,lat,lon[,status,station,turnout_s]")  # fmt: skip
+    p.add_argument("--fleet", default=None,
+                   help="CSV of units: id,vehicle,lat,lon[,status,station,turnout_s] "
+                        "(default with --scenario: its units at their stations)")  # fmt: skip
     g = p.add_mutually_exclusive_group()
     g.add_argument("--scenario", help="demand from a scenario's call model (name or TOML)")
     g.add_argument(
@@ -77,6 +78,7 @@ def _check_hour(hour: float | None) -> None:
 
 
 def cmd_coverage(args: argparse.Namespace) -> int:
+    from dispatch.plan import PlanError
     from dispatch.plan.coverage import check_target, coverage
     from dispatch.plan.demand import (
         Demand,
@@ -86,11 +88,15 @@ def cmd_coverage(args: argparse.Namespace) -> int:
         points_demand,
         scenario_demand,
     )
-    from dispatch.plan.io import read_units
+    from dispatch.plan.io import read_units, scenario_units
 
     check_target(args.target_s, name="--target-s")
     _check_hour(args.hour)
-    units = read_units(args.fleet)
+    if args.fleet is None and args.scenario is None:
+        raise PlanError(
+            "give --fleet FLEET.csv, or --scenario S to use its units at their stations"
+        )
+    units = read_units(args.fleet) if args.fleet else None
     scenario = None
     if args.scenario:
         from dispatch.sim.scenario import load_scenario
@@ -98,9 +104,10 @@ def cmd_coverage(args: argparse.Namespace) -> int:
         scenario = load_scenario(args.scenario)
     fixed: Demand | None = points_demand(args.demand) if args.demand else None
     net = _network(args)
+    if units is None:
+        assert scenario is not None
+        units = scenario_units(scenario, net)
     if len(units) == 0:
-        from dispatch.plan import PlanError
-
         raise PlanError(f"--fleet {args.fleet!r}: no available unit (all busy or out of service)")
     if fixed is None and scenario is None:
         vehicles = sorted(set(units.vehicle))

@@ -196,7 +196,8 @@ def scenario_demand(
 
     The calls of ``days`` days are drawn with the scenario's own generator and seed
     (:func:`dispatch.sim.demand.generate_calls`: rates, hour profiles, locations), then binned into
-    the cells of :func:`grid_demand`. With ``band`` (a speed band name or ``off_peak``), only calls
+    the cells of :func:`grid_demand` (labelled by the scenario's zones when it has a zones file, else
+    by grid cell). With ``band`` (a speed band name or ``off_peak``), only calls
     whose hour of day falls in that band count, and the weight is per hour of that band.
     """
     from dispatch.sim.demand import areas_for, generate_calls, road_segments
@@ -204,12 +205,17 @@ def scenario_demand(
     vehicles = sorted({v for it in scenario.incident_types for v in it.vehicles})
     base = grid_demand(net, cell_m=cell_m, vehicles=vehicles)
     long = scenario.with_overrides(horizon_h=24.0 * days)
+    areas = areas_for(long, net.bbox)
     calls = generate_calls(
         long,
         segments=lambda key: road_segments(net, vehicles=key),
-        areas=areas_for(long, net.bbox),
+        areas=areas,
         replication=0,
     )
+    if areas.kind == "zone":  # the scenario's zones (wards) label the points, for per-zone shares
+        labels = tuple(str(areas.names[i]) for i in areas.locate(base.lat, base.lon))
+        base = Demand(base.lat, base.lon, base.weight, labels, base.ids, base.source, base.grid,
+                      base.cells)  # fmt: skip
     hour = (calls.time_s / 3600.0) % 24.0
     if band is None:
         keep = np.ones(len(hour), dtype=bool)

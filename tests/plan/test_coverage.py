@@ -179,3 +179,44 @@ def test_cli_target_no_unit_can_meet(capsys: pytest.CaptureFixture[str]) -> None
     )
     assert rc == 0 and "no unit reaches any demand point within 30 s in: off_peak" in out
     assert "0.0%" in out
+
+
+def test_scenario_zones_label_points(danang: dispatch.Network, tmp_path: Path) -> None:
+    """A scenario with a zones file: demand points carry the zone names, shares per zone."""
+    lat0, lon0, lat1, lon1 = danang.bbox
+    mid = (lon0 + lon1) / 2
+
+    def box(a: float, b: float) -> list[list[float]]:
+        return [[a, lat0 - 0.01], [b, lat0 - 0.01], [b, lat1 + 0.01], [a, lat1 + 0.01],
+                [a, lat0 - 0.01]]  # fmt: skip
+
+    zones = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"name": "west", "weight": 1},
+         "geometry": {"type": "Polygon", "coordinates": [box(lon0 - 0.01, mid)]}},
+        {"type": "Feature", "properties": {"name": "east", "weight": 3},
+         "geometry": {"type": "Polygon", "coordinates": [box(mid, lon1 + 0.01)]}},
+    ]}  # fmt: skip
+    (tmp_path / "zones.geojson").write_text(json.dumps(zones))
+    (tmp_path / "s.toml").write_text(
+        'extends = "danang"\n[demand]\nlocations = "zones"\nzones = "zones.geojson"\n'
+    )
+    from dispatch.sim.scenario import load_scenario
+
+    d = scenario_demand(load_scenario(tmp_path / "s.toml"), danang, cell_m=300, days=30)
+    assert set(d.zone) == {"west", "east"}
+    east = np.array([z == "east" for z in d.zone])
+    assert d.weight[east].sum() > 2 * d.weight[~east].sum()  # weights 3:1 by zone
+    units = [{"id": "A", "vehicle": "ambulance", "lat": 16.0594, "lon": 108.2099}]
+    res = coverage(danang, units, d, target_s=150)
+    assert set(res.zones) == {"west", "east"}
+    assert res.zones["west"]["share"] > res.zones["east"]["share"]  # the unit stands in the west
+
+
+def test_cli_scenario_units(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, _ = run(capsys, "coverage", "danang", "--scenario", "danang", "--hour", "12",
+                     "--target-s", "240", "--json")  # fmt: skip
+    b = json.loads(out)["bands"]["off_peak"]
+    assert rc == 0 and b["units"] == 6  # 3 ambulances, 2 engines, 1 ladder at their stations
+    assert set(b["by_class"]) == {"ambulance", "fire_engine", "ladder"}
+    rc, _, err = run(capsys, "coverage", "danang")
+    assert rc == 2 and "give --fleet" in err and err.count("\n") == 1

@@ -163,7 +163,7 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     unc = first["uncoverable_points"]
     if unc:
         print(
-            f"uncoverable (no unit of any class can reach them: no road, or closed): {unc} points"
+            f"uncoverable (no unit of any class can reach them: no road, or closed): {unc} point(s)"
         )
     if args.out:
         print(f"wrote {len(summary['files'])} files to {args.out}")

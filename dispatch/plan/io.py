@@ -84,7 +84,7 @@ def scenario_units(scenario: Any, net: Any) -> Units:
 
     The only call of the simulator's scenario resolution in this package.
     """
-    from dispatch.sim.simulation import resolve_world
+    from dispatch.sim.runner import resolve_world
 
     world = resolve_world(scenario, net)
     return Units.from_records(

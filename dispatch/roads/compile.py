@@ -368,8 +368,17 @@ def compile_roads(
     patterns += barrier_patterns
 
     # --- expand restricted nodes: arrival states x departure roads
-    auto = _Automaton(patterns)
     in_r = {int(heads[p[i]]) for p, _ in patterns for i in range(len(p) - 1)}
+    # a pass-through point of one way (inside a via way) had no U-turn before expansion: keep it so
+    for v in sorted(in_r):
+        ins = np.flatnonzero(heads == v)
+        outs = np.flatnonzero(tails == v)
+        ends = set(tails[ins].tolist()) | set(heads[outs].tolist())
+        ways_here = set(raw.seg_way[segs[np.concatenate([ins, outs])]].tolist())
+        if len(ends) == 2 and len(ways_here) == 1:
+            patterns += [((int(e), int(g)), ALL_CLASSES) for e in ins for g in outs
+                         if segs[e] == segs[g]]  # fmt: skip
+    auto = _Automaton(patterns)
     out_arcs: dict[int, list[int]] = {}
     for a in range(len(tails)):
         out_arcs.setdefault(int(tails[a]), []).append(a)
@@ -459,7 +468,7 @@ def compile_roads(
         -1 - np.arange(len(sel)),
     )
 
-    chains = _merge_chains(x_tail, x_head, merge_key, x_contra)
+    chains = _merge_chains(x_tail, x_head, merge_key, x_contra, orig)
     end_set = {int(x_tail[c[0]]) for c in chains} | {int(x_head[c[-1]]) for c in chains}
     end_nodes = sorted(end_set, key=lambda k: (int(group[k]), int(raw.node_id[orig[k]]), k))
     new_index = {old: i for i, old in enumerate(end_nodes)}
@@ -581,10 +590,21 @@ def _twins(
 
 
 def _merge_chains(
-    tails: np.ndarray, heads: np.ndarray, way: np.ndarray, contra: np.ndarray
+    tails: np.ndarray,
+    heads: np.ndarray,
+    way: np.ndarray,
+    contra: np.ndarray,
+    place: np.ndarray | None = None,
 ) -> list[list[int]]:
-    """Group arcs into chains through pass-through nodes of one way (same way, same contraflow flag)."""
+    """Group arcs into chains through pass-through nodes of one way (same way, same contraflow flag).
+
+    ``place[v]`` is the OSM node a graph node stands for (expanded nodes share one): a node whose
+    roads lead to two places is a pass-through even when one place is split into arrival and
+    departure nodes, so that expansion adds no U-turn point beside a restricted junction.
+    """
     m = len(tails)
+    if place is None:
+        place = np.arange(int(max(tails.max(initial=0), heads.max(initial=0))) + 1)
     out_arcs: dict[int, list[int]] = {}
     in_arcs: dict[int, list[int]] = {}
     for a in range(m):
@@ -601,12 +621,12 @@ def _merge_chains(
         outs = out_arcs.get(v, [])
         if len(ins) != len(outs) or len(ins) not in (1, 2):
             continue
-        nbrs = {int(tails[a]) for a in ins} | {int(heads[a]) for a in outs}
-        if len(nbrs) != 2 or v in nbrs:
+        nbrs = {int(place[tails[a]]) for a in ins} | {int(place[heads[a]]) for a in outs}
+        if len(nbrs) != 2 or int(place[v]) in nbrs:
             continue
         pairing = {}
         for a in ins:
-            cont = [b for b in outs if heads[b] != tails[a] and key(b) == key(a)]
+            cont = [b for b in outs if place[heads[b]] != place[tails[a]] and key(b) == key(a)]
             if len(cont) != 1:
                 break
             pairing[a] = cont[0]

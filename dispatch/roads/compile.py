@@ -24,9 +24,9 @@ Pipeline (:func:`compile_roads`):
    travel times are exact per original segment and no attribute is ever picked from a list (the
    cause of osmnx's hash-seed-dependent travel times);
 5. number nodes by OSM id and arcs by (tail, head, ...): the same map and settings give the same
-   arrays, byte for byte, in any process (:func:`digest`). Expanded nodes come after the others and
-   get synthetic negative ids ``-(osm_id * 1000 + k)`` in ``node_osmid`` (unique node keys, e.g. for
-   an export); ``node_osm`` holds the real OSM node id of every node.
+   arrays, byte for byte, in any process (:func:`digest`). Expanded nodes get synthetic negative
+   keys ``-(osm_id * 10000 + k)`` in ``node_osmid`` (unique and sorted, e.g. for an export; they
+   come first); ``node_osm`` holds the real OSM node id of every node.
 """
 
 from __future__ import annotations
@@ -264,9 +264,9 @@ def _resolve_restrictions(
         stats["applied"] += 1
         if r.via_ways:
             stats["via_way"] += 1
-        for i, v in enumerate(VEHICLE_CLASSES):
+        for i, name in enumerate(VEHICLE_CLASSES):
             if (no_mask | only_mask) >> i & 1:
-                applied[v] += 1
+                applied[name] += 1
     stats["applied_per_class"] = applied
     return patterns
 
@@ -306,8 +306,8 @@ def compile_roads(
                           zip((False, True, False, True), groups, strict=True)])  # fmt: skip
 
     # --- turn restrictions: forbidden arc sequences
-    obey = sum(1 << i for i, v in enumerate(VEHICLE_CLASSES)
-               if settings.profiles[v].obey_turn_restrictions)  # fmt: skip
+    obey = sum(1 << i for i, name in enumerate(VEHICLE_CLASSES)
+               if settings.profiles[name].obey_turn_restrictions)  # fmt: skip
     rstats: dict[str, Any] = {"relations": len(raw.restrictions), "applied": 0, "via_way": 0,
                               "conditional_skipped": 0, "not_for_these_classes": 0,
                               "ignored_by_profile": 0, "unresolved": 0}  # fmt: skip
@@ -319,8 +319,8 @@ def compile_roads(
     for osm, m in raw.node_block.items():
         block[int(np.searchsorted(raw.node_id, osm))] |= m
     for osm, h in raw.node_maxheight_m.items():
-        for i, v in enumerate(VEHICLE_CLASSES):
-            if h < settings.profiles[v].height_m:
+        for i, name in enumerate(VEHICLE_CLASSES):
+            if h < settings.profiles[name].height_m:
                 block[int(np.searchsorted(raw.node_id, osm))] |= 1 << i
     incident: dict[int, set[int]] = {}
     for v in np.flatnonzero(block).tolist():
@@ -458,9 +458,8 @@ def compile_roads(
     keep_node = (labels == best) & used
     keep_arc = keep_node[x_tail] & keep_node[x_head]
     sel = np.flatnonzero(keep_arc)
-    x_tail, x_head, x_src, x_kind, x_mask, x_tracked, x_contra = (
-        x[sel] for x in (x_tail, x_head, x_src, x_kind, x_mask, x_tracked, x_contra)
-    )
+    x_tail, x_head, x_src = x_tail[sel], x_head[sel], x_src[sel]
+    x_kind, x_mask, x_tracked, x_contra = x_kind[sel], x_mask[sel], x_tracked[sel], x_contra[sel]
     way = raw.seg_way[segs[x_src]]
     merge_key = np.where(
         x_kind == _PHYSICAL,
@@ -470,15 +469,22 @@ def compile_roads(
 
     chains = _merge_chains(x_tail, x_head, merge_key, x_contra, orig)
     end_set = {int(x_tail[c[0]]) for c in chains} | {int(x_head[c[-1]]) for c in chains}
-    end_nodes = sorted(end_set, key=lambda k: (int(group[k]), int(raw.node_id[orig[k]]), k))
+    # node keys: the OSM id, or for expanded nodes -(osm_id * 10000 + k), k counting down from 9999
+    # in (group, creation) order: sorted by key, a via way's first copy precedes its tracked copies
+    by_osm: dict[int, list[int]] = {}
+    for k in sorted(end_set):
+        if k >= n_all:
+            by_osm.setdefault(int(raw.node_id[orig[k]]), []).append(k)
+    key_of = {k: int(raw.node_id[k]) for k in end_set if k < n_all}
+    for osm, ks in by_osm.items():
+        if len(ks) > 9999:
+            raise MapError(f"node {osm} would be expanded into {len(ks)} nodes (at most 9999)")
+        for r, k in enumerate(sorted(ks, key=lambda k: (int(group[k]), k))):
+            key_of[k] = -(osm * 10000 + 9999 - r)
+    end_nodes = sorted(end_set, key=key_of.__getitem__)
     new_index = {old: i for i, old in enumerate(end_nodes)}
     osm_of = raw.node_id[orig[np.array(end_nodes, dtype=np.int64)]]
-    node_key = osm_of.copy()
-    copies: dict[int, int] = {}
-    for i, k in enumerate(end_nodes):
-        if k >= n_all:
-            c = copies[int(osm_of[i])] = copies.get(int(osm_of[i]), 0) + 1
-            node_key[i] = -(int(osm_of[i]) * 1000 + c)
+    node_key = np.array([key_of[k] for k in end_nodes], dtype=np.int64)
 
     seg_of = segs[x_src]
     rows = []
@@ -509,7 +515,9 @@ def compile_roads(
     twin = _twins(geoms, arc_tail, arc_head, kind, arc_contra, x_tracked[first])
     geom_ptr = np.zeros(m + 1, dtype=np.int64)
     geom_ptr[1:] = np.cumsum([len(gm) for gm in geoms])
-    geom_node = np.fromiter((x for gm in geoms for x in gm), dtype=np.int64, count=int(geom_ptr[-1]))
+    geom_node = np.fromiter(
+        (x for gm in geoms for x in gm), dtype=np.int64, count=int(geom_ptr[-1])
+    )
     gi = np.searchsorted(raw.node_id, geom_node)
     node_old = orig[np.array(end_nodes, dtype=np.int64)]
     fwd_ptr = np.zeros(n + 1, dtype=np.int32)
@@ -541,13 +549,14 @@ def compile_roads(
         "geom_lon": raw.node_lon[gi],
         "node_osm": osm_of,
     }
-    stats = {
+    nodes_in_scc = len(set(orig[keep_node].tolist()))
+    stats: dict[str, Any] = {
         "ways_read": raw.ways_total,
         "road_ways": len(raw.way_id),
         "segments": len(raw.seg_a),
         "dropped_node_refs": raw.dropped_refs,
         "nodes_before_scc": nodes_before,
-        "nodes_in_scc": int(len(set(orig[keep_node].tolist()))),
+        "nodes_in_scc": nodes_in_scc,
         "dropped_share": 0.0,
         "turn_restrictions": rstats,
         "barriers_per_class": barrier_counts,
@@ -555,7 +564,7 @@ def compile_roads(
         "weight_signs_not_applied": int(np.isfinite(raw.way_weight_sign_t).sum()),
         "restricted_access_ways": int((raw.way_restricted_mask > 0).sum()),
     }
-    stats["dropped_share"] = round(1.0 - stats["nodes_in_scc"] / max(nodes_before, 1), 6)
+    stats["dropped_share"] = round(1.0 - nodes_in_scc / max(nodes_before, 1), 6)
     return arrays, stats
 
 

@@ -162,7 +162,9 @@ def parse_metres(value: str | None) -> float | None:
         if m:
             out.append(float(m.group(1)))
             continue
-        m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(?:ft|feet|')\s*(?:(\d+(?:\.\d+)?)\s*(?:in|\"|''))?", text)
+        m = re.fullmatch(
+            r"(\d+(?:\.\d+)?)\s*(?:ft|feet|')\s*(?:(\d+(?:\.\d+)?)\s*(?:in|\"|''))?", text
+        )
         if m:
             out.append(round(float(m.group(1)) * 0.3048 + float(m.group(2) or 0) * 0.0254, 4))
             continue
@@ -286,7 +288,9 @@ class VehicleProfile:
         if not isinstance(self.excluded_categories, tuple) or not all(
             isinstance(c, str) for c in self.excluded_categories
         ):
-            problems.append(f"excluded_categories={self.excluded_categories!r} must be a list of names")
+            problems.append(
+                f"excluded_categories={self.excluded_categories!r} must be a list of names"
+            )
             raise VehicleError(f"vehicle profile {self.name!r}: " + "; ".join(problems))
         unknown = [c for c in self.excluded_categories if c not in CATEGORY_INDEX]
         if unknown:
@@ -473,7 +477,9 @@ def network_settings(
         else:
             speeds[cat] = float(v)
     tol = 300.0 if snap_tolerance_m is None else snap_tolerance_m
-    if isinstance(tol, bool) or not (isinstance(tol, int | float) and math.isfinite(tol) and tol > 0):
+    if isinstance(tol, bool) or not (
+        isinstance(tol, int | float) and math.isfinite(tol) and tol > 0
+    ):
         problems.append(f"snap_tolerance_m={snap_tolerance_m!r} must be a positive number")
     if problems:
         raise VehicleError("; ".join(problems))
@@ -654,7 +660,10 @@ def weight_limit_t(tags: Mapping[str, str]) -> tuple[float | None, float | None]
     """
     bridge = tags.get("bridge", "no") != "no" or tags.get("man_made") == "bridge"
     plain = parse_tonnes(tags.get("maxweight"))
-    limits = [parse_tonnes(tags.get("maxweightrating")), parse_tonnes(tags.get("maxweight:physical"))]
+    limits = [
+        parse_tonnes(tags.get("maxweightrating")),
+        parse_tonnes(tags.get("maxweight:physical")),
+    ]
     if bridge:
         limits.append(plain)
     found = [x for x in limits if x is not None]
@@ -718,7 +727,9 @@ def classify_way(tags: Mapping[str, str]) -> WayRules | None:
         category, default = "path", CLOSED  # only where motorcycles (or emergencies) are allowed
     else:
         return None
-    implied = 1 if tags.get("junction") in ("roundabout", "circular") or highway == "motorway" else 0
+    implied = (
+        1 if tags.get("junction") in ("roundabout", "circular") or highway == "motorway" else 0
+    )
     fwd = bwd = opened = restricted = 0
     for i, vehicle in enumerate(VEHICLE_CLASSES):
         keys = ACCESS_KEYS[vehicle]

@@ -33,7 +33,20 @@ from dispatch.roads.profiles import VEHICLE_CLASSES, network_settings
 SEG_M = 2 * 6_371_008.8 * math.asin(math.sin(math.radians(0.001) / 2))
 T = SEG_M / 10.0  # one central block at 36 km/h
 CENTRE = {(2, 5), (4, 5), (5, 6), (5, 8)}
-EDGES = [(1, 2), (2, 3), (4, 5), (5, 6), (7, 8), (8, 9), (1, 4), (4, 7), (2, 5), (5, 8), (3, 6), (6, 9)]
+EDGES = [
+    (1, 2),
+    (2, 3),
+    (4, 5),
+    (5, 6),
+    (7, 8),
+    (8, 9),
+    (1, 4),
+    (4, 7),
+    (2, 5),
+    (5, 8),
+    (3, 6),
+    (6, 9),
+]
 HAND = {v: {"emergency_factor": 1.0, "max_speed_kmh": 200.0} for v in VEHICLE_CLASSES}
 
 
@@ -71,7 +84,9 @@ def grid_osm(
     for i, (tags, members) in enumerate(relations or []):
         out.append(f'<relation id="{900 + i}" version="1">')
         out += [f'<member type="{t}" ref="{r}" role="{role}"/>' for t, r, role in members]
-        out += [f'<tag k="{k}" v={quoteattr(v)}/>' for k, v in {"type": "restriction", **tags}.items()]
+        out += [
+            f'<tag k="{k}" v={quoteattr(v)}/>' for k, v in {"type": "restriction", **tags}.items()
+        ]
         out.append("</relation>")
     out.append("</osm>")
     path.write_text("\n".join(out) + "\n")
@@ -237,8 +252,12 @@ def test_no_u_turn_on_a_way_through_the_via_node_keeps_straight_on(tmp_path: Pat
 
 def test_turn_restriction_via_way(tmp_path: Path) -> None:
     # 2 -> 5 -> 6 -> 9 is forbidden (from 2-5, via way 5-6, to 6-9); 8-9 slowed to 9 km/h (4 T)
-    rel = [({"restriction": "no_left_turn"},
-            [("way", wid(2, 5), "from"), ("way", wid(5, 6), "via"), ("way", wid(6, 9), "to")])]
+    rel = [
+        (
+            {"restriction": "no_left_turn"},
+            [("way", wid(2, 5), "from"), ("way", wid(5, 6), "via"), ("way", wid(6, 9), "to")],
+        )
+    ]
     net = load(tmp_path, relations=rel, way_tags={wid(8, 9): {"maxspeed": "9"}})
     assert net.stats["turn_restrictions"]["via_way"] == 1
     assert blocks(net, 2, 9) == pytest.approx(6)  # 2-3-6-9 (or 2-5-8-9), not 2-5-6-9 (4 T)
@@ -427,7 +446,7 @@ def test_restrictions_exact_against_networkx_line_graph_on_monaco() -> None:
     both = np.isin(net.node_osmid, list(fkey))
     core = np.flatnonzero(net.class_core("ambulance") & (net.node_osmid > 0) & both)
     cand = [n for n in near if n in key and n in fkey and net.class_core("ambulance")[key[n]]]
-    origins = (cand[:12] + rng.choice(net.node_osmid[core], 4).tolist())
+    origins = cand[:12] + rng.choice(net.node_osmid[core], 4).tolist()
     targets = cand[12:30] + rng.choice(net.node_osmid[core], 10).tolist()
     pts = lambda ids: [(net.node_lat[key[i]], net.node_lon[key[i]]) for i in ids]  # noqa: E731
     got = net.travel_times(pts(origins), pts(targets))

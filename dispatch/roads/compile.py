@@ -126,13 +126,16 @@ def _resolve_restrictions(
     way_index = {int(w): i for i, w in enumerate(raw.way_id.tolist())}
     node_index = {int(n): i for i, n in enumerate(raw.node_id.tolist())}
     seg_way = raw.seg_way
-    # normal arcs by (segment, reversed?); every arc by tail
+    # normal arcs by (segment, reversed?), for the ways the relations name
+    named = [way_index[w] for r in raw.restrictions
+             for w in (*r.from_ways, *r.via_ways, *r.to_ways) if w in way_index]  # fmt: skip
     normal: dict[tuple[int, bool], int] = {}
-    out_arcs: dict[int, list[int]] = {}
-    for a in range(len(tails)):
-        if not contra[a]:
-            normal[(int(segs[a]), bool(rev[a]))] = a
-        out_arcs.setdefault(int(tails[a]), []).append(a)
+    for a in np.flatnonzero(np.isin(seg_way[segs], named) & ~contra).tolist():
+        normal[(int(segs[a]), bool(rev[a]))] = a
+
+    def out_arcs(v: int) -> list[int]:
+        return np.flatnonzero(tails == v).tolist()  # type: ignore[no-any-return]
+
     seg_start = np.searchsorted(seg_way, np.arange(len(raw.way_id) + 1))
     idx_a = np.searchsorted(raw.node_id, raw.seg_a)
     idx_b = np.searchsorted(raw.node_id, raw.seg_b)
@@ -255,7 +258,7 @@ def _resolve_restrictions(
                 if only_mask:
                     for f in sorted({f for f, _ in pairs}):
                         allowed = {t for ff, t in pairs if ff == f}
-                        found += [((f, *via, g), only_mask) for g in out_arcs.get(end, [])
+                        found += [((f, *via, g), only_mask) for g in out_arcs(end)
                                   if g not in allowed]  # fmt: skip
         if not found:
             stats["unresolved"] += 1
@@ -322,14 +325,12 @@ def compile_roads(
         for i, name in enumerate(VEHICLE_CLASSES):
             if h < settings.profiles[name].height_m:
                 block[int(np.searchsorted(raw.node_id, osm))] |= 1 << i
-    incident: dict[int, set[int]] = {}
-    for v in np.flatnonzero(block).tolist():
-        incident[v] = set()
-    if incident:
-        for a in range(len(tails)):
-            for v in (int(tails[a]), int(heads[a])):
-                if v in incident:
-                    incident[v].add(int(segs[a]))
+    incident: dict[int, set[int]] = {v: set() for v in np.flatnonzero(block).tolist()}
+    blocked = np.flatnonzero(block)
+    for a in np.flatnonzero(np.isin(tails, blocked) | np.isin(heads, blocked)).tolist():
+        for v in (int(tails[a]), int(heads[a])):
+            if v in incident:
+                incident[v].add(int(segs[a]))
     barrier_counts = dict.fromkeys(VEHICLE_CLASSES, 0)
     new_orig: list[int] = []  # original node of each new node
     new_group: list[int] = []  # 0: ordered with the original nodes; 1: after them
@@ -379,9 +380,13 @@ def compile_roads(
             patterns += [((int(e), int(g)), ALL_CLASSES) for e in ins for g in outs
                          if segs[e] == segs[g]]  # fmt: skip
     auto = _Automaton(patterns)
+    r_arr = np.array(sorted(in_r), dtype=np.int64)
+    touch_t = np.isin(tails, r_arr)
+    touch_h = np.isin(heads, r_arr)
     out_arcs: dict[int, list[int]] = {}
-    for a in range(len(tails)):
+    for a in np.flatnonzero(touch_t).tolist():
         out_arcs.setdefault(int(tails[a]), []).append(a)
+    plain = np.flatnonzero(~touch_t & ~touch_h)  # arcs far from any restriction: kept as they are
     phys: list[tuple[int, int, int, bool]] = []  # (tail, head, arc, tracked copy?)
     arrival: dict[tuple[int, int], int] = {}
     departure: dict[tuple[int, int], int] = {}
@@ -403,15 +408,9 @@ def compile_roads(
             work.append(key)
         return node
 
-    for a in range(len(tails)):
-        u, v = int(tails[a]), int(heads[a])
-        if u in in_r:
-            continue
-        if v in in_r:
-            s, _ = auto.step(0, a)
-            phys.append((u, arrive(v, s), a, False))
-        else:
-            phys.append((u, v, a, False))
+    for a in np.flatnonzero(~touch_t & touch_h).tolist():
+        s, _ = auto.step(0, a)
+        phys.append((int(tails[a]), arrive(int(heads[a]), s), a, False))
     while work:
         v, s = work.popleft()
         here = arrival[(v, s)]
@@ -434,13 +433,15 @@ def compile_roads(
 
     # --- one table of arcs: physical copies, then zero-length gadget arcs
     n_tot = n_all + len(new_orig)
-    n_p = len(phys)
-    x_tail = np.array([p[0] for p in phys] + [g[0] for g in gadget], dtype=np.int64)
-    x_head = np.array([p[1] for p in phys] + [g[1] for g in gadget], dtype=np.int64)
-    x_src = np.array([p[2] for p in phys] + [g[4] for g in gadget], dtype=np.int64)
+    n_p = len(plain) + len(phys)
+    cat = np.concatenate
+    x_tail = cat([tails[plain], np.array([p[0] for p in phys] + [g[0] for g in gadget], np.int64)])
+    x_head = cat([heads[plain], np.array([p[1] for p in phys] + [g[1] for g in gadget], np.int64)])
+    x_src = cat([plain, np.array([p[2] for p in phys] + [g[4] for g in gadget], dtype=np.int64)])
     x_kind = np.array([_PHYSICAL] * n_p + [g[2] for g in gadget], dtype=np.int8)
-    x_mask = np.concatenate([masks[x_src[:n_p]], np.array([g[3] for g in gadget], dtype=np.uint8)])
-    x_tracked = np.array([p[3] for p in phys] + [False] * len(gadget), dtype=bool)
+    x_mask = cat([masks[x_src[:n_p]], np.array([g[3] for g in gadget], dtype=np.uint8)])
+    x_tracked = cat([np.zeros(len(plain), bool),
+                     np.array([p[3] for p in phys] + [False] * len(gadget), dtype=bool)])  # fmt: skip
     x_contra = np.where(x_kind == _PHYSICAL, contra[x_src], False)
     orig = np.concatenate([np.arange(n_all), np.array(new_orig, dtype=np.int64)])
     group = np.concatenate([np.zeros(n_all, np.int64), np.array(new_group, dtype=np.int64)])

@@ -134,7 +134,7 @@ def _resolve_restrictions(
         normal[(int(segs[a]), bool(rev[a]))] = a
 
     def out_arcs(v: int) -> list[int]:
-        return np.flatnonzero(tails == v).tolist()  # type: ignore[no-any-return]
+        return np.flatnonzero(tails == v).tolist()
 
     seg_start = np.searchsorted(seg_way, np.arange(len(raw.way_id) + 1))
     idx_a = np.searchsorted(raw.node_id, raw.seg_a)

@@ -480,3 +480,38 @@ def test_positions_on_the_roads_of_a_restricted_junction(tmp_path: Path) -> None
     # reaching it from the junction side: from 6 straight on through 5 (1.5 T, not 2.5 T)
     assert net.travel_times(at(6), mid45)[0, 0] / T == pytest.approx(1.5)
     assert net.travel_times(at(8), mid45)[0, 0] / T == pytest.approx(1.5)
+
+
+@pytest.mark.parametrize("vehicle", ["ambulance", "motorbike"])
+def test_kernels_match_networkx_on_the_exported_network_with_rules(vehicle: str) -> None:
+    """Da Nang with its barriers and (via-way) restrictions compiled in: every kernel answer
+    (travel_times, fastest_units) equals networkx Dijkstra on the exported edge table."""
+    net = dispatch.load_network("danang")
+    assert net.stats["turn_restrictions"]["via_way"] >= 3 and net.stats["expanded_nodes"] > 0
+    tab = net.edge_table(vehicle)
+    g = nx.DiGraph()
+    for u, v, t in zip(tab["u"].tolist(), tab["v"].tolist(), tab["travel_time_s"].tolist(),
+                       strict=True):  # fmt: skip
+        if not g.has_edge(u, v) or g[u][v]["w"] > t:
+            g.add_edge(u, v, w=t)
+    # plain nodes, half of them next to an expanded node (where the rules bite)
+    expanded = net.node_osmid < 0
+    nbr = np.zeros(net.n_nodes, bool)
+    nbr[net.arc_tail[expanded[net.arc_head]]] = True
+    nbr[net.arc_head[expanded[net.arc_tail]]] = True
+    plain = net.class_core(vehicle) & ~expanded
+    rng = np.random.default_rng(11)
+    near = rng.choice(np.flatnonzero(plain & nbr), 8, replace=False)
+    far = rng.choice(np.flatnonzero(plain & ~nbr), 8, replace=False)
+    nodes = np.concatenate([near, far])
+    pts = np.stack([net.node_lat[nodes], net.node_lon[nodes]], axis=1)
+    tt = net.travel_times(pts, pts, vehicle=vehicle)
+    for i, a in enumerate(nodes.tolist()):
+        dist = nx.single_source_dijkstra_path_length(g, int(net.node_osmid[a]), weight="w")
+        exp = [dist.get(int(net.node_osmid[b]), math.inf) for b in nodes.tolist()]
+        assert tt[i] == pytest.approx(exp, rel=1e-9, abs=1e-9)
+    units = [{"id": f"U{i}", "vehicle": vehicle, "lat": float(p[0]), "lon": float(p[1])}
+             for i, p in enumerate(pts[:8])]  # fmt: skip
+    for j in range(8, 16):
+        best = net.fastest_units(tuple(pts[j]), units, k=1)[0]
+        assert best.eta_s == pytest.approx(float(np.min(tt[:8, j])), rel=1e-9)

@@ -515,3 +515,133 @@ def test_kernels_match_networkx_on_the_exported_network_with_rules(vehicle: str)
     for j in range(8, 16):
         best = net.fastest_units(tuple(pts[j]), units, k=1)[0]
         assert best.eta_s == pytest.approx(float(np.min(tt[:8, j])), rel=1e-9)
+
+
+def _forbidden_node_sequences(path: Path) -> set[tuple[int, ...]]:
+    """Forbidden OSM node sequences of every restriction of a map (via nodes and via ways, no_* and
+    only_*, binding every class), read with pyosmium independently of the compiler."""
+    import osmium
+
+    ways: dict[int, list[int]] = {}
+    rels = []
+    for obj in osmium.FileProcessor(str(path)):
+        if obj.is_way() and "highway" in obj.tags:
+            ways[obj.id] = [n.ref for n in obj.nodes]
+        elif obj.is_relation() and obj.tags.get("type") == "restriction":
+            kind = obj.tags.get("restriction")
+            if kind and obj.tags.get("except") is None:
+                rels.append((kind, [(x.type, x.ref, x.role) for x in obj.members]))
+
+    def nbrs(w: int, v: int) -> set[int]:
+        refs = ways.get(w, [])
+        return {refs[i + d] for i, x in enumerate(refs) if x == v for d in (-1, 1)
+                if 0 <= i + d < len(refs)}  # fmt: skip
+
+    def along(w: int, a: int, b: int) -> list[int]:
+        refs = ways[w]
+        i, j = refs.index(a), refs.index(b)
+        return refs[i : j + 1] if i <= j else refs[j : i + 1][::-1]
+
+    out: set[tuple[int, ...]] = set()
+    for kind, members in rels:
+        fr = [r for t, r, role in members if role == "from" and t == "w"]
+        to = [r for t, r, role in members if role == "to" and t == "w"]
+        via_n = [r for t, r, role in members if role == "via" and t == "n"]
+        via_w = [r for t, r, role in members if role == "via" and t == "w"]
+        if len(fr) != 1 or len(to) != 1 or any(w not in ways for w in fr + to + via_w):
+            continue
+        if via_n and not via_w:
+            middle = via_n
+        elif via_w and not via_n:
+            chain = [fr[0], *via_w, to[0]]
+            joins = [set(ways[a]) & set(ways[b]) for a, b in zip(chain, chain[1:], strict=False)]
+            if any(len(j) != 1 for j in joins):
+                continue
+            pts = [next(iter(j)) for j in joins]
+            middle = [pts[0]]
+            for i, w in enumerate(via_w):
+                middle += along(w, pts[i], pts[i + 1])[1:]
+        else:
+            continue
+        first, last = middle[0], middle[-1]
+        prev, nxt = nbrs(fr[0], first), nbrs(to[0], last)
+        if kind.startswith("no_"):
+            if fr[0] == to[0] and len(middle) == 1:
+                out |= {(p, first, p) for p in prev & nxt}
+            else:
+                out |= {(p, *middle, q) for p in prev for q in nxt}
+        elif kind.startswith("only_"):
+            every = set().union(*(nbrs(w, last) for w in ways))
+            out |= {(p, *middle, x) for p in prev for x in every - nxt}
+    return out
+
+
+def test_via_way_restrictions_exact_against_a_history_search_on_danang() -> None:
+    """Da Nang's restrictions (4 via ways): node-to-node times equal a Dijkstra over (arc, recent
+    OSM nodes) states on the network compiled without restrictions, where a move is refused when
+    the nodes driven end with a forbidden sequence."""
+    import heapq
+
+    from dispatch.roads.osm import resolve_map
+
+    net = dispatch.load_network("danang")
+    free = dispatch.load_network("danang", settings=network_settings(
+        profiles={v: {"obey_turn_restrictions": False} for v in VEHICLE_CLASSES}))  # fmt: skip
+    seqs = _forbidden_node_sequences(resolve_map("danang"))
+    assert any(len(s) > 3 for s in seqs)  # via ways
+    span = max(len(s) for s in seqs)
+    w = free.weights("ambulance")
+    geo = [tuple(free.geom_node[free.geom_ptr[a] : free.geom_ptr[a + 1]].tolist())
+           for a in range(free.n_arcs)]  # fmt: skip
+    by_tail: dict[int, list[int]] = {}
+    for a in np.flatnonzero(np.isfinite(w)).tolist():
+        by_tail.setdefault(int(free.arc_tail[a]), []).append(a)
+
+    def extend(window: tuple[int, ...], nodes: tuple[int, ...]) -> tuple[int, ...] | None:
+        seq = list(window)
+        for x in nodes:
+            if seq and seq[-1] == x:
+                continue  # a zero-length barrier passage repeats its node
+            seq.append(x)
+            if any(tuple(seq[-k:]) in seqs for k in range(3, min(span, len(seq)) + 1)):
+                return None
+        return tuple(seq[-span:])
+
+    def search(origin: int) -> dict[int, float]:
+        best: dict[int, float] = {origin: 0.0}
+        heap: list[tuple[float, int, tuple[int, ...]]] = []
+        for a in by_tail.get(origin, []):
+            win = extend((), geo[a])
+            if win is not None:
+                heapq.heappush(heap, (float(w[a]), a, win))
+        seen = set()
+        while heap:
+            d, a, win = heapq.heappop(heap)
+            if (a, win) in seen:
+                continue
+            seen.add((a, win))
+            v = int(free.arc_head[a])
+            best[v] = min(best.get(v, math.inf), d)
+            for b in by_tail.get(v, []):
+                nwin = extend(win, geo[b][1:])
+                if nwin is not None and (b, nwin) not in seen:
+                    heapq.heappush(heap, (d + float(w[b]), b, nwin))
+        return best
+
+    fkey = {int(k): i for i, k in enumerate(free.node_osmid.tolist())}
+    key = {int(k): i for i, k in enumerate(net.node_osmid.tolist())}
+    near = sorted({x for s in seqs for x in (s[0], s[-1]) if x in fkey and x in key})
+    core = net.class_core("ambulance")
+    near = [x for x in near if core[key[x]]]
+    rng = np.random.default_rng(2)
+    plain = [int(x) for x in net.node_osmid[core & (net.node_osmid > 0)] if int(x) in fkey]
+    nodes = near[:10] + rng.choice(plain, 6, replace=False).tolist()
+    pts = [(net.node_lat[key[x]], net.node_lon[key[x]]) for x in nodes]
+    got = net.travel_times(pts, pts)
+    changed = 0
+    for i, o in enumerate(nodes):
+        dist = search(fkey[o])
+        exp = [dist.get(fkey[t], math.inf) for t in nodes]
+        assert got[i] == pytest.approx(exp, rel=1e-9, abs=1e-9), o
+        changed += int(np.sum(got[i] > free.travel_times(pts[i], pts)[0] + 1e-9))
+    assert changed > 0

@@ -1,4 +1,4 @@
-"""Reading OpenStreetMap files: the map registry, road segments and emergency facilities.
+"""Reading OpenStreetMap files: the map registry, roads, barriers, turn restrictions, facilities.
 
 Every format (``.osm``, ``.osm.bz2``, ``.osm.gz``, ``.osm.pbf``) is read by pyosmium, which keeps ways
 that reference nodes missing from a clipped extract (``osmnx.graph_from_xml`` refuses such files):

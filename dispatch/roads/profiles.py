@@ -5,8 +5,11 @@ labelled as assumptions: calibrate them from the centre's own AVL/GPS history (p
 per road type and hour) before using figures for planning decisions.
 
 Data flow: :mod:`dispatch.roads.osm` classifies every OSM way with :func:`classify_way` (road category,
-speed limit, width, one-way, per-class access); :mod:`dispatch.roads.network` turns that into per-class
-travel times with :func:`arc_speeds_kmh`.
+speed limits per direction, width, height, length and weight limits, per-class access and one-way),
+every tagged node with :func:`node_block_mask` (barriers, node access) and every restriction relation
+with :func:`restriction_rules`; :mod:`dispatch.roads.compile` turns them into per-class arc masks
+(expanding only the nodes with barriers or restrictions); :mod:`dispatch.roads.network` turns that into
+per-class travel times with :func:`arc_speeds_kmh` and :func:`access_mask`.
 """
 
 from __future__ import annotations
@@ -909,8 +912,10 @@ def access_mask(
     """Bit mask per arc of the classes allowed on it (bit ``i`` = ``VEHICLE_CLASSES[i]``).
 
     A tagged width (NaN when untagged) decides alone: the road is open to a class when it is at least
-    the class's ``width_m``; untagged roads follow the class's ``excluded_categories``. A tagged
-    ``maxweight`` below the class's weight closes the road to it.
+    the class's ``width_m``; untagged roads follow the class's ``excluded_categories``. A weight limit
+    (``arc_maxweight_t``: the physical limits of :func:`weight_limit_t`, NaN for none) below the class's
+    weight closes the road to it. ``tag_mask`` carries everything else compiled per class (access,
+    one-way, height, length, barriers, turn restrictions).
     """
     mask = np.zeros(len(category), dtype=np.uint8)
     tagged = ~np.isnan(width_m)

@@ -18,7 +18,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
     p = sub.add_parser("map", help="inspect, export or fetch a map")
     msub = p.add_subparsers(dest="map_command", metavar="ACTION")
     msub.required = True
-    info = msub.add_parser("info", help="nodes, arcs, bbox, reachable share, restrictions and barriers per class, facilities")
+    info = msub.add_parser(
+        "info",
+        help="nodes, arcs, bbox, reachable share, restrictions and barriers per class, facilities",
+    )
     info.add_argument(
         "map", help="short name (danang, hcmc, monaco, liechtenstein, campo_grande) or path"
     )

@@ -20,7 +20,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
     p = sub.add_parser("map", help="inspect, export or fetch a map")
     msub = p.add_subparsers(dest="map_command", metavar="ACTION")
     msub.required = True
-    info = msub.add_parser("info", help="nodes, arcs, bbox, reachable share per class, facilities")
+    info = msub.add_parser(
+        "info",
+        help="nodes, arcs, bbox, reachable share, restrictions and barriers per class, facilities",
+    )
     info.add_argument(
         "map", help="short name (danang, hcmc, monaco, liechtenstein, campo_grande) or path"
     )
@@ -58,6 +61,20 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"kept         largest strongly connected part: {s['nodes_in_scc']:,} of {s['nodes_before_scc']:,} "
           f"road nodes (dropped share {s['dropped_share']:.1%})")  # fmt: skip
     print("reachable    " + "  ".join(f"{v} {x:.1%}" for v, x in s["reachable_share"].items()))
+    r = s.get("turn_restrictions")
+    if r is not None:
+        per = "  ".join(f"{v} {n}" for v, n in r["applied_per_class"].items())
+        print(f"restrictions {r['applied']:,} of {r['relations']:,} turn restriction relations applied "
+              f"({r['via_way']:,} via ways; {r['conditional_skipped']:,} conditional and "
+              f"{r['unresolved']:,} unresolvable skipped)")  # fmt: skip
+        print(f"  per class  {per}")
+        print(
+            "barriers     nodes that stop a class: "
+            + "  ".join(f"{v} {n}" for v, n in s["barriers_per_class"].items())
+        )
+        print(f"expanded     {s['expanded_nodes']:,} nodes added for barriers and restrictions; "
+              f"{s['restricted_access_ways']:,} private/destination ways slowed; "
+              f"{s['weight_signs_not_applied']:,} street maxweight signs read as truck bans")  # fmt: skip
     print(f"facilities   {len(s['facilities'])} tagged in the OSM data")
     for f in s["facilities"]:
         print(

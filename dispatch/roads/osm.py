@@ -1,4 +1,4 @@
-"""Reading OpenStreetMap files: the map registry, road segments and emergency facilities.
+"""Reading OpenStreetMap files: the map registry, roads, barriers, turn restrictions, facilities.
 
 Every format (``.osm``, ``.osm.bz2``, ``.osm.gz``, ``.osm.pbf``) is read by pyosmium, which keeps ways
 that reference nodes missing from a clipped extract (``osmnx.graph_from_xml`` refuses such files):
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from dispatch.errors import MapError
-from dispatch.roads.profiles import classify_way
+from dispatch.roads.profiles import classify_way, node_block_mask, parse_metres
 
 #: Short names of the shipped extracts (in the project's ``maps/`` folder).
 MAP_FILES: dict[str, str] = {
@@ -87,12 +87,28 @@ class Facility:
     tags: dict[str, str] = field(default_factory=dict, compare=False)
 
 
+@dataclass(frozen=True)
+class Restriction:
+    """A ``type=restriction`` relation: members by OSM id, and the classes it binds (bit masks)."""
+
+    osm_id: int
+    no_mask: int
+    only_mask: int
+    from_ways: tuple[int, ...]
+    via_nodes: tuple[int, ...]
+    via_ways: tuple[int, ...]
+    to_ways: tuple[int, ...]
+    conditional: bool = False
+
+
 @dataclass
 class RawRoads:
     """Road segments read from an OSM file, before any graph is built.
 
-    One row per consecutive pair of present nodes of a kept way (``seg_*``), plus per-way attributes
-    (``way_*``) and node coordinates (``node_*``, sorted by OSM id).
+    One row per consecutive pair of present nodes of a kept way (``seg_*``, in way order), plus
+    per-way attributes (``way_*``, see :class:`dispatch.roads.profiles.WayRules`), node coordinates
+    (``node_*``, sorted by OSM id), the nodes that stop some classes (``node_block``: OSM id to
+    class mask; ``node_maxheight_m``: height restrictors) and the turn restrictions.
     """
 
     seg_a: np.ndarray  # int64 OSM node id
@@ -100,16 +116,25 @@ class RawRoads:
     seg_way: np.ndarray  # int32 index into way_* arrays
     way_id: np.ndarray  # int64 OSM way id
     way_category: np.ndarray  # int8
-    way_oneway: np.ndarray  # int8: 1, -1, 0
-    way_maxspeed_kmh: np.ndarray  # float64, NaN untagged
-    way_width_m: np.ndarray  # float64, NaN untagged
-    way_maxweight_t: np.ndarray  # float64, NaN untagged
-    way_access: np.ndarray  # uint8 bit mask of the classes the access tags allow
+    way_fwd_mask: np.ndarray  # uint8 classes allowed forward
+    way_bwd_mask: np.ndarray  # uint8 classes allowed backward
+    way_open_mask: np.ndarray  # uint8 classes allowed in some direction
+    way_restricted_mask: np.ndarray  # uint8 classes allowed only as private/destination traffic
+    way_maxspeed_fwd_kmh: np.ndarray  # float64, NaN untagged
+    way_maxspeed_bwd_kmh: np.ndarray
+    way_width_m: np.ndarray  # float64, NaN untagged (road width, or maxwidth + clearance)
+    way_maxweight_t: np.ndarray  # float64, NaN: no limit that applies
+    way_maxheight_m: np.ndarray
+    way_maxlength_m: np.ndarray
+    way_weight_sign_t: np.ndarray  # plain maxweight read as a truck ban (reported, not applied)
     way_name: list[str]
     node_id: np.ndarray  # int64 sorted
     node_lat: np.ndarray
     node_lon: np.ndarray
     facilities: list[Facility]
+    node_block: dict[int, int] = field(default_factory=dict)
+    node_maxheight_m: dict[int, float] = field(default_factory=dict)
+    restrictions: list[Restriction] = field(default_factory=list)
     ways_total: int = 0
     dropped_refs: int = 0  # node references to nodes missing from the file
 
@@ -135,7 +160,7 @@ def _facility_name(tags: dict[str, str]) -> str:
 
 
 def read_osm(path: Path) -> RawRoads:
-    """Read the roads and facilities of an OSM file with pyosmium.
+    """Read the roads, barriers, turn restrictions and facilities of an OSM file with pyosmium.
 
     Raises
     ------
@@ -144,15 +169,21 @@ def read_osm(path: Path) -> RawRoads:
     """
     import osmium  # heavy-ish import kept off the cached load path
 
+    from dispatch.roads.profiles import restriction_rules
+
     seg_a: list[int] = []
     seg_b: list[int] = []
     seg_way: list[int] = []
-    way_rows: list[tuple[int, int, int, float, float, float, int]] = []
+    way_rows: list[tuple[Any, ...]] = []
     way_name: list[str] = []
     coords: dict[int, tuple[float, float]] = {}
     facilities: list[Facility] = []
+    node_block: dict[int, int] = {}
+    node_height: dict[int, float] = {}
+    restrictions: list[Restriction] = []
     dropped = 0
     ways_total = 0
+    nan = math.nan
     try:
         fp = osmium.FileProcessor(str(path)).with_locations()
         for item in fp:
@@ -167,6 +198,32 @@ def read_osm(path: Path) -> RawRoads:
                         Facility(kind, _facility_name(tags), obj.location.lat,
                                  obj.location.lon, f"node/{obj.id}", tags)
                     )  # fmt: skip
+                block = node_block_mask(tags)
+                if block:
+                    node_block[obj.id] = block
+                height = parse_metres(tags.get("maxheight")) if "maxheight" in tags else None
+                if height is not None:
+                    node_height[obj.id] = height
+                continue
+            if obj.is_relation():
+                tags = dict(obj.tags)
+                if tags.get("type") != "restriction":
+                    continue
+                rules = restriction_rules(tags)
+                conditional = any(
+                    k.startswith("restriction") and k.endswith(":conditional") for k in tags
+                ) or any(k in tags for k in ("day_on", "hour_on"))
+                roles: dict[str, list[tuple[str, int]]] = {}
+                for m in obj.members:
+                    roles.setdefault(m.role, []).append((m.type, m.ref))
+                restrictions.append(Restriction(
+                    obj.id, rules["no"], rules["only"],
+                    tuple(r for t, r in roles.get("from", []) if t == "w"),
+                    tuple(r for t, r in roles.get("via", []) if t == "n"),
+                    tuple(r for t, r in roles.get("via", []) if t == "w"),
+                    tuple(r for t, r in roles.get("to", []) if t == "w"),
+                    conditional and not (rules["no"] or rules["only"]),
+                ))  # fmt: skip
                 continue
             if not obj.is_way():
                 continue
@@ -180,10 +237,9 @@ def read_osm(path: Path) -> RawRoads:
                     lon = sum(p[1] for p in pts) / len(pts)
                     facilities.append(Facility(kind, _facility_name(tags), lat, lon,
                                                f"way/{obj.id}", tags))  # fmt: skip
-            cls = classify_way(tags)
-            if cls is None:
+            rules_w = classify_way(tags)
+            if rules_w is None:
                 continue
-            category, oneway, maxspeed, width, maxweight, access = cls
             w = len(way_rows)
             prev: int | None = None
             kept_any = False
@@ -200,12 +256,13 @@ def read_osm(path: Path) -> RawRoads:
                     kept_any = True
                 prev = n.ref
             if kept_any:
-                way_rows.append(
-                    (obj.id, category, oneway,
-                     math.nan if maxspeed is None else maxspeed,
-                     math.nan if width is None else width,
-                     math.nan if maxweight is None else maxweight, access)
-                )  # fmt: skip
+                r = rules_w
+                way_rows.append((
+                    obj.id, r.category, r.fwd_mask, r.bwd_mask, r.open_mask, r.restricted_mask,
+                    *(nan if x is None else x for x in (
+                        r.maxspeed_fwd_kmh, r.maxspeed_bwd_kmh, r.width_m, r.maxweight_t,
+                        r.maxheight_m, r.maxlength_m, r.weight_sign_t)),
+                ))  # fmt: skip
                 way_name.append(tags.get("name", ""))
     except RuntimeError as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -217,34 +274,62 @@ def read_osm(path: Path) -> RawRoads:
     lon = np.array([coords[int(i)][1] for i in node_id])
     ways = list(zip(*way_rows, strict=True))
     facilities.sort(key=lambda f: (f.kind, f.name, f.osm_id))
+    f64 = np.float64
     return RawRoads(
         seg_a=np.array(seg_a, dtype=np.int64),
         seg_b=np.array(seg_b, dtype=np.int64),
         seg_way=np.array(seg_way, dtype=np.int32),
         way_id=np.array(ways[0], dtype=np.int64),
         way_category=np.array(ways[1], dtype=np.int8),
-        way_oneway=np.array(ways[2], dtype=np.int8),
-        way_maxspeed_kmh=np.array(ways[3], dtype=np.float64),
-        way_width_m=np.array(ways[4], dtype=np.float64),
-        way_maxweight_t=np.array(ways[5], dtype=np.float64),
-        way_access=np.array(ways[6], dtype=np.uint8),
+        way_fwd_mask=np.array(ways[2], dtype=np.uint8),
+        way_bwd_mask=np.array(ways[3], dtype=np.uint8),
+        way_open_mask=np.array(ways[4], dtype=np.uint8),
+        way_restricted_mask=np.array(ways[5], dtype=np.uint8),
+        way_maxspeed_fwd_kmh=np.array(ways[6], dtype=f64),
+        way_maxspeed_bwd_kmh=np.array(ways[7], dtype=f64),
+        way_width_m=np.array(ways[8], dtype=f64),
+        way_maxweight_t=np.array(ways[9], dtype=f64),
+        way_maxheight_m=np.array(ways[10], dtype=f64),
+        way_maxlength_m=np.array(ways[11], dtype=f64),
+        way_weight_sign_t=np.array(ways[12], dtype=f64),
         way_name=way_name,
         node_id=node_id,
         node_lat=lat,
         node_lon=lon,
         facilities=facilities,
+        node_block={k: v for k, v in node_block.items() if k in coords},
+        node_maxheight_m={k: v for k, v in node_height.items() if k in coords},
+        restrictions=sorted(restrictions, key=lambda r: r.osm_id),
         ways_total=ways_total,
         dropped_refs=dropped,
     )
 
 
-def fetch_map(place: str, out: Path) -> Path:  # pragma: no cover - needs the network
+def fetch_map(place: str, out: Path) -> Path:
     """Download the drivable streets of ``place`` with osmnx (Overpass) and save them as OSM XML.
 
-    Needs network access; tests never call it.
-    """
-    import osmnx as ox
+    Needs network access; tests never reach the servers.
 
-    graph = ox.graph_from_place(place, network_type="drive", simplify=False, retain_all=True)
-    ox.io.save_graph_xml(graph, filepath=out)
-    return out
+    Raises
+    ------
+    MapError
+        ``cannot reach the OpenStreetMap servers`` without a connection; the place is not found.
+    """
+    try:
+        import osmnx as ox
+    except ImportError:  # pragma: no cover - osmnx is a dependency
+        raise MapError("dispatch map fetch needs osmnx (pip install osmnx)") from None
+    import requests
+
+    try:
+        graph = ox.graph_from_place(place, network_type="drive", simplify=False, retain_all=True)
+    except (requests.exceptions.RequestException, OSError) as exc:
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise MapError(f"cannot reach the OpenStreetMap servers ({reason})") from None
+    except (ValueError, TypeError, KeyError) as exc:  # geocoder: no such place / no polygon
+        raise MapError(f"place {place!r} was not found on OpenStreetMap: {exc}") from None
+    try:  # pragma: no cover - needs the network
+        ox.io.save_graph_xml(graph, filepath=out)
+    except OSError as exc:  # pragma: no cover
+        raise MapError(f"cannot write {str(out)!r}: {exc.strerror or exc}") from None
+    return out  # pragma: no cover

@@ -5,8 +5,11 @@ labelled as assumptions: calibrate them from the centre's own AVL/GPS history (p
 per road type and hour) before using figures for planning decisions.
 
 Data flow: :mod:`dispatch.roads.osm` classifies every OSM way with :func:`classify_way` (road category,
-speed limit, width, one-way, per-class access); :mod:`dispatch.roads.network` turns that into per-class
-travel times with :func:`arc_speeds_kmh`.
+speed limits per direction, width, height, length and weight limits, per-class access and one-way),
+every tagged node with :func:`node_block_mask` (barriers, node access) and every restriction relation
+with :func:`restriction_rules`; :mod:`dispatch.roads.compile` turns them into per-class arc masks
+(expanding only the nodes with barriers or restrictions); :mod:`dispatch.roads.network` turns that into
+per-class travel times with :func:`arc_speeds_kmh` and :func:`access_mask`.
 """
 
 from __future__ import annotations
@@ -136,30 +139,68 @@ def parse_maxspeed(value: str | None) -> float | None:
     return min(speeds) if speeds else None
 
 
+_NO_LIMIT = {"none", "default", "no", "unsigned", "below_default", "no_sign", "no_indications"}
+
+
 def parse_metres(value: str | None) -> float | None:
-    """Parse an OSM length such as ``width``/``maxwidth`` (``"3"``, ``"2.5 m"``, ``"7'6\\""``) into metres.
+    """Parse an OSM length (``width``, ``maxwidth``, ``maxheight``, ``maxlength``) into metres.
+
+    Metres by default (``"3"``, ``"2.5 m"``, ``"3,5"``); feet and inches as ``7'6"``, ``12 ft``,
+    ``12'``; several values (``"3.5;4"``) give the lowest; ``"none"``, ``"default"`` and anything
+    unparsable give ``None``.
 
     >>> parse_metres("2.5 m"), parse_metres("3,5"), parse_metres("7'6\\""), parse_metres("narrow")
     (2.5, 3.5, 2.286, None)
+    >>> parse_metres("12 ft"), parse_metres("12'6\\""), parse_metres("3.8;4.2"), parse_metres("none")
+    (3.6576, 3.81, 3.8, None)
     """
     if value is None:
         return None
-    text = value.strip().replace(",", ".")
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(m|metres|meters)?", text)
-    if m:
-        return float(m.group(1))
-    m = re.fullmatch(r"(\d+)\s*'\s*(?:(\d+)\s*\")?", text)
-    if m:
-        return round(int(m.group(1)) * 0.3048 + int(m.group(2) or 0) * 0.0254, 4)
-    return None
+    out = []
+    for part in value.split(";"):
+        text = part.strip().lower().replace(",", ".")
+        if not text or text in _NO_LIMIT:
+            continue
+        m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(m|metres|meters|metre|meter)?", text)
+        if m:
+            out.append(float(m.group(1)))
+            continue
+        m = re.fullmatch(
+            r"(\d+(?:\.\d+)?)\s*(?:ft|feet|')\s*(?:(\d+(?:\.\d+)?)\s*(?:in|\"|''))?", text
+        )
+        if m:
+            out.append(round(float(m.group(1)) * 0.3048 + float(m.group(2) or 0) * 0.0254, 4))
+            continue
+        m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(?:in|\")", text)
+        if m:
+            out.append(round(float(m.group(1)) * 0.0254, 4))
+    return min(out) if out else None
+
+
+#: Tonnes per unit of OSM weight values: metric tonnes by default; ``st`` is the US short ton.
+_WEIGHT_UNITS = {
+    "": 1.0, "t": 1.0, "tonnes": 1.0, "tonne": 1.0, "tons": 1.0, "ton": 1.0,
+    "kg": 0.001, "lbs": 0.00045359237, "lb": 0.00045359237, "st": 0.90718474, "cwt": 0.05080235,
+}  # fmt: skip
 
 
 def parse_tonnes(value: str | None) -> float | None:
-    """Parse an OSM ``maxweight`` into tonnes (``"10"``, ``"10 t"``, ``"3.5"``); ``None`` if unknown."""
+    """Parse an OSM weight (``maxweight``, ``maxweightrating``) into tonnes; ``None`` if unknown.
+
+    >>> parse_tonnes("10"), parse_tonnes("3.5 t"), parse_tonnes("7500 kg"), parse_tonnes("none")
+    (10.0, 3.5, 7.5, None)
+    >>> round(parse_tonnes("10000 lbs"), 4), round(parse_tonnes("5 st"), 4)
+    (4.5359, 4.5359)
+    """
     if value is None:
         return None
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(t|tonnes)?", value.strip().replace(",", "."))
-    return float(m.group(1)) if m else None
+    out = []
+    for part in value.split(";"):
+        text = part.strip().lower().replace(",", ".")
+        m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([a-z]*)", text)
+        if m and m.group(2) in _WEIGHT_UNITS and float(m.group(1)) > 0:
+            out.append(round(float(m.group(1)) * _WEIGHT_UNITS[m.group(2)], 6))
+    return min(out) if out else None
 
 
 @dataclass(frozen=True)
@@ -183,7 +224,16 @@ class VehicleProfile:
         the class. ASSUMPTION (typical: ambulance van 2.0 m + 0.5 m, engine 2.5 m + 0.5 m, aerial 2.55 m
         + 0.95 m for outriggers/turning, motorbike 0.8 m + 0.2 m).
     weight_t
-        Gross weight in tonnes: roads tagged with a lower ``maxweight`` are closed. ASSUMPTION.
+        Gross weight in tonnes: roads with a lower *physical* weight limit are closed (see
+        :func:`weight_limit_t` for which ``maxweight`` tags count). ASSUMPTION.
+    height_m
+        Vehicle height in metres: roads and barriers with a lower ``maxheight`` (or
+        ``maxheight:physical``) are closed. ASSUMPTION (typical: high-roof ambulance van such as the
+        Hyundai Solati or Ford Transit 2.6-2.8 m; 6-9 t fire engine on a Hino/Isuzu chassis 3.0-3.3 m;
+        aerial ladder on a 26 t chassis 3.4-3.9 m; motorbike with rider 1.3 m). Measure the fleet.
+    length_m
+        Vehicle length in metres: roads with a lower ``maxlength`` are closed. ASSUMPTION (same
+        vehicles: 6.0-6.2 m, 7.5-8.5 m, 10-12 m, 2.0 m).
     excluded_categories
         Road categories closed to the class where no width is tagged (narrow by type).
     contraflow
@@ -192,6 +242,13 @@ class VehicleProfile:
         Longest one-way segment the class may take against the flow when ``contraflow`` is on.
     contraflow_factor
         Speed multiplier when driving against the flow (slow, careful).
+    obey_turn_restrictions
+        Whether the class obeys turn restrictions (``type=restriction`` relations). ASSUMPTION:
+        on by default. Vietnam's road traffic law lets priority vehicles on duty use any road they
+        can travel, against the flow and through red lights (Law 23/2008/QH12 art. 22; verify against
+        the law in force), but an illegal turn across traffic is slow and risky, so the default obeys;
+        set it to ``False`` to model crews who ignore legal (non-physical) turn bans. Barriers,
+        dimensions and one-ways are not affected (one-ways have ``contraflow``).
     """
 
     name: str
@@ -204,6 +261,9 @@ class VehicleProfile:
     contraflow: bool = False
     contraflow_max_m: float = 100.0
     contraflow_factor: float = 0.5
+    height_m: float = 2.7
+    length_m: float = 6.0
+    obey_turn_restrictions: bool = True
 
     def validated(self) -> VehicleProfile:
         """Return self, or raise :class:`VehicleError` naming every bad field at once."""
@@ -216,10 +276,25 @@ class VehicleProfile:
             "width_m",
             "weight_t",
             "contraflow_factor",
+            "height_m",
+            "length_m",
+            "contraflow_max_m",
         ):
             v = getattr(self, key)
-            if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
+            if isinstance(v, bool) or not (
+                isinstance(v, int | float) and math.isfinite(v) and v > 0
+            ):
                 problems.append(f"{key}={v!r} must be a positive number")
+        for key in ("contraflow", "obey_turn_restrictions"):
+            if not isinstance(getattr(self, key), bool):
+                problems.append(f"{key}={getattr(self, key)!r} must be true or false")
+        if not isinstance(self.excluded_categories, tuple) or not all(
+            isinstance(c, str) for c in self.excluded_categories
+        ):
+            problems.append(
+                f"excluded_categories={self.excluded_categories!r} must be a list of names"
+            )
+            raise VehicleError(f"vehicle profile {self.name!r}: " + "; ".join(problems))
         unknown = [c for c in self.excluded_categories if c not in CATEGORY_INDEX]
         if unknown:
             problems.append(f"excluded_categories has unknown categories {unknown}")
@@ -235,19 +310,19 @@ _NARROW = ("living_street", "service", "alley", "track", "path")
 DEFAULT_PROFILES: dict[str, VehicleProfile] = {
     "ambulance": VehicleProfile(
         "ambulance", "115", emergency_factor=1.15, max_speed_kmh=90.0, width_m=2.5, weight_t=3.5,
-        excluded_categories=("track", "path"),
+        excluded_categories=("track", "path"), height_m=2.7, length_m=6.2,
     ),
     "fire_engine": VehicleProfile(
         "fire_engine", "114", emergency_factor=1.05, max_speed_kmh=70.0, width_m=3.0, weight_t=15.0,
-        excluded_categories=_NARROW,
+        excluded_categories=_NARROW, height_m=3.3, length_m=8.5,
     ),
     "ladder": VehicleProfile(
         "ladder", "114", emergency_factor=1.0, max_speed_kmh=60.0, width_m=3.5, weight_t=26.0,
-        excluded_categories=_NARROW,
+        excluded_categories=_NARROW, height_m=3.8, length_m=11.0,
     ),
     "motorbike": VehicleProfile(
         "motorbike", "115", emergency_factor=1.10, max_speed_kmh=70.0, width_m=1.0, weight_t=0.3,
-        excluded_categories=(),
+        excluded_categories=(), height_m=1.3, length_m=2.0,
     ),
 }  # fmt: skip
 
@@ -364,10 +439,19 @@ def network_settings(
     """
     merged = dict(DEFAULT_PROFILES)
     problems = []
+    if profiles is not None and not isinstance(profiles, Mapping):
+        raise VehicleError(
+            f"profiles={profiles!r} must be a mapping of class name to field overrides"
+        )
     for name, overrides in (profiles or {}).items():
         if name not in DEFAULT_PROFILES:
             raise VehicleError(
                 f"unknown vehicle class {name!r} in profiles; expected one of {VEHICLE_CLASSES}"
+            )
+        if not isinstance(overrides, Mapping):
+            raise VehicleError(
+                f"profiles[{name!r}]={overrides!r} must be a mapping of field overrides, "
+                f"e.g. {{'contraflow': True}}"
             )
         bad = [k for k in overrides if k not in VehicleProfile.__dataclass_fields__ or k == "name"]
         if bad:
@@ -375,18 +459,30 @@ def network_settings(
             continue
         values = dict(overrides)
         if "excluded_categories" in values:
-            values["excluded_categories"] = tuple(values["excluded_categories"])
+            cats = values["excluded_categories"]
+            if isinstance(cats, str) or not isinstance(cats, list | tuple):
+                problems.append(
+                    f"profiles[{name!r}]['excluded_categories']={cats!r} must be a list of names"
+                )
+                continue
+            values["excluded_categories"] = tuple(cats)
         merged[name] = replace(DEFAULT_PROFILES[name], **values).validated()
+    if default_speed_kmh is not None and not isinstance(default_speed_kmh, Mapping):
+        raise VehicleError(
+            f"default_speed_kmh={default_speed_kmh!r} must be a mapping of road category to km/h"
+        )
     speeds = dict(DEFAULT_SPEED_KMH)
     for cat, v in (default_speed_kmh or {}).items():
         if cat not in CATEGORY_INDEX:
             problems.append(f"default_speed_kmh has unknown road category {cat!r}")
-        elif not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
+        elif isinstance(v, bool) or not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
             problems.append(f"default_speed_kmh[{cat!r}]={v!r} must be a positive number")
         else:
             speeds[cat] = float(v)
     tol = 300.0 if snap_tolerance_m is None else snap_tolerance_m
-    if not (isinstance(tol, int | float) and math.isfinite(tol) and tol > 0):
+    if isinstance(tol, bool) or not (
+        isinstance(tol, int | float) and math.isfinite(tol) and tol > 0
+    ):
         problems.append(f"snap_tolerance_m={snap_tolerance_m!r} must be a positive number")
     if problems:
         raise VehicleError("; ".join(problems))
@@ -423,7 +519,6 @@ _PATH_HIGHWAYS = {"path", "footway", "pedestrian", "cycleway", "bridleway"}
 # osmnx's "drive" filter drops these service values; we keep "alley" (its own category) and
 # "emergency_access" (open to emergency vehicles by definition).
 _DROPPED_SERVICE = {"parking", "parking_aisle", "driveway", "private", "drive-through"}
-_NO = {"no", "private"}
 _YES = {"yes", "designated", "permissive", "destination", "official"}
 
 
@@ -439,48 +534,182 @@ ACCESS_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _allowed_by_tags(tags: Mapping[str, str], keys: tuple[str, ...], default: bool) -> bool:
-    allowed = default
+#: Access levels of a way or node for one class.
+OPEN, RESTRICTED, CLOSED = 0, 1, 2
+#: Values that close a road or barrier to a class (OSM access values).
+_CLOSED_VALUES = {"no", "agricultural", "forestry", "use_sidepath", "discouraged_no"}
+#: Values that keep it open only for some users (private compounds, residents, destination
+#: traffic). POLICY (ASSUMPTION): an emergency vehicle enters them to reach a call, so they stay
+#: open, at :data:`RESTRICTED_SPEED_KMH` (a time penalty that keeps them out of through routes).
+_RESTRICTED_VALUES = {"private", "destination", "customers", "delivery", "permit", "residents",
+                      "permissive_destination"}  # fmt: skip
+_OPEN_VALUES = {"yes", "designated", "permissive", "official", "emergency"}
+
+#: Speed cap (km/h) on roads a class may use only as private or destination traffic. ASSUMPTION:
+#: walking-to-cycling pace inside a compound or residential estate; it is the time penalty that
+#: keeps such roads out of through routes (OSRM's car profile refuses them, or allows them only at
+#: the end of a route).
+RESTRICTED_SPEED_KMH = 10.0
+
+#: Default speed (km/h) of ``*_link`` roads without ``maxspeed``. ASSUMPTION: the link speeds of
+#: OSRM's car profile (``profiles/car.lua``), slower than their parent road.
+LINK_SPEED_KMH: dict[str, float] = {
+    "motorway": 45.0, "trunk": 40.0, "primary": 30.0, "secondary": 25.0, "tertiary": 20.0,
+}  # fmt: skip
+
+
+def _access_level(tags: Mapping[str, str], keys: tuple[str, ...], default: int,
+                  direction: str | None = None) -> int:  # fmt: skip
+    """Access level for a class by the OSM access hierarchy: the most specific tagged key wins;
+    ``key:forward``/``key:backward`` override ``key`` for that direction."""
+    level = default
     for key in keys:
-        value = tags.get(key)
-        if value in _NO:
-            allowed = False
-        elif value in _YES:
-            allowed = True
-    return allowed
+        value = tags.get(f"{key}:{direction}") if direction else None
+        if value is None:
+            value = tags.get(key)
+        if value is None:
+            continue
+        value = value.split(";")[0].strip()
+        if value in _CLOSED_VALUES:
+            level = CLOSED
+        elif value in _RESTRICTED_VALUES:
+            level = RESTRICTED
+        elif value in _OPEN_VALUES:
+            level = OPEN
+    return level
 
 
-def classify_way(
-    tags: Mapping[str, str],
-) -> tuple[int, int, float | None, float | None, float | None, int] | None:
+#: The ``oneway`` keys each class obeys, most general first (the last one tagged wins):
+#: ``oneway:motorcycle=no`` opens a one-way street to the motorbike class only (common in Vietnam).
+ONEWAY_KEYS: dict[str, tuple[str, ...]] = {
+    "ambulance": ("oneway", "oneway:vehicle", "oneway:motor_vehicle", "oneway:motorcar"),
+    "fire_engine": ("oneway", "oneway:vehicle", "oneway:motor_vehicle", "oneway:motorcar",
+                    "oneway:hgv"),
+    "ladder": ("oneway", "oneway:vehicle", "oneway:motor_vehicle", "oneway:motorcar", "oneway:hgv"),
+    "motorbike": ("oneway", "oneway:vehicle", "oneway:motor_vehicle", "oneway:motorcycle"),
+}  # fmt: skip
+
+#: Closed values of ``construction=*`` on a road: ``minor``/``widening`` works leave it open.
+_OPEN_CONSTRUCTION = {"no", "minor", "widening", "none"}
+
+
+def _oneway_value(tags: Mapping[str, str], keys: tuple[str, ...], implied: int) -> int | None:
+    """1 forward only, -1 backward only, 0 both, ``None`` closed (``reversible``)."""
+    value: int | None = implied
+    for key in keys:
+        tag = tags.get(key)
+        if tag is None:
+            continue
+        if tag in ("yes", "true", "1"):
+            value = 1
+        elif tag in ("-1", "reverse"):
+            value = -1
+        elif tag in ("no", "false", "0", "alternating"):
+            # POLICY (ASSUMPTION): an alternating single-lane stretch is open both ways (no wait
+            # at its signal is modelled)
+            value = 0
+        elif tag == "reversible":
+            # POLICY: the direction of a reversible road changes with the time of day, which the
+            # data does not say: closed to routing, as in OSRM's car profile
+            value = None
+    return value
+
+
+@dataclass(frozen=True)
+class WayRules:
+    """What one OSM way means for routing (see :func:`classify_way`).
+
+    ``fwd_mask``/``bwd_mask``: bit ``i`` set when ``VEHICLE_CLASSES[i]`` may legally drive the way
+    forward/backward (access and one-way rules); ``open_mask``: the classes that may use the way in
+    some direction (the reverse of a one-way stays available to classes with ``contraflow``);
+    ``restricted_mask``: the classes that may use it only as private or destination traffic.
+    """
+
+    category: int
+    fwd_mask: int
+    bwd_mask: int
+    open_mask: int
+    restricted_mask: int
+    maxspeed_fwd_kmh: float | None
+    maxspeed_bwd_kmh: float | None
+    width_m: float | None
+    maxweight_t: float | None
+    maxheight_m: float | None
+    maxlength_m: float | None
+    weight_sign_t: float | None  # a plain maxweight read as a truck ban (not applied)
+
+
+#: Clearance (m) added to a tagged ``maxwidth`` (the widest vehicle allowed) to compare it with a
+#: profile's ``width_m`` (vehicle width plus clearance). ASSUMPTION, as in :class:`VehicleProfile`.
+MAXWIDTH_CLEARANCE_M = 0.5
+
+
+def weight_limit_t(tags: Mapping[str, str]) -> tuple[float | None, float | None]:
+    """``(applied, sign)``: the weight limit emergency vehicles obey, and a plain sign they do not.
+
+    RULE (documented decision, issue 13): ``maxweightrating``, ``maxweight:physical`` and a
+    ``maxweight`` on a bridge (``bridge=*`` other than ``no``, or ``man_made=bridge``) are load
+    limits of the structure: applied to every class. A plain ``maxweight`` on an ordinary street is
+    read as a truck ban (in Vietnam the P.115 sign on main streets such as Trung Nu Vuong, way
+    302751295, and 2 Thang 9, way 302751284, keeps lorries out of the centre): a traffic rule that
+    priority vehicles on duty are not bound by (Law 23/2008/QH12 art. 22), so it is reported
+    (``sign``) but not applied. ASSUMPTION: a street whose pavement really cannot bear an engine
+    should be tagged ``maxweightrating`` or be closed by the centre.
+
+    >>> weight_limit_t({"maxweight": "2.5"}), weight_limit_t({"maxweight": "10", "bridge": "yes"})
+    ((None, 2.5), (10.0, None))
+    >>> weight_limit_t({"maxweightrating": "7500 kg", "maxweight": "3"})
+    (7.5, 3.0)
+    """
+    bridge = tags.get("bridge", "no") != "no" or tags.get("man_made") == "bridge"
+    plain = parse_tonnes(tags.get("maxweight"))
+    limits = [
+        parse_tonnes(tags.get("maxweightrating")),
+        parse_tonnes(tags.get("maxweight:physical")),
+    ]
+    if bridge:
+        limits.append(plain)
+    found = [x for x in limits if x is not None]
+    applied = min(found) if found else None
+    sign = None if bridge else plain
+    return applied, sign
+
+
+def classify_way(tags: Mapping[str, str]) -> WayRules | None:
     """Classify an OSM way for the network, or return ``None`` when no emergency vehicle may use it.
 
     Mirrors osmnx's ``"drive"`` filter (same highway types, ``area``, parking/private service roads
     dropped) with changes that matter for emergency vehicles: access follows the OSM hierarchy per
-    class (:data:`ACCESS_KEYS`: ``motor_vehicle=no`` + ``motorcar=yes`` is open to cars), and
-    ``emergency=yes`` opens a road to every class (``emergency=no`` closes it); ``service=alley`` is
-    kept as its own category (motorbikes and ambulances use alleys); ``track`` and motorcycle-legal
-    paths are kept for motorbikes.
-
-    Returns
-    -------
-    (category, oneway, maxspeed_kmh, width_m, maxweight_t, class_mask) or None
-        ``oneway`` is 1 (forward only), -1 (backward only) or 0 (both directions); bit ``i`` of
-        ``class_mask`` is set when ``VEHICLE_CLASSES[i]`` may use the way by its access tags.
+    class (:data:`ACCESS_KEYS`: ``motor_vehicle=no`` + ``motorcar=yes`` is open to cars), with
+    ``key:forward``/``key:backward`` per direction; ``emergency=yes`` opens a road to every class
+    (``emergency=no`` closes it); ``private``/``destination`` roads stay open at a speed penalty
+    (:data:`RESTRICTED_SPEED_KMH`); one-ways per class (:data:`ONEWAY_KEYS`); ``reversible`` roads,
+    ``smoothness=impassable`` and roads under ``construction`` are closed; ``service=alley`` is its
+    own category (motorbikes and ambulances use alleys); ``track`` and motorcycle-legal paths are
+    kept for motorbikes.
 
     Examples
     --------
-    >>> classify_way({"highway": "primary", "motor_vehicle": "no", "motorcar": "yes"})[-1]
+    >>> classify_way({"highway": "primary", "motor_vehicle": "no", "motorcar": "yes"}).fwd_mask
     7
-    >>> classify_way({"highway": "residential", "access": "private", "emergency": "yes"})[-1]
-    15
+    >>> r = classify_way({"highway": "residential", "access": "private"})
+    >>> r.fwd_mask, r.restricted_mask
+    (15, 15)
+    >>> r = classify_way({"highway": "primary", "oneway": "yes", "oneway:motorcycle": "no"})
+    >>> r.fwd_mask, r.bwd_mask, r.open_mask
+    (15, 8, 15)
     >>> classify_way({"highway": "footway"}) is None
     True
     """
     highway = tags.get("highway")
     if highway is None or tags.get("area") == "yes":
         return None
+    if tags.get("smoothness") == "impassable" or tags.get("impassable") == "yes":
+        return None
+    if tags.get("construction", "no") not in _OPEN_CONSTRUCTION:
+        return None
     emergency = tags.get("emergency")
+    link = highway.endswith("_link")
     if highway in _DRIVE_HIGHWAYS:
         if highway == "service":
             service = tags.get("service")
@@ -494,42 +723,183 @@ def classify_way(
             category = "unclassified"
         else:
             category = highway.removesuffix("_link")
-        default = True
+        default = OPEN
     elif highway == "track":
-        category, default = "track", True
+        category, default = "track", OPEN
     elif highway in _PATH_HIGHWAYS:
-        category, default = "path", False  # only where motorcycles (or emergencies) are allowed
+        category, default = "path", CLOSED  # only where motorcycles (or emergencies) are allowed
     else:
         return None
-    mask = 0
+    implied = (
+        1 if tags.get("junction") in ("roundabout", "circular") or highway == "motorway" else 0
+    )
+    fwd = bwd = opened = restricted = 0
     for i, vehicle in enumerate(VEHICLE_CLASSES):
         keys = ACCESS_KEYS[vehicle]
-        if category == "path":
-            keys = (*keys, "moped") if vehicle == "motorbike" else keys
-        ok = _allowed_by_tags(tags, keys, default)
-        if emergency in _YES:
-            ok = True
-        elif emergency in _NO:
-            ok = False
-        mask |= int(ok) << i
-    if mask == 0:
+        if category == "path" and vehicle == "motorbike":
+            keys = (*keys, "moped")
+        keys = (*keys, "emergency")  # emergency=* applies to every class, most specifically
+        lf = _access_level(tags, keys, default, "forward")
+        lb = _access_level(tags, keys, default, "backward")
+        oneway = _oneway_value(tags, ONEWAY_KEYS[vehicle], implied)
+        if oneway is None:
+            continue
+        bit = 1 << i
+        if lf != CLOSED or lb != CLOSED:
+            opened |= bit
+        if lf != CLOSED and oneway >= 0:
+            fwd |= bit
+        if lb != CLOSED and oneway <= 0:
+            bwd |= bit
+        if (lf == RESTRICTED and fwd & bit) or (lb == RESTRICTED and bwd & bit):
+            restricted |= bit
+    if opened == 0:
         return None
-
-    oneway_tag = tags.get("oneway", "")
-    if oneway_tag in ("yes", "true", "1"):
-        oneway = 1
-    elif oneway_tag in ("-1", "reverse"):
-        oneway = -1
-    elif oneway_tag in ("no", "false", "0", "alternating", "reversible"):
-        oneway = 0
-    elif tags.get("junction") in ("roundabout", "circular") or highway == "motorway":
-        oneway = 1
-    else:
-        oneway = 0
     maxspeed = parse_maxspeed(tags.get("maxspeed"))
-    width = parse_metres(tags.get("maxwidth")) or parse_metres(tags.get("width"))
-    maxweight = parse_tonnes(tags.get("maxweight"))
-    return CATEGORY_INDEX[category], oneway, maxspeed, width, maxweight, mask
+    if maxspeed is None and link and category in LINK_SPEED_KMH:
+        maxspeed = LINK_SPEED_KMH[category]
+    sp_f = parse_maxspeed(tags.get("maxspeed:forward"))
+    sp_b = parse_maxspeed(tags.get("maxspeed:backward"))
+    widths = [parse_metres(tags.get("width")), parse_metres(tags.get("est_width"))]
+    for key in ("maxwidth", "maxwidth:physical"):
+        w = parse_metres(tags.get(key))
+        widths.append(None if w is None else w + MAXWIDTH_CLEARANCE_M)
+    width = min((w for w in widths if w is not None), default=None)
+    heights = [parse_metres(tags.get(k)) for k in ("maxheight", "maxheight:physical")]
+    height = min((h for h in heights if h is not None), default=None)
+    weight, sign = weight_limit_t(tags)
+    return WayRules(
+        category=CATEGORY_INDEX[category],
+        fwd_mask=fwd,
+        bwd_mask=bwd,
+        open_mask=opened,
+        restricted_mask=restricted,
+        maxspeed_fwd_kmh=sp_f if sp_f is not None else maxspeed,
+        maxspeed_bwd_kmh=sp_b if sp_b is not None else maxspeed,
+        width_m=width,
+        maxweight_t=weight,
+        maxheight_m=height,
+        maxlength_m=parse_metres(tags.get("maxlength")),
+        weight_sign_t=sign,
+    )
+
+
+# --- barriers and node access -----------------------------------------------------------------
+
+#: Barriers a vehicle passes unless access tags on the node say otherwise. POLICY (ASSUMPTION):
+#: gates, lift gates and toll booths are opened for an emergency vehicle (staffed, or crews hold
+#: keys), as OSRM's car profile lets cars through them; a gate tagged ``locked=yes`` is closed
+#: unless ``emergency=yes``.
+PASSABLE_BARRIERS = frozenset({
+    "gate", "lift_gate", "swing_gate", "sliding_gate", "toll_booth", "border_control",
+    "cattle_grid", "entrance", "sally_port", "no", "height_restrictor", "hampshire_gate",
+    "bump_gate", "spikes", "coupure",
+})  # fmt: skip
+#: Barriers only the motorbike class passes. ASSUMPTION: bollards and cycle barriers are spaced
+#: for two-wheelers (at least about 1.2 m apart in Vietnamese alleys), so a motorbike slips
+#: between them while an ambulance or engine cannot.
+MOTORBIKE_BARRIERS = frozenset({"bollard", "cycle_barrier"})
+_LOWERED_KERB = {"lowered", "flush", "no"}
+
+
+def node_block_mask(tags: Mapping[str, str]) -> int:
+    """Bit mask of the classes a node with these tags stops (a barrier, or ``access=no``).
+
+    Every other barrier value (``wall``, ``fence``, ``block``, raised ``kerb``, ``jersey_barrier``,
+    ``log``, ``chain``, ``stile``, ``kissing_gate``, an unknown ``barrier=yes``...) stops every class.
+    Access tags on the node decide first, by the same hierarchy as ways (:data:`ACCESS_KEYS`, then
+    ``emergency``); private or destination access leaves the node open (POLICY, as for ways).
+
+    >>> node_block_mask({"barrier": "bollard"}), node_block_mask({"barrier": "gate"})
+    (7, 0)
+    >>> node_block_mask({"barrier": "wall"}), node_block_mask({"access": "no", "emergency": "yes"})
+    (15, 0)
+    >>> node_block_mask({"barrier": "gate", "access": "no", "motorcycle": "yes"})
+    7
+    """
+    barrier = tags.get("barrier")
+    if barrier is None and not any(k in tags for k in _NODE_ACCESS_KEYS):
+        return 0
+    mask = 0
+    for i, vehicle in enumerate(VEHICLE_CLASSES):
+        if barrier is None or barrier in PASSABLE_BARRIERS:
+            default = OPEN
+            if tags.get("locked") == "yes":
+                default = CLOSED
+        elif barrier in MOTORBIKE_BARRIERS:
+            default = OPEN if vehicle == "motorbike" else CLOSED
+        elif barrier == "kerb" and tags.get("kerb") in _LOWERED_KERB:
+            default = OPEN
+        else:
+            default = CLOSED
+        level = _access_level(tags, (*ACCESS_KEYS[vehicle], "emergency"), default)
+        if level == CLOSED:
+            mask |= 1 << i
+    return mask
+
+
+_NODE_ACCESS_KEYS = frozenset(k for keys in ACCESS_KEYS.values() for k in keys) | {"emergency"}
+
+
+# --- turn restrictions --------------------------------------------------------------------------
+
+#: The ``restriction:<mode>`` keys each class obeys, most general first (the last one tagged wins).
+RESTRICTION_KEYS: dict[str, tuple[str, ...]] = {
+    "ambulance": ("restriction", "restriction:vehicle", "restriction:motor_vehicle",
+                  "restriction:motorcar"),
+    "fire_engine": ("restriction", "restriction:vehicle", "restriction:motor_vehicle",
+                    "restriction:hgv"),
+    "ladder": ("restriction", "restriction:vehicle", "restriction:motor_vehicle", "restriction:hgv"),
+    "motorbike": ("restriction", "restriction:vehicle", "restriction:motor_vehicle",
+                  "restriction:motorcycle"),
+}  # fmt: skip
+#: ``except=*`` values that exempt each class from a restriction.
+RESTRICTION_EXCEPT: dict[str, frozenset[str]] = {
+    "ambulance": frozenset({"motorcar", "emergency"}),
+    "fire_engine": frozenset({"hgv", "emergency"}),
+    "ladder": frozenset({"hgv", "emergency"}),
+    "motorbike": frozenset({"motorcycle", "moped", "emergency"}),
+}
+
+
+def restriction_rules(tags: Mapping[str, str]) -> dict[str, int]:
+    """``{"no": mask, "only": mask}``: the classes bound by a ``type=restriction`` relation.
+
+    Conditional restrictions (``restriction:conditional``, ``day_on``/``hour_on``) are time-dependent
+    and not applied (the network has no time windows for turns); they are counted apart.
+
+    >>> restriction_rules({"type": "restriction", "restriction": "no_left_turn", "except": "motorcycle"})
+    {'no': 7, 'only': 0}
+    >>> restriction_rules({"type": "restriction", "restriction:hgv": "only_straight_on"})
+    {'no': 0, 'only': 6}
+    """
+    out = {"no": 0, "only": 0}
+    exempt = {v.strip() for v in tags.get("except", "").split(";")}
+    for i, vehicle in enumerate(VEHICLE_CLASSES):
+        value = None
+        for key in RESTRICTION_KEYS[vehicle]:
+            if key in tags:
+                value = tags[key]
+        if value is None or exempt & RESTRICTION_EXCEPT[vehicle]:
+            continue
+        kind = value.split("_", 1)[0]
+        if kind in out:
+            out[kind] |= 1 << i
+    return out
+
+
+def dimension_mask(
+    settings: NetworkSettings,
+    maxheight_m: np.ndarray,
+    maxlength_m: np.ndarray,
+) -> np.ndarray:
+    """Bit mask of the classes whose height and length fit under the limits (NaN: no limit)."""
+    mask = np.zeros(len(maxheight_m), dtype=np.uint8)
+    for i, name in enumerate(VEHICLE_CLASSES):
+        p = settings.profiles[name]
+        ok = ~(maxheight_m < p.height_m) & ~(maxlength_m < p.length_m)
+        mask |= ok.astype(np.uint8) << i
+    return mask
 
 
 def access_mask(
@@ -542,8 +912,10 @@ def access_mask(
     """Bit mask per arc of the classes allowed on it (bit ``i`` = ``VEHICLE_CLASSES[i]``).
 
     A tagged width (NaN when untagged) decides alone: the road is open to a class when it is at least
-    the class's ``width_m``; untagged roads follow the class's ``excluded_categories``. A tagged
-    ``maxweight`` below the class's weight closes the road to it.
+    the class's ``width_m``; untagged roads follow the class's ``excluded_categories``. A weight limit
+    (``arc_maxweight_t``: the physical limits of :func:`weight_limit_t`, NaN for none) below the class's
+    weight closes the road to it. ``tag_mask`` carries everything else compiled per class (access,
+    one-way, height, length, barriers, turn restrictions).
     """
     mask = np.zeros(len(category), dtype=np.uint8)
     tagged = ~np.isnan(width_m)

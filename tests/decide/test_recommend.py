@@ -148,7 +148,8 @@ def test_surge_danang_optimiser_beats_greedy(danang, dn_fleet, dn_hospitals):
     res = assign(danang, incs, dn_fleet, hospitals=dn_hospitals)
     assert res.plan.method == "cp_sat" and res.plan.optimal
     assert res.plan.covered == res.greedy.covered == 10 and res.plan.required == 13
-    assert res.objective < 0.95 * res.greedy_objective  # 7008 vs 7699 on the current network
+    # 6557 vs 6598 with OSM's road rules (issue 13: barriers, restrictions); 7008 vs 7699 before
+    assert res.objective < res.greedy_objective
     d = res.to_dict()
     assert set(d) >= {"incidents", "objective", "greedy_objective", "solver", "covered", "greedy"}
     first = d["incidents"][0]

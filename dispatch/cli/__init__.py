@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dispatch.errors import DispatchError
 
 #: Submodules of ``dispatch.cli`` that register subcommands, in help order.
-SUBCOMMAND_MODULES = ("maps", "routing", "decide", "simulate")
+SUBCOMMAND_MODULES = ("maps", "routing", "decide", "simulate", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:

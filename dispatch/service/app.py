@@ -313,6 +313,10 @@ def create_app(service: Service, *, token: str | None = None) -> FastAPI:
         body = json.dumps(service.network_geojson(), separators=(",", ":"))
         return Response(body, media_type="application/geo+json")
 
+    @app.get("/v1/incident-types", summary="Incident types (114, 115, joint) and run cards")
+    def incident_types() -> dict[str, Any]:
+        return {"incident_types": service.incident_types()}
+
     @app.get("/v1/units", summary="Every unit with position and status")
     def units() -> dict[str, Any]:
         return {"units": service.list_units()}

@@ -168,6 +168,19 @@ class Engine:
             "bbox": [float(x) for x in net.bbox],
         }
 
+    def incident_types(self) -> list[dict[str, Any]]:
+        """Incident types with hotline, default priority, description and run card."""
+        return [
+            {
+                "type": name,
+                "service": kind.service,
+                "default_priority": kind.default_priority,
+                "description": kind.description,
+                "run_card": [r.to_dict() for r in self.run_cards.card(name).requirements],
+            }
+            for name, kind in INCIDENT_TYPES.items()
+        ]
+
     def network_geojson(self) -> dict[str, Any]:
         """The road network as GeoJSON (lon/lat): one MultiLineString per access level.
 

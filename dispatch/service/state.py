@@ -557,6 +557,10 @@ class Service:
         out = self._query(self.engine.travel_times, origins, dests, **kw)
         return [[None if x is None or not math.isfinite(x) else x for x in row] for row in out]
 
+    def incident_types(self) -> list[dict[str, Any]]:
+        """Incident types and their run cards."""
+        return self.engine.incident_types()
+
     def network_geojson(self) -> dict[str, Any]:
         """The road network (base layer of the console)."""
         with self.lock:

@@ -7,15 +7,10 @@ the state tables equal a replay of the log).
 
 from __future__ import annotations
 
-import os
 import random
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +20,8 @@ pytest.importorskip("uvicorn", reason="the service needs the 'service' extra (uv
 httpx = pytest.importorskip("httpx", reason="the durability test needs httpx")
 
 from dispatch.service.store import Store  # noqa: E402
+from tests.service.conftest import free_port  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
-FLEET = ROOT / "scenarios" / "danang_fleet.csv"
 STATIONS = {
     "AMB-HM1": (16.059401, 108.2098753),
     "AMB-PN": (16.0569875, 108.2182556),
@@ -39,49 +33,11 @@ STATIONS = {
 SCENES = [(16.0575, 108.2140), (16.060909, 108.220849), (16.0550, 108.2120), (16.0610, 108.2150)]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(state: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "dispatch", "serve", "danang", "--fleet", str(FLEET),
-           "--state", str(state), "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(
-                f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}"
-            )
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise AssertionError("server did not answer /v1/health within 120 s")
-
-
-@pytest.fixture
-def procs() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for p in started:
-        if p.poll() is None:
-            p.kill()
-        p.wait(timeout=30)
-
-
-def test_sigkill_loses_nothing_acknowledged(
-    tmp_path: Path, procs: list[subprocess.Popen[bytes]]
-) -> None:
+def test_sigkill_loses_nothing_acknowledged(tmp_path: Path, server: Any) -> None:
     rng = random.Random(20261130)
     state = tmp_path / "state.sqlite"
     port = free_port()
-    procs.append(start_server(state, port))
+    first = server(state, port)
     base = f"http://127.0.0.1:{port}"
 
     acked_units: dict[str, list[dict[str, Any]]] = {u: [] for u in STATIONS}
@@ -140,8 +96,8 @@ def test_sigkill_loses_nothing_acknowledged(
     target = rng.randint(40, 120)
     while len(acked_seqs) < target and time.monotonic() < deadline:
         time.sleep(0.01)
-    procs[0].send_signal(signal.SIGKILL)
-    procs[0].wait(timeout=30)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
     stop.set()
     for t in workers:
         t.join(timeout=30)
@@ -157,7 +113,7 @@ def test_sigkill_loses_nothing_acknowledged(
     assert sorted(set(acked_seqs)) == sorted(acked_seqs)  # one seq per acknowledged change
     store.close()
 
-    procs.append(start_server(state, port))
+    server(state, port)
     with httpx.Client(base_url=base, timeout=10) as c:
         assert c.get("/v1/health").json()["seq"] == last
         units = {u["id"]: u for u in c.get("/v1/units").json()["units"]}

@@ -360,8 +360,11 @@ def create_app(service: Service, *, token: str | None = None) -> FastAPI:
         routes: Annotated[bool, Query()] = False,
         hour: Annotated[float | None, Query(ge=0, le=100_000, allow_inf_nan=False)] = None,
         k: Annotated[int, Query(ge=1, le=LIMITS["ranked_k"])] = 10,
+        plan: Annotated[
+            bool, Query(description="false: ranked units only, no run-card plan")
+        ] = True,
     ) -> dict[str, Any]:
-        return service.create_incident(body.model_dump(), routes=routes, hour=hour, k=k)
+        return service.create_incident(body.model_dump(), routes=routes, hour=hour, k=k, plan=plan)
 
     @app.post(
         "/v1/incidents/{incident_id}/dispatch",

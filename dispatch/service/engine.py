@@ -32,6 +32,7 @@ from dispatch.decide.incidents import (
     UNIT_STATUSES,
     VEHICLE_CLASSES,
     Incident,
+    IncidentError,
     Unit,
     read_fleet,
 )
@@ -269,11 +270,13 @@ class Engine:
         hour: float | None = None,
         routes: bool = False,
         k: int = 10,
-    ) -> tuple[Recommendation, LocationAnswer, list[dict[str, Any]], list[str]]:
+        plan: bool = True,
+    ) -> tuple[Recommendation | None, LocationAnswer, list[dict[str, Any]], list[str]]:
         """Recommendation for one incident, the ranked list of free units, and warnings.
 
         A point location (``radius_m`` 0) is :func:`dispatch.decide.recommend.recommend` and the
-        ranked list is ``net.fastest_units`` on the fleet handle. A disc within `max_radius_m`
+        ranked list is ``net.fastest_units`` on the fleet handle; ``plan=False`` skips the
+        run-card plan (no recommendation; ranked units only, with their routes if asked). A disc within `max_radius_m`
         ranks by expected ETA over points sampled in it (each snapped); beyond it the location is
         unresolved and units are ranked for the centre.
         """
@@ -284,8 +287,18 @@ class Engine:
                 f"location unresolved: radius_m={radius_m:g} exceeds {max_radius_m:g} m; "
                 "units ranked for the centre of the disc"
             )
+        rec: Recommendation | None
         if radius_m > 0 and resolved:
             rec, ranked, n = self._recommend_disc(incident, units, radius_m, hour, routes, k)
+            if not plan:
+                rec = None
+        elif not plan:
+            try:
+                self.net.snap(incident.point, vehicle="ambulance")
+            except PointError as exc:
+                raise IncidentError(f"incident {incident.id!r}: {exc}") from None
+            ranked = self._ranked_point(incident, units, hour, k, routes=routes)
+            rec, n = None, 1
         else:
             rec = recommend(
                 self.net,
@@ -301,25 +314,34 @@ class Engine:
         loc = LocationAnswer(
             incident.lat, incident.lon, radius_m, confidence, resolved, n, max_radius_m
         )
-        return rec, loc, ranked, warnings + list(rec.warnings)
+        return rec, loc, ranked, warnings + ([] if rec is None else list(rec.warnings))
 
     def _ranked_point(
-        self, incident: Incident, units: Sequence[Unit], hour: float | None, k: int
+        self,
+        incident: Incident,
+        units: Sequence[Unit],
+        hour: float | None,
+        k: int,
+        *,
+        routes: bool = False,
     ) -> list[dict[str, Any]]:
         self.sync_fleet(units)
         if self._fleet is None or not any(u.dispatchable for u in units):
             return []
-        best = self.net.fastest_units(incident.point, self._fleet, k=k, hour=hour)
-        return [
-            {
+        best = self.net.fastest_units(incident.point, self._fleet, k=k, hour=hour, routes=routes)
+        out = []
+        for b in best:
+            d: dict[str, Any] = {
                 "unit": b.unit,
                 "vehicle": b.vehicle,
                 "eta_s": round(b.eta_s, 1),
                 "drive_s": round(b.drive_s, 1),
                 "turnout_s": round(b.turnout_s, 1),
             }
-            for b in best
-        ]
+            if b.route is not None:
+                d["route"] = b.route.geojson()
+            out.append(d)
+        return out
 
     def _recommend_disc(
         self,

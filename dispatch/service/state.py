@@ -313,8 +313,12 @@ class Service:
         routes: bool = False,
         hour: float | None = None,
         k: int = 10,
+        plan: bool = True,
     ) -> dict[str, Any]:
-        """Record an incident and answer who goes (run-card units, ranked units, hospital)."""
+        """Record an incident and answer who goes (run-card units, ranked units, hospital).
+
+        ``plan=False``: the ranked units only (no run-card plan); the fastest one is recommended.
+        """
         loc = body["location"]
         radius = float(loc.get("radius_m") or 0.0)
         conf = loc.get("confidence")
@@ -341,6 +345,7 @@ class Service:
                     hour=hour,
                     routes=routes,
                     k=k,
+                    plan=plan,
                 )
             except DispatchError as exc:
                 raise ServiceError(422, _error_code(exc), str(exc)) from None
@@ -350,7 +355,11 @@ class Service:
                 "radius_m": radius,
                 "confidence": conf,
                 "status": "open",
-                "recommended": [a.unit for a in rec.units],
+                "recommended": (
+                    [a.unit for a in rec.units]
+                    if rec is not None
+                    else [r["unit"] for r in ranked[:1]]
+                ),
                 "units": [],
                 "created_at": now,
                 "updated_at": now,
@@ -360,11 +369,11 @@ class Service:
             "seq": seq,
             "incident": doc,
             "location": where.to_dict(),
-            "recommendation": rec.to_dict(),
+            "recommendation": None if rec is None else rec.to_dict(),
             "ranked": ranked,
             "warnings": warnings,
         }
-        if routes:
+        if routes and rec is not None:
             out["routes"] = rec.geojson()
         return out
 

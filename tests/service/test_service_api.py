@@ -278,7 +278,8 @@ def test_assign_route_travel_times_are_the_librarys(client: TestClient) -> None:
 
 def test_console_and_network_layer_are_served(client: TestClient) -> None:
     r = client.get("/")
-    assert r.status_code == 200 and "leaflet.js" in r.text and "cdn" not in r.text.lower()
+    assert r.status_code == 200 and "/static/vendor/leaflet/leaflet.js" in r.text
+    assert "http://" not in r.text and "https://" not in r.text  # nothing from elsewhere
     js = client.get("/static/vendor/leaflet/leaflet.js")
     assert js.status_code == 200 and "Leaflet" in js.text[:500]
     assert client.get("/static/vendor/leaflet/LICENSE").status_code == 200
@@ -507,3 +508,21 @@ def test_state_of_another_map_is_refused(tmp_path: Path) -> None:
     Store(db).set_meta("map", "monaco.osm.bz2")
     with pytest.raises(dispatch.DispatchError, match="belongs to map 'monaco.osm.bz2'"):
         make_service(db)
+
+
+def test_ranked_only_answer_without_plan(client: TestClient) -> None:
+    full = post_incident(client, "A", type="cardiac_arrest").json()
+    r = client.post(
+        "/v1/incidents?plan=false&routes=true&k=3",
+        json={"id": "B", "type": "cardiac_arrest", "location": SCENE},
+    )
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["recommendation"] is None and "routes" not in body
+    assert [x["unit"] for x in body["ranked"]] == [x["unit"] for x in full["ranked"][:3]]
+    for x in body["ranked"]:
+        assert x["route"]["geometry"]["type"] == "LineString"
+        assert x["route"]["properties"]["eta_s"] == pytest.approx(x["drive_s"], abs=0.06)
+    assert body["incident"]["recommended"] == ["MB-1"]  # the fastest unit
+    err(client.post("/v1/incidents?plan=false", json={"id": "C", "location": {"lat": 16.2, "lon": 108.5}}),
+        422, "invalid_incident", "incident 'C'")  # fmt: skip

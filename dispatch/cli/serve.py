@@ -26,6 +26,20 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
     p.add_argument("--hospitals", default=None, help="receiving hospitals CSV")
     p.add_argument("--run-cards", default=None, help="run-card TOML (default: built-in)")
     p.add_argument("--state", default=DEFAULT_STATE, help=f"state file (default {DEFAULT_STATE})")
+    p.add_argument(
+        "--durability",
+        choices=("full", "process"),
+        default="full",
+        help="full (default): an acknowledged change survives a power cut (fsync per change); "
+        "process: it survives the service being killed, not the machine losing power (faster)",
+    )
+    p.add_argument(
+        "--workers",
+        choices=("loop", "pool"),
+        default="loop",
+        help="loop (default): requests computed one at a time on the event loop's thread, which "
+        "owns the engine; pool: a thread pool, the engine and state behind a lock",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, help="port (default 8080; 0: any free port)")
     p.add_argument("--token-file", default=None, help="file holding the bearer token for writes")
@@ -72,9 +86,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     engine = Engine(args.map, hospitals=args.hospitals, run_cards=args.run_cards)
-    store = Store(args.state)
+    store = Store(args.state, durability=args.durability)
     service = Service(engine, store, fleet=args.fleet, max_radius_m=args.max_radius_m)
-    app = create_app(service, token=token)
+    app = create_app(service, token=token, workers=args.workers)
     print(
         f"dispatch: serving {engine.summary()['map']} with {len(service.units)} units, "
         f"state {args.state} (change {service.seq}), on http://{args.host}:{args.port}/",

@@ -8,6 +8,7 @@ each change atomic.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -250,7 +251,7 @@ class _BodyLimit:
         await resp(scope, receive, send)
 
 
-def create_app(service: Service, *, token: str | None = None) -> FastAPI:
+def create_app(service: Service, *, token: str | None = None, workers: str = "loop") -> FastAPI:
     """The FastAPI application of a service.
 
     Parameters
@@ -259,7 +260,30 @@ def create_app(service: Service, *, token: str | None = None) -> FastAPI:
         The state (engine, store, fleet, incidents, closures).
     token : str, optional
         Bearer token required on every endpoint that changes state.
+    workers : {"loop", "pool"}, default "loop"
+        ``loop``: the endpoints run on the event loop's thread, which thus owns the engine (one
+        request computes at a time; no thread hand-off). ``pool``: FastAPI's thread pool runs them
+        concurrently and the service's lock serialises the engine and the state. Both answer the
+        same; ``benchmarks/service.py`` measures both.
     """
+    if workers not in ("loop", "pool"):
+        raise ValueError(f"workers must be 'loop' or 'pool', got {workers!r}")
+
+    def on(register: Callable[..., Any], *args: Any, **kw: Any) -> Callable[[Any], Any]:
+        def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+            if workers == "pool":
+                register(*args, **kw)(fn)
+                return fn
+
+            @functools.wraps(fn)
+            async def on_loop(*a: Any, **k: Any) -> Any:
+                return fn(*a, **k)
+
+            register(*args, **kw)(on_loop)
+            return fn
+
+        return wrap
+
     app = FastAPI(
         title="dispatch live service",
         version="1",
@@ -269,7 +293,7 @@ def create_app(service: Service, *, token: str | None = None) -> FastAPI:
         ),
     )
 
-    def writer(authorization: Annotated[str | None, Header()] = None) -> None:
+    async def writer(authorization: Annotated[str | None, Header()] = None) -> None:
         if token is None:
             return
         if authorization is None or not authorization.startswith("Bearer "):
@@ -296,7 +320,7 @@ def create_app(service: Service, *, token: str | None = None) -> FastAPI:
 
     # --- console ---------------------------------------------------------------------------
 
-    @app.get("/", include_in_schema=False)
+    @on(app.get, "/", include_in_schema=False)
     def console() -> FileResponse:
         return FileResponse(WEB_DIR / "console" / "index.html")
 
@@ -304,24 +328,24 @@ def create_app(service: Service, *, token: str | None = None) -> FastAPI:
 
     # --- reads -----------------------------------------------------------------------------
 
-    @app.get("/v1/health", summary="Liveness, map, counts, last committed change")
+    @on(app.get, "/v1/health", summary="Liveness, map, counts, last committed change")
     def health() -> dict[str, Any]:
         return service.health()
 
-    @app.get("/v1/network", summary="The road network as GeoJSON (the console's base layer)")
+    @on(app.get, "/v1/network", summary="The road network as GeoJSON (the console's base layer)")
     def network() -> Response:
         body = json.dumps(service.network_geojson(), separators=(",", ":"))
         return Response(body, media_type="application/geo+json")
 
-    @app.get("/v1/incident-types", summary="Incident types (114, 115, joint) and run cards")
+    @on(app.get, "/v1/incident-types", summary="Incident types (114, 115, joint) and run cards")
     def incident_types() -> dict[str, Any]:
         return {"incident_types": service.incident_types()}
 
-    @app.get("/v1/units", summary="Every unit with position and status")
+    @on(app.get, "/v1/units", summary="Every unit with position and status")
     def units() -> dict[str, Any]:
         return {"units": service.list_units()}
 
-    @app.get("/v1/incidents", summary="Incidents (optionally of one status)")
+    @on(app.get, "/v1/incidents", summary="Incidents (optionally of one status)")
     def incidents(
         status: Annotated[
             Literal["open", "dispatched", "on_scene", "cleared"] | None, Query()
@@ -329,20 +353,21 @@ def create_app(service: Service, *, token: str | None = None) -> FastAPI:
     ) -> dict[str, Any]:
         return {"incidents": service.list_incidents(status)}
 
-    @app.get("/v1/incidents/{incident_id}", summary="One incident")
+    @on(app.get, "/v1/incidents/{incident_id}", summary="One incident")
     def incident(incident_id: str) -> dict[str, Any]:
         docs = [d for d in service.list_incidents() if d["id"] == incident_id]
         if not docs:
             raise ServiceError(404, "incident_not_found", f"no incident with id {incident_id!r}")
         return docs[0]
 
-    @app.get("/v1/closures", summary="Closures in force or scheduled")
+    @on(app.get, "/v1/closures", summary="Closures in force or scheduled")
     def closures() -> dict[str, Any]:
         return {"closures": service.list_closures()}
 
     # --- changes ---------------------------------------------------------------------------
 
-    @app.post(
+    @on(
+        app.post,
         "/v1/incidents",
         status_code=201,
         dependencies=auth,
@@ -366,7 +391,8 @@ def create_app(service: Service, *, token: str | None = None) -> FastAPI:
     ) -> dict[str, Any]:
         return service.create_incident(body.model_dump(), routes=routes, hour=hour, k=k, plan=plan)
 
-    @app.post(
+    @on(
+        app.post,
         "/v1/incidents/{incident_id}/dispatch",
         dependencies=auth,
         summary="Send units (default: the recommended ones); they become en_route",
@@ -379,7 +405,8 @@ def create_app(service: Service, *, token: str | None = None) -> FastAPI:
         )
         return {"seq": seq, "incident": doc, "units": sent}
 
-    @app.patch(
+    @on(
+        app.patch,
         "/v1/incidents/{incident_id}",
         dependencies=auth,
         summary="Status (on_scene: units busy; cleared: units returning), priority, type",
@@ -388,7 +415,7 @@ def create_app(service: Service, *, token: str | None = None) -> FastAPI:
         seq, doc = service.patch_incident(incident_id, body.model_dump(exclude_none=True))
         return {"seq": seq, "incident": doc}
 
-    @app.put("/v1/units/{unit_id}", dependencies=auth, summary="AVL position and/or status")
+    @on(app.put, "/v1/units/{unit_id}", dependencies=auth, summary="AVL position and/or status")
     def put_unit(unit_id: str, body: UnitUpdate) -> dict[str, Any]:
         if not 1 <= len(unit_id) <= 64:
             raise ServiceError(
@@ -397,12 +424,12 @@ def create_app(service: Service, *, token: str | None = None) -> FastAPI:
         seq, doc = service.put_unit(unit_id, body.model_dump(exclude_none=True))
         return {"seq": seq, "unit": doc}
 
-    @app.put("/v1/units", dependencies=auth, summary="Many unit updates in one change")
+    @on(app.put, "/v1/units", dependencies=auth, summary="Many unit updates in one change")
     def put_units(body: UnitBatch) -> dict[str, Any]:
         seq, docs = service.put_units([u.model_dump(exclude_none=True) for u in body.units])
         return {"seq": seq, "units": docs}
 
-    @app.post("/v1/closures", status_code=201, dependencies=auth, summary="Close roads")
+    @on(app.post, "/v1/closures", status_code=201, dependencies=auth, summary="Close roads")
     def add_closure(body: ClosureIn) -> dict[str, Any]:
         d = body.model_dump(exclude_none=True)
         if body.geometry is not None:
@@ -416,13 +443,17 @@ def create_app(service: Service, *, token: str | None = None) -> FastAPI:
         seq, doc = service.add_closure(d)
         return {"seq": seq, "closure": doc}
 
-    @app.delete("/v1/closures/{closure_id}", dependencies=auth, summary="Lift a closure")
+    @on(app.delete, "/v1/closures/{closure_id}", dependencies=auth, summary="Lift a closure")
     def delete_closure(closure_id: str) -> dict[str, Any]:
         return {"seq": service.delete_closure(closure_id), "deleted": closure_id}
 
     # --- queries on the current state (nothing stored) -------------------------------------
 
-    @app.post("/v1/assign", summary="Surge: assign units to several incidents at once (OR-Tools)")
+    @on(
+        app.post,
+        "/v1/assign",
+        summary="Surge: assign units to several incidents at once (OR-Tools)",
+    )
     def assign(body: AssignIn) -> dict[str, Any]:
         ids = [i.id for i in body.incidents]
         if len(set(ids)) != len(ids):
@@ -434,7 +465,7 @@ def create_app(service: Service, *, token: str | None = None) -> FastAPI:
             routes=body.routes,
         )
 
-    @app.post("/v1/route", summary="Fastest route for a vehicle class")
+    @on(app.post, "/v1/route", summary="Fastest route for a vehicle class")
     def route(body: RouteIn) -> dict[str, Any]:
         return service.route(
             (body.origin.lat, body.origin.lon),
@@ -443,7 +474,7 @@ def create_app(service: Service, *, token: str | None = None) -> FastAPI:
             hour=body.hour,
         )
 
-    @app.post("/v1/travel-times", summary="Travel-time matrix, seconds (null: unreachable)")
+    @on(app.post, "/v1/travel-times", summary="Travel-time matrix, seconds (null: unreachable)")
     def travel_times(body: MatrixIn) -> dict[str, Any]:
         cells = len(body.origins) * len(body.destinations)
         if cells > LIMITS["matrix_cells"]:

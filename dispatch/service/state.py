@@ -113,8 +113,11 @@ class Service:
         if not self.units and fleet is not None:
             units = load_units(fleet)
             docs = [self._unit_doc(u.to_dict(), now=_now()) for u in units]
-            for d in docs:
-                self._unit(d)  # raises on a unit off the map
+            for d in docs:  # a unit off the roads its class may use: refused at start
+                try:
+                    engine.check_unit(self._unit(d))
+                except DispatchError as exc:
+                    raise DispatchError(f"fleet {str(fleet)!r}: unit {d['id']!r}: {exc}") from None
             self._commit(
                 "fleet_loaded",
                 {"source": str(fleet)},

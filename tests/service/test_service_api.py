@@ -50,9 +50,10 @@ def service() -> Service:
     return make_service()
 
 
-@pytest.fixture
-def client(service: Service) -> Iterator[TestClient]:
-    with TestClient(create_app(service)) as c:
+@pytest.fixture(params=["loop", "pool"])
+def client(service: Service, request: pytest.FixtureRequest) -> Iterator[TestClient]:
+    """The app with the engine owned by the event loop, and with a thread pool and a lock."""
+    with TestClient(create_app(service, workers=request.param)) as c:
         yield c
 
 

@@ -123,3 +123,46 @@ def test_console_places_dispatches_and_closes(tmp_path: Path, server: Any) -> No
     assert not errors, errors
     assert not outside, f"the console asked for outside resources: {outside[:3]}"
     assert shot.stat().st_size > 10_000
+
+
+def test_simulate_map_html_renders_offline(tmp_path: Path) -> None:
+    """``simulate --out``'s map.html, opened from disk with every network request blocked."""
+    import subprocess
+    import sys
+
+    from tests.service.conftest import ROOT
+
+    out = tmp_path / "out"
+    subprocess.run(
+        [sys.executable, "-m", "dispatch", "simulate", "danang", "--hours", "6", "--out", str(out),
+         "--quiet"],
+        check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300,
+        capture_output=True,
+    )  # fmt: skip
+    html = (out / "map.html").read_text()
+    assert "<script src=" not in html and "<link rel=\"stylesheet\" href" not in html
+    requested: list[str] = []
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1000, "height": 700})
+
+        def block(route: Any) -> None:
+            if not route.request.url.startswith(("file:", "data:")):
+                requested.append(route.request.url)
+            route.abort() if route.request.url.startswith("http") else route.continue_()
+
+        page.route("**/*", block)
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto((out / "map.html").as_uri())
+        page.wait_for_selector(".leaflet-control-layers", timeout=30_000)
+        n_calls = page.evaluate(
+            "Object.values(map._layers).filter(l => l instanceof L.CircleMarker).length"
+        )
+        page.screenshot(path=str(tmp_path / "map.png"))
+        browser.close()
+    assert not errors, errors
+    # the only outside requests are the optional OpenStreetMap tiles (refused here: offline)
+    assert all(u.startswith("https://tile.openstreetmap.org/") for u in requested), requested[:3]
+    calls = sum(1 for line in (out / "calls.csv").read_text().splitlines()[1:] if line)
+    assert n_calls >= min(calls, 1) + 1  # calls, stations and hospitals drawn

@@ -97,6 +97,7 @@ class Service:
         self.store = store
         self.max_radius_m = float(max_radius_m)
         self.lock = threading.RLock()
+        self._fleet_cache: list[Unit] | None = None
         map_name = str(engine.summary()["map"])
         stored_map = store.get_meta("map")
         if stored_map is not None and stored_map != map_name:
@@ -136,6 +137,8 @@ class Service:
         except sqlite3.Error as exc:
             raise ServiceError(503, "storage_unavailable", f"state not stored: {exc}") from None
         for table, rid, doc in changes:
+            if table == "units":
+                self._fleet_cache = None
             target = getattr(self, table)
             if doc is None:
                 target.pop(rid, None)
@@ -179,8 +182,11 @@ class Service:
             raise ServiceError(422, _error_code(exc), str(exc)) from None
 
     def fleet(self) -> list[Unit]:
-        """The fleet as library units, sorted by id."""
-        return [self._unit(self.units[k]) for k in sorted(self.units)]
+        """The fleet as library units, sorted by id (built again only after a unit changed)."""
+        with self.lock:
+            if self._fleet_cache is None:
+                self._fleet_cache = [self._unit(self.units[k]) for k in sorted(self.units)]
+            return list(self._fleet_cache)
 
     def _incident(self, iid: str) -> dict[str, Any]:
         doc = self.incidents.get(iid)

@@ -140,7 +140,7 @@ def test_simulate_map_html_renders_offline(tmp_path: Path) -> None:
         capture_output=True,
     )  # fmt: skip
     html = (out / "map.html").read_text()
-    assert "<script src=" not in html and "<link rel=\"stylesheet\" href" not in html
+    assert "<script src=" not in html and '<link rel="stylesheet" href' not in html
     requested: list[str] = []
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])

@@ -527,3 +527,9 @@ def test_ranked_only_answer_without_plan(client: TestClient) -> None:
     assert body["incident"]["recommended"] == ["MB-1"]  # the fastest unit
     err(client.post("/v1/incidents?plan=false", json={"id": "C", "location": {"lat": 16.2, "lon": 108.5}}),
         422, "invalid_incident", "incident 'C'")  # fmt: skip
+
+
+def test_server_timing_header(client: TestClient) -> None:
+    r = client.get("/v1/health")
+    name, dur = r.headers["server-timing"].split(";dur=")
+    assert name == "app" and float(dur) >= 0.0

@@ -242,6 +242,51 @@ def library_units(docs: list[dict[str, Any]]) -> list[Unit]:
     return out
 
 
+def in_process(
+    fleet: Path, nodes: np.ndarray, net: Any, rng: np.random.Generator, n: int
+) -> list[dict[str, Any]]:
+    """The service's state layer without HTTP: one incident at a time, per durability and mode."""
+    from dispatch.service.engine import Engine
+    from dispatch.service.state import Service
+    from dispatch.service.store import Store
+
+    rows = []
+    for durability in ("full", "process"):
+        tmp = Path(tempfile.mkdtemp(prefix="dispatch-bench-inproc-"))
+        svc = Service(Engine("danang", hospitals=HOSPITALS), Store(tmp / "s.sqlite", durability=durability),
+                      fleet=fleet)  # fmt: skip
+        for mode in ("plan", "ranked"):
+            times = []
+            for i in range(n + 5):
+                node = int(rng.choice(nodes))
+                body = {"id": f"{durability}-{mode}-{i}", "type": TYPES[i % len(TYPES)],
+                        "location": {"lat": float(net.node_lat[node]), "lon": float(net.node_lon[node])}}  # fmt: skip
+                t = time.perf_counter()
+                svc.create_incident(body, plan=mode == "plan")
+                if i >= 5:  # the first few warm up
+                    times.append(time.perf_counter() - t)
+            uid = f"U{int(rng.integers(len(CLASSES))):02d}"
+            upd = []
+            for _ in range(n):
+                node = int(rng.choice(nodes))
+                t = time.perf_counter()
+                svc.put_unit(
+                    uid, {"lat": float(net.node_lat[node]), "lon": float(net.node_lon[node])}
+                )
+                upd.append(time.perf_counter() - t)
+            rows.append({
+                "durability": durability, "mode": mode, "n": n,
+                "incident_median_ms": round(statistics.median(times) * 1e3, 3),
+                "incident_p90_ms": round(float(np.percentile(times, 90)) * 1e3, 3),
+                "unit_update_median_ms": round(statistics.median(upd) * 1e3, 3),
+            })  # fmt: skip
+            print(f"in-process {durability:7s} {mode:6s}: incident {rows[-1]['incident_median_ms']} ms "
+                  f"(p90 {rows[-1]['incident_p90_ms']}), unit update {rows[-1]['unit_update_median_ms']} ms",
+                  flush=True)  # fmt: skip
+        svc.store.close()
+    return rows
+
+
 def check_answers(base: str, load: Load, net: Any, hospitals: Any, n: int) -> dict[str, Any]:
     """Server vs library on the same state: identical answers; in-process time of the library."""
     with httpx.Client(base_url=base, timeout=30) as c:
@@ -303,6 +348,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check", type=int, default=30, help="answers checked against the library")
     ap.add_argument("--seed", type=int, default=114115)
     ap.add_argument("--durability", choices=["full", "process"], default="full")
+    ap.add_argument("--in-process", type=int, default=50,
+                    help="incidents timed in the state layer without HTTP, per setting (0: skip)")  # fmt: skip
     ap.add_argument("--workers", choices=["loop", "pool"], default="loop")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "service.json"))
     args = ap.parse_args(argv)
@@ -313,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     fleet = tmp / "fleet.csv"
     nodes = road_nodes(net)
     write_fleet(net, nodes, rng, fleet)
+    inproc = in_process(fleet, nodes, net, rng, args.in_process) if args.in_process else []
     port = free_port()
     proc = start(tmp / "state.sqlite", fleet, port, args.durability, args.workers)
     base = f"http://127.0.0.1:{port}"
@@ -354,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         "map": "danang",
         "units": len(CLASSES),
         "settings": vars(args),
+        "in_process": inproc,
         "phases": phases,
         "answer_checks": checks,
     }

@@ -363,6 +363,8 @@ class Engine:
             except PointError:
                 continue  # a sample off every road (a river, a park): not a place to drive to
             pts.append((float(p[0]), float(p[1])))
+        if not pts:  # no sample (not even the centre) reachable by every class: the centre alone
+            pts = [incident.point]
         eta, drive, problems = eta_matrix(net, units, pts, hour=hour)
         exp_eta = eta.mean(axis=1)
         exp_drive = drive.mean(axis=1)

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import anyio
 from fastapi import Body, Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -303,14 +304,31 @@ def create_app(service: Service, *, token: str | None = None, workers: str = "lo
         raise ValueError(f"workers must be 'loop' or 'pool', got {workers!r}")
 
     def on(register: Callable[..., Any], *args: Any, **kw: Any) -> Callable[[Any], Any]:
+        """Register an endpoint; its changes are acknowledged only once they are on disk."""
+
         def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
             if workers == "pool":
-                register(*args, **kw)(fn)
+
+                @functools.wraps(fn)
+                def in_pool(*a: Any, **k: Any) -> Any:
+                    try:
+                        out = fn(*a, **k)
+                    finally:
+                        service.flush_pending()
+                    return out
+
+                register(*args, **kw)(in_pool)
                 return fn
 
             @functools.wraps(fn)
             async def on_loop(*a: Any, **k: Any) -> Any:
-                return fn(*a, **k)
+                try:
+                    out = fn(*a, **k)
+                finally:
+                    seq = service.take_pending()
+                if seq:  # the fsync runs in a thread: the loop goes on with the next request
+                    await anyio.to_thread.run_sync(service.flush, seq)
+                return out
 
             register(*args, **kw)(on_loop)
             return fn

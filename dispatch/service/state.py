@@ -98,6 +98,7 @@ class Service:
         self.max_radius_m = float(max_radius_m)
         self.lock = threading.RLock()
         self._fleet_cache: list[Unit] | None = None
+        self._pending = threading.local()
         map_name = str(engine.summary()["map"])
         stored_map = store.get_meta("map")
         if stored_map is not None and stored_map != map_name:
@@ -127,6 +128,32 @@ class Service:
             self.units = {d["id"]: d for d in docs}
         if stored_map is None:
             store.set_meta("map", map_name)
+        self.flush_pending()
+
+    def take_pending(self) -> int:
+        """The last change this thread committed and has not made durable yet (0: none)."""
+        seq = int(getattr(self._pending, "seq", 0))
+        self._pending.seq = 0
+        return seq
+
+    def flush(self, seq: int) -> None:
+        """Wait until change `seq` is on disk (the store's group commit).
+
+        Call it after the state lock is released and before acknowledging: concurrent requests
+        then share one fsync. Raises :class:`ServiceError` (503) if the disk refuses.
+        """
+        if not seq:
+            return
+        try:
+            self.store.flush(seq)
+        except OSError as exc:
+            raise ServiceError(
+                503, "storage_unavailable", f"change {seq} not confirmed on disk: {exc}"
+            ) from None
+
+    def flush_pending(self) -> None:
+        """:meth:`flush` the change this thread committed last."""
+        self.flush(self.take_pending())
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -136,6 +163,7 @@ class Service:
             self.seq = self.store.commit(kind, payload, changes)
         except sqlite3.Error as exc:
             raise ServiceError(503, "storage_unavailable", f"state not stored: {exc}") from None
+        self._pending.seq = self.seq  # made durable by flush_pending(), outside the lock
         for table, rid, doc in changes:
             if table == "units":
                 self._fleet_cache = None

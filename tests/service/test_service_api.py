@@ -533,3 +533,14 @@ def test_server_timing_header(client: TestClient) -> None:
     r = client.get("/v1/health")
     name, dur = r.headers["server-timing"].split(";dur=")
     assert name == "app" and float(dur) >= 0.0
+
+
+@pytest.mark.parametrize("workers", ["loop", "pool"])
+def test_writes_are_acknowledged_after_their_fsync(tmp_path: Path, workers: str) -> None:
+    service = make_service(tmp_path / "state.sqlite")  # durability "full" by default
+    with TestClient(create_app(service, workers=workers)) as c:
+        seq = post_incident(c, "C1").json()["seq"]
+        assert service.store._synced >= seq
+        seq = c.put("/v1/units/MB-1", json={"status": "busy"}).json()["seq"]
+        assert service.store._synced >= seq
+    assert service.store.fsyncs >= 2

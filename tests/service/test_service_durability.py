@@ -40,7 +40,7 @@ def test_sigkill_loses_nothing_acknowledged(tmp_path: Path, server: Any) -> None
     first = server(state, port)
     base = f"http://127.0.0.1:{port}"
 
-    acked_units: dict[str, list[dict[str, Any]]] = {u: [] for u in STATIONS}
+    acked_units: dict[str, list[tuple[int, dict[str, Any]]]] = {u: [] for u in STATIONS}
     acked_incidents: dict[str, str] = {}  # id -> last acknowledged status
     acked_seqs: list[int] = []
     in_flight: dict[str, Any] = {}
@@ -62,7 +62,7 @@ def test_sigkill_loses_nothing_acknowledged(tmp_path: Path, server: Any) -> None
                         in_flight[f"unit{worker}"] = (uid, body)
                         r = c.put(f"/v1/units/{uid}", json=body)
                         if r.status_code == 200:
-                            acked_units[uid].append(body)
+                            acked_units[uid].append((r.json()["seq"], body))
                             acked_seqs.append(r.json()["seq"])
                         else:
                             errors.append(r.text)
@@ -123,8 +123,11 @@ def test_sigkill_loses_nothing_acknowledged(tmp_path: Path, server: Any) -> None
         if not history:
             continue
         pos = {"lat": units[uid]["lat"], "lon": units[uid]["lon"]}
-        candidates = [history[-1]] + [b for u, b in flying if u == uid]
-        assert pos in candidates, (uid, pos, history[-1])
+        # acknowledgements may come back out of order (concurrent fsyncs): the latest acknowledged
+        # change is the one with the highest seq, unless an unacknowledged one came after it
+        latest = max(history, key=lambda x: x[0])[1]
+        candidates = [latest] + [b for u, b in flying if u == uid]
+        assert pos in candidates, (uid, pos, latest)
     order = ["open", "dispatched", "cleared"]
     for iid, status in acked_incidents.items():
         assert iid in incidents, iid

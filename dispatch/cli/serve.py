@@ -30,8 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
         "--durability",
         choices=("full", "process"),
         default="full",
-        help="full (default): an acknowledged change survives a power cut (fsync per change); "
-        "process: it survives the service being killed, not the machine losing power (faster)",
+        help="full (default): an acknowledged change survives a power cut (the log is fsynced "
+        "before the answer; concurrent changes share an fsync); process: it survives the service "
+        "being killed, not the machine losing power (no fsync)",
     )
     p.add_argument(
         "--workers",

@@ -263,6 +263,7 @@ def in_process(
                         "location": {"lat": float(net.node_lat[node]), "lon": float(net.node_lon[node])}}  # fmt: skip
                 t = time.perf_counter()
                 svc.create_incident(body, plan=mode == "plan")
+                svc.flush_pending()  # as the HTTP layer does before answering (the fsync)
                 if i >= 5:  # the first few warm up
                     times.append(time.perf_counter() - t)
             uid = f"U{int(rng.integers(len(CLASSES))):02d}"
@@ -273,6 +274,7 @@ def in_process(
                 svc.put_unit(
                     uid, {"lat": float(net.node_lat[node]), "lon": float(net.node_lon[node])}
                 )
+                svc.flush_pending()
                 upd.append(time.perf_counter() - t)
             rows.append({
                 "durability": durability, "mode": mode, "n": n,

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dispatch.errors import DispatchError
 
 #: Submodules of ``dispatch.cli`` that register subcommands, in help order.
-SUBCOMMAND_MODULES = ("maps", "routing", "decide", "simulate", "plan")
+SUBCOMMAND_MODULES = ("maps", "routing", "decide", "simulate", "plan", "serve")
 
 
 def hour_arg(text: str) -> float:

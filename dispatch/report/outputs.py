@@ -389,23 +389,42 @@ def map_html(
     closures: Sequence[Mapping[str, Any]] = (),
     max_calls: int = 5000,
 ) -> str:
-    """Interactive Leaflet map (folium): stations, units, hospitals, calls, closures."""
-    import folium
+    """Interactive Leaflet map in one self-contained file: stations, units, hospitals, calls, closures.
 
+    Leaflet (vendored from the npm registry in ``dispatch/web/vendor/leaflet``, BSD-2-Clause) and the
+    data are inlined, so the page renders offline, opened from disk; the OpenStreetMap tiles
+    underneath load only when the browser is online (a layer that can be switched off).
+    """
+    import base64
+    import html
+
+    def _html_text(text: Any) -> str:
+        return html.escape(str(text))
+
+    vendor = Path(__file__).resolve().parent.parent / "web" / "vendor" / "leaflet"
+    css = (vendor / "leaflet.css").read_text(encoding="utf-8")
+    for img in sorted((vendor / "images").glob("*.png")):
+        uri = "data:image/png;base64," + base64.b64encode(img.read_bytes()).decode("ascii")
+        css = css.replace(f"images/{img.name}", uri)
+    js = (vendor / "leaflet.js").read_text(encoding="utf-8")
     c = result.calls
     u = result.units
     pts = np.column_stack(
         [np.concatenate([c["lat"], u["lat"]]), np.concatenate([c["lon"], u["lon"]])]
     )
-    centre = [float(np.mean(pts[:, 0])), float(np.mean(pts[:, 1]))]
-    m = folium.Map(location=centre, zoom_start=14, tiles="OpenStreetMap", control_scale=True)
     if len(pts):
-        m.fit_bounds(
-            [
-                [float(pts[:, 0].min()), float(pts[:, 1].min())],
-                [float(pts[:, 0].max()), float(pts[:, 1].max())],
-            ]
-        )
+        bounds = [
+            [float(pts[:, 0].min()), float(pts[:, 1].min())],
+            [float(pts[:, 0].max()), float(pts[:, 1].max())],
+        ]
+    else:
+        bounds = [[-1.0, -1.0], [1.0, 1.0]]
+    layers: dict[str, list[dict[str, Any]]] = {
+        "closures": [],
+        "calls": [],
+        "stations": [],
+        "hospitals": [],
+    }
     for cl in closures:
         if cl.get("geometry") is None:
             continue
@@ -413,18 +432,9 @@ def map_html(
         start, end = cl.get("start_h"), cl.get("end_h")
         if start is not None or end is not None:
             window = f" (hours {start or 0:g} to {'end' if end is None else format(end, 'g')})"
-        folium.GeoJson(
-            cl["geometry"],
-            name=f"closure: {cl['label']}",
-            style_function=lambda _f: {
-                "color": "#7b3294",
-                "fillColor": "#c2a5cf",
-                "weight": 2,
-                "fillOpacity": 0.35,
-            },
-            tooltip=f"closed: {cl['label']}{window}",
-        ).add_to(m)
-    calls_layer = folium.FeatureGroup(name="calls (colour: response vs target)")
+        layers["closures"].append(
+            {"geometry": cl["geometry"], "tip": f"closed: {cl['label']}{window}"}
+        )
     idx = np.flatnonzero(c["in_stats"])
     if len(idx) > max_calls:  # keep the file small: an even sample of the calls
         idx = idx[np.linspace(0, len(idx) - 1, max_calls).astype(int)]
@@ -433,17 +443,10 @@ def map_html(
         tip = f"{c['type'][i]} (P{c['priority'][i]}) at {_clock(float(c['time_s'][i]))}: " + (
             f"response {rs:.0f} s by {c['unit'][i]}" if c["served"][i] else "unserved at horizon"
         )
-        folium.CircleMarker(
-            [float(c["lat"][i]), float(c["lon"][i])],
-            radius=4,
-            color=_colour(rs, float(c["target_s"][i])),
-            fill=True,
-            fill_opacity=0.8,
-            weight=1,
-            tooltip=tip,
-        ).add_to(calls_layer)
-    calls_layer.add_to(m)
-    st_layer = folium.FeatureGroup(name="stations and units")
+        layers["calls"].append({
+            "lat": float(c["lat"][i]), "lon": float(c["lon"][i]), "tip": tip,
+            "colour": _colour(rs, float(c["target_s"][i])),
+        })  # fmt: skip
     by_station: dict[str, list[str]] = {}
     for uid, st, veh in zip(u["unit"], u["station"], u["vehicle"], strict=True):
         by_station.setdefault(str(st), []).append(f"{uid} ({veh})")
@@ -453,35 +456,68 @@ def map_html(
     }
     for name, pos in {**(stations or {}), **homes}.items():
         units_here = by_station.get(name, [])
-        folium.Marker(
-            list(pos),
-            tooltip=f"station: {name}: " + (", ".join(units_here) or "no unit"),
-            icon=folium.Icon(color="blue", icon="home"),
-        ).add_to(st_layer)
-    st_layer.add_to(m)
-    h_layer = folium.FeatureGroup(name="hospitals")
+        layers["stations"].append({
+            "lat": pos[0], "lon": pos[1],
+            "tip": f"station: {name}: " + (", ".join(units_here) or "no unit"),
+        })  # fmt: skip
     for h in result.hospitals:
         caps = ", ".join(h.capabilities) or "any patient"
-        folium.Marker(
-            [h.lat, h.lon],
-            tooltip=f"hospital: {h.name} ({caps})",
-            icon=folium.Icon(color="red", icon="plus"),
-        ).add_to(h_layer)
-    h_layer.add_to(m)
+        layers["hospitals"].append(
+            {"lat": h.lat, "lon": h.lon, "tip": f"hospital: {h.name} ({caps})"}
+        )
+    data = json.dumps({"bounds": bounds, **layers}).replace("</", "<\\/")
     legend = (
-        '<div style="position: fixed; bottom: 20px; left: 20px; z-index: 9999; background: white; '
-        'padding: 6px 10px; border: 1px solid #999; font-size: 12px;">'
-        f"<b>{result.scenario}</b> ({result.policy})<br>response time vs target:<br>"
+        f"<b>{_html_text(result.scenario)}</b> ({_html_text(result.policy)})<br>"
+        "response time vs target:<br>"
         '<span style="color:#1a9850">&#9679;</span> &le; half &nbsp;'
         '<span style="color:#91cf60">&#9679;</span> &le; target &nbsp;'
         '<span style="color:#fc8d59">&#9679;</span> &le; 1.5&times; &nbsp;'
         '<span style="color:#d73027">&#9679;</span> later &nbsp;'
         '<span style="color:#000000">&#9679;</span> unserved<br>'
-        "Map data &copy; OpenStreetMap contributors (ODbL)</div>"
+        "Map data &copy; OpenStreetMap contributors (ODbL)"
     )
-    m.get_root().html.add_child(folium.Element(legend))  # type: ignore[attr-defined]
-    folium.LayerControl(collapsed=False).add_to(m)
-    return str(m.get_root().render())
+    script = """
+const D = DATA;
+const map = L.map("map", {preferCanvas: true});
+map.fitBounds(D.bounds);
+L.control.scale().addTo(map);
+const tiles = L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+  {maxZoom: 19, attribution: "&copy; OpenStreetMap contributors"}).addTo(map);
+const groups = {};
+function group(name) { groups[name] = L.layerGroup().addTo(map); return groups[name]; }
+const g1 = group("closures");
+for (const c of D.closures) {
+  L.geoJSON(c.geometry, {style: {color: "#7b3294", fillColor: "#c2a5cf", weight: 2, fillOpacity: 0.35}})
+    .bindTooltip(c.tip).addTo(g1);
+}
+const g2 = group("calls (colour: response vs target)");
+for (const c of D.calls) {
+  L.circleMarker([c.lat, c.lon], {radius: 4, color: c.colour, fillOpacity: 0.8, weight: 1})
+    .bindTooltip(c.tip).addTo(g2);
+}
+const g3 = group("stations and units");
+for (const s of D.stations) {
+  L.circleMarker([s.lat, s.lon], {radius: 7, color: "#08519c", fillColor: "#6baed6", fillOpacity: 0.9, weight: 2})
+    .bindTooltip(s.tip).addTo(g3);
+}
+const g4 = group("hospitals");
+for (const h of D.hospitals) {
+  L.circleMarker([h.lat, h.lon], {radius: 7, color: "#a50f15", fillColor: "#fb6a4a", fillOpacity: 0.9, weight: 2})
+    .bindTooltip(h.tip).addTo(g4);
+}
+L.control.layers({}, {"OpenStreetMap tiles (online)": tiles, ...groups}, {collapsed: false}).addTo(map);
+""".replace("DATA", data)
+    return (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+        f"<title>{_html_text(result.scenario)}</title>"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<style>{css}</style><style>html,body,#map{{height:100%;margin:0}}"
+        "#legend{position:fixed;bottom:20px;left:20px;z-index:9999;background:white;"
+        "padding:6px 10px;border:1px solid #999;font:12px sans-serif}</style>"
+        "<!-- Leaflet 1.9.4 (c) Volodymyr Agafonkin, CloudMade; BSD-2-Clause; inlined -->"
+        f'<script>{js}</script></head><body><div id="map"></div>'
+        f'<div id="legend">{legend}</div><script>{script}</script></body></html>\n'
+    )
 
 
 def map_geojson(

@@ -1,0 +1,421 @@
+"""The live service under a bounded load over loopback: latency, throughput, answers checked.
+
+Starts ``dispatch serve danang`` (a fresh state file, 50 units, Da Nang hospitals) on 127.0.0.1, then
+for each offered rate and each answer mode sends a fixed number of ``POST /v1/incidents`` on an
+open-loop schedule (request i is due at ``i / rate`` s; its latency counts from that time, so a
+server that falls behind is not flattered) while 20 unit updates per second (``PUT /v1/units/ID``,
+AVL fixes to random road nodes) arrive on another connection. Every phase stops at its request
+count or its time cap, whichever comes first.
+
+Modes: ``plan`` is the full answer (run-card plan optimised with OR-Tools, alternatives, hospital,
+ranked units); ``ranked`` is ``?plan=false`` (the ranked units from the in-memory ``Fleet``).
+
+Answers: after each phase the updates stop, the state is read back (``GET /v1/units``) and 30
+incidents are answered both by the server and by the library in this process on the same state
+(``recommend`` / ``fastest_units``); they must be identical (exit status 1 otherwise). The library's
+own time for the same answers is the in-process baseline: the service's overhead is the difference.
+
+    python benchmarks/service.py                           # rates 100 and 30 per second, both modes
+    python benchmarks/service.py --rates 100 --requests-per-rate-s 5   # a short run
+    python benchmarks/service.py --out /tmp/service.json
+
+Figures are recorded in benchmarks/README.md ("Live service"). No test asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+
+import dispatch  # noqa: E402
+from dispatch.decide.hospitals import read_hospitals  # noqa: E402
+from dispatch.decide.incidents import Incident, Unit  # noqa: E402
+from dispatch.decide.recommend import recommend  # noqa: E402
+from dispatch.io.atomic import atomic_write  # noqa: E402
+
+HOSPITALS = ROOT / "scenarios" / "danang_hospitals.csv"
+#: Class mix of the 50 units (ILLUSTRATIVE positions: random road nodes of the Da Nang extract).
+CLASSES = ["ambulance"] * 20 + ["fire_engine"] * 14 + ["ladder"] * 4 + ["motorbike"] * 12
+#: Incident type mix of the load (ILLUSTRATIVE shares).
+TYPES = ["cardiac_arrest", "general_medical", "trauma", "structure_fire", "minor_medical"]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def road_nodes(net: Any) -> np.ndarray:
+    """Nodes every class can start from and reach (ladders are the most restricted)."""
+    ok = []
+    for n in range(net.n_nodes):
+        p = (float(net.node_lat[n]), float(net.node_lon[n]))
+        try:
+            net.snap(p, vehicle="ladder", role="from")
+            net.snap(p, vehicle="ladder", role="to")
+        except dispatch.DispatchError:
+            continue
+        ok.append(n)
+    return np.array(ok)
+
+
+def write_fleet(net: Any, nodes_ok: np.ndarray, rng: np.random.Generator, path: Path) -> None:
+    nodes = rng.choice(nodes_ok, len(CLASSES), replace=False)
+    lines = [
+        "# ILLUSTRATIVE benchmark fleet: 50 units at random road nodes of the Da Nang extract",
+        "id,vehicle,lat,lon,status,station",
+    ]
+    for i, (cls, n) in enumerate(zip(CLASSES, nodes, strict=True)):
+        lines.append(
+            f"U{i:02d},{cls},{net.node_lat[n]:.7f},{net.node_lon[n]:.7f},available,node {n}"
+        )
+    path.write_text("\n".join(lines) + "\n")
+
+
+def start(
+    state: Path, fleet: Path, port: int, durability: str, workers: str
+) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "dispatch", "serve", "danang", "--fleet", str(fleet),
+           "--hospitals", str(HOSPITALS), "--state", str(state), "--port", str(port),
+           "--durability", durability, "--workers", workers]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("server did not start within 120 s")
+
+
+def server_ms(r: httpx.Response) -> float:
+    """The service's own time for a request (its ``Server-Timing: app;dur=`` header), ms."""
+    head = r.headers.get("server-timing", "")
+    return float(head.split("dur=")[1]) if "dur=" in head else float("nan")
+
+
+def pct(xs: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(xs), q)) if xs else float("nan")
+
+
+class Load:
+    """One phase: incidents at `rate` per second, 20 unit updates per second."""
+
+    def __init__(
+        self, base: str, net: Any, nodes: np.ndarray, rng: np.random.Generator, unit_ids: list[str]
+    ) -> None:
+        self.base = base
+        self.nodes = nodes
+        self.net = net
+        self.rng = rng
+        self.unit_ids = unit_ids
+        self.n = 0
+
+    def incident_body(self) -> dict[str, Any]:
+        self.n += 1
+        node = int(self.rng.choice(self.nodes))
+        return {
+            "id": f"B{self.n:06d}",
+            "type": TYPES[self.n % len(TYPES)],
+            "location": {
+                "lat": float(self.net.node_lat[node]),
+                "lon": float(self.net.node_lon[node]),
+            },
+        }
+
+    def run(
+        self, rate: float, count: int, cap_s: float, mode: str, updates_per_s: float
+    ) -> dict[str, Any]:
+        bodies = [self.incident_body() for _ in range(count)]
+        query = "" if mode == "plan" else "?plan=false"
+        lat: list[float] = []
+        srv: list[float] = []
+        errors: list[str] = []
+        stop = threading.Event()
+        upd_lat: list[float] = []
+        upd_nodes = self.rng.choice(self.nodes, size=int(updates_per_s * cap_s) + 1)
+        upd_units = self.rng.integers(len(self.unit_ids), size=len(upd_nodes))
+
+        def updates() -> None:
+            with httpx.Client(base_url=self.base, timeout=30) as c:
+                t0 = time.perf_counter()
+                for j in range(len(upd_nodes)):
+                    due = t0 + j / updates_per_s
+                    while (wait := due - time.perf_counter()) > 0:
+                        if stop.wait(min(wait, 0.05)):
+                            return
+                    if stop.is_set():
+                        return
+                    n = int(upd_nodes[j])
+                    r = c.put(f"/v1/units/{self.unit_ids[int(upd_units[j])]}",
+                              json={"lat": float(self.net.node_lat[n]), "lon": float(self.net.node_lon[n])})  # fmt: skip
+                    upd_lat.append(time.perf_counter() - due)
+                    if r.status_code != 200:
+                        errors.append(r.text)
+
+        local = threading.local()
+
+        def client() -> httpx.Client:
+            if not hasattr(local, "c"):
+                local.c = httpx.Client(base_url=self.base, timeout=30)
+            return local.c  # type: ignore[no-any-return]
+
+        def one(i: int, t0: float) -> None:
+            due = t0 + i / rate
+            if due - t0 > cap_s:
+                return
+            time.sleep(max(0.0, due - time.perf_counter()))
+            r = client().post("/v1/incidents" + query, json=bodies[i])
+            lat.append(time.perf_counter() - due)
+            srv.append(server_ms(r))
+            if r.status_code != 201:
+                errors.append(r.text[:200])
+
+        upd = threading.Thread(target=updates)
+        with ThreadPoolExecutor(max_workers=48) as pool:
+            t0 = time.perf_counter()
+            upd.start()
+            futs = [pool.submit(one, i, t0) for i in range(count)]
+            for f in futs:
+                f.result()
+            wall = time.perf_counter() - t0
+        stop.set()
+        upd.join()
+        ms = [x * 1e3 for x in lat]
+        return {
+            "mode": mode,
+            "offered_per_s": rate,
+            "sent": len(lat),
+            "planned": count,
+            "wall_s": round(wall, 2),
+            "throughput_per_s": round(len(lat) / wall, 1),
+            "p50_ms": round(pct(ms, 50), 2),
+            "p90_ms": round(pct(ms, 90), 2),
+            "p99_ms": round(pct(ms, 99), 2),
+            "max_ms": round(max(ms), 2) if ms else None,
+            "server_p50_ms": round(pct(srv, 50), 2),
+            "server_p99_ms": round(pct(srv, 99), 2),
+            "unit_updates": len(upd_lat),
+            "unit_updates_per_s": round(len(upd_lat) / wall, 1),
+            "unit_update_p50_ms": round(pct([x * 1e3 for x in upd_lat], 50), 2),
+            "unit_update_p99_ms": round(pct([x * 1e3 for x in upd_lat], 99), 2),
+            "errors": len(errors),
+            "first_error": errors[0] if errors else None,
+        }
+
+
+def library_units(docs: list[dict[str, Any]]) -> list[Unit]:
+    """The service's units as the library sees them (same rule as dispatch.service.state)."""
+    out = []
+    for d in sorted(docs, key=lambda d: d["id"]):
+        on_board = d["status"] in ("returning", "en_route")
+        out.append(Unit(d["id"], d["vehicle"], d["lat"], d["lon"], status=d["status"],
+                        station=d["station"], turnout_s=None if on_board else d["turnout_s"],
+                        assigned_priority=d.get("assigned_priority")))  # fmt: skip
+    return out
+
+
+def in_process(
+    fleet: Path, nodes: np.ndarray, net: Any, rng: np.random.Generator, n: int
+) -> list[dict[str, Any]]:
+    """The service's state layer without HTTP: one incident at a time, per durability and mode."""
+    from dispatch.service.engine import Engine
+    from dispatch.service.state import Service
+    from dispatch.service.store import Store
+
+    rows = []
+    for durability in ("full", "process"):
+        tmp = Path(tempfile.mkdtemp(prefix="dispatch-bench-inproc-"))
+        svc = Service(Engine("danang", hospitals=HOSPITALS), Store(tmp / "s.sqlite", durability=durability),
+                      fleet=fleet)  # fmt: skip
+        for mode in ("plan", "ranked"):
+            times = []
+            for i in range(n + 5):
+                node = int(rng.choice(nodes))
+                body = {"id": f"{durability}-{mode}-{i}", "type": TYPES[i % len(TYPES)],
+                        "location": {"lat": float(net.node_lat[node]), "lon": float(net.node_lon[node])}}  # fmt: skip
+                t = time.perf_counter()
+                svc.create_incident(body, plan=mode == "plan")
+                svc.flush_pending()  # as the HTTP layer does before answering (the fsync)
+                if i >= 5:  # the first few warm up
+                    times.append(time.perf_counter() - t)
+            uid = f"U{int(rng.integers(len(CLASSES))):02d}"
+            upd = []
+            for _ in range(n):
+                node = int(rng.choice(nodes))
+                t = time.perf_counter()
+                svc.put_unit(
+                    uid, {"lat": float(net.node_lat[node]), "lon": float(net.node_lon[node])}
+                )
+                svc.flush_pending()
+                upd.append(time.perf_counter() - t)
+            rows.append({
+                "durability": durability, "mode": mode, "n": n,
+                "incident_median_ms": round(statistics.median(times) * 1e3, 3),
+                "incident_p90_ms": round(float(np.percentile(times, 90)) * 1e3, 3),
+                "unit_update_median_ms": round(statistics.median(upd) * 1e3, 3),
+            })  # fmt: skip
+            print(f"in-process {durability:7s} {mode:6s}: incident {rows[-1]['incident_median_ms']} ms "
+                  f"(p90 {rows[-1]['incident_p90_ms']}), unit update {rows[-1]['unit_update_median_ms']} ms",
+                  flush=True)  # fmt: skip
+        svc.store.close()
+    return rows
+
+
+def check_answers(base: str, load: Load, net: Any, hospitals: Any, n: int) -> dict[str, Any]:
+    """Server vs library on the same state: identical answers; in-process time of the library."""
+    with httpx.Client(base_url=base, timeout=30) as c:
+        units = library_units(c.get("/v1/units").json()["units"])
+        records = [{"id": u.id, "vehicle": u.vehicle, "lat": u.lat, "lon": u.lon,
+                    "available": u.dispatchable, "turnout_s": u.turnout_s} for u in units]  # fmt: skip
+        fleet = net.fleet(records)
+        mismatches = 0
+        lib_plan, lib_ranked, srv_plan, srv_ranked = [], [], [], []
+        app_plan, app_ranked = [], []
+        for _ in range(n):
+            body = load.incident_body()
+            inc = Incident(
+                body["id"], body["location"]["lat"], body["location"]["lon"], body["type"]
+            )
+            t = time.perf_counter()
+            r = c.post("/v1/incidents", json=body)
+            srv_plan.append(time.perf_counter() - t)
+            app_plan.append(server_ms(r) / 1e3)
+            t = time.perf_counter()
+            rec = recommend(net, inc, units, hospitals=hospitals, routes=False)
+            lib_plan.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            best = net.fastest_units(inc.point, fleet, k=10)
+            lib_ranked.append(time.perf_counter() - t)
+            got = r.json()
+            want_ranked = [[b.unit, round(b.eta_s, 1)] for b in best]
+            if (
+                got["recommendation"] != rec.to_dict()
+                or [[x["unit"], x["eta_s"]] for x in got["ranked"]] != want_ranked
+            ):
+                mismatches += 1
+            body2 = load.incident_body()
+            t = time.perf_counter()
+            r2 = c.post("/v1/incidents?plan=false", json=body2)
+            srv_ranked.append(time.perf_counter() - t)
+            app_ranked.append(server_ms(r2) / 1e3)
+    ms = lambda xs: round(statistics.median(xs) * 1e3, 3)  # noqa: E731
+    return {
+        "checked": n,
+        "mismatches": mismatches,
+        "sequential_server_plan_median_ms": ms(srv_plan),
+        "sequential_app_plan_median_ms": ms(app_plan),
+        "sequential_app_ranked_median_ms": ms(app_ranked),
+        "library_recommend_median_ms": ms(lib_plan),
+        "sequential_server_ranked_median_ms": ms(srv_ranked),
+        "library_fastest_units_median_ms": ms(lib_ranked),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rates", type=float, nargs="+", default=[100.0, 30.0])
+    ap.add_argument("--modes", nargs="+", default=["plan", "ranked"], choices=["plan", "ranked"])
+    ap.add_argument("--requests-per-rate-s", type=float, default=10.0,
+                    help="requests per phase = rate x this (default 10 s worth)")  # fmt: skip
+    ap.add_argument("--cap-s", type=float, default=30.0, help="time cap per phase, seconds")
+    ap.add_argument("--updates-per-s", type=float, default=20.0)
+    ap.add_argument("--check", type=int, default=30, help="answers checked against the library")
+    ap.add_argument("--seed", type=int, default=114115)
+    ap.add_argument("--durability", choices=["full", "process"], default="full")
+    ap.add_argument("--in-process", type=int, default=50,
+                    help="incidents timed in the state layer without HTTP, per setting (0: skip)")  # fmt: skip
+    ap.add_argument("--workers", choices=["loop", "pool"], default="loop")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "service.json"))
+    args = ap.parse_args(argv)
+    rng = np.random.default_rng(args.seed)
+    net = dispatch.load_network("danang")
+    hospitals = read_hospitals(HOSPITALS)
+    tmp = Path(tempfile.mkdtemp(prefix="dispatch-bench-"))
+    fleet = tmp / "fleet.csv"
+    nodes = road_nodes(net)
+    write_fleet(net, nodes, rng, fleet)
+    inproc = in_process(fleet, nodes, net, rng, args.in_process) if args.in_process else []
+    port = free_port()
+    proc = start(tmp / "state.sqlite", fleet, port, args.durability, args.workers)
+    base = f"http://127.0.0.1:{port}"
+    phases, checks = [], []
+    try:
+        load = Load(base, net, nodes, rng, [f"U{i:02d}" for i in range(len(CLASSES))])
+        with httpx.Client(base_url=base, timeout=30) as c:  # warm-up (JIT, CP-SAT, caches)
+            for _ in range(20):
+                c.post("/v1/incidents", json=load.incident_body())
+                c.post("/v1/incidents?plan=false", json=load.incident_body())
+        for rate in args.rates:
+            for mode in args.modes:
+                res = load.run(rate, int(rate * args.requests_per_rate_s), args.cap_s, mode,
+                               args.updates_per_s)  # fmt: skip
+                phases.append(res)
+                print(f"{mode:6s} offered {rate:5.0f}/s: sent {res['sent']:5d} in {res['wall_s']:6.2f} s "
+                      f"({res['throughput_per_s']:6.1f}/s)  p50 {res['p50_ms']:8.2f} ms  p99 "
+                      f"{res['p99_ms']:8.2f} ms  (in the service: p50 {res['server_p50_ms']}, p99 "
+                      f"{res['server_p99_ms']} ms)  updates {res['unit_updates_per_s']}/s "
+                      f"(p99 {res['unit_update_p99_ms']} ms)  errors {res['errors']}", flush=True)  # fmt: skip
+                chk = check_answers(base, load, net, hospitals, args.check)
+                checks.append(chk)
+                print(f"       answers: {chk['mismatches']} of {chk['checked']} differ from the library; "
+                      f"sequential server {chk['sequential_server_plan_median_ms']} ms (plan) / "
+                      f"{chk['sequential_server_ranked_median_ms']} ms (ranked) [in the service "
+                      f"{chk['sequential_app_plan_median_ms']} / {chk['sequential_app_ranked_median_ms']} ms] "
+                      "vs library in-process "
+                      f"{chk['library_recommend_median_ms']} / {chk['library_fastest_units_median_ms']} ms",
+                      flush=True)  # fmt: skip
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    out = {
+        "benchmark": "service",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} CPUs".strip(),
+        "python": platform.python_version(),
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        "map": "danang",
+        "units": len(CLASSES),
+        "settings": vars(args),
+        "in_process": inproc,
+        "phases": phases,
+        "answer_checks": checks,
+    }
+    atomic_write(args.out, json.dumps(out, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    bad = sum(c["mismatches"] for c in checks) + sum(p["errors"] for p in phases)
+    if bad:
+        print(f"FAILED: {bad} mismatches or errors", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -27,7 +27,7 @@ import numba
 import numpy as np
 
 #: Source and sink fractions tried by inertial flow at every separator.
-BALANCES = (0.25, 0.33, 0.4)
+BALANCES = (0.33, 0.4)
 
 
 def undirected_csr(n: int, eu: np.ndarray, ev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -129,41 +129,98 @@ def _flow_phase(
 
 
 @numba.njit(cache=True, nogil=True)
-def _reach_back(
-    xadj: np.ndarray, adj: np.ndarray, rev: np.ndarray, m: int, is_tgt: np.ndarray,
-    sat: np.ndarray, mark: np.ndarray, queue: np.ndarray,
-) -> int:  # fmt: skip
-    """Mark (``mark[x] = 1``) the nodes that reach a sink in the residual graph; returns their count."""
-    mark[:m] = 0
-    qe = 0
-    for x in range(m):
-        if is_tgt[x]:
-            mark[x] = 1
-            queue[qe] = x
-            qe += 1
-    qb = 0
-    while qb < qe:
-        x = queue[qb]
-        qb += 1
+def _grow(
+    xadj: np.ndarray, adj: np.ndarray, rev: np.ndarray, sat: np.ndarray, mark: np.ndarray,
+    label: int, stack: np.ndarray, top: int, cand: np.ndarray, nc: int, forward: bool,
+) -> tuple[int, int]:  # fmt: skip
+    """Close side ``label`` of ``mark`` under residual arcs from the nodes on ``stack[:top]``:
+    forward (what the side reaches) or backward (what reaches the side). Nodes behind a saturated
+    arc go on ``cand`` (piercing candidates). Returns (nodes added, new candidate count)."""
+    added = 0
+    while top > 0:
+        top -= 1
+        x = stack[top]
+        added += 1
         for a in range(xadj[x], xadj[x + 1]):
             y = adj[a]
-            if mark[y] == 0 and not sat[rev[a]]:  # y -> x usable
-                mark[y] = 1
-                queue[qe] = y
-                qe += 1
-    return qe
+            blocked = sat[a] if forward else sat[rev[a]]
+            if blocked:
+                cand[nc] = y
+                nc += 1
+            elif mark[y] == 0:
+                mark[y] = label
+                stack[top] = y
+                top += 1
+    return added, nc
+
+
+@numba.njit(cache=True, nogil=True)
+def _balanced_side(
+    xadj: np.ndarray, adj: np.ndarray, rev: np.ndarray, m: int, is_src: np.ndarray,
+    is_tgt: np.ndarray, sat: np.ndarray, mark: np.ndarray, stack: np.ndarray,
+    cand_s: np.ndarray, cand_t: np.ndarray,
+) -> int:  # fmt: skip
+    """A minimum cut of a maximum flow, as balanced as piercing makes it: ``mark[x] == 1`` on the
+    returned side (1: the sources' side, 2: the sinks'), whose node count is returned.
+
+    The sources' residual closure and the sinks' backward closure are both minimum cuts; the
+    smaller is grown by a node behind one of its saturated arcs (in neither closure, so the cut
+    stays minimum) and closed again, until the smaller side cannot grow."""
+    mark[:m] = 0
+    top = 0
+    for x in range(m):
+        if is_src[x]:
+            mark[x] = 1
+            stack[top] = x
+            top += 1
+    n_s, ns_c = _grow(xadj, adj, rev, sat, mark, 1, stack, top, cand_s, 0, True)
+    top = 0
+    for x in range(m):
+        if is_tgt[x]:
+            mark[x] = 2
+            stack[top] = x
+            top += 1
+    n_t, nt_c = _grow(xadj, adj, rev, sat, mark, 2, stack, top, cand_t, 0, False)
+    while True:
+        grow_s = n_s <= n_t
+        pierce = -1
+        if grow_s:
+            while ns_c > 0 and pierce < 0:
+                ns_c -= 1
+                if mark[cand_s[ns_c]] == 0:
+                    pierce = cand_s[ns_c]
+        else:
+            while nt_c > 0 and pierce < 0:
+                nt_c -= 1
+                if mark[cand_t[nt_c]] == 0:
+                    pierce = cand_t[nt_c]
+        if pierce < 0:
+            if grow_s:
+                return n_s
+            for x in range(m):  # report the sinks' side as label 1
+                mark[x] = 1 if mark[x] == 2 else 0
+            return n_t
+        stack[0] = pierce
+        if grow_s:
+            mark[pierce] = 1
+            got, ns_c = _grow(xadj, adj, rev, sat, mark, 1, stack, 1, cand_s, ns_c, True)
+            n_s += got
+        else:
+            mark[pierce] = 2
+            got, nt_c = _grow(xadj, adj, rev, sat, mark, 2, stack, 1, cand_t, nt_c, False)
+            n_t += got
 
 
 @numba.njit(cache=True, nogil=True)
 def _inertial_cut(
     xadj: np.ndarray, adj: np.ndarray, rev: np.ndarray, m: int, px: np.ndarray, py: np.ndarray,
     balances: np.ndarray, side: np.ndarray, ws_i: np.ndarray, ws_b: np.ndarray,
-    sat: np.ndarray, srt: np.ndarray,
+    sat: np.ndarray, srt: np.ndarray, cand_s: np.ndarray, cand_t: np.ndarray,
 ) -> int:  # fmt: skip
     """Best inertial-flow cut of the connected ``m``-node local graph into ``side`` (1: one side).
 
     Returns the cut size (edges). ``ws_i`` is (5, >= m + 1) int64 scratch, ``ws_b`` (9, >= m) int8,
-    ``sat`` (4, >= arcs) int8, ``srt`` (4, >= m) int64."""
+    ``sat`` (4, >= arcs) int8, ``srt`` (4, >= m) int64, ``cand_*`` (>= arcs) int64."""
     level, queue, it, path_node, path_arc = ws_i[0], ws_i[1], ws_i[2], ws_i[3], ws_i[4]
     mark = ws_b[8]
     key = np.empty(m)
@@ -211,25 +268,15 @@ def _inertial_cut(
                 done[d] = True
             else:
                 flow[d] += got
-        # two minimum cuts of the winner: what the sources reach, and all but what reaches a sink
-        n_src_side = 0
-        for x in range(m):
-            if level[x] >= 0:
-                n_src_side += 1
-        n_tgt_side = _reach_back(xadj, adj, rev, m, ws_b[2 * d + 1], sat[d], mark, queue)
-        a_small = min(n_src_side, m - n_src_side)
-        b_small = min(n_tgt_side, m - n_tgt_side)
-        use_src = a_small >= b_small
-        small = a_small if use_src else b_small
+        n_side = _balanced_side(xadj, adj, rev, m, ws_b[2 * d], ws_b[2 * d + 1], sat[d], mark,
+                                queue, cand_s, cand_t)  # fmt: skip
+        small = min(n_side, m - n_side)
         # fewer cut edges per node on the smaller side: flow / small < best_cut / best_small
         if best_cut < 0 or flow[d] * best_small < best_cut * small:
             best_cut = flow[d]
             best_small = small
             for x in range(m):
-                if use_src:
-                    side[x] = 1 if level[x] >= 0 else 0
-                else:
-                    side[x] = mark[x]
+                side[x] = 1 if mark[x] == 1 else 0
     return best_cut
 
 
@@ -311,7 +358,12 @@ def _local_graph(
 
 @numba.njit(cache=True, nogil=True)
 def dissection_order(
-    xadj: np.ndarray, adj: np.ndarray, x: np.ndarray, y: np.ndarray, balances: np.ndarray
+    xadj: np.ndarray,
+    adj: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    balances: np.ndarray,
+    leaf: int = 1,
 ) -> np.ndarray:
     """Nested dissection order (rank -> node) of the symmetric graph ``xadj``/``adj``."""
     n = len(xadj) - 1
@@ -327,6 +379,8 @@ def dissection_order(
     ws_b = np.empty((9, n), dtype=np.int8)
     sat = np.empty((4, n_arcs), dtype=np.int8)
     srt = np.empty((4, n), dtype=np.int64)
+    cand_s = np.empty(n_arcs, dtype=np.int64)
+    cand_t = np.empty(n_arcs, dtype=np.int64)
     side = np.empty(n, dtype=np.int8)
     sep = np.empty(n, dtype=np.int8)
     px = np.empty(n)
@@ -346,7 +400,7 @@ def dissection_order(
         top -= 1
         lo, hi, connected = st_lo[top], st_hi[top], st_conn[top]
         m = hi - lo
-        if m <= 1:
+        if m <= leaf:
             continue
         cur += 1
         _local_graph(perm, lo, hi, xadj, adj, loc, stamp, cur, lxadj, ladj, lrev, cursor)
@@ -390,7 +444,8 @@ def dissection_order(
             v = perm[lo + i]
             px[i] = x[v]
             py[i] = y[v]
-        _inertial_cut(lxadj, ladj, lrev, m, px, py, balances, side, ws_i, ws_b, sat, srt)
+        _inertial_cut(lxadj, ladj, lrev, m, px, py, balances, side, ws_i, ws_b, sat, srt, cand_s,
+                      cand_t)  # fmt: skip
         n_sep = _separator_from_side(lxadj, ladj, m, side, sep)
         # the rest first (stable), the separator last: the highest ranks of the segment
         k = 0

@@ -562,9 +562,18 @@ def customize_lazy_kernel(
     n = len(up_ptr) - 1
     for r in range(n):
         end = up_ptr[r + 1]
-        for i in range(up_ptr[r], end):
+        for i in range(up_ptr[r], end - 1):
             x = up_head[i]
+            # the first head of r after x, found by bisection in x's row; then a forward merge
             f = up_ptr[x]
+            hi = up_ptr[x + 1]
+            first = up_head[i + 1]
+            while f < hi:
+                mid = (f + hi) >> 1
+                if up_head[mid] < first:
+                    f = mid + 1
+                else:
+                    hi = mid
             for j in range(i + 1, end):
                 yj = up_head[j]
                 while up_head[f] < yj:

@@ -27,13 +27,7 @@ import numba
 import numpy as np
 
 from dispatch.routing.kernels import reach_seed, same_arc_time
-from dispatch.routing.order import (
-    BALANCES,
-    contract,
-    count_triangles,
-    dissection_order,
-    undirected_csr,
-)
+from dispatch.routing.order import contract, count_triangles, order_nodes, undirected_csr
 
 if TYPE_CHECKING:
     from dispatch.roads.network import Network
@@ -64,7 +58,7 @@ def _nested_dissection(
 ) -> np.ndarray:
     """Node order (lowest rank first): nested dissection by inertial flow (:mod:`.order`)."""
     xadj, adj = undirected_csr(n, eu, ev)
-    return dissection_order(xadj, adj, x, y, np.asarray(BALANCES, dtype=np.float64))
+    return order_nodes(xadj, adj, x, y)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -119,7 +113,7 @@ def build_hierarchy(net: Network, *, triangles: bool = True) -> Hierarchy:
     x = (net.node_lon - float(np.mean(net.node_lon))) * math.cos(math.radians(lat0))
     y = net.node_lat - lat0
     xadj, adj = undirected_csr(n, eu, ev)
-    order = dissection_order(xadj, adj, x, y, np.asarray(BALANCES, dtype=np.float64))
+    order = order_nodes(xadj, adj, x, y)
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
     up_ptr, up_head, parent = contract(xadj, adj, order, rank)

@@ -26,8 +26,16 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-#: Source and sink fractions tried by inertial flow at every separator.
-BALANCES = (0.33, 0.4)
+#: Parts up to this many nodes also try the widest band (see :data:`BALANCES`).
+WIDE_MAX_NODES = 10_000
+
+#: Source and sink fractions tried by inertial flow, and the largest part each is tried on. The
+#: widest band (25 %) finds off-centre cuts (a river, a ridge) but its flows are the longest. Measured
+#: (CPU s of the order; upward edges): on the 80k-node synthetic city, 25 % on every part 3.4 s,
+#: on parts up to 10k nodes 2.1 s (the same order), never 1.7 s (+0.08 % edges); on Campo Grande
+#: (8k nodes) never costs 3 % more edges, 6 % more triangles and 4 % more ancestors per search.
+BALANCES = (0.25, 0.33, 0.4)
+BALANCE_MAX_NODES = (WIDE_MAX_NODES, 2**62, 2**62)
 
 
 def undirected_csr(n: int, eu: np.ndarray, ev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -45,6 +53,19 @@ def undirected_csr(n: int, eu: np.ndarray, ev: np.ndarray) -> tuple[np.ndarray, 
     xadj = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(tail, minlength=n), out=xadj[1:])
     return xadj, head[srt]
+
+
+def order_nodes(xadj: np.ndarray, adj: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Nested dissection order (rank -> node) with the default balances (:func:`dissection_order`).
+
+    >>> xadj, adj = undirected_csr(3, np.array([0, 1]), np.array([1, 2]))
+    >>> order_nodes(xadj, adj, np.arange(3.0), np.zeros(3)).tolist()  # the middle of a path last
+    [0, 2, 1]
+    """
+    return dissection_order(
+        xadj, adj, np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64),
+        np.asarray(BALANCES, dtype=np.float64), np.asarray(BALANCE_MAX_NODES, dtype=np.int64),
+    )  # fmt: skip
 
 
 # --- inertial flow ---------------------------------------------------------------------------------
@@ -214,7 +235,8 @@ def _balanced_side(
 @numba.njit(cache=True, nogil=True)
 def _inertial_cut(
     xadj: np.ndarray, adj: np.ndarray, rev: np.ndarray, m: int, px: np.ndarray, py: np.ndarray,
-    balances: np.ndarray, side: np.ndarray, ws_i: np.ndarray, ws_b: np.ndarray,
+    balances: np.ndarray, max_nodes: np.ndarray, side: np.ndarray, ws_i: np.ndarray,
+    ws_b: np.ndarray,
     sat: np.ndarray, srt: np.ndarray, cand_s: np.ndarray, cand_t: np.ndarray,
 ) -> int:  # fmt: skip
     """Best inertial-flow cut of the connected ``m``-node local graph into ``side`` (1: one side).
@@ -241,6 +263,8 @@ def _inertial_cut(
     flow = np.zeros(4, dtype=np.int64)
     done = np.zeros(4, dtype=np.bool_)
     for bi in range(len(balances)):
+        if m > max_nodes[bi]:
+            continue
         k = max(1, int(m * balances[bi]))
         if 2 * k > m:
             k = m // 2
@@ -363,9 +387,11 @@ def dissection_order(
     x: np.ndarray,
     y: np.ndarray,
     balances: np.ndarray,
-    leaf: int = 1,
+    max_nodes: np.ndarray,
 ) -> np.ndarray:
-    """Nested dissection order (rank -> node) of the symmetric graph ``xadj``/``adj``."""
+    """Nested dissection order (rank -> node) of the symmetric graph ``xadj``/``adj`` with node
+    coordinates ``x``, ``y``; balance ``balances[i]`` is tried on parts of at most ``max_nodes[i]``
+    nodes."""
     n = len(xadj) - 1
     n_arcs = len(adj)
     perm = np.arange(n)
@@ -400,7 +426,7 @@ def dissection_order(
         top -= 1
         lo, hi, connected = st_lo[top], st_hi[top], st_conn[top]
         m = hi - lo
-        if m <= leaf:
+        if m <= 1:
             continue
         cur += 1
         _local_graph(perm, lo, hi, xadj, adj, loc, stamp, cur, lxadj, ladj, lrev, cursor)
@@ -444,8 +470,8 @@ def dissection_order(
             v = perm[lo + i]
             px[i] = x[v]
             py[i] = y[v]
-        _inertial_cut(lxadj, ladj, lrev, m, px, py, balances, side, ws_i, ws_b, sat, srt, cand_s,
-                      cand_t)  # fmt: skip
+        _inertial_cut(lxadj, ladj, lrev, m, px, py, balances, max_nodes, side, ws_i, ws_b, sat,
+                      srt, cand_s, cand_t)  # fmt: skip
         n_sep = _separator_from_side(lxadj, ladj, m, side, sep)
         # the rest first (stable), the separator last: the highest ranks of the segment
         k = 0

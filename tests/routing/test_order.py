@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _order(n: int, edges: list[tuple[int, int]], x: np.ndarray, y: np.ndarray) -> np.ndarray:
     e = np.array(sorted({(min(a, b), max(a, b)) for a, b in edges}), dtype=np.int64)
     xadj, adj = nd.undirected_csr(n, e[:, 0], e[:, 1])
-    return nd.dissection_order(xadj, adj, x, y, np.asarray(nd.BALANCES))
+    return nd.order_nodes(xadj, adj, x, y)
 
 
 def _grid(
@@ -105,7 +105,7 @@ def test_contraction_equals_elimination_game(seed: int) -> None:
     n = 300
     edges, x, y = _random_geometric(n, seed)
     xadj, adj = nd.undirected_csr(n, edges[:, 0], edges[:, 1])
-    order = nd.dissection_order(xadj, adj, x, y, np.asarray(nd.BALANCES))
+    order = nd.order_nodes(xadj, adj, x, y)
     assert np.array_equal(np.sort(order), np.arange(n))
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)

@@ -44,6 +44,7 @@ class Hierarchy:
     parent: np.ndarray  # elimination-tree parent (rank), -1 at roots
     up_tail: np.ndarray  # lower endpoint (rank) of each upward edge
     tri_edge: np.ndarray  # per lower triangle, in customization order: the edge closing it
+    # (empty when built with triangles=False)
     arc_edge: np.ndarray  # original arc -> upward edge (-1 for self-loops)
     arc_up: np.ndarray  # original arc goes from the lower to the higher rank
 

@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python benchmarks/scale.py [--sizes 10000 80000 320000] [--seed 1]
+    python benchmarks/scale.py [--sizes 10000 80000 320000] [--seed 1] [--lazy-triangles]
                                [--out benchmarks/results/scale.json]
 
 For each size a seeded synthetic city (:mod:`synth_city`, OSM PBF) is generated once into
@@ -15,10 +15,23 @@ For each size a seeded synthetic city (:mod:`synth_city`, OSM PBF) is generated 
     customization included: the preprocessing), the same matrix again, ``fastest_units`` (k=3 of 50)
     first and repeated, with one unit moving before each call, and close 100 arcs then answer;
     peak RSS of the whole process.
+``preprocess``
+    a new process: load from the cache, load our numba kernels by preprocessing a small real map
+    (``hcmc``; routingkit's code is loaded by its import), then time ``cch.hierarchy`` (order and
+    contraction) and ``cch.metric`` (customization) on the city: the same steps as routingkit's
+    column, wall-clock and CPU; RSS added.
 ``routingkit``
     a new process: routingkit-cch (inertial-flow order + build + customize) on the SAME arcs (the
     ambulance edge table, parallel arcs merged to their minimum, integer milliseconds), then
     ``CCHOneToMany`` 50 x 1000; RSS added by the preprocessing.
+
+Preprocessing is timed in wall-clock seconds (the ratio) and in CPU seconds of the process
+(``time.process_time``): on a shared machine the CPU figures are the steadier comparison.
+
+``--lazy-triangles`` (a what-if until :func:`dispatch.routing.cch.metric` is wired to it): the
+hierarchy is built without the stored triangle index (``build_hierarchy(net, triangles=False)``) and
+customized by :func:`dispatch.routing.order.customize_lazy_kernel`, which finds each triangle by a
+merge of two sorted rows (as routingkit does) instead of reading it back.
 
 Answers are checked: our matrix and routingkit's against scipy Dijkstra from 5 of the 50 units on the
 same arcs (tolerance 1e-6 s for ours, 1 ms per edge for routingkit's integer weights). Units and calls
@@ -111,10 +124,30 @@ def _points(net: Any, seed: int, edges_out: Path) -> tuple[np.ndarray, np.ndarra
     return lat[picks], lon[picks], {"n": n, "m": m}
 
 
-def child_ours(path: Path, cache_dir: Path, seed: int, edges_out: Path) -> dict[str, Any]:
+def _use_lazy_triangles() -> None:
+    """Customize without the stored triangle index (see ``--lazy-triangles``)."""
+    import functools
+
+    from dispatch.routing import cch, order
+
+    cch.build_hierarchy = functools.partial(cch.build_hierarchy, triangles=False)  # type: ignore[assignment]
+
+    def customize(
+        up_ptr: np.ndarray, up_head: np.ndarray, tri_edge: np.ndarray, *rest: Any
+    ) -> None:
+        order.customize_lazy_kernel(up_ptr, up_head, *rest)
+
+    cch.customize_kernel = customize  # type: ignore[assignment]
+
+
+def child_ours(
+    path: Path, cache_dir: Path, seed: int, edges_out: Path, lazy: bool = False
+) -> dict[str, Any]:
     import dispatch
 
-    out: dict[str, Any] = {}
+    if lazy:
+        _use_lazy_triangles()
+    out: dict[str, Any] = {"lazy_triangles": lazy}
     t0 = time.perf_counter()
     net = dispatch.load_network(path, cache_dir=cache_dir)
     out["load_s"] = time.perf_counter() - t0
@@ -123,9 +156,11 @@ def child_ours(path: Path, cache_dir: Path, seed: int, edges_out: Path) -> dict[
     units = list(zip(plat[:N_UNITS], plon[:N_UNITS], strict=True))
     calls = list(zip(plat[N_UNITS : N_UNITS + N_CALLS], plon[N_UNITS : N_UNITS + N_CALLS],
                      strict=True))  # fmt: skip
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     tt = net.travel_times(units, calls, vehicle=VEHICLE)
     out["first_matrix_s"] = time.perf_counter() - t0
+    out["first_matrix_cpu_s"] = time.process_time() - c0
+    out["rss_after_first_matrix_mb"] = _rss_mb()
     t0 = time.perf_counter()
     tt2 = net.travel_times(units, calls, vehicle=VEHICLE)
     out["matrix_s"] = time.perf_counter() - t0
@@ -163,6 +198,29 @@ def child_ours(path: Path, cache_dir: Path, seed: int, edges_out: Path) -> dict[
     return out
 
 
+def child_preprocess(path: Path, cache_dir: Path, lazy: bool = False) -> dict[str, Any]:
+    import dispatch
+    from dispatch.routing import cch
+
+    if lazy:
+        _use_lazy_triangles()
+    net = dispatch.load_network(path, cache_dir=cache_dir)
+    small = dispatch.load_network("hcmc")
+    cch.metric(small, small.weights(VEHICLE))  # numba kernels loaded from their cache
+    w = net.weights(VEHICLE)
+    rss0 = _rss_mb()
+    t0, c0 = time.perf_counter(), time.process_time()
+    h = cch.hierarchy(net)
+    t1, c1 = time.perf_counter(), time.process_time()
+    cch.metric(net, w)
+    t2, c2 = time.perf_counter(), time.process_time()
+    return {"lazy_triangles": lazy, "order_build_s": t1 - t0, "order_build_cpu_s": c1 - c0,
+            "customize_s": t2 - t1, "customize_cpu_s": c2 - c1, "preprocess_s": t2 - t0,
+            "preprocess_cpu_s": c2 - c0, "up_edges": h.n_edges,
+            "triangles": int(np.sum(np.diff(h.up_ptr) * (np.diff(h.up_ptr) - 1) // 2)),
+            "extra_rss_mb": _rss_mb() - rss0, "peak_rss_mb": _peak_rss_mb()}  # fmt: skip
+
+
 def child_routingkit(edges: Path) -> dict[str, Any]:
     import routingkit_cch as rk
 
@@ -179,6 +237,7 @@ def child_routingkit(edges: Path) -> dict[str, Any]:
     n = len(z["lat"])
     picks = z["picks"]
     rss0 = _rss_mb()
+    c0 = time.process_time()
     t0 = time.perf_counter()
     ordr = rk.compute_order_inertial(n, eu, ev, z["lat"].tolist(), z["lon"].tolist())
     t1 = time.perf_counter()
@@ -186,6 +245,7 @@ def child_routingkit(edges: Path) -> dict[str, Any]:
     t2 = time.perf_counter()
     metric = rk.CCHMetric(cch, ew_ms)
     t3 = time.perf_counter()
+    cpu = time.process_time() - c0
     rss1 = _rss_mb()
     units, calls = picks[:N_UNITS].tolist(), picks[N_UNITS : N_UNITS + N_CALLS].tolist()
     t4 = time.perf_counter()
@@ -195,7 +255,7 @@ def child_routingkit(edges: Path) -> dict[str, Any]:
     t5 = time.perf_counter()
     np.save(edges.with_suffix(".rk.npy"), mat)
     return {"order_s": t1 - t0, "build_s": t2 - t1, "customize_s": t3 - t2,
-            "preprocess_s": t3 - t0, "matrix_s": t5 - t4, "extra_rss_mb": rss1 - rss0,
+            "preprocess_s": t3 - t0, "preprocess_cpu_s": cpu, "matrix_s": t5 - t4, "extra_rss_mb": rss1 - rss0,
             "peak_rss_mb": _peak_rss_mb()}  # fmt: skip
 
 
@@ -237,13 +297,16 @@ def _run_child(*args: str) -> dict[str, Any]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def run_size(size: int, seed: int, with_rk: bool) -> dict[str, Any]:
+def run_size(size: int, seed: int, with_rk: bool, lazy: bool = False) -> dict[str, Any]:
     path = city_path(size, seed)
     cache_dir = CACHE / f"net_{size}_s{seed}"
     edges = CACHE / f"edges_{size}_s{seed}.npz"
     res: dict[str, Any] = {"size": size, "pbf_mb": path.stat().st_size / 2**20}
     res["compile"] = _run_child("compile", str(path), str(cache_dir))
-    res["ours"] = _run_child("ours", str(path), str(cache_dir), str(seed), str(edges))
+    res["ours"] = _run_child("ours", str(path), str(cache_dir), str(seed), str(edges),
+                             *(["lazy"] if lazy else []))  # fmt: skip
+    res["preprocess"] = _run_child("preprocess", str(path), str(cache_dir),
+                                   *(["lazy"] if lazy else []))  # fmt: skip
     if with_rk:
         try:
             res["routingkit"] = _run_child("routingkit", str(edges))
@@ -254,21 +317,25 @@ def run_size(size: int, seed: int, with_rk: bool) -> dict[str, Any]:
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    rows = ["| nodes / arcs | compile s (peak MB) | load s | first matrix s (preprocess) | "
-            "matrix s | k=3 of 50 ms (moving) | close 100 + answer ms | peak RSS MB | "
-            "routingkit order+build+customize s | rk matrix s | rk extra MB | ratio preprocess rk/ours |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    rows = ["| nodes / arcs | compile s (peak MB) | load s | first matrix s (CPU s) | matrix s | "
+            "k=3 of 50 ms (moving) | close 100 + answer ms | peak RSS MB | "
+            "ours order+build+customize s (CPU s) | routingkit order+build+customize s (CPU s) | "
+            "ratio rk/ours (CPU) | ours / rk extra MB | rk matrix s |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    nan = float("nan")
     for r in results:
-        c, o, k = r["compile"], r["ours"], r.get("routingkit", {})
-        rk_pre = k.get("preprocess_s")
+        c, o, p, k = r["compile"], r["ours"], r["preprocess"], r.get("routingkit", {})
+        rk_pre, rk_cpu = k.get("preprocess_s", nan), k.get("preprocess_cpu_s", nan)
         rows.append(
             f"| {o['n']:,} / {o['m']:,} | {c['compile_s']:.1f} ({c['peak_rss_mb']:.0f}) "
-            f"| {o['load_s']:.2f} | {o['first_matrix_s']:.2f} | {o['matrix_s']:.3f} "
-            f"| {o['fastest_ms']:.3f} ({o['fastest_moving_ms']:.3f}) "
+            f"| {o['load_s']:.2f} | {o['first_matrix_s']:.2f} ({o['first_matrix_cpu_s']:.2f}) "
+            f"| {o['matrix_s']:.3f} | {o['fastest_ms']:.3f} ({o['fastest_moving_ms']:.3f}) "
             f"| {o['close100_then_answer_ms']:.1f} | {o['peak_rss_mb']:.0f} "
-            f"| {rk_pre if rk_pre is None else f'{rk_pre:.2f}'} "
-            f"| {k.get('matrix_s', float('nan')):.3f} | {k.get('extra_rss_mb', float('nan')):.0f} "
-            f"| {(rk_pre / o['first_matrix_s']) if rk_pre else float('nan'):.2f} |"
+            f"| {p['preprocess_s']:.2f} ({p['preprocess_cpu_s']:.2f}) "
+            f"| {rk_pre:.2f} ({rk_cpu:.2f}) "
+            f"| {rk_pre / p['preprocess_s']:.2f} ({rk_cpu / p['preprocess_cpu_s']:.2f}) "
+            f"| {p['extra_rss_mb']:.0f} / {k.get('extra_rss_mb', nan):.0f} "
+            f"| {k.get('matrix_s', nan):.3f} |"
         )
     return "\n".join(rows)
 
@@ -279,8 +346,11 @@ def main(argv: list[str] | None = None) -> int:
         kind, rest = argv[1], argv[2:]
         if kind == "compile":
             out = child_compile(Path(rest[0]), Path(rest[1]))
+        elif kind == "preprocess":
+            out = child_preprocess(Path(rest[0]), Path(rest[1]), lazy=rest[2:] == ["lazy"])
         elif kind == "ours":
-            out = child_ours(Path(rest[0]), Path(rest[1]), int(rest[2]), Path(rest[3]))
+            out = child_ours(Path(rest[0]), Path(rest[1]), int(rest[2]), Path(rest[3]),
+                             lazy=rest[4:] == ["lazy"])  # fmt: skip
         else:
             out = child_routingkit(Path(rest[0]))
         print(json.dumps(out))
@@ -289,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 80_000, 320_000])
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-routingkit", action="store_true")
+    ap.add_argument("--lazy-triangles", action="store_true",
+                    help="what-if: customize without the stored triangle index")  # fmt: skip
     ap.add_argument("--out", type=Path, default=HERE / "results" / "scale.json")
     args = ap.parse_args(argv)
     try:
@@ -301,15 +373,17 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for size in args.sizes:
         print(f"size {size:,} ...", flush=True)
-        results.append(run_size(size, args.seed, with_rk))
+        results.append(run_size(size, args.seed, with_rk, args.lazy_triangles))
         print(json.dumps(results[-1], indent=1), flush=True)
     print(table(results))
+    print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     import platform
 
     from dispatch.io.atomic import atomic_write
 
     meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count(),
-            "platform": platform.platform()}  # fmt: skip
+            "platform": platform.platform(), "load_avg_1min": os.getloadavg()[0],
+            "lazy_triangles": args.lazy_triangles}  # fmt: skip
     atomic_write(args.out, json.dumps({"meta": meta, "results": results}, indent=1) + "\n")
     bad = [r for r in results if r["check"]["ours_max_abs_s"] > 1e-6]
     return 1 if bad else 0

@@ -27,13 +27,10 @@ import numba
 import numpy as np
 
 from dispatch.routing.kernels import reach_seed, same_arc_time
+from dispatch.routing.order import contract, count_triangles, order_nodes, undirected_csr
 
 if TYPE_CHECKING:
     from dispatch.roads.network import Network
-
-LEAF_SIZE = 16
-_DIRECTIONS = 4
-_QUANTILES = (0.35, 0.5, 0.65)
 
 
 @dataclass(frozen=True)
@@ -47,6 +44,7 @@ class Hierarchy:
     parent: np.ndarray  # elimination-tree parent (rank), -1 at roots
     up_tail: np.ndarray  # lower endpoint (rank) of each upward edge
     tri_edge: np.ndarray  # per lower triangle, in customization order: the edge closing it
+    # (empty when built with triangles=False)
     arc_edge: np.ndarray  # original arc -> upward edge (-1 for self-loops)
     arc_up: np.ndarray  # original arc goes from the lower to the higher rank
 
@@ -59,63 +57,9 @@ class Hierarchy:
 def _nested_dissection(
     n: int, eu: np.ndarray, ev: np.ndarray, x: np.ndarray, y: np.ndarray
 ) -> np.ndarray:
-    """Node order (lowest rank first) by recursive geometric separators."""
-    coords = (x, y, x + y, x - y)[:_DIRECTIONS]
-    order: list[int] = []
-    in_a = np.zeros(n, bool)
-    member = np.zeros(n, bool)
-    # a stack of parts to split ("split", nodes, edges) and separators to emit after both halves
-    empty = np.empty(0, dtype=np.int64)
-    pending: list[tuple[str, np.ndarray, np.ndarray]] = [
-        ("split", np.arange(n), np.arange(len(eu)))
-    ]
-    while pending:
-        kind, nodes, edges = pending.pop()
-        if kind == "emit":  # a separator, ranked above both halves it separates
-            order.extend(nodes.tolist())
-            continue
-        if len(nodes) <= LEAF_SIZE:
-            order.extend(nodes.tolist())
-            continue
-        best: tuple[float, np.ndarray, np.ndarray] | None = None
-        for coord in coords:
-            c = coord[nodes]
-            for q in _QUANTILES:
-                cut = np.quantile(c, q)
-                side = c <= cut
-                n_a = int(side.sum())
-                if n_a == 0 or n_a == len(nodes):
-                    continue
-                in_a[nodes] = side
-                ea, eb = eu[edges], ev[edges]
-                cross = in_a[ea] != in_a[eb]
-                ca, cb = ea[cross], eb[cross]
-                sa = np.unique(np.where(in_a[ca], ca, cb))
-                sb = np.unique(np.where(in_a[ca], cb, ca))
-                sep = sa if len(sa) <= len(sb) else sb
-                balance = min(n_a, len(nodes) - n_a) / len(nodes)
-                score = len(sep) / max(balance, 0.05)
-                if best is None or score < best[0]:
-                    best = (score, sep, nodes[side])
-        if best is None:  # every node at the same spot: nothing to cut
-            order.extend(nodes.tolist())
-            continue
-        _, sep, a_nodes = best
-        member[:] = False
-        member[sep] = True
-        in_sep = member.copy()
-        member[:] = False
-        member[a_nodes] = True
-        a_rest = a_nodes[~in_sep[a_nodes]]
-        b_mask = ~member[nodes] & ~in_sep[nodes]
-        b_rest = nodes[b_mask]
-        pending.append(("emit", np.asarray(sep), empty))
-        for part in (b_rest, a_rest):
-            member[:] = False
-            member[part] = True
-            e = edges[member[eu[edges]] & member[ev[edges]]]
-            pending.append(("split", part, e))
-    return np.array(order, dtype=np.int64)
+    """Node order (lowest rank first): nested dissection by inertial flow (:mod:`.order`)."""
+    xadj, adj = undirected_csr(n, eu, ev)
+    return order_nodes(xadj, adj, x, y)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -132,26 +76,34 @@ def _find_edge(up_ptr: np.ndarray, up_head: np.ndarray, lo: int, hi: int) -> int
     return a
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _triangles(up_ptr: np.ndarray, up_head: np.ndarray) -> np.ndarray:
-    """For every lower triangle (r; i < j in row r) the edge joining up_head[i] and up_head[j]."""
+    """For every lower triangle (r; i < j in row r) the edge joining up_head[i] and up_head[j].
+
+    The heads after ``i`` in row ``r`` are all in the (ascending) row of ``up_head[i]``: one merge."""
     n = len(up_ptr) - 1
-    count = 0
-    for r in range(n):
-        d = up_ptr[r + 1] - up_ptr[r]
-        count += d * (d - 1) // 2
-    out = np.empty(count, dtype=np.int32)
+    out = np.empty(count_triangles(up_ptr), dtype=np.int32)
     k = 0
     for r in range(n):
-        for i in range(up_ptr[r], up_ptr[r + 1]):
-            for j in range(i + 1, up_ptr[r + 1]):
-                out[k] = _find_edge(up_ptr, up_head, up_head[i], up_head[j])
+        end = up_ptr[r + 1]
+        for i in range(up_ptr[r], end):
+            f = up_ptr[up_head[i]]
+            for j in range(i + 1, end):
+                while up_head[f] < up_head[j]:
+                    f += 1
+                out[k] = f
                 k += 1
     return out
 
 
-def build_hierarchy(net: Network) -> Hierarchy:
-    """Order, contract and index a network (metric-independent; cached on the network)."""
+def build_hierarchy(net: Network, *, triangles: bool = True) -> Hierarchy:
+    """Order, contract and index a network (metric-independent; cached on the network).
+
+    Time and memory are linear in the upward graph after the order (:mod:`.order`); the stored
+    triangle index ``tri_edge`` is the one part that grows with the number of lower triangles
+    (4 bytes each: 0.6 GB on an 80k-node grid-like city). With ``triangles=False`` it is left
+    empty, for a customization that finds the triangles itself
+    (:func:`dispatch.routing.order.customize_lazy_kernel`; :func:`customize_kernel` needs it)."""
     n = net.n_nodes
     u = net.arc_tail.astype(np.int64)
     v = net.arc_head.astype(np.int64)
@@ -161,35 +113,18 @@ def build_hierarchy(net: Network) -> Hierarchy:
     lat0 = float(np.mean(net.node_lat))
     x = (net.node_lon - float(np.mean(net.node_lon))) * math.cos(math.radians(lat0))
     y = net.node_lat - lat0
-    order = _nested_dissection(n, eu, ev, x, y)
+    xadj, adj = undirected_csr(n, eu, ev)
+    order = order_nodes(xadj, adj, x, y)
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
-    up: list[set[int]] = [set() for _ in range(n)]
-    for p, q in zip(rank[eu].tolist(), rank[ev].tolist(), strict=True):
-        if p < q:
-            up[p].add(q)
-        else:
-            up[q].add(p)
-    parent = np.full(n, -1, dtype=np.int64)
-    for r in range(n):
-        s = up[r]
-        if s:
-            p = min(s)
-            parent[r] = p
-            s.discard(p)
-            up[p] |= s
-            s.add(p)
-    up_ptr = np.zeros(n + 1, dtype=np.int64)
-    up_ptr[1:] = np.cumsum([len(s) for s in up])
-    up_head = np.fromiter((h for s in up for h in sorted(s)), dtype=np.int64, count=int(up_ptr[-1]))
-    tri_edge = _triangles(up_ptr, up_head)
-    ru, rv = rank[u], rank[v]
-    lo, hi = np.minimum(ru, rv), np.maximum(ru, rv)
-    arc_edge = np.full(len(u), -1, dtype=np.int64)
-    for a in np.flatnonzero(~loop).tolist():
-        row = up_head[up_ptr[lo[a]] : up_ptr[lo[a] + 1]]
-        arc_edge[a] = up_ptr[lo[a]] + int(np.searchsorted(row, hi[a]))
+    up_ptr, up_head, parent = contract(xadj, adj, order, rank)
+    tri_edge = _triangles(up_ptr, up_head) if triangles else np.empty(0, dtype=np.int32)
     up_tail = np.repeat(np.arange(n, dtype=np.int64), np.diff(up_ptr))
+    ru, rv = rank[u], rank[v]
+    # rows ascending, heads ascending within a row: (tail, head) keys are sorted
+    edge_key = up_tail * n + up_head
+    arc_edge = np.searchsorted(edge_key, np.minimum(ru, rv) * n + np.maximum(ru, rv))
+    arc_edge[loop] = -1
     return Hierarchy(rank, order, up_ptr, up_head, parent, up_tail, tri_edge, arc_edge, ru < rv)
 
 

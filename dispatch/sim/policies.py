@@ -3,7 +3,8 @@
 A policy decides which dispatchable unit goes to a call (:meth:`~DispatchPolicy.choose`) and how the
 waiting calls are matched to the units when a unit frees up or a call arrives
 (:meth:`~DispatchPolicy.match`). Each class states once, in ``supports_run_cards``, whether it can
-fill run cards; :func:`make_policy` is the one place that rule is checked.
+fill run cards; :func:`check_policy` (called by :func:`make_policy`) is the one place that rule is
+checked. This module does not import the scenario reader, so the reader can call it.
 
 ``fastest`` (:class:`Fastest`)
     The unit with the smallest road ETA (turnout + drive), by ``net.fastest_units``: what live

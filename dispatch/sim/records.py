@@ -14,11 +14,14 @@ import math
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dispatch.sim.scenario import Hospital
 from dispatch.sim.units import SimulationError
+
+if TYPE_CHECKING:  # no import of the scenario reader at run time (it may use the policies)
+    from dispatch.sim.scenario import Hospital
 
 __all__ = ["SCAN_LIMIT", "CallRecords", "SimResult", "WaitingCalls"]
 

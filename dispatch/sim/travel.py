@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from dispatch.geo import point_distance_m
-from dispatch.sim.demand import Calls
 from dispatch.sim.events import EventQueue
-from dispatch.sim.scenario import Hospital
 from dispatch.sim.units import AVAILABLE, DRIVING_TO_POST, UnitState
+
+if TYPE_CHECKING:  # no import of the scenario reader at run time (it may use the policies)
+    from dispatch.sim.demand import Calls
+    from dispatch.sim.scenario import Hospital
 
 __all__ = [
     "LOWER_BOUND_SLACK_M",

@@ -51,7 +51,8 @@ def test_fill_gaps_refills_an_emptied_station_by_hand() -> None:
     assert res.move_up == "fill_gaps"
     s = pooled_summary([res])["move_up"]
     assert s["policy"] == "fill_gaps" and s["relocations"] == 1
-    assert s["moves_per_unit_per_day"] == pytest.approx(1 / 3 / (3.0 / 24), abs=1e-3)  # 3 units, 3 h
+    per_unit_day = 1 / 3 / (3.0 / 24)  # one move, 3 units, 3 hours
+    assert s["moves_per_unit_per_day"] == pytest.approx(per_unit_day, abs=1e-3)
     assert s["relocation_km"] == pytest.approx(km, abs=1e-3)
 
 

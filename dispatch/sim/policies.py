@@ -39,7 +39,7 @@ import numpy as np
 from dispatch.errors import DispatchError
 from dispatch.geo import haversine_m
 from dispatch.sim.records import CallRecords, QueueKey, WaitingCalls
-from dispatch.sim.travel import Choice, Timing
+from dispatch.sim.travel import CallsLike, Choice, Timing
 from dispatch.sim.units import AVAILABLE, DISPATCHABLE, SimulationError, UnitState
 
 __all__ = [
@@ -64,11 +64,13 @@ class DispatchContext(Protocol):
     waiting: WaitingCalls
     records: CallRecords
     units: list[UnitState]
-    calls: Any  # dispatch.sim.demand.Calls
     type_names: list[str]
     type_priority: list[int]
     weight: dict[int, float]
     node_coords: tuple[np.ndarray, np.ndarray] | None
+
+    @property
+    def calls(self) -> CallsLike: ...
 
     @property
     def now_s(self) -> float: ...
@@ -76,6 +78,9 @@ class DispatchContext(Protocol):
     def candidates(self, vehicles: frozenset[str]) -> list[UnitState]: ...
 
     def free_classes(self) -> set[str]: ...
+
+    def reachable_nodes(self, vehicle: str) -> np.ndarray:
+        """Nodes of the network a class can use (its largest strongly connected part)."""
 
     def dispatch(self, call: int, choice: Choice, *, mandatory: bool = True) -> None: ...
 
@@ -208,16 +213,9 @@ class NearestNode(_RankedBaseline):
         if tree is None:
             from scipy.spatial import cKDTree
 
-            from dispatch.sim.demand import _reachable_arcs
-
             assert sim.node_coords is not None
             lat, lon = sim.node_coords
-            net: Any = sim.timing.net
-            if hasattr(net, "arc_tail"):
-                ok = _reachable_arcs(net, vehicle)
-                nodes = np.unique(np.concatenate([net.arc_tail[ok], net.arc_head[ok]]))
-            else:
-                nodes = np.arange(len(lat))
+            nodes = sim.reachable_nodes(vehicle)
             kx = math.cos(math.radians(float(np.mean(lat))))
             tree = (cKDTree(np.column_stack([lat[nodes], lon[nodes] * kx])), nodes, kx)
             self._trees[vehicle] = tree

@@ -14,14 +14,11 @@ import math
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from dispatch.sim.travel import HospitalLike
 from dispatch.sim.units import SimulationError
-
-if TYPE_CHECKING:  # no import of the scenario reader at run time (it may use the policies)
-    from dispatch.sim.scenario import Hospital
 
 __all__ = ["SCAN_LIMIT", "CallRecords", "SimResult", "WaitingCalls"]
 
@@ -68,6 +65,7 @@ class SimResult:
     targets_s : dict of int to float
         Response target per priority level.
     hospitals : tuple of Hospital
+        The receiving hospitals (:class:`dispatch.sim.scenario.Hospital`).
     run_cards : str or None
         Source of the run-card table the run dispatched with (None: one unit per call).
     move_up : str or None
@@ -84,7 +82,7 @@ class SimResult:
     units: dict[str, np.ndarray]
     events: list[tuple[float, str, str, int]]
     targets_s: dict[int, float]
-    hospitals: tuple[Hospital, ...] = ()
+    hospitals: tuple[HospitalLike, ...] = ()
     run_cards: str | None = None
     move_up: str | None = None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import signal
 import sys
@@ -175,6 +176,13 @@ def _run(args: argparse.Namespace) -> int:
         )
     finally:
         bar.close()
+    if args.compare_policies and args.move_up not in (None, "none"):
+        # the main policy without move-up on the same calls: the move-up's paired effect
+        base = run_replications(
+            sc, policies=(main,), dask_address=args.dask, workers=kw.get("workers")
+        )
+        label = f"{main}, move-up none"
+        by_policy[label] = [dataclasses.replace(r, policy=label) for r in base[main]]
 
     summary: dict[str, Any] = {
         "scenario": sc.name,
@@ -187,7 +195,7 @@ def _run(args: argparse.Namespace) -> int:
     summary.update(pooled_summary(by_policy[main]))
     comparison_text = ""
     if args.compare_policies:
-        summaries = {p: pooled_summary(by_policy[p]) for p in policies}
+        summaries = {p: pooled_summary(rs) for p, rs in by_policy.items()}
         diffs = paired_differences(by_policy, reference="fastest")
         summary["comparison"] = {
             "reference": "fastest",

@@ -74,20 +74,44 @@ def check_output_file(path: str | os.PathLike[str], option: str) -> Path:
     return p
 
 
-def check_output_dir(path: str | os.PathLike[str], option: str) -> Path:
-    """Check that `path` is a folder or can be created as one.
+#: Longest output folder name: an output set is built in a temporary folder beside it, whose name adds
+#: a prefix and a suffix (most file systems allow 255 bytes).
+MAX_OUT_NAME_BYTES = 255 - 32
+
+
+def check_output_dir(path: str | os.PathLike[str], option: str = "--out") -> Path:
+    """Check, before any work, that `path` is a folder or can be created as one, and written in.
+
+    It may exist (a folder) or not (it is created with its parents). The nearest existing folder
+    must be writable (an output set is built beside the target, then renamed into place).
 
     Raises
     ------
     OutputError
-        The path exists and is not a folder (a file, ``/dev/full``), lies under a file, or has a name
-        too long for the file system.
+        An empty path, a path that exists and is not a folder (a file, ``/dev/full``), a path under a
+        file, a name too long, or a nearest existing folder that cannot be written. The message names
+        `option` and the path.
     """
-    p = Path(path)
-    if len(p.name.encode()) > 255:
-        raise OutputError(f"{option} {_name(p)!r}: folder name longer than the file system allows")
-    st = _stat(p, option)
-    if st is not None and not stat.S_ISDIR(st.st_mode):
-        raise OutputError(f"{option} {_name(p)!r} exists and is not a folder")
-    _check_parents(p, option)
-    return p
+    if not str(path):
+        raise OutputError(f"{option}: the folder name is empty")
+    out = Path(path)
+    if len(out.name.encode("utf-8", "surrogateescape")) > MAX_OUT_NAME_BYTES:
+        raise OutputError(
+            f"{option} {_name(out)!r}: folder name longer than the file system allows"
+            f" ({MAX_OUT_NAME_BYTES} bytes with the temporary name beside it)"
+        )
+    for p in (out, *out.parents):
+        st = _stat(p, option)
+        if st is None:
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            if p == out:
+                raise OutputError(f"{option} {_name(out)!r} exists and is not a folder")
+            raise OutputError(
+                f"{option} {_name(out)!r} is under {_name(p)!r}, which is not a folder"
+            )
+        writable = p.parent if p == out else p  # the set is built beside the target
+        if not os.access(writable, os.W_OK | os.X_OK):
+            raise OutputError(f"{option} {_name(out)!r}: cannot write in {_name(writable)!r}")
+        break
+    return out

@@ -36,7 +36,6 @@ import math
 import os
 import shutil
 import signal
-import stat
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -45,8 +44,8 @@ from typing import Any
 
 import numpy as np
 
-from dispatch.errors import DispatchError
 from dispatch.io.atomic import atomic_write
+from dispatch.io.paths import OutputError, check_output_dir
 from dispatch.sim.records import SimResult
 
 __all__ = [
@@ -576,52 +575,6 @@ OUTPUT_FILES = (
     "calls.csv", "units.csv", "summary.json", "response_by_priority.png", "utilisation.png",
     "response_by_hour.png", "map.html", "map.geojson", "manifest.json",
 )  # fmt: skip
-#: Longest folder name accepted for ``--out`` (the temporary folder beside it adds a prefix and
-#: a suffix to the name; most file systems allow 255 bytes).
-MAX_OUT_NAME_BYTES = 255 - 32
-
-
-class OutputError(DispatchError):
-    """An output folder that cannot be written (a file, a device, a path under a file, ...)."""
-
-
-def check_output_dir(out_dir: str | Path) -> Path:
-    """Check, before any work, that ``out_dir`` can receive an output set; return it as a Path.
-
-    It may exist (a folder: the files of the new set replace those of an earlier one, other
-    files are left alone) or not (it is created with its parents).
-
-    Raises
-    ------
-    OutputError
-        An empty path, a path that exists and is not a folder (a file, ``/dev/full``), a path
-        under a file, a name too long, or a nearest existing folder that cannot be written.
-    """
-    if not str(out_dir):
-        raise OutputError("--out: the folder name is empty")
-    out = Path(out_dir)
-    if len(out.name.encode("utf-8", "surrogateescape")) > MAX_OUT_NAME_BYTES:
-        raise OutputError(
-            f"--out {_short(out)!r}: folder name longer than {MAX_OUT_NAME_BYTES} bytes"
-        )
-    for p in (out, *out.parents):
-        try:
-            st = p.stat()
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        except OSError as exc:
-            raise OutputError(f"--out {_short(out)!r}: {exc.strerror or exc}") from None
-        if not stat.S_ISDIR(st.st_mode):
-            if p == out:
-                raise OutputError(f"--out {_short(out)!r} exists and is not a folder")
-            raise OutputError(
-                f"--out {_short(out)!r} is under {_short(p)!r}, which is not a folder"
-            )
-        writable = p.parent if p == out else p  # the set is built beside the target
-        if not os.access(writable, os.W_OK | os.X_OK):
-            raise OutputError(f"--out {_short(out)!r}: cannot write in {_short(writable)!r}")
-        break
-    return out
 
 
 def _short(p: Path) -> str:

@@ -3,7 +3,8 @@
 A policy decides which dispatchable unit goes to a call (:meth:`~DispatchPolicy.choose`) and how the
 waiting calls are matched to the units when a unit frees up or a call arrives
 (:meth:`~DispatchPolicy.match`). Each class states once, in ``supports_run_cards``, whether it can
-fill run cards; :func:`make_policy` is the one place that rule is checked.
+fill run cards; :func:`check_policy` (called by :func:`make_policy`) is the one place that rule is
+checked. This module does not import the scenario reader, so the reader can call it.
 
 ``fastest`` (:class:`Fastest`)
     The unit with the smallest road ETA (turnout + drive), by ``net.fastest_units``: what live
@@ -38,7 +39,7 @@ import numpy as np
 from dispatch.errors import DispatchError
 from dispatch.geo import haversine_m
 from dispatch.sim.records import CallRecords, QueueKey, WaitingCalls
-from dispatch.sim.travel import Choice, Timing
+from dispatch.sim.travel import CallsLike, Choice, Timing
 from dispatch.sim.units import AVAILABLE, DISPATCHABLE, SimulationError, UnitState
 
 __all__ = [
@@ -63,11 +64,13 @@ class DispatchContext(Protocol):
     waiting: WaitingCalls
     records: CallRecords
     units: list[UnitState]
-    calls: Any  # dispatch.sim.demand.Calls
     type_names: list[str]
     type_priority: list[int]
     weight: dict[int, float]
     node_coords: tuple[np.ndarray, np.ndarray] | None
+
+    @property
+    def calls(self) -> CallsLike: ...
 
     @property
     def now_s(self) -> float: ...
@@ -75,6 +78,9 @@ class DispatchContext(Protocol):
     def candidates(self, vehicles: frozenset[str]) -> list[UnitState]: ...
 
     def free_classes(self) -> set[str]: ...
+
+    def reachable_nodes(self, vehicle: str) -> np.ndarray:
+        """Nodes of the network a class can use (its largest strongly connected part)."""
 
     def dispatch(self, call: int, choice: Choice, *, mandatory: bool = True) -> None: ...
 
@@ -207,16 +213,9 @@ class NearestNode(_RankedBaseline):
         if tree is None:
             from scipy.spatial import cKDTree
 
-            from dispatch.sim.demand import _reachable_arcs
-
             assert sim.node_coords is not None
             lat, lon = sim.node_coords
-            net: Any = sim.timing.net
-            if hasattr(net, "arc_tail"):
-                ok = _reachable_arcs(net, vehicle)
-                nodes = np.unique(np.concatenate([net.arc_tail[ok], net.arc_head[ok]]))
-            else:
-                nodes = np.arange(len(lat))
+            nodes = sim.reachable_nodes(vehicle)
             kx = math.cos(math.radians(float(np.mean(lat))))
             tree = (cKDTree(np.column_stack([lat[nodes], lon[nodes] * kx])), nodes, kx)
             self._trees[vehicle] = tree

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dispatch.sim.scenario import Hospital
+from dispatch.sim.travel import HospitalLike
 from dispatch.sim.units import SimulationError
 
 __all__ = ["SCAN_LIMIT", "CallRecords", "SimResult", "WaitingCalls"]
@@ -65,6 +65,7 @@ class SimResult:
     targets_s : dict of int to float
         Response target per priority level.
     hospitals : tuple of Hospital
+        The receiving hospitals (:class:`dispatch.sim.scenario.Hospital`).
     run_cards : str or None
         Source of the run-card table the run dispatched with (None: one unit per call).
     move_up : str or None
@@ -81,7 +82,7 @@ class SimResult:
     units: dict[str, np.ndarray]
     events: list[tuple[float, str, str, int]]
     targets_s: dict[int, float]
-    hospitals: tuple[Hospital, ...] = ()
+    hospitals: tuple[HospitalLike, ...] = ()
     run_cards: str | None = None
     move_up: str | None = None
 

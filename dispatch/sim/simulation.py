@@ -254,6 +254,18 @@ class Simulation:
         """Dispatchable units of the given classes."""
         return [u for u in self.units if u.status in DISPATCHABLE and u.vehicle in vehicles]
 
+    def reachable_nodes(self, vehicle: str) -> np.ndarray:
+        """Nodes a class can use (its largest strongly connected part; every node of a network
+        without arcs, such as a test double)."""
+        from dispatch.sim.demand import _reachable_arcs
+
+        net: Any = self.net
+        if hasattr(net, "arc_tail"):
+            ok = _reachable_arcs(net, vehicle)
+            return np.unique(np.concatenate([net.arc_tail[ok], net.arc_head[ok]]))
+        assert self.node_coords is not None
+        return np.arange(len(self.node_coords[0]))
+
     def free_classes(self) -> set[str]:
         """Classes of the dispatchable units."""
         return {u.vehicle for u in self.units if u.status in DISPATCHABLE}

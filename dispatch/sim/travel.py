@@ -21,14 +21,18 @@ from typing import Any, Protocol
 import numpy as np
 
 from dispatch.geo import point_distance_m
-from dispatch.sim.demand import Calls
 from dispatch.sim.events import EventQueue
-from dispatch.sim.scenario import Hospital
 from dispatch.sim.units import AVAILABLE, DRIVING_TO_POST, UnitState
+
+# This module and the policies read calls and hospitals through the protocols below (attribute
+# names of dispatch.sim.demand.Calls and dispatch.sim.scenario.Hospital), so that they import
+# neither the scenario reader nor the call generator: the reader may use the policies.
 
 __all__ = [
     "LOWER_BOUND_SLACK_M",
+    "CallsLike",
     "Choice",
+    "HospitalLike",
     "RouteLike",
     "Timing",
     "TravelOracle",
@@ -42,6 +46,49 @@ LOWER_BOUND_SLACK_M = 300.0
 
 #: A timed choice: the unit, its ETA (turnout + drive), turnout, drive, seconds.
 Choice = tuple[UnitState, float, float, float]
+
+
+class CallsLike(Protocol):
+    """What the simulator reads from the calls (:class:`dispatch.sim.demand.Calls`)."""
+
+    @property
+    def time_s(self) -> np.ndarray: ...
+
+    @property
+    def type_idx(self) -> np.ndarray: ...
+
+    @property
+    def lat(self) -> np.ndarray: ...
+
+    @property
+    def lon(self) -> np.ndarray: ...
+
+    @property
+    def on_scene_s(self) -> np.ndarray: ...
+
+    @property
+    def transport(self) -> np.ndarray: ...
+
+    @property
+    def handover_s(self) -> np.ndarray: ...
+
+    def __len__(self) -> int: ...
+
+
+class HospitalLike(Protocol):
+    """What the simulator reads from a hospital (:class:`dispatch.sim.scenario.Hospital`)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def lat(self) -> float: ...
+
+    @property
+    def lon(self) -> float: ...
+
+    @property
+    def capabilities(self) -> tuple[str, ...]: ...
 
 
 class RouteLike(Protocol):
@@ -124,10 +171,10 @@ class TravelTables:
     Parameters
     ----------
     net : TravelOracle
-    calls : Calls
+    calls : CallsLike
     posts : mapping of str to sequence of (lat, lon)
         Per vehicle class, the posts its units may wait at (a unit's ``post_idx`` indexes them).
-    hospitals : sequence of Hospital
+    hospitals : sequence of HospitalLike
     type_vehicles : sequence of frozenset of str
         Per incident type, the classes that may answer it (a class's tables hold those calls only).
     """
@@ -135,9 +182,9 @@ class TravelTables:
     def __init__(
         self,
         net: TravelOracle,
-        calls: Calls,
+        calls: CallsLike,
         posts: Mapping[str, Sequence[tuple[float, float]]],
-        hospitals: Sequence[Hospital],
+        hospitals: Sequence[HospitalLike],
         type_vehicles: Sequence[frozenset[str]],
     ) -> None:
         self.net = net
@@ -262,7 +309,7 @@ class Timing:
     net : TravelOracle
     clock : EventQueue
         Its ``now_s`` is the time of every query.
-    calls : Calls
+    calls : CallsLike
     units : sequence of UnitState
     tables : TravelTables or None
         None asks the network one query at a time (the same numbers, slower; the reference the
@@ -276,7 +323,7 @@ class Timing:
         self,
         net: TravelOracle,
         clock: EventQueue,
-        calls: Calls,
+        calls: CallsLike,
         units: Sequence[UnitState],
         tables: TravelTables | None,
         *,

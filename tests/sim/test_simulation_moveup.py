@@ -51,9 +51,8 @@ def test_fill_gaps_refills_an_emptied_station_by_hand() -> None:
     assert res.move_up == "fill_gaps"
     s = pooled_summary([res])["move_up"]
     assert s["policy"] == "fill_gaps" and s["relocations"] == 1
-    assert s["moves_per_unit_per_day"] == pytest.approx(
-        1 / 3 / (3.0 / 24), abs=1e-3
-    )  # 3 units, 3 h
+    per_unit_day = 1 / 3 / (3.0 / 24)  # one move, 3 units, 3 hours
+    assert s["moves_per_unit_per_day"] == pytest.approx(per_unit_day, abs=1e-3)
     assert s["relocation_km"] == pytest.approx(km, abs=1e-3)
 
 
@@ -143,3 +142,72 @@ def test_a_custom_policy_through_the_protocol() -> None:
     b1 = [(e, round(t, 6)) for t, e, u, _ in res.events if u == "B1"]
     assert b1 == [("relocate", 0.0), ("arrive_post", 2000.0)]
     assert res.units["relocations"].tolist() == [0, 0, 1]
+
+
+TINY_TOML = """
+name = "tiny_moveup"
+map = "fake"
+[simulation]
+horizon_h = 24.0
+seed = 4
+[[priorities]]
+level = 1
+target_s = 600
+[[incident_types]]
+name = "medical"
+service = "115"
+priority = 1
+vehicles = ["ambulance"]
+calls_per_hour = 2.0
+on_scene = { dist = "fixed", mean_s = 900 }
+[[stations]]
+name = "S1"
+lat = 16.0
+lon = 108.0
+[[stations]]
+name = "S2"
+lat = 16.0
+lon = 108.02
+[[units]]
+id = "A"
+vehicle = "ambulance"
+station = "S1"
+count = 2
+[[units]]
+id = "B"
+vehicle = "ambulance"
+station = "S2"
+"""
+
+
+def test_compare_policies_pairs_the_move_up_with_none(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import functools
+    import json
+
+    import dispatch.sim.parallel as parallel
+    from dispatch.cli import main
+    from tests._sim_fake import make_fake_net
+
+    path = tmp_path / "tiny_moveup.toml"
+    path.write_text(TINY_TOML)
+    monkeypatch.setattr(
+        parallel,
+        "run_replications",
+        functools.partial(parallel.run_replications, net_factory=make_fake_net),
+    )
+    args = ["simulate", str(path), "--quiet", "--json", "--compare-policies"]
+    assert main([*args, "--move-up", "fill_gaps"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["move_up"]["policy"] == "fill_gaps" and out["move_up"]["relocations"] > 0
+    cmp = out["comparison"]
+    assert list(cmp["policies"])[-1] == "fastest, move-up none"
+    # the same calls with and without move-up; the paired difference is none minus fill_gaps
+    assert main(args) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert "move_up" not in plain
+    assert cmp["policies"]["fastest, move-up none"] == plain["comparison"]["policies"]["fastest"]
+    d = cmp["paired_differences"]["fastest, move-up none"]["response_mean_s"]
+    mean_none = plain["response_s"]["mean"]
+    assert d["difference"]["mean"] == pytest.approx(mean_none - out["response_s"]["mean"], abs=2e-3)

@@ -12,9 +12,9 @@
 ``response_by_priority.png``, ``utilisation.png``, ``response_by_hour.png``
     response-time distribution per priority, utilisation per unit, mean response by hour of day;
 ``map.html``, ``map.geojson``
-    stations, units, hospitals, calls coloured by response time, closures (folium/Leaflet; the
-    browser loads Leaflet and the map tiles from the network when the file is opened); the same
-    layers as GeoJSON, for a GIS and for offline use.
+    stations, units, hospitals, calls coloured by response time, closures (one file with the
+    vendored Leaflet inlined: it renders offline; OpenStreetMap tiles load when online); the same
+    layers as GeoJSON, for a GIS.
 
 ``manifest.json``
     written last: the run (scenario, map, policy, seed, horizon) and every file with its size and

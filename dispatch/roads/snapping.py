@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numba
 import numpy as np
@@ -25,6 +25,8 @@ from dispatch.geo import haversine_m
 from dispatch.roads.graph import RoadGraph
 
 CELL_M = 100.0
+#: A :class:`SnapIndex` as a kernel receives it: a plain tuple (see :data:`dispatch.routing.kernels.Packed`).
+Packed = tuple[Any, ...]
 _M_PER_DEG = math.pi / 180.0 * 6_371_008.8
 
 
@@ -131,9 +133,10 @@ def build_index(net: RoadGraph) -> SnapIndex:
 
 @numba.njit(cache=True, nogil=True)
 def _snap_point(
-    x: float, y: float, g: SnapIndex, cell: float, access: np.ndarray, bit: int, tol: float
+    x: float, y: float, g_: Packed, cell: float, access: np.ndarray, bit: int, tol: float
 ) -> tuple[int, float, float]:
     """Nearest allowed road piece to one point within ``tol`` metres: ``(arc, t, dist)``, arc -1 if none."""
+    g = SnapIndex(*g_)
     cx = int(math.floor((x - g.gx0) / cell))
     cy = int(math.floor((y - g.gy0) / cell))
     best = tol
@@ -186,7 +189,7 @@ def _snap_point(
 
 @numba.njit(cache=True, nogil=True)
 def snap_kernel(
-    qx: np.ndarray, qy: np.ndarray, g: SnapIndex, cell: float, access: np.ndarray, bit: int,
+    qx: np.ndarray, qy: np.ndarray, g: Packed, cell: float, access: np.ndarray, bit: int,
     tol: float, out_arc: np.ndarray, out_t: np.ndarray, out_d: np.ndarray,
 ) -> None:  # fmt: skip
     """:func:`_snap_point` for every query point (projected metres ``qx``, ``qy``)."""
@@ -196,6 +199,8 @@ def snap_kernel(
 
 #: Sequences of at most this many items are checked item by item for booleans and strings.
 _CHECK_ITEMS = 16
+_SEQ = (tuple, list)
+_NOT_NUMBER = (bool, np.bool_, str, bytes)
 
 
 def as_points(points: object, *, name: str = "points") -> np.ndarray:
@@ -205,14 +210,14 @@ def as_points(points: object, *, name: str = "points") -> np.ndarray:
     if isinstance(points, np.ndarray):
         if points.dtype == np.bool_ or points.dtype.kind in "USO":
             raise PointError(f"{name} must be (lat, lon) numbers, got an array of {points.dtype}")
-    elif isinstance(points, tuple | list) and len(points) <= _CHECK_ITEMS:
+    elif isinstance(points, _SEQ) and len(points) <= _CHECK_ITEMS:
         # a point or a few (the dispatch path); long lists are left to numpy's conversion
         for p in points:
-            if isinstance(p, bool | str | bytes) or (
-                isinstance(p, tuple | list) and any(isinstance(x, bool | str | bytes) for x in p)
+            if isinstance(p, _NOT_NUMBER) or (
+                isinstance(p, _SEQ) and any(isinstance(x, _NOT_NUMBER) for x in p)
             ):
                 raise PointError(f"{name} must be (lat, lon) pairs of numbers, got {points!r}")
-    elif isinstance(points, bool | str | bytes):
+    elif isinstance(points, _NOT_NUMBER):
         raise PointError(f"{name} must be (lat, lon) pairs of numbers, got {points!r}")
     try:
         arr = np.asarray(points, dtype=np.float64)
@@ -293,7 +298,7 @@ def snap_arrays(
     arc = np.empty(n, dtype=np.int64)
     t = np.empty(n)
     d = np.empty(n)
-    snap_kernel(qx, qy, idx, CELL_M, access, bit, tol, arc, t, d)
+    snap_kernel(qx, qy, tuple(idx), CELL_M, access, bit, tol, arc, t, d)
     return arc, t, d
 
 
@@ -302,7 +307,13 @@ def snap_one(
 ) -> tuple[int, float, float]:
     """:func:`snap_arrays` for one validated point, without array overhead (the dispatch hot path)."""
     return _snap_point(  # type: ignore[no-any-return,unused-ignore]
-        (lon - idx.lon0) * idx.kx, (lat - idx.lat0) * _M_PER_DEG, idx, CELL_M, access, bit, tol
+        (lon - idx.lon0) * idx.kx,
+        (lat - idx.lat0) * _M_PER_DEG,
+        tuple(idx),
+        CELL_M,
+        access,
+        bit,
+        tol,
     )
 
 

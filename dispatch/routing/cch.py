@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import NamedTuple
 
 import numba
 import numpy as np
 
-from dispatch.routing.kernels import ArcEnds, UnitPositions, reach_seed, same_arc_time
+from dispatch.routing.kernels import ArcEnds, Packed, UnitPositions, reach_seed, same_arc_time
 
 LEAF_SIZE = 16
 _DIRECTIONS = 4
@@ -52,10 +53,15 @@ class Hierarchy:
         """Number of upward edges (original edges plus fill-in)."""
         return len(self.up_head)
 
-    @property
+    @cached_property
     def up(self) -> Up:
         """The upward graph as the kernels take it."""
         return Up(self.up_ptr, self.up_head, self.up_tail, self.parent)
+
+    @cached_property
+    def up_p(self) -> Packed:
+        """:attr:`up` as an entry kernel takes it."""
+        return tuple(self.up)
 
 
 class Up(NamedTuple):
@@ -224,9 +230,11 @@ class Metric(NamedTuple):
 
 
 @numba.njit(cache=True, nogil=True)
-def customize_kernel(h_up: Up, tri_edge: np.ndarray, arc_edge: np.ndarray, arc_up: np.ndarray,
-                     w: np.ndarray, m: Metric) -> None:  # fmt: skip
+def customize_kernel(h_up_: Packed, tri_edge: np.ndarray, arc_edge: np.ndarray, arc_up: np.ndarray,
+                     w: np.ndarray, m_: Packed) -> None:  # fmt: skip
     """Fill metric ``m`` from arc weights ``w`` (basic customization, then lower triangles)."""
+    h_up = Up(*h_up_)
+    m = Metric(*m_)
     m.up_w[:] = np.inf
     m.down_w[:] = np.inf
     m.up_mid[:] = -1
@@ -268,7 +276,7 @@ def customize(h: Hierarchy, w: np.ndarray) -> Metric:
     m = Metric(np.empty(ne), np.empty(ne), np.empty(ne, dtype=np.int64),
                np.empty(ne, dtype=np.int64), np.empty(ne, dtype=np.int64),
                np.empty(ne, dtype=np.int64))  # fmt: skip
-    customize_kernel(h.up, h.tri_edge, h.arc_edge, h.arc_up, w, m)
+    customize_kernel(h.up_p, h.tri_edge, h.arc_edge, h.arc_up, w, tuple(m))
     for a in m:
         a.flags.writeable = False
     return m
@@ -346,6 +354,8 @@ class Workspace:
             np.empty(2 * n + 2, dtype=np.int64),
             np.empty(4 * n + 16, dtype=np.int64),
         )
+        self.fwd_p: Packed = tuple(self.s.fwd)
+        self.bwd_p: Packed = tuple(self.s.bwd)
         self.cur = 0
 
 
@@ -359,10 +369,12 @@ class UnitLabels(NamedTuple):
 
 @numba.njit(cache=True, nogil=True)
 def unit_labels_kernel(
-    seed_rank: np.ndarray, seed_cost: np.ndarray, up: Up, up_w: np.ndarray, side: Side, cur0: int,
+    seed_rank: np.ndarray, seed_cost: np.ndarray, up_: Packed, up_w: np.ndarray, side_: Packed, cur0: int,
     buf: np.ndarray, out_ptr: np.ndarray, max_labels: int,
 ) -> tuple[np.ndarray, np.ndarray, int]:  # fmt: skip
     """Forward labels of each unit (row of seeds): CSR ``out_ptr`` -> (ranks, dists); returns next stamp."""
+    up = Up(*up_)
+    side = Side(*side_)
     nu = seed_rank.shape[0]
     ranks = np.empty(max_labels, dtype=np.int64)
     dists = np.empty(max_labels)
@@ -421,7 +433,7 @@ def to_rank(h: Hierarchy, nodes: np.ndarray) -> np.ndarray:
 @numba.njit(cache=True, nogil=True)
 def phast_block_kernel(
     src_rank: np.ndarray, src_cost: np.ndarray, dst_rank: np.ndarray, dst_cost: np.ndarray,
-    up: Up, w_up: np.ndarray, w_down: np.ndarray, side: Side, cur0: int, buf: np.ndarray,
+    up_: Packed, w_up: np.ndarray, w_down: np.ndarray, side_: Packed, cur0: int, buf: np.ndarray,
     d: np.ndarray, out: np.ndarray,
 ) -> int:  # fmt: skip
     """One-to-all by an upward search then a downward sweep in rank order (PHAST), for a block of
@@ -429,6 +441,8 @@ def phast_block_kernel(
     once per block and the inner loop runs over contiguous memory. Forward: ``w_up = up_w``,
     ``w_down = down_w``; backward (distances *to* the sources): swap them.
     ``out[s, t] = min_j d[dst_rank[t, j], s] + dst_cost[t, j]``. Returns the next stamp."""
+    up = Up(*up_)
+    side = Side(*side_)
     n = len(up.ptr) - 1
     ns = src_rank.shape[0]
     cur = cur0
@@ -475,11 +489,10 @@ def matrix(h: Hierarchy, m: Metric, ws: Workspace, src_nodes: np.ndarray, src_co
     out = np.empty((len(src_nodes), len(dst_nodes)))
     src_rank, dst_rank = to_rank(h, src_nodes), to_rank(h, dst_nodes)
     block = np.empty((len(h.rank), min(PHAST_BLOCK, max(len(src_nodes), 1))))
-    up = h.up
     for lo in range(0, len(src_nodes), PHAST_BLOCK):
         hi = min(lo + PHAST_BLOCK, len(src_nodes))
-        ws.cur = phast_block_kernel(src_rank[lo:hi], src_cost[lo:hi], dst_rank, dst_cost, up, w_up,
-                                    w_down, ws.s.fwd, ws.cur, ws.s.buf, block, out[lo:hi])  # fmt: skip
+        ws.cur = phast_block_kernel(src_rank[lo:hi], src_cost[lo:hi], dst_rank, dst_cost, h.up_p,
+                                    w_up, w_down, ws.fwd_p, ws.cur, ws.s.buf, block, out[lo:hi])  # fmt: skip
     return out
 
 
@@ -487,22 +500,27 @@ def unit_labels(h: Hierarchy, m: Metric, ws: Workspace, leave_nodes: np.ndarray,
                 leave_cost: np.ndarray) -> UnitLabels:  # fmt: skip
     """Forward labels of units on their ancestors (CSR by unit)."""
     ptr = np.empty(len(leave_nodes) + 1, dtype=np.int64)
-    ranks, dists, ws.cur = unit_labels_kernel(to_rank(h, leave_nodes), leave_cost, h.up, m.up_w,
-                                              ws.s.fwd, ws.cur, ws.s.buf, ptr,
+    ranks, dists, ws.cur = unit_labels_kernel(to_rank(h, leave_nodes), leave_cost, h.up_p, m.up_w,
+                                              ws.fwd_p, ws.cur, ws.s.buf, ptr,
                                               64 * len(leave_nodes) + 64)  # fmt: skip
     return UnitLabels(ptr, ranks, dists)
 
 
 @numba.njit(cache=True, nogil=True)
 def dispatch_cch_kernel(
-    ends: ArcEnds, w: np.ndarray, rank: np.ndarray, call_arc: int, call_t: float,
-    units: UnitPositions, up: Up, down_w: np.ndarray, side: Side, cur: int, buf: np.ndarray,
-    lab: UnitLabels, out: np.ndarray,
+    ends_: Packed, w: np.ndarray, rank: np.ndarray, call_arc: int, call_t: float,
+    units_: Packed, up_: Packed, down_w: np.ndarray, side_: Packed, cur: int, buf: np.ndarray,
+    lab_: Packed, out: np.ndarray,
 ) -> None:  # fmt: skip
     """Exact ETA of every unit to a call on arc ``call_arc`` at fraction ``call_t``.
 
     The call's reach seeds (tail of its arc, or head by the twin; the node itself at an end),
     same-arc candidates, then :func:`many_to_one_kernel` on the units' forward labels."""
+    ends = ArcEnds(*ends_)
+    units = UnitPositions(*units_)
+    up = Up(*up_)
+    side = Side(*side_)
+    lab = UnitLabels(*lab_)
     seed_rank = np.empty(3, dtype=np.int64)
     seed_cost = np.empty(3)
     for j in range(3):
@@ -567,19 +585,24 @@ def _unpack(e: int, up_dir: bool, lo: int, up: Up, m: Metric, out: np.ndarray, k
 @numba.njit(cache=True, nogil=True)
 def p2p_path_kernel(
     src_rank: np.ndarray, src_cost: np.ndarray, dst_rank: np.ndarray, dst_cost: np.ndarray,
-    up: Up, m: Metric, s: CchScratch, cur: int,
+    up_: Packed, m_: Packed, fwd_: Packed, bwd_: Packed, buf: np.ndarray, out_arcs: np.ndarray,
+    cur: int,
 ) -> tuple[float, int, int, int]:  # fmt: skip
     """Fastest path between seed sets by the CCH: ``(eta, n_arcs, start rank, end rank)``; the
-    original arcs in driving order are in ``s.arcs[:n_arcs]``. ``(inf, 0, -1, -1)`` if none."""
-    buf = s.buf2
-    nf = ancestor_labels(src_rank, src_cost, up, m.up_w, s.fwd, cur, buf)
-    ancestor_labels(dst_rank, dst_cost, up, m.down_w, s.bwd, cur, buf[nf:])
+    original arcs in driving order are in ``out_arcs[:n_arcs]``. ``(inf, 0, -1, -1)`` if none.
+    ``fwd_``/``bwd_`` are the two :class:`Side` scratch label sets, ``buf`` of size ``2 n + 2``."""
+    up = Up(*up_)
+    m = Metric(*m_)
+    fwd = Side(*fwd_)
+    bwd = Side(*bwd_)
+    nf = ancestor_labels(src_rank, src_cost, up, m.up_w, fwd, cur, buf)
+    ancestor_labels(dst_rank, dst_cost, up, m.down_w, bwd, cur, buf[nf:])
     best = np.inf
     meet = -1
     for i in range(nf):
         r = buf[i]
-        if s.bwd.stamp[r] == cur:
-            c = s.fwd.dist[r] + s.bwd.dist[r]
+        if bwd.stamp[r] == cur:
+            c = fwd.dist[r] + bwd.dist[r]
             if c < best:
                 best = c
                 meet = r
@@ -588,8 +611,8 @@ def p2p_path_kernel(
     # forward half: edges from the meeting node back down to a source seed
     nfe = 0
     r = meet
-    while s.fwd.pred[r] >= 0:
-        e = s.fwd.pred[r]
+    while fwd.pred[r] >= 0:
+        e = fwd.pred[r]
         buf[nfe] = e
         nfe += 1
         r = up.tail[e]
@@ -597,11 +620,11 @@ def p2p_path_kernel(
     k = 0
     for i in range(nfe - 1, -1, -1):
         e = buf[i]
-        k = _unpack(e, True, up.tail[e], up, m, s.arcs, k)
+        k = _unpack(e, True, up.tail[e], up, m, out_arcs, k)
     r = meet
-    while s.bwd.pred[r] >= 0:
-        e = s.bwd.pred[r]
-        k = _unpack(e, False, up.tail[e], up, m, s.arcs, k)
+    while bwd.pred[r] >= 0:
+        e = bwd.pred[r]
+        k = _unpack(e, False, up.tail[e], up, m, out_arcs, k)
         r = up.tail[e]
     return best, k, start, r
 
@@ -611,7 +634,8 @@ def path(h: Hierarchy, m: Metric, ws: Workspace, src_nodes: np.ndarray, src_cost
     """Fastest path between two seed sets (node ids, costs): ``(eta, arcs, start node, end node)``."""
     ws.cur += 1
     eta, k, start, end = p2p_path_kernel(to_rank(h, src_nodes), src_cost, to_rank(h, dst_nodes),
-                                         dst_cost, h.up, m, ws.s, ws.cur)  # fmt: skip
+                                         dst_cost, h.up_p, tuple(m), ws.fwd_p, ws.bwd_p,
+                                         ws.s.buf2, ws.s.arcs, ws.cur)  # fmt: skip
     if start < 0:
         return eta, ws.s.arcs[:0].copy(), -1, -1
     return eta, ws.s.arcs[:k].copy(), int(h.order[start]), int(h.order[end])

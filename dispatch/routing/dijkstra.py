@@ -21,6 +21,7 @@ from dispatch.routing.kernels import (
     ArcEnds,
     Exits,
     NearestTable,
+    Packed,
     Scratch,
     UnitPositions,
     heap_pop,
@@ -95,13 +96,18 @@ def kfastest_kernel(
 
 @numba.njit(cache=True, nogil=True)
 def dispatch_kernel(
-    rev: Adjacency, ends: ArcEnds, w: np.ndarray, call_arc: int, call_t: float,
-    units: UnitPositions, s: Scratch, cur: int, ex: Exits, unit_best: np.ndarray, k: int,
+    rev_: Packed, ends_: Packed, w: np.ndarray, call_arc: int, call_t: float,
+    units_: Packed, s_: Packed, cur: int, ex_: Packed, unit_best: np.ndarray, k: int,
     bound: float, min_extra: float, slack: float,
 ) -> int:  # fmt: skip
     """One class's part of ``fastest_units``: seeds from the call's edge position, same-arc
     candidates, then :func:`kfastest_kernel`. ``unit_best`` receives each unit's ETA (exact for
     every unit within ``slack`` of the k-th; larger values are upper bounds or inf)."""
+    rev = Adjacency(*rev_)
+    ends = ArcEnds(*ends_)
+    units = UnitPositions(*units_)
+    s = Scratch(*s_)
+    ex = Exits(*ex_)
     seed_node = np.empty(3, dtype=np.int64)
     seed_cost = np.empty(3)
     for j in range(3):
@@ -117,8 +123,8 @@ def dispatch_kernel(
 
 @numba.njit(cache=True, nogil=True)
 def knearest_kernel(
-    fwd: Adjacency, w: np.ndarray, seed_node: np.ndarray, seed_unit: np.ndarray,
-    seed_cost: np.ndarray, tab: NearestTable,
+    fwd_: Packed, w: np.ndarray, seed_node: np.ndarray, seed_unit: np.ndarray,
+    seed_cost: np.ndarray, tab_: Packed,
 ) -> None:  # fmt: skip
     """For every node, its ``K`` nearest units (``K = tab.unit.shape[1]``), by a multi-label Dijkstra.
 
@@ -126,6 +132,8 @@ def knearest_kernel(
     labels once it has ``K``: a unit pruned there is beaten, at every node beyond, by the ``K`` it
     holds. Seeds are the units' exits (node, unit, cost with turnout). Heap items pack
     ``node * n_units + unit``."""
+    fwd = Adjacency(*fwd_)
+    tab = NearestTable(*tab_)
     kk = tab.unit.shape[1]
     nu = 1
     for i in range(len(seed_unit)):
@@ -167,8 +175,8 @@ def knearest_kernel(
 
 @numba.njit(cache=True, nogil=True)
 def knearest_query(
-    ends: ArcEnds, w: np.ndarray, call_arc: int, call_t: float, units: UnitPositions,
-    tab: NearestTable, out_unit: np.ndarray, out_eta: np.ndarray,
+    ends_: Packed, w: np.ndarray, call_arc: int, call_t: float, units_: Packed,
+    tab_: Packed, out_unit: np.ndarray, out_eta: np.ndarray,
 ) -> tuple[int, float]:  # fmt: skip
     """Candidates for the fastest units to a call from the nearest-units table.
 
@@ -176,6 +184,9 @@ def knearest_query(
     (distinct units, unsorted) and returns ``(count, bound)``: every unit with an ETA below
     ``bound`` is a candidate and its ETA is exact. A unit missing from a full list at reach node r
     is at least that list's last distance plus the cost from r, hence the bound."""
+    ends = ArcEnds(*ends_)
+    units = UnitPositions(*units_)
+    tab = NearestTable(*tab_)
     nodes = np.empty(3, dtype=np.int64)
     costs = np.empty(3)
     for j in range(3):
@@ -217,11 +228,13 @@ def _candidate(out_unit: np.ndarray, out_eta: np.ndarray, nc: int, u: int, x: fl
 
 @numba.njit(cache=True, nogil=True)
 def exits_kernel(
-    ends: ArcEnds, w: np.ndarray, units: UnitPositions, n: int
+    ends_: Packed, w: np.ndarray, units_: Packed, n: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per-node linked lists of unit exits ``(first, next, unit, cost)`` (see :class:`Exits`):
     where each unit can enter the graph from its edge position (head of its arc, or tail by the
     twin, or the tail itself at ``t == 0``) and at what cost, turnout included."""
+    ends = ArcEnds(*ends_)
+    units = UnitPositions(*units_)
     nu = len(units.arc)
     first = np.full(n, -1, dtype=np.int64)
     nxt = np.empty(3 * nu, dtype=np.int64)
@@ -243,11 +256,13 @@ def exits_kernel(
 
 @numba.njit(cache=True, nogil=True)
 def matrix_kernel(
-    g: Adjacency, w: np.ndarray, src_node: np.ndarray, src_cost: np.ndarray,
-    dst_node: np.ndarray, dst_cost: np.ndarray, s: Scratch, cur0: int, out: np.ndarray,
+    g_: Packed, w: np.ndarray, src_node: np.ndarray, src_cost: np.ndarray,
+    dst_node: np.ndarray, dst_cost: np.ndarray, s_: Packed, cur0: int, out: np.ndarray,
 ) -> int:  # fmt: skip
     """One search per source row (seeds ``src_node[i]``/``src_cost[i]``), stopping once every target
     node is settled; ``out[i, d] = min_j dist[dst_node[d, j]] + dst_cost[d, j]``. Returns next stamp."""
+    g = Adjacency(*g_)
+    s = Scratch(*s_)
     cur = cur0
     n_dst = dst_node.shape[0]
     for i in range(src_node.shape[0]):
@@ -285,12 +300,14 @@ def matrix_kernel(
 
 @numba.njit(cache=True, nogil=True)
 def p2p_kernel(
-    g: Adjacency, w: np.ndarray, src_node: np.ndarray, src_cost: np.ndarray, dst_node: np.ndarray,
-    dst_cost: np.ndarray, s: Scratch, cur: int,
+    g_: Packed, w: np.ndarray, src_node: np.ndarray, src_cost: np.ndarray, dst_node: np.ndarray,
+    dst_cost: np.ndarray, s_: Packed, cur: int,
 ) -> tuple[float, int]:  # fmt: skip
     """Forward search from seeds to the best target (node, cost) pair; ``s.pred`` holds the tree.
 
     Returns ``(eta, target index)`` (``(inf, -1)`` when unreachable)."""
+    g = Adjacency(*g_)
+    s = Scratch(*s_)
     size = seed_heap(src_node, src_cost, s, cur)
     best = np.inf
     best_j = -1

@@ -64,6 +64,7 @@ from dispatch.routing.kernels import (
     ArcEnds,
     Exits,
     NearestTable,
+    Packed,
     Scratch,
     UnitPositions,
     new_scratch,
@@ -174,6 +175,7 @@ class DijkstraWorkspace:
 
     def __init__(self, n_nodes: int, n_arcs: int) -> None:
         self.s: Scratch = new_scratch(n_nodes, n_arcs)
+        self.sp: Packed = tuple(self.s)
         self.cur = 0
 
     def next_stamp(self) -> int:
@@ -242,6 +244,10 @@ class Engine:
         identity.flags.writeable = False
         self.fwd = Adjacency(graph.fwd_ptr, identity, graph.arc_head)  # arcs are numbered by tail
         self.rev = Adjacency(graph.rev_ptr, graph.rev_arc, graph.arc_tail)
+        # the same groups as entry kernels take them (see dispatch.routing.kernels.Packed)
+        self.ends_p: Packed = tuple(self.ends)
+        self.fwd_p: Packed = tuple(self.fwd)
+        self.rev_p: Packed = tuple(self.rev)
         access = access_mask(graph.arc_cat, graph.arc_width_m, graph.arc_maxweight_t, settings,
                              graph.arc_tag_access)  # fmt: skip
         access.flags.writeable = False
@@ -499,7 +505,7 @@ class Engine:
         """(nodes, costs), shape (n, 3): where points leave to (or are ``reach``-ed from) the graph."""
         nodes = np.empty((len(arc), 3), dtype=np.int64)
         costs = np.empty((len(arc), 3))
-        seeds_kernel(self.ends, w, np.asarray(arc, dtype=np.int64), np.asarray(t, dtype=np.float64),
+        seeds_kernel(self.ends_p, w, np.asarray(arc, dtype=np.int64), np.asarray(t, dtype=np.float64),
                      reach, nodes, costs)  # fmt: skip
         return nodes, costs
 
@@ -548,6 +554,7 @@ class ClassUnits:
     def __init__(self, members: np.ndarray, pos: UnitPositions) -> None:
         self.members = members  # row index of each member in the fleet
         self.pos = pos
+        self.pos_p: Packed = tuple(pos)
         self.min_turnout = float(pos.turnout.min())
         self.id_rank: np.ndarray | None = None
         self.exits: dict[int, tuple[np.ndarray, Exits]] = {}
@@ -681,8 +688,8 @@ class PreparedFleet:
         nu = len(cu.pos.arc)
         tab = NearestTable(np.empty((n, kk), dtype=np.int64), np.empty((n, kk)),
                            np.empty(n, dtype=np.int64))  # fmt: skip
-        knearest_kernel(engine.fwd, w, nodes.ravel(), np.repeat(np.arange(nu), 3),
-                        (costs + cu.pos.turnout[:, None]).ravel(), tab)  # fmt: skip
+        knearest_kernel(engine.fwd_p, w, nodes.ravel(), np.repeat(np.arange(nu), 3),
+                        (costs + cu.pos.turnout[:, None]).ravel(), tuple(tab))  # fmt: skip
         if len(cu.tables) >= engine.policy.max_fleet_tables:
             cu.tables.clear()
         cu.tables[id(w)] = (w, tab)
@@ -694,7 +701,7 @@ class PreparedFleet:
         hit = cu.exits.get(id(w))
         if hit is not None and hit[0] is w:
             return hit[1]
-        out = Exits(*exits_kernel(engine.ends, w, cu.pos, engine.graph.n_nodes))
+        out = Exits(*exits_kernel(engine.ends_p, w, cu.pos_p, engine.graph.n_nodes))
         if len(cu.exits) > 8:
             cu.exits.clear()
         cu.exits[id(w)] = (w, out)

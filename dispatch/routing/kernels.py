@@ -3,6 +3,8 @@
 Kernels take their arrays grouped in small named tuples (:class:`ArcEnds`, :class:`Adjacency`,
 :class:`Scratch`, :class:`UnitPositions`, :class:`Exits`) instead of long positional lists: numba
 compiles a named tuple of arrays to a struct, so attribute access inside a kernel costs nothing.
+Entry kernels (called from Python) receive each group as a plain tuple (:data:`Packed`) and rebuild
+the named tuple on their first line: see :data:`Packed` for why.
 
 An edge position is ``(arc, t)``: fraction ``t`` along ``arc`` from its tail (0) to its head (1); the
 other direction of a two-way street is ``twin[arc]`` (-1 when there is none). Everything here is
@@ -14,10 +16,17 @@ node.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numba
 import numpy as np
+
+#: A group of arrays as an entry kernel receives it: the plain tuple of a NamedTuple below
+#: (``tuple(group)``), rebuilt into the NamedTuple inside the kernel. numba types a plain tuple of
+#: arrays in its C fast path; a NamedTuple argument goes through Python-level typing (about 2 us
+#: per array per call, which would double the cost of a dispatch query). The fields are arrays and
+#: scalars of several types, hence ``Any``.
+Packed = tuple[Any, ...]
 
 
 class ArcEnds(NamedTuple):
@@ -203,10 +212,11 @@ def same_arc_time(twin: np.ndarray, w: np.ndarray, a: int, t_from: float, t_to: 
 
 @numba.njit(cache=True, nogil=True)
 def seeds_kernel(
-    e: ArcEnds, w: np.ndarray, arcs: np.ndarray, ts: np.ndarray, reach: bool, nodes: np.ndarray,
+    e_: Packed, w: np.ndarray, arcs: np.ndarray, ts: np.ndarray, reach: bool, nodes: np.ndarray,
     costs: np.ndarray,
 ) -> None:  # fmt: skip
     """Fill ``nodes``/``costs`` (n, 3) with the leave (or ``reach``) seeds of many positions."""
+    e = ArcEnds(*e_)
     for i in range(len(arcs)):
         for j in range(3):
             if reach:

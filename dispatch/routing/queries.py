@@ -90,10 +90,10 @@ def matrix(engine: Engine, w: np.ndarray, o_arc: np.ndarray, o_t: np.ndarray, d_
     dws = engine.scratch()
     if forward:  # Dijkstra from each origin, stopping once every destination is settled
         out = np.empty((len(o_arc), len(d_arc)))
-        dws.cur = matrix_kernel(engine.fwd, w, ln, lc, rn, rc, dws.s, dws.cur, out)
+        dws.cur = matrix_kernel(engine.fwd_p, w, ln, lc, rn, rc, dws.sp, dws.cur, out)
     else:  # reverse searches from destinations
         out_t = np.empty((len(d_arc), len(o_arc)))
-        dws.cur = matrix_kernel(engine.rev, w, rn, rc, ln, lc, dws.s, dws.cur, out_t)
+        dws.cur = matrix_kernel(engine.rev_p, w, rn, rc, ln, lc, dws.sp, dws.cur, out_t)
         out = out_t.T.copy()
     res: np.ndarray = np.minimum(out, _same_arc(engine, o_arc, o_t, d_arc, d_t, w))
     return res
@@ -248,7 +248,7 @@ def route_between(
             if rn[0][jj] == end and rc[0][jj] < INF and (j < 0 or rc[0][jj] < rc[0][j]):
                 j = jj
     else:
-        eta, j = p2p_kernel(engine.fwd, w, ln[0], lc[0], rn[0], rc[0], dws.s, dws.next_stamp())
+        eta, j = p2p_kernel(engine.fwd_p, w, ln[0], lc[0], rn[0], rc[0], dws.sp, dws.next_stamp())
     direct = float(
         _same_arc(engine, np.array([oa]), np.array([ot]), np.array([da]), np.array([dt]), w)[0, 0]
     )
@@ -475,10 +475,6 @@ class Fleet:
         return [dict(zip(keys, r, strict=True)) for r in self.prepared.rows]
 
 
-def _rank_key(res: float, eta: float, uid: str) -> tuple[int, str]:
-    return (math.floor(eta / res + 0.5), uid)
-
-
 def fastest_units(
     engine: Engine, closures: ClosureSet, call: object, units: object, *, k: int = 3,
     hour: float | None = None, routes: bool = False,
@@ -502,11 +498,14 @@ def fastest_units(
     policy = engine.policy
     res = policy.eta_resolution_s
     kk = int(k)
-    found: list[tuple[float, str, int, int]] = []  # (eta, id, class, member index)
+    # (rank key: ETA in resolution steps, unit id, ETA, class, member index)
+    found: list[tuple[int, str, float, int, int]] = []
+    inv_res = 1.0 / res
     bound = INF
     lat, lon = float(pt[0, 0]), float(pt[0, 1])
     snapped_any = False
     call_pos: dict[int, tuple[int, float]] = {}
+    ids = fleet.ids
     for c, cu in fleet.by_class.items():
         a0, t0, _ = engine.snap_call(lat, lon, c)
         if a0 < 0:
@@ -514,10 +513,11 @@ def fastest_units(
         snapped_any = True
         call_pos[c] = (a0, t0)
         w = engine.weights(VEHICLE_CLASSES[c], hour, closures)
-        nc = len(cu.members)
+        members = cu.members
+        nc = len(members)
         kc = min(kk, nc)
         n_w = cu.count_use(w)
-        best: np.ndarray | None = None
+        cands: list[tuple[float, int]] | None = None  # (ETA, member) of this class's candidates
         if n_w >= policy.table_after_uses and kc < policy.table_k:
             # neither the fleet nor the weights changed lately: look the answer up in the fleet's
             # nearest-units table (built on the policy's n-th such query, so that a closure's next
@@ -526,13 +526,12 @@ def fastest_units(
             cap = 3 * policy.table_k + nc
             out_u = np.empty(cap, dtype=np.int64)
             out_e = np.empty(cap)
-            got, tb = knearest_query(engine.ends, w, a0, t0, cu.pos, tab, out_u, out_e)
-            etas = out_e[:got]
-            below = np.sort(etas[etas < tb])
-            if (len(below) >= kc and below[kc - 1] + res < tb) or (len(below) == got and tb == INF):
-                best = np.full(nc, INF)
-                best[out_u[:got]] = etas
-        if best is None:
+            got, tb = knearest_query(engine.ends_p, w, a0, t0, cu.pos_p, tuple(tab), out_u, out_e)
+            listed = sorted(zip(out_e[:got].tolist(), out_u[:got].tolist(), strict=True))
+            n_below = sum(1 for e, _ in listed if e < tb)
+            if (n_below >= kc and listed[kc - 1][0] + res < tb) or (n_below == got and tb == INF):
+                cands = listed  # proven: every unit within the resolution of the k-th is listed
+        if cands is None:
             best = np.empty(nc)
             if (fleet.uses >= 2 or nc <= policy.cch_small_fleet) and engine.use_cch(w, 1):
                 # exact ETA of every unit from its CCH labels (a fleet reused, or a few units
@@ -542,30 +541,35 @@ def fastest_units(
                 m = engine.metric(w)
                 ws = engine.cch_workspace()
                 ws.cur += 1
-                cch.dispatch_cch_kernel(engine.ends, w, h.rank, a0, t0, cu.pos, h.up, m.down_w,
-                                        ws.s.fwd, ws.cur, ws.s.buf, lab, best)  # fmt: skip
+                cch.dispatch_cch_kernel(engine.ends_p, w, h.rank, a0, t0, cu.pos_p, h.up_p,
+                                        m.down_w, ws.fwd_p, ws.cur, ws.s.buf, tuple(lab), best)  # fmt: skip
             else:  # a reverse search from the call that stops once the k best are final
                 ex = fleet.exits(engine, c, w)
                 dws = engine.scratch()
-                dispatch_kernel(engine.rev, engine.ends, w, a0, t0, cu.pos, dws.s,
-                                dws.next_stamp(), ex, best, kc, bound, cu.min_turnout, res)  # fmt: skip
-        # only the class's k best (and those within the resolution of the k-th) can be among the
-        # overall k best
-        cutoff = (np.partition(best, kc - 1)[kc - 1] if nc > kc else INF) + res
-        for m_ in np.flatnonzero(best <= cutoff).tolist():
-            e = float(best[m_])
+                dispatch_kernel(engine.rev_p, engine.ends_p, w, a0, t0, cu.pos_p, dws.sp,
+                                dws.next_stamp(), tuple(ex), best, kc, bound, cu.min_turnout, res)  # fmt: skip
+            if nc > kc:  # only the class's k best, and those within the resolution of the k-th
+                cutoff = float(np.partition(best, kc - 1)[kc - 1]) + res
+                sel = np.flatnonzero(best <= cutoff)
+                cands = list(zip(best[sel].tolist(), sel.tolist(), strict=True))
+            else:
+                cands = list(zip(best.tolist(), range(nc), strict=False))
+        else:
+            cutoff = cands[kc - 1][0] + res if len(cands) >= kc else INF
+            cands = [x for x in cands if x[0] <= cutoff]
+        for e, m_ in cands:
             if e < INF:
-                found.append((e, fleet.ids[cu.members[m_]], c, m_))
-        found.sort(key=lambda x: _rank_key(res, x[0], x[1]))
+                found.append((math.floor(e * inv_res + 0.5), ids[members[m_]], e, c, m_))
+        found.sort()
         if len(found) >= kk:
-            bound = found[kk - 1][0]
+            bound = found[kk - 1][2]
     if not snapped_any:
         tol = engine.settings.snap_tolerance_m
         raise PointError(
             f"call ({pt[0, 0]}, {pt[0, 1]}) is farther than {tol:g} m from any road the fleet may use"
         )
     out = []
-    for eta, uid, c, j in found[:kk]:
+    for _, uid, eta, c, j in found[:kk]:
         cu = fleet.by_class[c]
         turnout = float(cu.pos.turnout[j])
         r = None

@@ -109,6 +109,7 @@ def load_network(
     settings: NetworkSettings | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     rebuild: bool = False,
+    policy: EnginePolicy | None = None,
 ) -> Network:
     """Load a map as a compiled :class:`Network`, from the cache when it is current.
 
@@ -123,6 +124,9 @@ def load_network(
         Folder of the compiled cache (default: ``.cache/`` beside the map, or ``$DISPATCH_CACHE_DIR``).
     rebuild
         Compile again even when the cache is current.
+    policy
+        Which routing engine answers which query, and the cache bounds (default
+        :class:`~dispatch.routing.engine.EnginePolicy`).
 
     Examples
     --------
@@ -136,6 +140,8 @@ def load_network(
         raise MapError(f"settings={settings!r} must come from dispatch.network_settings()")
     if cache_dir is not None and not isinstance(cache_dir, str | os.PathLike):
         raise MapError(f"cache_dir={cache_dir!r} must be a folder path")
+    if policy is not None and not isinstance(policy, EnginePolicy):
+        raise MapError(f"policy={policy!r} must be a dispatch.EnginePolicy")
     settings = settings or network_settings()
     path = resolve_map(map_name)
     sha = file_sha256(path)
@@ -144,7 +150,7 @@ def load_network(
     if (cpath.exists() or cpath.is_symlink()) and not rebuild:
         try:
             arrays, meta = _load(cpath, sha)
-            return Network(arrays, meta, settings)
+            return Network(arrays, meta, settings, policy=policy)
         except CacheUnreadable as exc:
             log.warning("%s; compiling in memory (the file is left as it is)", exc)
             save = False
@@ -162,7 +168,7 @@ def load_network(
             _save(cpath, arrays, meta)
         except OSError as exc:  # a read-only folder: work without a cache
             log.warning("cannot write cache %s: %s", cpath, exc)
-    return Network(arrays, meta, settings)
+    return Network(arrays, meta, settings, policy=policy)
 
 
 def _ours(path: Path) -> bool:

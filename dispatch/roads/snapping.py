@@ -303,13 +303,22 @@ def snap_arrays(
 
 
 def snap_one(
-    idx: SnapIndex, access: np.ndarray, lat: float, lon: float, bit: int, tol: float
+    idx: SnapIndex,
+    access: np.ndarray,
+    lat: float,
+    lon: float,
+    bit: int,
+    tol: float,
+    *,
+    packed: Packed | None = None,
 ) -> tuple[int, float, float]:
-    """:func:`snap_arrays` for one validated point, without array overhead (the dispatch hot path)."""
+    """:func:`snap_arrays` for one validated point, without array overhead (the dispatch hot path).
+
+    ``packed`` is ``tuple(idx)`` when the caller keeps it (saves building it per call)."""
     return _snap_point(  # type: ignore[no-any-return,unused-ignore]
         (lon - idx.lon0) * idx.kx,
         (lat - idx.lat0) * _M_PER_DEG,
-        tuple(idx),
+        packed if packed is not None else tuple(idx),
         CELL_M,
         access,
         bit,

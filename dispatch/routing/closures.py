@@ -357,8 +357,10 @@ def read_closure_features(
             raise ClosureError(f"closures file {where!r} does not exist") from None
         except RecursionError:
             raise ClosureError(f"closures file {where!r} is nested too deeply") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ClosureError(f"closures file {where!r} is not valid GeoJSON: {exc}") from None
+        except (OSError, ValueError) as exc:  # a folder, no permission, a NUL in the name...
+            raise ClosureError(f"closures file {where!r} cannot be read: {exc}") from None
     else:
         raise ClosureError(
             f"source={source!r} must be a GeoJSON file path or a GeoJSON object (dict)"

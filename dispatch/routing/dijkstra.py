@@ -181,7 +181,7 @@ def knearest_query(
     """Candidates for the fastest units to a call from the nearest-units table.
 
     Fills ``out_unit``/``out_eta`` (capacity ``3 K + n_units``) with each candidate unit's best ETA
-    (distinct units, unsorted) and returns ``(count, bound)``: every unit with an ETA below
+    (distinct units, sorted by ETA) and returns ``(count, bound)``: every unit with an ETA below
     ``bound`` is a candidate and its ETA is exact. A unit missing from a full list at reach node r
     is at least that list's last distance plus the cost from r, hence the bound."""
     ends = ArcEnds(*ends_)
@@ -210,6 +210,16 @@ def knearest_query(
             x = same_arc_time(ends.twin, w, call_arc, units.t[u], call_t)
             if x < np.inf:
                 nc = _candidate(out_unit, out_eta, nc, u, x + units.turnout[u])
+    for i in range(1, nc):  # insertion sort by ETA (a dozen candidates)
+        e = out_eta[i]
+        u = out_unit[i]
+        j = i - 1
+        while j >= 0 and out_eta[j] > e:
+            out_eta[j + 1] = out_eta[j]
+            out_unit[j + 1] = out_unit[j]
+            j -= 1
+        out_eta[j + 1] = e
+        out_unit[j + 1] = u
     return nc, bound
 
 

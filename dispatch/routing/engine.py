@@ -258,6 +258,7 @@ class Engine:
         self._core: dict[int, np.ndarray] = {}
         self._snap_access: dict[str, np.ndarray] = {}
         self._snap_index: SnapIndex | None = None
+        self._snap_hot: tuple[SnapIndex, Packed, np.ndarray] | None = None  # the call-snapping path
         self._geom_cum: np.ndarray | None = None
         self._arc_lines: object | None = None
         self._base: dict[tuple[int, int], np.ndarray] = {}
@@ -415,8 +416,11 @@ class Engine:
 
     def snap_call(self, lat: float, lon: float, c: int) -> tuple[int, float, float]:
         """Snap one validated call point for class index ``c`` (role ``to``): ``(arc, t, dist)``."""
-        return snap_one(self.snap_index(), self.snap_access("to"), lat, lon, c,
-                        self.settings.snap_tolerance_m)  # fmt: skip
+        hot = self._snap_hot
+        if hot is None:
+            idx = self.snap_index()
+            hot = self._snap_hot = (idx, tuple(idx), self.snap_access("to"))
+        return snap_one(hot[0], hot[2], lat, lon, c, self.settings.snap_tolerance_m, packed=hot[1])
 
     # --- weights ------------------------------------------------------------------------------
 

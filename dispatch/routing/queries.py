@@ -527,7 +527,7 @@ def fastest_units(
             out_u = np.empty(cap, dtype=np.int64)
             out_e = np.empty(cap)
             got, tb = knearest_query(engine.ends_p, w, a0, t0, cu.pos_p, tuple(tab), out_u, out_e)
-            listed = sorted(zip(out_e[:got].tolist(), out_u[:got].tolist(), strict=True))
+            listed = list(zip(out_e[:got].tolist(), out_u[:got].tolist(), strict=True))  # sorted
             n_below = sum(1 for e, _ in listed if e < tb)
             if (n_below >= kc and listed[kc - 1][0] + res < tb) or (n_below == got and tb == INF):
                 cands = listed  # proven: every unit within the resolution of the k-th is listed

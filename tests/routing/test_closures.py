@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import dispatch
 from dispatch.errors import ClosureError, DispatchError
@@ -142,3 +144,33 @@ def test_bad_query_arguments(square: dispatch.Network) -> None:
     with pytest.raises(DispatchError, match="map_name=None"):
         dispatch.load_network(None)  # type: ignore[arg-type]
     assert np.isfinite(square.travel_times(A, E, hour=np.float64(17.0))).all()
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+_feature = st.fixed_dictionaries(
+    {"type": st.sampled_from(["Feature", "Polygon", "x"]), "geometry": _json, "properties": _json}
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(doc=st.one_of(_json, st.fixed_dictionaries({"type": st.just("FeatureCollection"),
+                                                  "features": st.lists(_feature | _json, max_size=3)})))  # fmt: skip
+def test_random_geojson_gives_closures_or_a_closure_error(
+    square: dispatch.Network, doc: object
+) -> None:
+    """Whatever the structure, reading closures ends in closure values or a ClosureError."""
+    try:
+        cs = square.closures_from_geojson(doc)  # type: ignore[arg-type]
+    except ClosureError as exc:
+        assert "\n" not in str(exc)
+    else:
+        assert all(isinstance(c, Closure) for c in cs)
+    assert square.closures == ()

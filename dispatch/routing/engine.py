@@ -39,7 +39,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import breadth_first_order, connected_components
 
-from dispatch.errors import DispatchError, FleetError, PointError
+from dispatch.errors import DispatchError, FleetError, HourError, PointError
 from dispatch.roads.graph import RoadGraph
 from dispatch.roads.profiles import (
     VEHICLE_CLASSES,
@@ -75,10 +75,6 @@ INF = np.inf
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 _CLASS_INDEX = {v: i for i, v in enumerate(VEHICLE_CLASSES)}
-
-
-class HourError(DispatchError):
-    """A clock hour that is not a finite number."""
 
 
 def check_hour(hour: object) -> float | None:

@@ -527,10 +527,16 @@ def fastest_units(
             out_u = np.empty(cap, dtype=np.int64)
             out_e = np.empty(cap)
             got, tb = knearest_query(engine.ends_p, w, a0, t0, cu.pos_p, tuple(tab), out_u, out_e)
-            listed = list(zip(out_e[:got].tolist(), out_u[:got].tolist(), strict=True))  # sorted
-            n_below = sum(1 for e, _ in listed if e < tb)
-            if (n_below >= kc and listed[kc - 1][0] + res < tb) or (n_below == got and tb == INF):
-                cands = listed  # proven: every unit within the resolution of the k-th is listed
+            # candidates come sorted by ETA; every unit below tb is one, with its exact ETA
+            if got >= kc:
+                cut = float(out_e[kc - 1]) + res
+                proven = cut < tb  # every unit within the resolution of the k-th is listed
+            else:
+                cut = INF
+                proven = tb == INF  # no full list at the call: every unit that reaches it is listed
+            if proven:
+                n = int(np.searchsorted(out_e[:got], cut, side="right"))
+                cands = list(zip(out_e[:n].tolist(), out_u[:n].tolist(), strict=True))
         if cands is None:
             best = np.empty(nc)
             if (fleet.uses >= 2 or nc <= policy.cch_small_fleet) and engine.use_cch(w, 1):
@@ -554,9 +560,6 @@ def fastest_units(
                 cands = list(zip(best[sel].tolist(), sel.tolist(), strict=True))
             else:
                 cands = list(zip(best.tolist(), range(nc), strict=False))
-        else:
-            cutoff = cands[kc - 1][0] + res if len(cands) >= kc else INF
-            cands = [x for x in cands if x[0] <= cutoff]
         for e, m_ in cands:
             if e < INF:
                 found.append((math.floor(e * inv_res + 0.5), ids[members[m_]], e, c, m_))

@@ -31,6 +31,7 @@ from dispatch.roads.profiles import VEHICLE_CLASSES, check_vehicle
 
 #: Degrees of margin around the map's bounding box within which a closure polygon counts as on it.
 MAP_MARGIN_DEG = 0.05
+_INTEGERS = (int, np.integer)
 #: A closure polygon smaller than this (square metres) is refused as having zero area.
 MIN_AREA_M2 = 1.0
 
@@ -200,17 +201,25 @@ def _int_list(values: object, name: str) -> list[int]:
     """A list of integers (numpy integers accepted; bools, floats and strings refused)."""
     if isinstance(values, str | bytes) or not isinstance(values, Iterable):
         raise ClosureError(f"{name}={values!r} must be a list of integers")
-    out = []
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, int | np.integer):
-            raise ClosureError(f"{name}: {v!r} is not an integer")
-        out.append(int(v))
+    out = list(values)
+    for i, v in enumerate(out):
+        if type(v) is not int:  # the common case costs one comparison
+            if isinstance(v, bool) or not isinstance(v, _INTEGERS):
+                raise ClosureError(f"{name}: {v!r} is not an integer")
+            out[i] = int(v)
     return out
+
+
+def _int_array(values: object, name: str) -> np.ndarray:
+    """:func:`_int_list` as an int64 array; an integer numpy array is taken as it is (fast)."""
+    if isinstance(values, np.ndarray) and values.ndim == 1 and values.dtype.kind in "iu":
+        return values.astype(np.int64, copy=False)
+    return np.asarray(_int_list(values, name), dtype=np.int64)
 
 
 def check_arcs(graph: RoadGraph, arcs: object) -> np.ndarray:
     """Dense arc indices, checked to be in range."""
-    a = np.asarray(_int_list(arcs, "arcs"), dtype=np.int64)
+    a = _int_array(arcs, "arcs")
     bad = (a < 0) | (a >= graph.n_arcs)
     if bad.any():
         raise ClosureError(f"arc index out of range 0..{graph.n_arcs - 1}: {a[bad][:3].tolist()}")
@@ -219,7 +228,7 @@ def check_arcs(graph: RoadGraph, arcs: object) -> np.ndarray:
 
 def arcs_of_ways(graph: RoadGraph, way_ids: object) -> np.ndarray:
     """Every arc of the given OSM ways (both directions); an error if none is on the network."""
-    ids = np.asarray(_int_list(way_ids, "way_ids"), dtype=np.int64)
+    ids = _int_array(way_ids, "way_ids")
     if len(ids) == 0:
         raise ClosureError("way_ids is empty: give at least one OSM way id")
     arcs = np.flatnonzero(np.isin(graph.arc_way, ids))

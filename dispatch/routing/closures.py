@@ -136,6 +136,8 @@ class ClosureSet:
         parts = [self._by_id[i].arcs for i in ids]
         if not parts:
             return np.empty(0, dtype=np.int64)
+        if len(parts) == 1:  # a closure's arcs are sorted and unique already
+            return parts[0]
         return np.unique(np.concatenate(parts))
 
 
@@ -214,14 +216,14 @@ def _int_array(values: object, name: str) -> np.ndarray:
     """:func:`_int_list` as an int64 array; an integer numpy array is taken as it is (fast)."""
     if isinstance(values, np.ndarray) and values.ndim == 1 and values.dtype.kind in "iu":
         return values.astype(np.int64, copy=False)
-    return np.asarray(_int_list(values, name), dtype=np.int64)
+    return np.array(_int_list(values, name), dtype=np.int64)
 
 
 def check_arcs(graph: RoadGraph, arcs: object) -> np.ndarray:
     """Dense arc indices, checked to be in range."""
     a = _int_array(arcs, "arcs")
-    bad = (a < 0) | (a >= graph.n_arcs)
-    if bad.any():
+    if len(a) and (a.min() < 0 or a.max() >= graph.n_arcs):
+        bad = (a < 0) | (a >= graph.n_arcs)
         raise ClosureError(f"arc index out of range 0..{graph.n_arcs - 1}: {a[bad][:3].tolist()}")
     return a
 

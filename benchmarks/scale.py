@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python benchmarks/scale.py [--sizes 10000 80000 320000] [--seed 1] [--lazy-triangles]
+    python benchmarks/scale.py [--sizes 10000 80000 320000] [--seed 1]
                                [--out benchmarks/results/scale.json]
 
 For each size a seeded synthetic city (:mod:`synth_city`, OSM PBF) is generated once into
@@ -17,8 +17,8 @@ For each size a seeded synthetic city (:mod:`synth_city`, OSM PBF) is generated 
     peak RSS of the whole process.
 ``preprocess``
     a new process: load from the cache, load our numba kernels by preprocessing a small real map
-    (``hcmc``; routingkit's code is loaded by its import), then time ``cch.hierarchy`` (order and
-    contraction) and ``cch.metric`` (customization) on the city: the same steps as routingkit's
+    (``hcmc``; routingkit's code is loaded by its import), then time ``net.engine.hierarchy()`` (order
+    and contraction) and ``net.engine.metric(w)`` (customization) on the city: the same steps as routingkit's
     column, wall-clock and CPU; RSS added.
 ``routingkit``
     a new process: routingkit-cch (inertial-flow order + build + customize) on the SAME arcs (the
@@ -27,11 +27,6 @@ For each size a seeded synthetic city (:mod:`synth_city`, OSM PBF) is generated 
 
 Preprocessing is timed in wall-clock seconds (the ratio) and in CPU seconds of the process
 (``time.process_time``): on a shared machine the CPU figures are the steadier comparison.
-
-``--lazy-triangles`` (a what-if until :func:`dispatch.routing.cch.metric` is wired to it): the
-hierarchy is built without the stored triangle index (``build_hierarchy(net, triangles=False)``) and
-customized by :func:`dispatch.routing.order.customize_lazy_kernel`, which finds each triangle by a
-merge of two sorted rows (as routingkit does) instead of reading it back.
 
 Answers are checked: our matrix and routingkit's against scipy Dijkstra from 5 of the 50 units on the
 same arcs (tolerance 1e-6 s for ours, 1 ms per edge for routingkit's integer weights). Units and calls
@@ -124,30 +119,10 @@ def _points(net: Any, seed: int, edges_out: Path) -> tuple[np.ndarray, np.ndarra
     return lat[picks], lon[picks], {"n": n, "m": m}
 
 
-def _use_lazy_triangles() -> None:
-    """Customize without the stored triangle index (see ``--lazy-triangles``)."""
-    import functools
-
-    from dispatch.routing import cch, order
-
-    cch.build_hierarchy = functools.partial(cch.build_hierarchy, triangles=False)  # type: ignore[assignment]
-
-    def customize(
-        up_ptr: np.ndarray, up_head: np.ndarray, tri_edge: np.ndarray, *rest: Any
-    ) -> None:
-        order.customize_lazy_kernel(up_ptr, up_head, *rest)
-
-    cch.customize_kernel = customize  # type: ignore[assignment]
-
-
-def child_ours(
-    path: Path, cache_dir: Path, seed: int, edges_out: Path, lazy: bool = False
-) -> dict[str, Any]:
+def child_ours(path: Path, cache_dir: Path, seed: int, edges_out: Path) -> dict[str, Any]:
     import dispatch
 
-    if lazy:
-        _use_lazy_triangles()
-    out: dict[str, Any] = {"lazy_triangles": lazy}
+    out: dict[str, Any] = {}
     t0 = time.perf_counter()
     net = dispatch.load_network(path, cache_dir=cache_dir)
     out["load_s"] = time.perf_counter() - t0
@@ -198,23 +173,20 @@ def child_ours(
     return out
 
 
-def child_preprocess(path: Path, cache_dir: Path, lazy: bool = False) -> dict[str, Any]:
+def child_preprocess(path: Path, cache_dir: Path) -> dict[str, Any]:
     import dispatch
-    from dispatch.routing import cch
 
-    if lazy:
-        _use_lazy_triangles()
     net = dispatch.load_network(path, cache_dir=cache_dir)
     small = dispatch.load_network("hcmc")
-    cch.metric(small, small.weights(VEHICLE))  # numba kernels loaded from their cache
+    small.engine.metric(small.weights(VEHICLE))  # numba kernels loaded from their cache
     w = net.weights(VEHICLE)
     rss0 = _rss_mb()
     t0, c0 = time.perf_counter(), time.process_time()
-    h = cch.hierarchy(net)
+    h = net.engine.hierarchy()
     t1, c1 = time.perf_counter(), time.process_time()
-    cch.metric(net, w)
+    net.engine.metric(w)
     t2, c2 = time.perf_counter(), time.process_time()
-    return {"lazy_triangles": lazy, "order_build_s": t1 - t0, "order_build_cpu_s": c1 - c0,
+    return {"order_build_s": t1 - t0, "order_build_cpu_s": c1 - c0,
             "customize_s": t2 - t1, "customize_cpu_s": c2 - c1, "preprocess_s": t2 - t0,
             "preprocess_cpu_s": c2 - c0, "up_edges": h.n_edges,
             "triangles": int(np.sum(np.diff(h.up_ptr) * (np.diff(h.up_ptr) - 1) // 2)),
@@ -297,16 +269,14 @@ def _run_child(*args: str) -> dict[str, Any]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def run_size(size: int, seed: int, with_rk: bool, lazy: bool = False) -> dict[str, Any]:
+def run_size(size: int, seed: int, with_rk: bool) -> dict[str, Any]:
     path = city_path(size, seed)
     cache_dir = CACHE / f"net_{size}_s{seed}"
     edges = CACHE / f"edges_{size}_s{seed}.npz"
     res: dict[str, Any] = {"size": size, "pbf_mb": path.stat().st_size / 2**20}
     res["compile"] = _run_child("compile", str(path), str(cache_dir))
-    res["ours"] = _run_child("ours", str(path), str(cache_dir), str(seed), str(edges),
-                             *(["lazy"] if lazy else []))  # fmt: skip
-    res["preprocess"] = _run_child("preprocess", str(path), str(cache_dir),
-                                   *(["lazy"] if lazy else []))  # fmt: skip
+    res["ours"] = _run_child("ours", str(path), str(cache_dir), str(seed), str(edges))
+    res["preprocess"] = _run_child("preprocess", str(path), str(cache_dir))
     if with_rk:
         try:
             res["routingkit"] = _run_child("routingkit", str(edges))
@@ -347,10 +317,9 @@ def main(argv: list[str] | None = None) -> int:
         if kind == "compile":
             out = child_compile(Path(rest[0]), Path(rest[1]))
         elif kind == "preprocess":
-            out = child_preprocess(Path(rest[0]), Path(rest[1]), lazy=rest[2:] == ["lazy"])
+            out = child_preprocess(Path(rest[0]), Path(rest[1]))
         elif kind == "ours":
-            out = child_ours(Path(rest[0]), Path(rest[1]), int(rest[2]), Path(rest[3]),
-                             lazy=rest[4:] == ["lazy"])  # fmt: skip
+            out = child_ours(Path(rest[0]), Path(rest[1]), int(rest[2]), Path(rest[3]))
         else:
             out = child_routingkit(Path(rest[0]))
         print(json.dumps(out))
@@ -359,8 +328,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 80_000, 320_000])
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-routingkit", action="store_true")
-    ap.add_argument("--lazy-triangles", action="store_true",
-                    help="what-if: customize without the stored triangle index")  # fmt: skip
     ap.add_argument("--out", type=Path, default=HERE / "results" / "scale.json")
     args = ap.parse_args(argv)
     try:
@@ -373,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for size in args.sizes:
         print(f"size {size:,} ...", flush=True)
-        results.append(run_size(size, args.seed, with_rk, args.lazy_triangles))
+        results.append(run_size(size, args.seed, with_rk))
         print(json.dumps(results[-1], indent=1), flush=True)
     print(table(results))
     print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
@@ -382,8 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     from dispatch.io.atomic import atomic_write
 
     meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count(),
-            "platform": platform.platform(), "load_avg_1min": os.getloadavg()[0],
-            "lazy_triangles": args.lazy_triangles}  # fmt: skip
+            "platform": platform.platform(), "load_avg_1min": os.getloadavg()[0]}  # fmt: skip
     atomic_write(args.out, json.dumps({"meta": meta, "results": results}, indent=1) + "\n")
     bad = [r for r in results if r["check"]["ours_max_abs_s"] > 1e-6]
     return 1 if bad else 0

@@ -35,5 +35,9 @@ class ClosureError(DispatchError):
     """A closure (road closure, flood polygon) that cannot be applied."""
 
 
+class HourError(DispatchError):
+    """A clock hour that is not a finite number (a string, a boolean, NaN, infinity)."""
+
+
 class InputFileError(DispatchError):
     """A malformed CSV/JSON/TOML input file; the message names the file, line and field."""

@@ -66,7 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
 def _network(args: argparse.Namespace) -> Network:
     net = load_network(args.map)
     if args.closures:
-        net.close_geojson(args.closures)  # type: ignore[attr-defined]
+        net.close_geojson(args.closures)
     return net
 
 
@@ -133,7 +133,7 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     summary: dict[str, Any] = {
         "map": net.name,
         "rule": "covered when turnout_s + road travel time <= target_s (from unit notification)",
-        "closures": len(net.closures),  # type: ignore[attr-defined]
+        "closures": len(net.closures),
         "bands": bands,
     }
     if args.out:

@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
 def _network(args: argparse.Namespace) -> Network:
     net = load_network(args.map)
     if args.closures:
-        net.close_geojson(args.closures)  # type: ignore[attr-defined]
+        net.close_geojson(args.closures)
     return net
 
 
@@ -89,7 +89,7 @@ def cmd_nearest(args: argparse.Namespace) -> int:
         best: list[Any] = []
         if call is not None:
             try:
-                best = net.fastest_units((call["lat"], call["lon"]), units, k=args.k, hour=args.hour,  # type: ignore[attr-defined]
+                best = net.fastest_units((call["lat"], call["lon"]), units, k=args.k, hour=args.hour,
                                          routes=args.routes)  # fmt: skip
             except FleetError as exc:  # a unit of the file is unusable: the whole fleet is
                 raise FleetError(f"--fleet {display_name(args.fleet)}: {exc}") from None
@@ -129,7 +129,7 @@ def cmd_route(args: argparse.Namespace) -> int:
     o = parse_latlon(args.origin, name="--from")
     d = parse_latlon(args.destination, name="--to")
     net = _network(args)
-    r = net.route(o, d, vehicle=args.vehicle, hour=args.hour)  # type: ignore[attr-defined]
+    r = net.route(o, d, vehicle=args.vehicle, hour=args.hour)
     if args.geojson:
         print(json.dumps(r.geojson()))
         return 0

@@ -264,22 +264,17 @@ def travel_time_matrix(
     out = np.full((len(origins), len(demand)), np.inf)
     if len(origins) == 0:
         return out
-    from dispatch.roads.profiles import check_vehicle
-    from dispatch.roads.snapping import check_points, snap_arrays
-
-    bit = check_vehicle(vehicle)
     tol = net.settings.snap_tolerance_m
-    check_points(net, demand.points, name="demand point")
-    check_points(net, origins, name="origin")
-    ok = snap_arrays(net, demand.points, bit, tol, "to")[0] >= 0
-    far = snap_arrays(net, origins, bit, tol, "from")[0] < 0
+    snap = net.snap(demand.points, vehicle=vehicle, name="demand point", raise_far=False, role="to")
+    ok = snap.arc >= 0
+    far = net.snap(origins, vehicle=vehicle, name="origin", raise_far=False, role="from").arc < 0
     if far.any():
         i = int(np.argmax(far))
         who = repr(origin_names[i]) if origin_names is not None else f"origin {i}"
         raise PointError(f"{who} ({origins[i, 0]}, {origins[i, 1]}) is farther than "
                          f"{tol:g} m from any road open to {vehicle}")  # fmt: skip
     if ok.any():
-        out[:, ok] = net.travel_times(origins, demand.points[ok], vehicle=vehicle, hour=hour)  # type: ignore[attr-defined]
+        out[:, ok] = net.travel_times(origins, demand.points[ok], vehicle=vehicle, hour=hour)
     return out
 
 

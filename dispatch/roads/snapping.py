@@ -4,24 +4,29 @@ The result is an edge position, not a node: the arc, the fraction ``t`` along it
 its head) and the distance from the point. Two-way streets are indexed once (one arc of each pair); the
 other direction is ``arc_twin``. The search is a uniform grid of road pieces in a local metric
 projection, scanned in rings until no closer piece can exist, compiled with numba.
+
+Everything here takes the frozen :class:`~dispatch.roads.graph.RoadGraph`, the grid
+(:class:`SnapIndex`, built once by :func:`build_index`) and the per-arc class mask of where a point
+may snap; the routing engine (:class:`dispatch.routing.engine.Engine`) owns and caches those, and
+``Network.snap`` is the public entry point.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, NamedTuple
 
 import numba
 import numpy as np
 
 from dispatch.errors import PointError
-from dispatch.roads.profiles import check_vehicle
-
-if TYPE_CHECKING:
-    from dispatch.roads.network import Network
+from dispatch.geo import haversine_m
+from dispatch.roads.graph import RoadGraph
 
 CELL_M = 100.0
+#: A :class:`SnapIndex` as a kernel receives it: a plain tuple (see :data:`dispatch.routing.kernels.Packed`).
+Packed = tuple[Any, ...]
 _M_PER_DEG = math.pi / 180.0 * 6_371_008.8
 
 
@@ -54,9 +59,8 @@ class Snapped:
         return len(self.arc)
 
 
-@dataclass(frozen=True)
-class SnapIndex:
-    """The grid of road pieces for one network (built once per network)."""
+class SnapIndex(NamedTuple):
+    """The grid of road pieces for one network (built once per network; a kernel argument)."""
 
     lat0: float
     lon0: float
@@ -76,8 +80,8 @@ class SnapIndex:
     arc_plen: np.ndarray  # projected length of each arc
 
 
-def build_index(net: Network) -> SnapIndex:
-    """Build the snapping grid of a network (canonical arcs only)."""
+def build_index(net: RoadGraph) -> SnapIndex:
+    """Build the snapping grid of a road graph (canonical arcs only)."""
     twin = net.arc_twin
     arcs = np.arange(net.n_arcs)
     canonical = ~net.arc_contraflow & (
@@ -129,49 +133,46 @@ def build_index(net: Network) -> SnapIndex:
 
 @numba.njit(cache=True, nogil=True)
 def _snap_point(
-    x: float, y: float, gx0: float, gy0: float, nx: int, ny: int, cell: float,
-    cell_ptr: np.ndarray, cell_piece: np.ndarray,
-    px0: np.ndarray, py0: np.ndarray, px1: np.ndarray, py1: np.ndarray,
-    piece_arc: np.ndarray, piece_s0: np.ndarray, arc_plen: np.ndarray,
-    access: np.ndarray, bit: int, tol: float,
-) -> tuple[int, float, float]:  # fmt: skip
+    x: float, y: float, g_: Packed, cell: float, access: np.ndarray, bit: int, tol: float
+) -> tuple[int, float, float]:
     """Nearest allowed road piece to one point within ``tol`` metres: ``(arc, t, dist)``, arc -1 if none."""
-    cx = int(math.floor((x - gx0) / cell))
-    cy = int(math.floor((y - gy0) / cell))
+    g = SnapIndex(*g_)
+    cx = int(math.floor((x - g.gx0) / cell))
+    cy = int(math.floor((y - g.gy0) / cell))
     best = tol
     best_arc = -1
     best_t = 0.0
     rmax = int(tol / cell) + 2
     for r in range(rmax + 1):
         for gy in range(cy - r, cy + r + 1):
-            if gy < 0 or gy >= ny:
+            if gy < 0 or gy >= g.ny:
                 continue
             edge_row = gy == cy - r or gy == cy + r
             step = 1 if edge_row else 2 * r
             gx = cx - r
             while gx <= cx + r:
-                if 0 <= gx < nx:
-                    c = gy * nx + gx
-                    for j in range(cell_ptr[c], cell_ptr[c + 1]):
-                        p = cell_piece[j]
-                        a = piece_arc[p]
+                if 0 <= gx < g.nx:
+                    c = gy * g.nx + gx
+                    for j in range(g.cell_ptr[c], g.cell_ptr[c + 1]):
+                        p = g.cell_piece[j]
+                        a = g.piece_arc[p]
                         if (access[a] >> bit) & 1 == 0:
                             continue
-                        dx = px1[p] - px0[p]
-                        dy = py1[p] - py0[p]
+                        dx = g.px1[p] - g.px0[p]
+                        dy = g.py1[p] - g.py0[p]
                         ll = dx * dx + dy * dy
                         u = 0.0
                         if ll > 0.0:
-                            u = ((x - px0[p]) * dx + (y - py0[p]) * dy) / ll
+                            u = ((x - g.px0[p]) * dx + (y - g.py0[p]) * dy) / ll
                             u = min(1.0, max(0.0, u))
-                        ex = px0[p] + u * dx - x
-                        ey = py0[p] + u * dy - y
+                        ex = g.px0[p] + u * dx - x
+                        ey = g.py0[p] + u * dy - y
                         d = math.sqrt(ex * ex + ey * ey)
                         if d < best or (d == best and best_arc >= 0 and a < best_arc):
                             best = d
                             best_arc = a
-                            plen = arc_plen[a]
-                            best_t = (piece_s0[p] + u * math.sqrt(ll)) / plen if plen > 0 else 0.0
+                            plen = g.arc_plen[a]
+                            best_t = (g.piece_s0[p] + u * math.sqrt(ll)) / plen if plen > 0 else 0.0
                 if step == 0:
                     break
                 gx += step
@@ -188,23 +189,36 @@ def _snap_point(
 
 @numba.njit(cache=True, nogil=True)
 def snap_kernel(
-    qx: np.ndarray, qy: np.ndarray, gx0: float, gy0: float, nx: int, ny: int, cell: float,
-    cell_ptr: np.ndarray, cell_piece: np.ndarray,
-    px0: np.ndarray, py0: np.ndarray, px1: np.ndarray, py1: np.ndarray,
-    piece_arc: np.ndarray, piece_s0: np.ndarray, arc_plen: np.ndarray,
-    access: np.ndarray, bit: int, tol: float,
-    out_arc: np.ndarray, out_t: np.ndarray, out_d: np.ndarray,
+    qx: np.ndarray, qy: np.ndarray, g: Packed, cell: float, access: np.ndarray, bit: int,
+    tol: float, out_arc: np.ndarray, out_t: np.ndarray, out_d: np.ndarray,
 ) -> None:  # fmt: skip
     """:func:`_snap_point` for every query point (projected metres ``qx``, ``qy``)."""
     for i in range(len(qx)):
-        out_arc[i], out_t[i], out_d[i] = _snap_point(
-            qx[i], qy[i], gx0, gy0, nx, ny, cell, cell_ptr, cell_piece, px0, py0, px1, py1,
-            piece_arc, piece_s0, arc_plen, access, bit, tol,
-        )  # fmt: skip
+        out_arc[i], out_t[i], out_d[i] = _snap_point(qx[i], qy[i], g, cell, access, bit, tol)
 
 
-def as_points(points: Any, *, name: str = "points") -> np.ndarray:
-    """Turn ``(lat, lon)`` or an (n, 2) array-like into a float (n, 2) array; check its shape."""
+#: Sequences of at most this many items are checked item by item for booleans and strings.
+_CHECK_ITEMS = 16
+_SEQ = (tuple, list)
+_NOT_NUMBER = (bool, np.bool_, str, bytes)
+
+
+def as_points(points: object, *, name: str = "points") -> np.ndarray:
+    """Turn ``(lat, lon)`` or an (n, 2) array-like into a float (n, 2) array; check its shape.
+
+    Booleans are refused (``True`` is not a latitude), as are strings."""
+    if isinstance(points, np.ndarray):
+        if points.dtype == np.bool_ or points.dtype.kind in "USO":
+            raise PointError(f"{name} must be (lat, lon) numbers, got an array of {points.dtype}")
+    elif isinstance(points, _SEQ) and len(points) <= _CHECK_ITEMS:
+        # a point or a few (the dispatch path); long lists are left to numpy's conversion
+        for p in points:
+            if isinstance(p, _NOT_NUMBER) or (
+                isinstance(p, _SEQ) and any(isinstance(x, _NOT_NUMBER) for x in p)
+            ):
+                raise PointError(f"{name} must be (lat, lon) pairs of numbers, got {points!r}")
+    elif isinstance(points, _NOT_NUMBER):
+        raise PointError(f"{name} must be (lat, lon) pairs of numbers, got {points!r}")
     try:
         arr = np.asarray(points, dtype=np.float64)
     except (TypeError, ValueError):
@@ -218,9 +232,14 @@ def as_points(points: Any, *, name: str = "points") -> np.ndarray:
     return arr
 
 
-def check_points(net: Network, pts: np.ndarray, *, name: str = "point") -> None:
-    """Raise :class:`PointError` for NaN, out-of-range or swapped coordinates (first bad one named)."""
-    min_lat, min_lon, max_lat, max_lon = net.bbox
+def check_points(
+    bbox: tuple[float, float, float, float], pts: np.ndarray, *, name: str = "point"
+) -> None:
+    """Raise :class:`PointError` for NaN, out-of-range or swapped coordinates (first bad one named).
+
+    ``bbox`` is the map's ``(min_lat, min_lon, max_lat, max_lon)``; points within about 5 km of it
+    pass (the snapping tolerance decides the rest)."""
+    min_lat, min_lon, max_lat, max_lon = bbox
     m = 0.05  # degrees of margin (about 5 km)
     if len(pts) == 1:  # the dispatch hot path: plain floats
         la, lo = float(pts[0, 0]), float(pts[0, 1])
@@ -255,134 +274,87 @@ def check_points(net: Network, pts: np.ndarray, *, name: str = "point") -> None:
         )
 
 
-def snap(
-    net: Network,
-    points: Any,
-    *,
-    vehicle: str = "ambulance",
-    tolerance_m: float | None = None,
-    name: str = "point",
-    raise_far: bool = True,
-    role: str = "to",
-) -> Snapped:
-    """Snap points to the nearest road the vehicle class may use.
-
-    Parameters
-    ----------
-    net
-        The network.
-    points
-        ``(lat, lon)`` or an array of shape (n, 2).
-    vehicle
-        Vehicle class: only roads it may use are candidates.
-    tolerance_m
-        Farthest allowed distance to a road (default: the network settings' ``snap_tolerance_m``).
-    raise_far
-        Raise :class:`PointError` for a point beyond the tolerance (else its arc is -1).
-    role
-        ``"to"``: the point is a destination (a call): only roads the class can reach qualify;
-        ``"from"``: an origin (a unit): only roads from which the class can drive on qualify.
-
-    Examples
-    --------
-    >>> from dispatch import load_network
-    >>> net = load_network("danang")
-    >>> s = snap(net, (16.060909, 108.220849))  # on Nguyen Van Linh street (OSM way 295128790)
-    >>> len(s), bool(s.dist_m[0] < 30)
-    (1, True)
-    """
-    bit = check_vehicle(vehicle)
-    if role not in ("to", "from"):
-        raise PointError(f"role={role!r} must be 'to' or 'from'")
-    pts = as_points(points, name=name + "s")
-    check_points(net, pts, name=name)
-    tol = net.settings.snap_tolerance_m if tolerance_m is None else float(tolerance_m)
+def check_tolerance(tolerance_m: object, default: float) -> float:
+    """The snapping tolerance in metres (``None``: the default), a positive finite number."""
+    if tolerance_m is None:
+        return default
+    if isinstance(tolerance_m, bool) or not isinstance(tolerance_m, int | float | np.number):
+        raise PointError(f"tolerance_m={tolerance_m!r} must be a positive number of metres")
+    tol = float(tolerance_m)
     if not (math.isfinite(tol) and tol > 0):
         raise PointError(f"tolerance_m={tolerance_m!r} must be a positive number of metres")
-    arc, t, d = snap_arrays(net, pts, bit, tol, role)
-    if raise_far and (arc < 0).any():
-        i = int(np.argmax(arc < 0))
-        raise PointError(
-            f"{name} {i} ({pts[i, 0]}, {pts[i, 1]}) is farther than {tol:g} m from any road "
-            f"open to {vehicle}"
-        )
-    ok = arc >= 0
-    a = np.where(ok, arc, 0)
-    offset = np.where(ok, t * net.arc_length_m[a], np.nan)
-    lat, lon = position(net, a, t)
-    return Snapped(arc, t, d, offset, np.where(ok, lat, np.nan), np.where(ok, lon, np.nan))
+    return tol
 
 
 def snap_arrays(
-    net: Network, pts: np.ndarray, bit: int, tol: float, role: str = "to"
+    idx: SnapIndex, access: np.ndarray, pts: np.ndarray, bit: int, tol: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Raw snapping of validated points: ``(arc, t, dist_m)``, arc -1 beyond ``tol``.
 
-    ``role`` is ``"to"`` for destinations (calls) and ``"from"`` for origins (units).
-    """
-    idx = net._state.get("snap_index")
-    if idx is None:
-        idx = net._state["snap_index"] = build_index(net)
+    ``access`` is the per-arc class mask of where a point may snap (bit ``bit`` for the class)."""
     qx = (pts[:, 1] - idx.lon0) * idx.kx
     qy = (pts[:, 0] - idx.lat0) * _M_PER_DEG
     n = len(pts)
     arc = np.empty(n, dtype=np.int64)
     t = np.empty(n)
     d = np.empty(n)
-    snap_kernel(qx, qy, idx.gx0, idx.gy0, idx.nx, idx.ny, CELL_M, idx.cell_ptr, idx.cell_piece,
-                idx.px0, idx.py0, idx.px1, idx.py1, idx.piece_arc, idx.piece_s0, idx.arc_plen,
-                net.snap_access(role), bit, tol, arc, t, d)  # fmt: skip
+    snap_kernel(qx, qy, tuple(idx), CELL_M, access, bit, tol, arc, t, d)
     return arc, t, d
 
 
 def snap_one(
-    net: Network, lat: float, lon: float, bit: int, tol: float, role: str = "to"
+    idx: SnapIndex,
+    access: np.ndarray,
+    lat: float,
+    lon: float,
+    bit: int,
+    tol: float,
+    *,
+    packed: Packed | None = None,
 ) -> tuple[int, float, float]:
-    """:func:`snap_arrays` for one validated point, without array overhead (the dispatch hot path)."""
-    idx = net._state.get("snap_index")
-    if idx is None:
-        idx = net._state["snap_index"] = build_index(net)
-    access = net._state.get(("snap_access", role))
-    if access is None:
-        access = net.snap_access(role)
+    """:func:`snap_arrays` for one validated point, without array overhead (the dispatch hot path).
+
+    ``packed`` is ``tuple(idx)`` when the caller keeps it (saves building it per call)."""
     return _snap_point(  # type: ignore[no-any-return,unused-ignore]
-        (lon - idx.lon0) * idx.kx, (lat - idx.lat0) * _M_PER_DEG, idx.gx0, idx.gy0, idx.nx, idx.ny,
-        CELL_M, idx.cell_ptr, idx.cell_piece, idx.px0, idx.py0, idx.px1, idx.py1, idx.piece_arc,
-        idx.piece_s0, idx.arc_plen, access, bit, tol,
-    )  # fmt: skip
+        (lon - idx.lon0) * idx.kx,
+        (lat - idx.lat0) * _M_PER_DEG,
+        packed if packed is not None else tuple(idx),
+        CELL_M,
+        access,
+        bit,
+        tol,
+    )
 
 
-def geom_cum_m(net: Network) -> np.ndarray:
+def geom_cum_m(graph: RoadGraph) -> np.ndarray:
     """Cumulative length along each arc's geometry, metres, per geometry point (0 at arc start)."""
-    cum = net._state.get("geom_cum")
-    if cum is None:
-        from dispatch.geo import haversine_m
-
-        seg = haversine_m(net.geom_lat[:-1], net.geom_lon[:-1], net.geom_lat[1:], net.geom_lon[1:])
-        seg = np.concatenate([[0.0], seg])
-        first = net.geom_ptr[:-1]
-        seg[first] = 0.0
-        c = np.cumsum(seg)
-        cum = c - np.repeat(c[first], np.diff(net.geom_ptr))
-        net._state["geom_cum"] = cum
+    seg = haversine_m(
+        graph.geom_lat[:-1], graph.geom_lon[:-1], graph.geom_lat[1:], graph.geom_lon[1:]
+    )
+    seg = np.concatenate([[0.0], seg])
+    first = graph.geom_ptr[:-1]
+    seg[first] = 0.0
+    c = np.cumsum(seg)
+    cum: np.ndarray = c - np.repeat(c[first], np.diff(graph.geom_ptr))
+    cum.flags.writeable = False
     return cum
 
 
-def position(net: Network, arc: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Latitude/longitude of the points at fraction ``t`` along arcs (vectorised)."""
-    cum = geom_cum_m(net)
+def position(graph: RoadGraph, cum: np.ndarray, arc: np.ndarray, t: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Latitude/longitude of the points at fraction ``t`` along arcs (``cum``: :func:`geom_cum_m`)."""
     arc = np.asarray(arc)
     t = np.asarray(t, dtype=np.float64)
     lat = np.empty(len(arc))
     lon = np.empty(len(arc))
     for i, (a, f) in enumerate(zip(arc.tolist(), t.tolist(), strict=True)):
-        lo, hi = int(net.geom_ptr[a]), int(net.geom_ptr[a + 1])
+        lo, hi = int(graph.geom_ptr[a]), int(graph.geom_ptr[a + 1])
         c = cum[lo:hi]
         s = f * c[-1]
         j = min(int(np.searchsorted(c, s, side="right")) - 1, hi - lo - 2)
         j = max(j, 0)
         seg = c[j + 1] - c[j]
         u = (s - c[j]) / seg if seg > 0 else 0.0
-        lat[i] = net.geom_lat[lo + j] + u * (net.geom_lat[lo + j + 1] - net.geom_lat[lo + j])
-        lon[i] = net.geom_lon[lo + j] + u * (net.geom_lon[lo + j + 1] - net.geom_lon[lo + j])
+        lat[i] = graph.geom_lat[lo + j] + u * (graph.geom_lat[lo + j + 1] - graph.geom_lat[lo + j])
+        lon[i] = graph.geom_lon[lo + j] + u * (graph.geom_lon[lo + j + 1] - graph.geom_lon[lo + j])
     return lat, lon

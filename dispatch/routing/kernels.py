@@ -1,4 +1,10 @@
-"""Numba primitives shared by the routing kernels: the binary heap and the edge-position arithmetic.
+"""Numba primitives shared by the routing kernels: grouped arrays, the binary heap, edge positions.
+
+Kernels take their arrays grouped in small named tuples (:class:`ArcEnds`, :class:`Adjacency`,
+:class:`Scratch`, :class:`UnitPositions`, :class:`Exits`) instead of long positional lists: numba
+compiles a named tuple of arrays to a struct, so attribute access inside a kernel costs nothing.
+Entry kernels (called from Python) receive each group as a plain tuple (:data:`Packed`) and rebuild
+the named tuple on their first line: see :data:`Packed` for why.
 
 An edge position is ``(arc, t)``: fraction ``t`` along ``arc`` from its tail (0) to its head (1); the
 other direction of a two-way street is ``twin[arc]`` (-1 when there is none). Everything here is
@@ -10,8 +16,84 @@ node.
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 import numba
 import numpy as np
+
+#: A group of arrays as an entry kernel receives it: the plain tuple of a NamedTuple below
+#: (``tuple(group)``), rebuilt into the NamedTuple inside the kernel. numba types a plain tuple of
+#: arrays in its C fast path; a NamedTuple argument goes through Python-level typing (about 2 us
+#: per array per call, which would double the cost of a dispatch query). The fields are arrays and
+#: scalars of several types, hence ``Any``.
+Packed = tuple[Any, ...]
+
+
+class ArcEnds(NamedTuple):
+    """The arrays of the edge-position arithmetic: each arc's tail and head node, and its twin."""
+
+    tail: np.ndarray
+    head: np.ndarray
+    twin: np.ndarray
+
+
+class Adjacency(NamedTuple):
+    """One search direction as CSR: the arcs of node ``v`` are ``adj[ptr[v]:ptr[v + 1]]`` and
+    ``other[a]`` is the node at arc ``a``'s far end (forward: head; reverse: tail)."""
+
+    ptr: np.ndarray
+    adj: np.ndarray
+    other: np.ndarray
+
+
+class Scratch(NamedTuple):
+    """One thread's scratch arrays for the Dijkstra kernels (stamped: never cleared)."""
+
+    dist: np.ndarray
+    stamp: np.ndarray
+    pred: np.ndarray
+    mark: np.ndarray
+    hd: np.ndarray
+    hv: np.ndarray
+
+
+def new_scratch(n_nodes: int, n_arcs: int) -> Scratch:
+    """Scratch arrays for a graph of ``n_nodes`` nodes and ``n_arcs`` arcs."""
+    return Scratch(
+        np.empty(n_nodes),
+        np.zeros(n_nodes, dtype=np.int64),
+        np.empty(n_nodes, dtype=np.int32),
+        np.zeros(n_nodes, dtype=np.int64),
+        np.empty(n_arcs + 64),
+        np.empty(n_arcs + 64, dtype=np.int32),
+    )
+
+
+class UnitPositions(NamedTuple):
+    """Units of one class: edge position (``arc``, ``t``) and turnout seconds."""
+
+    arc: np.ndarray
+    t: np.ndarray
+    turnout: np.ndarray
+
+
+class Exits(NamedTuple):
+    """Per-node linked lists of unit exits: ``first[v]`` heads node v's list, ``next`` links it;
+    ``unit`` and ``cost`` (to leave the unit's position to that node, turnout included)."""
+
+    first: np.ndarray
+    next: np.ndarray
+    unit: np.ndarray
+    cost: np.ndarray
+
+
+class NearestTable(NamedTuple):
+    """For every node its ``K`` nearest units (``K = unit.shape[1]``): ids, distances, and ``n``,
+    how many of the ``K`` slots are filled."""
+
+    unit: np.ndarray
+    dist: np.ndarray
+    n: np.ndarray
 
 
 @numba.njit(cache=True, nogil=True)
@@ -54,57 +136,65 @@ def heap_pop(hd: np.ndarray, hv: np.ndarray, size: int) -> int:
 
 
 @numba.njit(cache=True, nogil=True)
-def relax(
-    ptr: np.ndarray, adj: np.ndarray, other: np.ndarray, w: np.ndarray, v: int, d: float,
-    dist: np.ndarray, stamp: np.ndarray, pred: np.ndarray, cur: int, hd: np.ndarray, hv: np.ndarray,
-    size: int,
-) -> int:  # fmt: skip
+def relax(g: Adjacency, w: np.ndarray, v: int, d: float, s: Scratch, cur: int, size: int) -> int:
     """Relax the arcs of settled node ``v`` (at ``d``) in a stamped Dijkstra; return the heap size.
 
-    ``adj[ptr[v]:ptr[v + 1]]`` are arc ids and ``other[a]`` the node at their far end (forward: head;
-    reverse: tail). A node not stamped ``cur`` counts as unvisited; ``pred`` records the arc used."""
-    for j in range(ptr[v], ptr[v + 1]):
-        a = adj[j]
+    A node not stamped ``cur`` counts as unvisited; ``s.pred`` records the arc used."""
+    for j in range(g.ptr[v], g.ptr[v + 1]):
+        a = g.adj[j]
         nd = d + w[a]
-        t = other[a]
-        if nd < np.inf and (stamp[t] != cur or nd < dist[t]):
-            stamp[t] = cur
-            dist[t] = nd
-            pred[t] = a
-            size = heap_push(hd, hv, size, nd, t)
+        t = g.other[a]
+        if nd < np.inf and (s.stamp[t] != cur or nd < s.dist[t]):
+            s.stamp[t] = cur
+            s.dist[t] = nd
+            s.pred[t] = a
+            size = heap_push(s.hd, s.hv, size, nd, t)
     return size
 
 
 @numba.njit(cache=True, nogil=True)
-def leave_seed(
-    tail: np.ndarray, head: np.ndarray, twin: np.ndarray, w: np.ndarray, a: int, t: float, j: int
-) -> tuple[int, float]:
+def seed_heap(seed_node: np.ndarray, seed_cost: np.ndarray, s: Scratch, cur: int) -> int:
+    """Start a stamped search from ``(node, cost)`` seeds (-1 nodes and inf costs skipped)."""
+    size = 0
+    for j in range(len(seed_node)):
+        v = seed_node[j]
+        c = seed_cost[j]
+        if v < 0 or not c < np.inf:
+            continue
+        if s.stamp[v] != cur or c < s.dist[v]:
+            s.stamp[v] = cur
+            s.dist[v] = c
+            s.pred[v] = -1
+            size = heap_push(s.hd, s.hv, size, c, v)
+    return size
+
+
+@numba.njit(cache=True, nogil=True)
+def leave_seed(e: ArcEnds, w: np.ndarray, a: int, t: float, j: int) -> tuple[int, float]:
     """Seed ``j`` (0..2) of a point *leaving* position ``(a, t)``: ``(node, cost)``, cost inf if none.
 
     0: forward to the head for ``(1-t) w[a]``; 1: back to the tail along the twin for ``t w[twin]``;
     2: at the tail for 0 when ``t == 0``."""
     if j == 0:
-        return head[a], (0.0 if t >= 1.0 else (1.0 - t) * w[a])
+        return e.head[a], (0.0 if t >= 1.0 else (1.0 - t) * w[a])
     if j == 1:
-        b = twin[a]
-        return tail[a], (np.inf if (t <= 0.0 or b < 0) else t * w[b])
-    return tail[a], (0.0 if t <= 0.0 else np.inf)
+        b = e.twin[a]
+        return e.tail[a], (np.inf if (t <= 0.0 or b < 0) else t * w[b])
+    return e.tail[a], (0.0 if t <= 0.0 else np.inf)
 
 
 @numba.njit(cache=True, nogil=True)
-def reach_seed(
-    tail: np.ndarray, head: np.ndarray, twin: np.ndarray, w: np.ndarray, a: int, t: float, j: int
-) -> tuple[int, float]:
+def reach_seed(e: ArcEnds, w: np.ndarray, a: int, t: float, j: int) -> tuple[int, float]:
     """Seed ``j`` (0..2) of a point *reached* at position ``(a, t)``: ``(node, cost)``.
 
     0: from the tail for ``t w[a]``; 1: from the head along the twin for ``(1-t) w[twin]``; 2: at the
     head for 0 when ``t == 1``."""
     if j == 0:
-        return tail[a], (0.0 if t <= 0.0 else t * w[a])
+        return e.tail[a], (0.0 if t <= 0.0 else t * w[a])
     if j == 1:
-        b = twin[a]
-        return head[a], (np.inf if (t >= 1.0 or b < 0) else (1.0 - t) * w[b])
-    return head[a], (0.0 if t >= 1.0 else np.inf)
+        b = e.twin[a]
+        return e.head[a], (np.inf if (t >= 1.0 or b < 0) else (1.0 - t) * w[b])
+    return e.head[a], (0.0 if t >= 1.0 else np.inf)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -115,23 +205,24 @@ def same_arc_time(twin: np.ndarray, w: np.ndarray, a: int, t_from: float, t_to: 
     if ahead == 0.0:
         return 0.0
     if ahead > 0.0:
-        return ahead * w[a]
+        return float(ahead * w[a])
     b = twin[a]
-    return -ahead * w[b] if b >= 0 else np.inf
+    return float(-ahead * w[b]) if b >= 0 else np.inf
 
 
 @numba.njit(cache=True, nogil=True)
 def seeds_kernel(
-    tail: np.ndarray, head: np.ndarray, twin: np.ndarray, w: np.ndarray, arcs: np.ndarray,
-    ts: np.ndarray, reach: bool, nodes: np.ndarray, costs: np.ndarray,
+    e_: Packed, w: np.ndarray, arcs: np.ndarray, ts: np.ndarray, reach: bool, nodes: np.ndarray,
+    costs: np.ndarray,
 ) -> None:  # fmt: skip
     """Fill ``nodes``/``costs`` (n, 3) with the leave (or ``reach``) seeds of many positions."""
+    e = ArcEnds(*e_)
     for i in range(len(arcs)):
         for j in range(3):
             if reach:
-                nodes[i, j], costs[i, j] = reach_seed(tail, head, twin, w, arcs[i], ts[i], j)
+                nodes[i, j], costs[i, j] = reach_seed(e, w, arcs[i], ts[i], j)
             else:
-                nodes[i, j], costs[i, j] = leave_seed(tail, head, twin, w, arcs[i], ts[i], j)
+                nodes[i, j], costs[i, j] = leave_seed(e, w, arcs[i], ts[i], j)
 
 
 @numba.njit(cache=True, nogil=True)

@@ -158,25 +158,6 @@ def test_facilities_from_osm() -> None:
     assert kinds.count("hospital") == 7 and "fire_station" not in kinds
 
 
-def test_snap_known_street(danang: dispatch.Network) -> None:
-    # a point on Nguyen Van Linh street (OSM way 295128790), and one 45 m south of it
-    s = danang.snap([(16.060909, 108.220849), (16.0605, 108.22085)])
-    assert s.dist_m[0] < 1.0
-    assert int(danang.arc_way[s.arc[0]]) == 295128790
-    assert 10 < s.dist_m[1] < 60
-    assert np.all((s.t >= 0) & (s.t <= 1))
-    assert s.offset_m[0] == pytest.approx(s.t[0] * danang.arc_length_m[s.arc[0]])
-
-
-def test_snap_respects_class_access(square: dispatch.Network) -> None:
-    # a point on the narrow (2 m) road D-A snaps there for a motorbike, elsewhere for an ambulance
-    p = (0.0005, -0.00001)
-    moto = square.snap(p, vehicle="motorbike")
-    amb = square.snap(p, vehicle="ambulance", tolerance_m=500)
-    assert moto.dist_m[0] < 2
-    assert amb.dist_m[0] > 50
-
-
 def test_empty_and_corrupt_and_roadless_maps(tmp_path: Path) -> None:
     empty = tmp_path / "empty.osm"
     empty.write_text("")
@@ -190,3 +171,51 @@ def test_empty_and_corrupt_and_roadless_maps(tmp_path: Path) -> None:
     roadless.write_text(osm_xml(SQUARE_NODES, [(1, [1, 2], {"highway": "footway"})]))
     with pytest.raises(MapError, match="no drivable roads"):
         dispatch.load_network(roadless, cache_dir=tmp_path)
+
+
+def test_unreadable_or_foreign_cache_is_left_alone(square_map: Path, tmp_path: Path,
+                                                   caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+    """A cache path that cannot be read is reported as not readable and never replaced."""
+    cdir = tmp_path / "c"
+    cpath = cache_path(square_map, HAND_SETTINGS, cdir)
+    cpath.mkdir(parents=True)  # a folder where the cache file should be
+    with caplog.at_level("WARNING"):
+        net = dispatch.load_network(square_map, settings=HAND_SETTINGS, cache_dir=cdir)
+    assert "not readable" in caplog.text and "corrupt" not in caplog.text
+    assert cpath.is_dir() and net.n_arcs > 0
+    if not hasattr(os, "getuid") or os.getuid() != 0:
+        return  # giving a file to another user needs root
+    cpath.rmdir()
+    dispatch.load_network(square_map, settings=HAND_SETTINGS, cache_dir=cdir)
+    cpath.write_bytes(b"not a cache")
+    os.chown(cpath, 12345, 12345)  # another user's (corrupt) cache file
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        dispatch.load_network(square_map, settings=HAND_SETTINGS, cache_dir=cdir)
+    assert "another user" in caplog.text
+    assert cpath.read_bytes() == b"not a cache" and cpath.stat().st_uid == 12345
+
+
+def test_empty_cache_dir_variable_means_unset(square_map: Path, monkeypatch: pytest.MonkeyPatch,
+                                              tmp_path: Path) -> None:  # fmt: skip
+    monkeypatch.setenv("DISPATCH_CACHE_DIR", "")
+    assert cache_path(square_map, HAND_SETTINGS).parent == square_map.parent / ".cache"
+    monkeypatch.setenv("DISPATCH_CACHE_DIR", str(tmp_path / "here"))
+    assert cache_path(square_map, HAND_SETTINGS).parent == tmp_path / "here"
+
+
+def test_bad_load_arguments(tmp_path: Path) -> None:
+    for bad in (None, 5, True, ["danang"]):
+        with pytest.raises(MapError, match="map_name="):
+            dispatch.load_network(bad)  # type: ignore[arg-type]
+    with pytest.raises(MapError, match="settings="):
+        dispatch.load_network("danang", settings={"snap_tolerance_m": 5})  # type: ignore[arg-type]
+
+
+def test_graph_is_frozen(square: dispatch.Network) -> None:
+    with pytest.raises(ValueError, match="read-only"):
+        square.arc_head[0] = 1
+    with pytest.raises(AttributeError, match="immutable"):
+        square.graph.arc_head = square.graph.arc_tail  # type: ignore[misc]
+    with pytest.raises(ValueError, match="read-only"):
+        square.weights("ambulance")[0] = 0.0

@@ -10,6 +10,7 @@ from scipy.sparse.csgraph import dijkstra
 import dispatch
 from dispatch.routing import cch as hierarchy
 from dispatch.routing import queries as routing
+from dispatch.routing.engine import EnginePolicy
 
 
 def _scipy_graph(net: dispatch.Network, w: np.ndarray) -> csr_matrix:
@@ -26,7 +27,8 @@ def _scipy_graph(net: dispatch.Network, w: np.ndarray) -> csr_matrix:
 def test_phast_rows_equal_dijkstra(map_name: str) -> None:
     net = dispatch.load_network(map_name)
     w = net.weights("fire_engine")
-    m = hierarchy.metric(net, w)
+    eng = net.engine
+    m = eng.metric(w)
     src = np.random.default_rng(1).choice(np.flatnonzero(net.class_core("fire_engine")), 12)
     nodes = np.stack([src, -np.ones_like(src), -np.ones_like(src)], axis=1)
     costs = np.zeros(nodes.shape)
@@ -36,11 +38,12 @@ def test_phast_rows_equal_dijkstra(map_name: str) -> None:
     )
     ecost = np.zeros(every.shape)
     ecost[:, 1:] = np.inf
-    got = hierarchy.matrix(net, m, nodes, costs, every, ecost)
+    h, ws = eng.hierarchy(), eng.cch_workspace()
+    got = hierarchy.matrix(h, m, ws, nodes, costs, every, ecost)
     ref = dijkstra(_scipy_graph(net, w), indices=src)
     both_inf = np.isinf(got) & np.isinf(ref)
     assert np.all(both_inf | np.isclose(got, ref, rtol=1e-12, atol=1e-9))
-    back = hierarchy.matrix(net, m, nodes, costs, every, ecost, backward=True)  # distances TO src
+    back = hierarchy.matrix(h, m, ws, nodes, costs, every, ecost, backward=True)  # distances TO src
     ref_back = dijkstra(_scipy_graph(net, w).T.tocsr(), indices=src)
     both_inf = np.isinf(back) & np.isinf(ref_back)
     assert np.all(both_inf | np.isclose(back, ref_back, rtol=1e-12, atol=1e-9))
@@ -54,11 +57,11 @@ def test_matrix_paths_agree_and_closures_recustomize() -> None:
     units, calls = pts(rng.choice(core, 30)), pts(rng.choice(core, 80))
     cch = net.travel_times(units, calls)  # 30 searches: answered by the CCH
     w = net.weights("ambulance")
-    assert routing._use_cch(net, w, 0)
+    assert net.engine.has_metric(w)
     s_u, s_c = net.snap(units, role="from"), net.snap(calls)
-    net._state.pop("cch_metrics")  # force the Dijkstra kernel on the same input
-    net._state.pop("w_uses")
-    dij = routing._matrix(net, w, s_u.arc[:5], s_u.t[:5], s_c.arc, s_c.t)
+    dij_engine = dispatch.load_network("campo_grande").engine  # the Dijkstra kernel, same input
+    dij_engine.set_policy(EnginePolicy.dijkstra_only())
+    dij = routing.matrix(dij_engine, w, s_u.arc[:5], s_u.t[:5], s_c.arc, s_c.t)
     assert dij == pytest.approx(cch[:5], rel=1e-12)
     # close 100 arcs: the next answers (Dijkstra first, then a new customization) stay exact
     net.close_arcs(rng.choice(net.n_arcs, 100, replace=False))
@@ -66,12 +69,12 @@ def test_matrix_paths_agree_and_closures_recustomize() -> None:
     ref = dijkstra(_scipy_graph(net, w2), indices=net.arc_tail[s_u.arc[:1]])
     first = net.travel_times(units[:1], calls[:1])
     again = net.travel_times(units, calls)
-    assert routing._use_cch(net, w2, 0)
+    assert net.engine.has_metric(w2)
     assert again[0, 0] == pytest.approx(first[0, 0], rel=1e-12)
     assert np.isfinite(ref).any()
 
 
-def test_fastest_units_cch_path_equals_dijkstra_path(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fastest_units_cch_path_equals_dijkstra_path() -> None:
     net = dispatch.load_network("campo_grande")
     core = np.flatnonzero(net.class_core("fire_engine"))
     rng = np.random.default_rng(9)
@@ -82,17 +85,18 @@ def test_fastest_units_cch_path_equals_dijkstra_path(monkeypatch: pytest.MonkeyP
              for i, n in enumerate(picks[:50])]  # fmt: skip
     calls = np.stack([net.node_lat[picks[50:]], net.node_lon[picks[50:]]], axis=1)
     first = [net.fastest_units(c, units, k=4) for c in calls]  # Dijkstra, then the CCH
-    fleet = routing._prepare_fleet(net, units)
-    assert fleet.uses >= 2 and any(d["labels"] for d in fleet.by_class.values())
+    fleet = routing.prepare_fleet(net.engine, units)
+    assert fleet.uses >= 2 and any(d.labels for d in fleet.by_class.values())
     net2 = dispatch.load_network("campo_grande")  # a fresh object answering with Dijkstra only
-    monkeypatch.setattr(routing, "CCH_AFTER_SEARCHES", 10**9)
+    net2.engine.set_policy(EnginePolicy.dijkstra_only())
     for c, got in zip(calls[15:], first[15:], strict=True):
         ref = net2.fastest_units(c, units, k=4)
         assert [u.unit for u in got] == [u.unit for u in ref]
         assert [u.eta_s for u in got] == pytest.approx([u.eta_s for u in ref], rel=1e-12)
+    assert not net2.engine.has_metric(net2.weights("ambulance"))
 
 
-def test_fastest_units_table_path_equals_dijkstra_path(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fastest_units_table_path_equals_dijkstra_path() -> None:
     """A fleet that does not move is answered from its nearest-units table: same units, same ETAs."""
     net = dispatch.load_network("danang")
     core = np.flatnonzero(net.class_core("ambulance"))
@@ -106,20 +110,17 @@ def test_fastest_units_table_path_equals_dijkstra_path(monkeypatch: pytest.Monke
     calls += [((u["lat"] + net.node_lat[picks[60 + i]]) / 2, (u["lon"] + net.node_lon[picks[60 + i]]) / 2)
               for i, u in enumerate(units[:20])]  # fmt: skip
     got = [net.fastest_units(c, units, k=k) for c in calls for k in (1, 3)]
-    fleet = routing._prepare_fleet(net, units)
-    assert any(d["tables"] for d in fleet.by_class.values())
+    fleet = routing.prepare_fleet(net.engine, units)
+    assert any(d.tables for d in fleet.by_class.values())
     fresh = dispatch.load_network("danang")
-    monkeypatch.setattr(routing, "TABLE_AFTER_USES", 10**9)
-    monkeypatch.setattr(routing, "CCH_AFTER_SEARCHES", 10**9)
+    fresh.engine.set_policy(EnginePolicy.dijkstra_only())
     ref = [fresh.fastest_units(c, units, k=k) for c in calls for k in (1, 3)]
     for g, r in zip(got, ref, strict=True):
         assert [u.unit for u in g] == [u.unit for u in r]
         assert [u.eta_s for u in g] == pytest.approx([u.eta_s for u in r], rel=1e-12)
 
 
-def test_routes_by_cch_unpack_to_connected_arcs_with_dijkstra_times(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_routes_by_cch_unpack_to_connected_arcs_with_dijkstra_times() -> None:
     net = dispatch.load_network("campo_grande")
     core = np.flatnonzero(net.class_core("ladder"))
     rng = np.random.default_rng(4)
@@ -131,10 +132,10 @@ def test_routes_by_cch_unpack_to_connected_arcs_with_dijkstra_times(
     ends = np.concatenate([pts(b), pts(b)])
     net.travel_times(starts[:20], ends, vehicle="ladder")  # customizes the CCH for this metric
     w = net.weights("ladder")
-    assert routing._use_cch(net, w, 0)
+    assert net.engine.has_metric(w)
     by_cch = [net.route(s, e, vehicle="ladder") for s, e in zip(starts, ends, strict=True)]
     fresh = dispatch.load_network("campo_grande")
-    monkeypatch.setattr(routing, "CCH_AFTER_SEARCHES", 10**9)
+    fresh.engine.set_policy(EnginePolicy.dijkstra_only())
     for s, e, r in zip(starts, ends, by_cch, strict=True):
         ref = fresh.route(s, e, vehicle="ladder")
         assert r.eta_s == pytest.approx(ref.eta_s, rel=1e-12)

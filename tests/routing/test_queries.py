@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import networkx as nx
 import numpy as np
@@ -212,7 +213,7 @@ def test_travel_times_match_networkx_on_real_maps(map_name: str, vehicle: str) -
     pick = rng.choice(arcs, 8)
     from dispatch.roads.snapping import position
 
-    lat, lon = position(net, pick, rng.uniform(0, 1, 8))
+    lat, lon = position(net.graph, net.engine.geom_cum_m(), pick, rng.uniform(0, 1, 8))
     pts = np.stack([lat, lon], axis=1)
     tt = net.travel_times(pts[:4], pts[4:], vehicle=vehicle)
     so = net.snap(pts[:4], vehicle=vehicle, role="from")  # origins snap where a unit can leave
@@ -333,7 +334,7 @@ def test_moving_units_update_the_fleet_in_place(campo: dispatch.Network) -> None
             FleetError
         ):  # a midpoint off every road: the fleet is refused whole, the same for both
             with pytest.raises(FleetError):
-                fresh._state.pop("fleet", None)
+                fresh.engine.last_fleet = None
                 fresh.fastest_units(call, units, k=3)
             units[j] = {
                 **units[j],
@@ -341,7 +342,7 @@ def test_moving_units_update_the_fleet_in_place(campo: dispatch.Network) -> None
                 "lon": float(campo.node_lon[moves[i]]),
             }
             continue
-        fresh._state.pop("fleet", None)  # no incremental update on this side
+        fresh.engine.last_fleet = None  # no incremental update on this side
         ref = fresh.fastest_units(call, units, k=3)
         assert [(u.unit, u.eta_s) for u in got] == [
             (u.unit, pytest.approx(u.eta_s, rel=1e-12)) for u in ref
@@ -374,3 +375,46 @@ def test_prepared_fleet_handle(danang: dispatch.Network) -> None:
     other = dispatch.load_network("monaco")
     with pytest.raises(FleetError, match="another network"):
         other.fastest_units((43.73, 7.42), fleet)
+
+
+def test_route_from_a_junction_beside_a_closed_road_has_no_nan(square: dispatch.Network) -> None:
+    """A unit standing at the end of a closed road drives none of it: no ``0 * inf`` NaN."""
+    from dispatch.routing.queries import route_between
+
+    square.close_ways([10])  # A-B closed; the unit stands at B, at the end (t = 1) of arc A->B
+    w = square.weights("ambulance")
+    ab = int(np.flatnonzero((square.arc_way == 10) & (square.arc_tail == 0))[0])
+    e_arc = int(np.flatnonzero(square.arc_way == 14)[0])
+    e_t = 1.0 if square.arc_head[e_arc] == 4 else 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning (inf * 0) fails the test
+        r = route_between(square.engine, w, ab, 1.0, e_arc, e_t, "ambulance")
+        z = route_between(square.engine, w, ab, 1.0, ab, 1.0, "ambulance")
+    assert r.eta_s == pytest.approx(AB) and not any(math.isnan(t) for t in r.times_s)
+    assert r.times_s[0] == 0.0 and r.times_s[-1] == r.eta_s and len(r.coords) == len(r.times_s)
+    assert r.coords[0] == pytest.approx((0.0, 0.001)) and r.length_m == pytest.approx(SEG_M)
+    # a route of zero length (already there) is one point at time 0
+    assert (z.eta_s, z.times_s, len(z.coords)) == (0.0, [0.0], 1)
+
+
+def test_routes_from_node_positions_beside_closed_roads_on_a_real_map(
+    campo: dispatch.Network,
+) -> None:
+    """Units at nodes (snapped to an arc's end), that arc closed: every route's times are numbers."""
+    net = campo.with_closures(dispatch.ClosureSet())
+    core = np.flatnonzero(net.class_core("ambulance"))
+    rng = np.random.default_rng(13)
+    nodes = rng.choice(core, 200, replace=False)
+    pts = np.stack([net.node_lat[nodes], net.node_lon[nodes]], axis=1)
+    s = net.snap(pts, role="from")
+    at_end = np.flatnonzero(s.t == 1.0)[:15]
+    assert len(at_end) >= 5
+    net.close_arcs(s.arc[at_end])
+    units = [{"id": f"U{i}", "vehicle": "ambulance", "lat": float(pts[i, 0]),
+              "lon": float(pts[i, 1])} for i in at_end]  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for dest in pts[-10:]:
+            for u in net.fastest_units(tuple(dest), units, k=3, routes=True):
+                assert u.route is not None and not any(math.isnan(t) for t in u.route.times_s)
+                assert u.route.times_s[-1] == pytest.approx(u.drive_s, rel=1e-9)

@@ -173,13 +173,16 @@ def seed_heap(seed_node: np.ndarray, seed_cost: np.ndarray, s: Scratch, cur: int
 def leave_seed(e: ArcEnds, w: np.ndarray, a: int, t: float, j: int) -> tuple[int, float]:
     """Seed ``j`` (0..2) of a point *leaving* position ``(a, t)``: ``(node, cost)``, cost inf if none.
 
-    0: forward to the head for ``(1-t) w[a]``; 1: back to the tail along the twin for ``t w[twin]``;
-    2: at the tail for 0 when ``t == 0``."""
+    0: forward to the head for ``(1-t) w[a]``; 1: back along the twin to the twin's head for
+    ``t w[twin]`` (the twin's own end: next to a junction expanded for turn restrictions it is not
+    ``a``'s tail); 2: at the tail for 0 when ``t == 0``."""
     if j == 0:
         return e.head[a], (0.0 if t >= 1.0 else (1.0 - t) * w[a])
     if j == 1:
         b = e.twin[a]
-        return e.tail[a], (np.inf if (t <= 0.0 or b < 0) else t * w[b])
+        if b < 0:
+            return e.tail[a], np.inf
+        return e.head[b], (np.inf if t <= 0.0 else t * w[b])
     return e.tail[a], (0.0 if t <= 0.0 else np.inf)
 
 
@@ -187,13 +190,15 @@ def leave_seed(e: ArcEnds, w: np.ndarray, a: int, t: float, j: int) -> tuple[int
 def reach_seed(e: ArcEnds, w: np.ndarray, a: int, t: float, j: int) -> tuple[int, float]:
     """Seed ``j`` (0..2) of a point *reached* at position ``(a, t)``: ``(node, cost)``.
 
-    0: from the tail for ``t w[a]``; 1: from the head along the twin for ``(1-t) w[twin]``; 2: at the
-    head for 0 when ``t == 1``."""
+    0: from the tail for ``t w[a]``; 1: from the twin's tail along the twin for ``(1-t) w[twin]``
+    (the twin's own end, see :func:`leave_seed`); 2: at the head for 0 when ``t == 1``."""
     if j == 0:
         return e.tail[a], (0.0 if t <= 0.0 else t * w[a])
     if j == 1:
         b = e.twin[a]
-        return e.head[a], (np.inf if (t >= 1.0 or b < 0) else (1.0 - t) * w[b])
+        if b < 0:
+            return e.head[a], np.inf
+        return e.tail[b], (np.inf if t >= 1.0 else (1.0 - t) * w[b])
     return e.head[a], (0.0 if t >= 1.0 else np.inf)
 
 

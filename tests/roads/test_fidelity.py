@@ -465,12 +465,6 @@ def test_restrictions_exact_against_networkx_line_graph_on_monaco() -> None:
     assert differs > 0  # the restrictions change some of these times
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the kernel seeds to use the twin's own ends (dispatch/routing/kernels.py: "
-    "reach_seed j=1 from tail[twin[a]], leave_seed j=1 to head[twin[a]]): next to a restricted "
-    "junction, an arc and its twin meet the junction at different nodes (arrival, departure)",
-)
 def test_positions_on_the_roads_of_a_restricted_junction(tmp_path: Path) -> None:
     net = load(tmp_path, relations=[({"restriction": "no_left_turn"}, LEFT)])
     mid45 = (0.001, 0.0005)  # the middle of block 4-5, which meets the restricted node 5

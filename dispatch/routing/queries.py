@@ -29,6 +29,7 @@ from typing import Protocol
 import numpy as np
 
 from dispatch.errors import FleetError, PointError
+from dispatch.model import DEFAULT_TURNOUT_S, MAX_TURNOUT_S
 from dispatch.roads.profiles import VEHICLE_CLASSES, check_vehicle
 from dispatch.roads.snapping import as_points, check_points
 from dispatch.routing import cch
@@ -343,8 +344,15 @@ def _fleet_rows(units: object) -> list[UnitRow]:
     rows: list[UnitRow] = []
     for i, u in enumerate(units):
         try:
+            turnout = u.get("turnout_s")
+            if turnout is None:  # the model's one default (by class): dispatch.model.turnout_for
+                turnout = (
+                    DEFAULT_TURNOUT_S.get(u["vehicle"], 0.0)
+                    if isinstance(u["vehicle"], str)
+                    else 0.0
+                )
             rows.append((u["id"], u["vehicle"], u["lat"], u["lon"], u.get("available", True),
-                         u.get("turnout_s", 0.0)))  # fmt: skip
+                         turnout))  # fmt: skip
         except (KeyError, TypeError, AttributeError):
             missing = [k for k in _UNIT_KEYS if not isinstance(u, Mapping) or k not in u]
             raise FleetError(f"unit {i} lacks {', '.join(missing) or 'mapping form'}") from None
@@ -368,9 +376,11 @@ def _check_rows(engine: Engine, rows: list[UnitRow]) -> None:
             problems.append(f"unit {uid!r} has unknown vehicle class {r[1]!r}")
         t = r[5]
         ok_t = (not isinstance(t, bool) and isinstance(t, int | float | np.integer | np.floating)
-                and math.isfinite(t) and t >= 0)  # fmt: skip
+                and math.isfinite(t) and 0 <= t <= MAX_TURNOUT_S)  # fmt: skip
         if not ok_t:
-            problems.append(f"unit {uid!r} has turnout_s={t!r}; expected seconds >= 0")
+            problems.append(
+                f"unit {uid!r} has turnout_s={t!r}; expected seconds in [0, {MAX_TURNOUT_S:g}]"
+            )
         if not isinstance(r[4], bool | np.bool_):
             problems.append(f"unit {uid!r} has available={r[4]!r}; expected true or false")
         for k, v in (("lat", r[2]), ("lon", r[3])):

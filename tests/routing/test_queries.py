@@ -95,10 +95,11 @@ def test_fastest_units_by_hand(square: dispatch.Network) -> None:
             "vehicle": "ambulance",
             "lat": 0.0,
             "lon": 0.002,
+            "turnout_s": 0.0,
         },  # E: 2 AB from A... to B: AB
         {"id": "near", "vehicle": "ambulance", "lat": 0.0, "lon": 0.0005, "turnout_s": 1.0},
         {"id": "busy", "vehicle": "ambulance", "lat": 0.0, "lon": 0.001, "available": False},
-        {"id": "bike", "vehicle": "motorbike", "lat": 0.001, "lon": 0.0},
+        {"id": "bike", "vehicle": "motorbike", "lat": 0.001, "lon": 0.0, "turnout_s": 0.0},
     ]
     call = (0.0, 0.001)  # at B
     best = square.fastest_units(call, units, k=10)
@@ -106,6 +107,12 @@ def test_fastest_units_by_hand(square: dispatch.Network) -> None:
     assert best[0].eta_s == pytest.approx(1.0 + AB / 2) and best[0].drive_s == pytest.approx(AB / 2)
     assert best[1].eta_s == pytest.approx(AB)
     assert best[2].eta_s == pytest.approx(DA + AB)
+    # a unit without turnout_s takes its class's default (dispatch.model: 60 s EMS, 80 s fire)
+    units[0] = {k: v for k, v in units[0].items() if k != "turnout_s"}
+    units.append({"id": "engine", "vehicle": "fire_engine", "lat": 0.0, "lon": 0.002})
+    by_id = {u.unit: u for u in square.fastest_units(call, units, k=10)}
+    assert by_id["far"].turnout_s == 60.0 and by_id["far"].eta_s == pytest.approx(60.0 + AB)
+    assert by_id["engine"].turnout_s == 80.0
     one = square.fastest_units(call, units, k=1, routes=True)
     assert len(one) == 1 and one[0].route is not None
     assert one[0].route.eta_s == pytest.approx(AB / 2)

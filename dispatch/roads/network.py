@@ -1,15 +1,8 @@
 """The compiled road network: immutable CSR arrays (compiled by :mod:`dispatch.roads.compile`), cached on disk.
 
-Compile pipeline (:func:`dispatch.roads.compile.compile_roads`):
-
-1. one arc per OSM segment and allowed direction, its length by haversine; one-way segments also get a
-   *contraflow* arc that only classes with ``contraflow`` enabled may use;
-2. keep the largest strongly connected part (contraflow arcs left out), report the dropped share;
-3. merge chains of pass-through nodes into one arc, but only along one OSM way, so that an arc has one
-   road category, speed limit and width: travel times are exact per original segment and no attribute
-   is ever picked from a list (the cause of osmnx's hash-seed-dependent travel times);
-4. number nodes by OSM id and arcs by (tail, head, ...): the same map and settings give the same arrays,
-   byte for byte, in any process (:attr:`Network.digest`).
+The compile pipeline (one arc per OSM segment and direction, road rules: access, barriers, turn
+restrictions by junction expansion, dimensions; largest strongly connected part; chains merged only
+along one OSM way; deterministic numbering) is described in :mod:`dispatch.roads.compile`.
 
 The arrays are saved with :func:`numpy.savez` next to the map (``maps/.cache/``), keyed by the map file's
 SHA-256 and :meth:`NetworkSettings.key`, with a checksum that detects a corrupt file. Loading the cache

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from dispatch.geo import point_distance_m
+from dispatch.routing.oracle import RouteLike, TravelOracle, UnitETALike
 from dispatch.sim.events import EventQueue
 from dispatch.sim.units import AVAILABLE, DRIVING_TO_POST, UnitState
 
@@ -89,58 +90,6 @@ class HospitalLike(Protocol):
 
     @property
     def capabilities(self) -> tuple[str, ...]: ...
-
-
-class RouteLike(Protocol):
-    """What the simulator reads from a route: its ETA and its timed polyline."""
-
-    eta_s: float
-    coords: Sequence[tuple[float, float]]
-    times_s: Sequence[float]
-
-
-class UnitETALike(Protocol):
-    """What the simulator reads from one entry of ``fastest_units``."""
-
-    unit: str
-    eta_s: float
-    drive_s: float
-    turnout_s: float
-
-
-class TravelOracle(Protocol):
-    """The network calls the simulator makes (a subset of :class:`dispatch.roads.network.Network`).
-
-    A test can implement it with straight lines and a constant speed (``tests/_sim_fake.py``).
-    """
-
-    def fastest_units(
-        self,
-        call: tuple[float, float],
-        units: Sequence[Mapping[str, Any]],
-        *,
-        k: int = 3,
-        hour: float | None = None,
-        routes: bool = False,
-    ) -> Sequence[UnitETALike]: ...
-
-    def route(
-        self,
-        origin: tuple[float, float],
-        destination: tuple[float, float],
-        *,
-        vehicle: str = "ambulance",
-        hour: float | None = None,
-    ) -> RouteLike: ...
-
-    def travel_times(
-        self,
-        origins: Any,
-        destinations: Any,
-        *,
-        vehicle: str = "ambulance",
-        hour: float | None = None,
-    ) -> np.ndarray: ...
 
 
 def max_speed_mps(net: Any, vehicle: str) -> float:

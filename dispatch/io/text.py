@@ -97,7 +97,7 @@ def read_text(
     if b"\x00" in data:
         raise error(f"{what} file {name!r} is binary (NUL bytes), not UTF-8 text")
     try:
-        return data.decode("utf-8-sig")
+        return str(data.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
         raise error(
             f"{what} file {name!r} is not UTF-8 text (invalid byte at offset {exc.start})"

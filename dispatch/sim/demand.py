@@ -73,11 +73,11 @@ class RoadSegments:
 
     @property
     def mid_lat(self) -> np.ndarray:
-        return (self.lat1 + self.lat2) / 2
+        return np.asarray((self.lat1 + self.lat2) / 2)
 
     @property
     def mid_lon(self) -> np.ndarray:
-        return (self.lon1 + self.lon2) / 2
+        return np.asarray((self.lon1 + self.lon2) / 2)
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ class Areas:
                 out[inside] = i
             return out
         row, col = self._cell(lat, lon)
-        return (row * self.n_cols + col).astype(np.int32)
+        return np.asarray(row * self.n_cols + col, dtype=np.int32)
 
     def _cell(self, lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         lat0, lon0 = self.origin
@@ -341,7 +341,7 @@ def sample_distribution(dist: Distribution, rng: np.random.Generator, n: int) ->
         x = rng.uniform(dist.min_s, dist.max_s, n)
     else:  # pragma: no cover - validated by Distribution
         raise ScenarioError(f"dist={dist.dist!r} is not supported")
-    return np.clip(x, dist.min_s, dist.max_s)
+    return np.asarray(np.clip(x, dist.min_s, dist.max_s))
 
 
 def _rng(seed: int, replication: int, type_i: int, purpose: int) -> np.random.Generator:

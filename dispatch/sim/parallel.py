@@ -132,7 +132,7 @@ def _run_dask(
             "--dask needs the optional extra: pip install 'dispatch[dask]' (dask[distributed])"
         ) from None
     try:
-        client = Client(address, timeout="10s", set_as_default=False)
+        client = Client(address, timeout="10s", set_as_default=False)  # type: ignore[no-untyped-call]
     except (OSError, TimeoutError) as exc:
         raise DispatchError(f"--dask {address!r}: cannot reach the scheduler ({exc})") from None
     try:
@@ -144,7 +144,7 @@ def _run_dask(
                 on_done(1)
         return results
     finally:
-        client.close()
+        client.close()  # type: ignore[no-untyped-call]
 
 
 def run_replications(

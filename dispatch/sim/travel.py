@@ -207,7 +207,7 @@ class TravelTables:
 
     def call_to_hospitals(self, vehicle: str, hour: float, call: int) -> np.ndarray:
         """Drive time from a call's scene to each hospital."""
-        return self._table("call_hosp", vehicle, hour)[self.call_col[vehicle][call]]
+        return np.asarray(self._table("call_hosp", vehicle, hour)[self.call_col[vehicle][call]])
 
     def hospital_to_home(self, vehicle: str, hour: float, hospital: int, home: int) -> float:
         """Drive time from a hospital to a post."""

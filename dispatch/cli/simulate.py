@@ -51,8 +51,10 @@ def register(subparsers: Any) -> None:
         "--move-up",
         choices=tuple(MOVE_UP_POLICIES),
         default=None,
-        help="what idle units do after each dispatch and each unit freed (default none: return "
-        "to their home station; fill_gaps: keep every planned station from standing empty)",
+        help="what idle units do after each dispatch and each unit freed (default: the scenario's "
+        "[move_up] policy, else none: return to their home station; fill_gaps: keep every planned "
+        "station from standing empty; dmexclp: a freed unit goes where it adds the most expected "
+        "coverage)",
     )
     p.add_argument(
         "--compare-policies",

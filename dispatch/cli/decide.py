@@ -65,6 +65,19 @@ def register(subparsers: Any) -> None:
         help='{"id", "lat", "lon", "type", "priority"}',
     )
     rec.add_argument("--geojson", metavar="OUT.geojson", help="write the scene, unit routes and hospital route as GeoJSON")  # fmt: skip
+    rec.add_argument(
+        "--coverage-warning",
+        action="store_true",
+        help="for each free unit that could go, the share of demand (a grid over the roads) its "
+        "class covers within target before and after sending it, and a least-disruption "
+        "alternative within --coverage-max-delay-s (advice only: the units sent do not change)",
+    )
+    rec.add_argument("--coverage-target-s", type=float, default=480.0, metavar="S",
+                     help="coverage target, turnout included (default 480)")  # fmt: skip
+    rec.add_argument("--coverage-cell-m", type=float, default=400.0, metavar="M",
+                     help="demand grid cell over the roads (default 400)")  # fmt: skip
+    rec.add_argument("--coverage-max-delay-s", type=float, default=30.0, metavar="S",
+                     help="largest extra ETA of a least-disruption alternative (default 30)")  # fmt: skip
     rec.set_defaults(func=_recommend)
 
     asg = subparsers.add_parser(
@@ -179,9 +192,12 @@ def _recommend(args: argparse.Namespace) -> int:
     if args.geojson:
         check_output_file(args.geojson, "--geojson")
     net, fleet, cards, hospitals = _load(args)
+    coverage = _coverage_state(args, net, fleet) if args.coverage_warning else None
     rec = recommend(
-        net, incident, fleet, cards, hospitals=hospitals, hour=args.hour, redispatch=args.redispatch
-    )
+        net, incident, fleet, cards, hospitals=hospitals, hour=args.hour,
+        redispatch=args.redispatch, coverage=coverage,
+        coverage_max_delay_s=args.coverage_max_delay_s,
+    )  # fmt: skip
     _warn(rec.warnings, args)
     if args.geojson:
         atomic_write(args.geojson, json.dumps(rec.geojson()))
@@ -197,10 +213,30 @@ def _recommend(args: argparse.Namespace) -> int:
             groups.setdefault(a.requirement, []).append(f"{a.unit} {_mmss(a.eta_s)}")
         alts = "; ".join(f"{req}: {', '.join(v)}" for req, v in groups.items())
         lines.append(f"  next fastest free units: {alts}")
+    for adv in rec.coverage:
+        lines.append(f"  coverage ({adv.requirement}): {adv.warning.message}")
     if args.geojson:
         lines.append(f"  routes written to {args.geojson}")
     print("\n".join(lines))
     return 0
+
+
+def _coverage_state(args: argparse.Namespace, net: Any, fleet: Any) -> Any:
+    """The coverage state of the fleet over a grid demand (``--coverage-warning``)."""
+    from dispatch.plan.demand import grid_demand
+    from dispatch.plan.warning import CoverageState
+
+    records = [
+        {"id": u.id, "vehicle": u.vehicle, "lat": u.lat, "lon": u.lon,
+         "turnout_s": u.effective_turnout_s, "available": u.dispatchable}
+        for u in fleet
+    ]  # fmt: skip
+    demand = grid_demand(
+        net, cell_m=args.coverage_cell_m, vehicles=sorted({u.vehicle for u in fleet})
+    )
+    return CoverageState.build(
+        net, records, demand, target_s=args.coverage_target_s, hour=args.hour
+    )
 
 
 def _assign(args: argparse.Namespace) -> int:

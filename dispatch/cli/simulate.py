@@ -51,8 +51,10 @@ def register(subparsers: Any) -> None:
         "--move-up",
         choices=tuple(MOVE_UP_POLICIES),
         default=None,
-        help="what idle units do after each dispatch and each unit freed (default none: return "
-        "to their home station; fill_gaps: keep every planned station from standing empty)",
+        help="what idle units do after each dispatch and each unit freed (default: the scenario's "
+        "[move_up] policy, else none: return to their home station; fill_gaps: keep every planned "
+        "station from standing empty; dmexclp: a freed unit goes where it adds the most expected "
+        "coverage)",
     )
     p.add_argument(
         "--compare-policies",
@@ -162,6 +164,8 @@ def _run(args: argparse.Namespace) -> int:
         policies: tuple[str, ...] = (main, *[p for p in names if p != main])
     else:
         policies = (main,)
+    # the command line's --move-up, else the scenario's [move_up] policy
+    move_up = args.move_up if args.move_up is not None else sc.move_up.policy
     expected = int(sum(t.calls_per_hour for t in sc.incident_types) * sc.horizon_h)
     reps = sc.replications
     if reps == 1:
@@ -172,14 +176,18 @@ def _run(args: argparse.Namespace) -> int:
         kw = {"on_done": bar.update, "workers": args.workers}
     try:
         by_policy = run_replications(
-            sc, policies=policies, dask_address=args.dask, move_up=args.move_up, **kw
+            sc, policies=policies, dask_address=args.dask, move_up=move_up, **kw
         )
     finally:
         bar.close()
-    if args.compare_policies and args.move_up not in (None, "none"):
+    if args.compare_policies and move_up != "none":
         # the main policy without move-up on the same calls: the move-up's paired effect
         base = run_replications(
-            sc, policies=(main,), dask_address=args.dask, workers=kw.get("workers")
+            sc,
+            policies=(main,),
+            dask_address=args.dask,
+            workers=kw.get("workers"),
+            move_up="none",
         )
         label = f"{main}, move-up none"
         by_policy[label] = [dataclasses.replace(r, policy=label) for r in base[main]]

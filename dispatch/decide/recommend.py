@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dispatch.decide.assign import (
     REDISPATCH_MIN_GAIN_S,
@@ -44,7 +44,32 @@ from dispatch.decide.incidents import Incident, IncidentError, Unit, units_from_
 from dispatch.decide.runcards import RunCards, default_run_cards
 from dispatch.model import check_hour
 
-__all__ = ["Alternative", "Recommendation", "recommend"]
+if TYPE_CHECKING:
+    from dispatch.plan.warning import CoverageState, CoverageWarning
+
+__all__ = ["Alternative", "CoverageAdvice", "Recommendation", "recommend"]
+
+#: An alternative that keeps more coverage is named when it arrives at most this much later.
+COVERAGE_MAX_DELAY_S = 30.0
+#: A zone is reported when its covered share falls below this.
+COVERAGE_ZONE_THRESHOLD = 0.8
+
+
+@dataclass(frozen=True)
+class CoverageAdvice:
+    """The coverage-hole warning for one run-card requirement (advice; never changes the units).
+
+    ``warning`` (:class:`dispatch.plan.warning.CoverageWarning`) gives, for each free unit the
+    requirement accepts, the coverage of its class before and after sending it, the zones that fall
+    below the threshold, and a least-disruption alternative within the configured delay.
+    """
+
+    requirement: str
+    warning: CoverageWarning
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"requirement": self.requirement, **self.warning.as_dict()}
 
 
 @dataclass(frozen=True)
@@ -87,6 +112,8 @@ class Recommendation:
     objective: float
     solver: str
     warnings: tuple[str, ...] = ()
+    #: Coverage-hole warnings, one per requirement (empty unless ``recommend(coverage=...)``).
+    coverage: tuple[CoverageAdvice, ...] = ()
 
     @property
     def incident(self) -> Incident:
@@ -124,6 +151,7 @@ class Recommendation:
             "objective": round(self.objective, 1),
             "solver": self.solver,
             "warnings": list(self.warnings),
+            **({"coverage": [c.to_dict() for c in self.coverage]} if self.coverage else {}),
         }
 
     def geojson(self) -> dict[str, Any]:
@@ -143,6 +171,9 @@ def recommend(
     redispatch_min_gain_s: float = REDISPATCH_MIN_GAIN_S,
     routes: bool = True,
     n_alternatives: int = 2,
+    coverage: CoverageState | None = None,
+    coverage_max_delay_s: float = COVERAGE_MAX_DELAY_S,
+    coverage_zone_threshold: float = COVERAGE_ZONE_THRESHOLD,
 ) -> Recommendation:
     """Recommend the units to send to `incident` and, for 115/joint types, the hospital.
 
@@ -170,6 +201,17 @@ def recommend(
         Compute each chosen unit's route (and the hospital route).
     n_alternatives : int, default 2
         Next-fastest free units listed per requirement (0 for none).
+    coverage : CoverageState, optional
+        Opt-in coverage-hole warning (:mod:`dispatch.plan.warning`): for each requirement, every
+        free unit it accepts that the state knows gets the coverage of its class before and after
+        sending it, and a least-disruption alternative is named when one arrives within
+        ``coverage_max_delay_s`` of the fastest. It warns, never overrides: the recommended units
+        are the same with or without it. The state is not changed (the caller marks the units sent
+        busy with ``coverage.set_available``).
+    coverage_max_delay_s : float, default 30
+        Largest extra ETA of a least-disruption alternative, seconds.
+    coverage_zone_threshold : float, default 0.8
+        A zone is reported when its covered share falls below this share.
 
     Returns
     -------
@@ -239,6 +281,22 @@ def recommend(
             plan = replace(plan, hospital=hc)
         except NoHospitalError as exc:
             plan = replace(plan, hospital_problem=str(exc))
+    advice: list[CoverageAdvice] = []
+    if coverage is not None:
+        from dispatch.plan.warning import coverage_warning
+
+        for req in card.requirements:
+            pairs = [
+                (unit.id, float(eta[u, 0]))
+                for u, unit in enumerate(fleet)
+                if unit.dispatchable
+                and unit.vehicle in req.accepts
+                and unit.id in coverage.index
+                and math.isfinite(eta[u, 0])
+            ]
+            w = coverage_warning(coverage, pairs, max_delay_s=coverage_max_delay_s,
+                                 zone_threshold=coverage_zone_threshold)  # fmt: skip
+            advice.append(CoverageAdvice(req.cls, w))
     return Recommendation(
         plan=plan,
         alternatives=tuple(alts),
@@ -247,4 +305,5 @@ def recommend(
         warnings=tuple(
             f"unit {uid!r} treated as unreachable: {msg}" for uid, msg in problems.items()
         ),
+        coverage=tuple(advice),
     )

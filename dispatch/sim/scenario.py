@@ -271,6 +271,27 @@ class Closure:
     way_ids: tuple[int, ...] | None = None
 
 
+#: Move-up policy names (the keys of :data:`dispatch.sim.moveup.MOVE_UP_POLICIES`).
+MOVE_UP_NAMES = ("none", "fill_gaps", "dmexclp")
+
+
+@dataclass(frozen=True)
+class MoveUp:
+    """The ``[move_up]`` section: what idle units do after each dispatch and each unit freed.
+
+    ``policy`` is the default move-up policy (the command line's ``--move-up`` overrides it);
+    ``busy_fraction`` (``q``), ``target_s``, ``posts`` (station names units may be posted at; None:
+    every station) and ``cell_m`` (demand grid cell) tune ``dmexclp``
+    (:class:`dispatch.sim.moveup.DMEXCLPMoveUp`); None leaves the policy's default.
+    """
+
+    policy: str = "none"
+    busy_fraction: float | None = None
+    target_s: float | None = None
+    posts: tuple[str, ...] | None = None
+    cell_m: float | None = None
+
+
 @dataclass(frozen=True)
 class Scenario:
     """A validated simulation scenario. Build it with :func:`load_scenario`."""
@@ -300,6 +321,8 @@ class Scenario:
     returning: str = "route"
     #: Run cards (``run_cards`` key): every call gets its type's full unit mix; None: one unit.
     run_cards: RunCards | None = None
+    #: Move-up settings (``[move_up]``); default: none (units return to their home station).
+    move_up: MoveUp = MoveUp()
 
     def priority(self, level: int) -> Priority:
         """The :class:`Priority` of a level."""
@@ -642,11 +665,19 @@ CLOSURE = Table({
 
 STATS = Table({"cell_m": Field(Num(lo=10))})
 
+MOVE_UP = Table({
+    "policy": Field(Str(MOVE_UP_NAMES), default="none"),
+    "busy_fraction": Field(Num(lo=0, hi=0.99)),
+    "target_s": Field(Num(lo=0, lo_open=True)),
+    "posts": Field(ListOf(Str(), min_length=1, too_short="must name at least one station")),
+    "cell_m": Field(Num(lo=10)),
+})  # fmt: skip
+
 #: Top-level keys; the array sections are checked item by item with the tables above.
 TOP_LEVEL = (
     "name", "description", "map", "simulation", "turnout", "priorities", "incident_types",
     "stations", "map_stations", "units", "fleet", "hospitals", "hospitals_from_map", "demand",
-    "closures", "stats", "run_cards",
+    "closures", "stats", "run_cards", "move_up",
 )  # fmt: skip
 
 
@@ -788,6 +819,17 @@ class _Parser:
                 seen.add(u)
                 out.append(Unit(u, t["vehicle"], t["station"], t.get("turnout_s")))
         return tuple(out)
+
+    def move_up(self, value: Any, station_names: set[str], has_map: bool) -> MoveUp:
+        t = self.v.check(MOVE_UP, value, "move_up")
+        posts = t.get("posts")
+        if posts is not None:
+            for i, name in enumerate(posts):
+                if name not in station_names and not has_map:
+                    raise self.fail(f"move_up.posts[{i}]", f"{name!r} is not a [[stations]] name")
+            posts = tuple(posts)
+        return MoveUp(t["policy"], t.get("busy_fraction"), t.get("target_s"), posts,
+                      t.get("cell_m"))  # fmt: skip
 
     def hospitals(self, value: Any) -> tuple[Hospital, ...]:
         return tuple(
@@ -935,6 +977,9 @@ class _Parser:
         cell_m = stats.get("cell_m", demand.cell_m)
 
         run_cards = self.run_cards(data["run_cards"], types) if "run_cards" in data else None
+        move_up = self.move_up(
+            data.get("move_up", {}), {s.name for s in stations}, map_st is not None
+        )
         if run_cards is not None and sim["policy"] == "optimal_batch":
             raise self.fail(
                 "simulation.policy", "optimal_batch does not take run cards yet (use fastest)"
@@ -965,4 +1010,5 @@ class _Parser:
             area_cell_m=cell_m,
             returning=sim["returning"],
             run_cards=run_cards,
+            move_up=move_up,
         )

@@ -191,7 +191,8 @@ class Simulation:
             for i, h in enumerate(self.hospitals)
         ]  # fmt: skip
         # move-up: the stations idle units may be posted at (the home stations only for `none`)
-        self.move_up = make_move_up(move_up)
+        # the given policy, else the scenario's [move_up] policy (default none)
+        self.move_up = make_move_up(move_up if move_up is not None else scenario.move_up.policy)
         self._posts = self._post_table(stations if self.move_up.name != "none" else None)
         self.tables = (
             TravelTables(net, calls, self._posts, self.hospitals, self.dispatcher.type_vehicles)

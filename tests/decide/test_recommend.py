@@ -336,3 +336,68 @@ def test_hospitals_from_network_are_labelled_assumed(danang):
     assert hs and all(h.capabilities == ("general",) for h in hs)
     assert all(h.capabilities_source.startswith("assumed general") for h in hs)
     assert "Hoan My General Hospital" in {h.name for h in hs}
+
+
+# ---------------------------------------------------------------- coverage-hole warning (opt-in)
+
+
+def test_recommend_coverage_warning_recomputed_independently(danang, dn_fleet):
+    from dispatch.plan.demand import grid_demand
+    from dispatch.plan.warning import CoverageState
+
+    inc = Incident("C1", 16.0575, 108.2140, "cardiac_arrest")
+    records = [
+        {"id": u.id, "vehicle": u.vehicle, "lat": u.lat, "lon": u.lon,
+         "turnout_s": u.effective_turnout_s, "available": u.dispatchable}
+        for u in dn_fleet
+    ]  # fmt: skip
+    demand = grid_demand(danang, cell_m=400, vehicles=["ambulance"])
+    state = CoverageState.build(danang, records, demand, target_s=150.0)
+    plain = recommend(danang, inc, dn_fleet, routes=False)
+    rec = recommend(danang, inc, dn_fleet, routes=False, coverage=state, coverage_max_delay_s=600)
+    # it warns, never overrides: the same units
+    assert [a.unit for a in rec.units] == [a.unit for a in plain.units]
+    assert plain.coverage == () and "coverage" not in plain.to_dict()
+    (adv,) = [c for c in rec.coverage if c.requirement == "ambulance"]
+    # independent recomputation: turnout + road time <= 150 s from each free ambulance
+    free = [u for u in dn_fleet if u.vehicle == "ambulance" and u.dispatchable]
+    tt = danang.travel_times(np.array([u.point for u in free]), demand.points, vehicle="ambulance")
+    reach = tt + np.array([u.effective_turnout_s for u in free])[:, None] <= 150.0
+    w = demand.weight / demand.weight.sum()
+    before = float(w[reach.any(axis=0)].sum())
+    assert 0 < before < 1
+    assert any(
+        np.delete(reach, i, axis=0).any(axis=0).sum() < reach.any(axis=0).sum()
+        for i in range(len(free))
+    )  # some unit leaves a hole
+    cands = {c.unit: c for c in adv.warning.candidates}
+    assert set(cands) == {u.id for u in free}
+    for i, u in enumerate(free):
+        after = float(w[np.delete(reach, i, axis=0).any(axis=0)].sum())
+        assert cands[u.id].before == pytest.approx(before, abs=1e-9)
+        assert cands[u.id].after == pytest.approx(after, abs=1e-9)
+    fastest = min(cands.values(), key=lambda c: (c.eta_s, c.loss))
+    amb = next(a.unit for a in rec.units if a.vehicle == "ambulance")
+    assert adv.warning.fastest == fastest.unit == amb
+    if adv.warning.alternative is not None:  # within the delay and taking less coverage away
+        alt = cands[adv.warning.alternative]
+        assert alt.eta_s <= fastest.eta_s + 600 and alt.loss < fastest.loss
+    else:
+        near = [c for c in cands.values() if c.eta_s <= fastest.eta_s + 600]
+        assert min(c.loss for c in near) >= fastest.loss - 1e-12
+    d = rec.to_dict()["coverage"][0]
+    assert d["requirement"] == "ambulance" and len(d["candidates"]) == len(free)
+    assert state.share("ambulance") == pytest.approx(before)  # the state is left as it was
+
+
+def test_cli_recommend_coverage_warning(capsys):
+    args = ["recommend", "danang", "--incident", SC / "danang_incident.json", "--fleet",
+            SC / "danang_fleet.csv", "--coverage-warning"]  # fmt: skip
+    code, out, err = run_cli(capsys, *args)
+    assert code == 0, err
+    assert "coverage (ambulance): sending " in out and "of demand covered by ambulance" in out
+    code, out, _ = run_cli(capsys, *args, "--json")
+    cov = json.loads(out)["coverage"]
+    assert cov[0]["requirement"] == "ambulance" and cov[0]["candidates"]
+    code, out, err = run_cli(capsys, *args, "--coverage-target-s", "-5")
+    assert code == 2 and "target_s" in err and len(err.strip().splitlines()) == 1

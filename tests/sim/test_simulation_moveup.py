@@ -116,9 +116,11 @@ def test_fill_gaps_conserves_calls_and_tables_match_one_query_at_a_time() -> Non
 
 
 def test_unknown_move_up_policy() -> None:
-    assert set(MOVE_UP_POLICIES) == {"none", "fill_gaps"}
-    with pytest.raises(SimulationError, match="move_up='dmexclp' is not one of none, fill_gaps"):
-        make_move_up("dmexclp")
+    assert set(MOVE_UP_POLICIES) == {"none", "fill_gaps", "dmexclp"}
+    with pytest.raises(
+        SimulationError, match="move_up='dm' is not one of none, fill_gaps, dmexclp"
+    ):
+        make_move_up("dm")
     with pytest.raises(SimulationError, match="move_up='x'"):
         run_scenario(tiny_scenario(), net=FakeNet(), move_up="x")
 
@@ -211,3 +213,89 @@ def test_compare_policies_pairs_the_move_up_with_none(
     d = cmp["paired_differences"]["fastest, move-up none"]["response_mean_s"]
     mean_none = plain["response_s"]["mean"]
     assert d["difference"]["mean"] == pytest.approx(mean_none - out["response_s"]["mean"], abs=2e-3)
+
+
+# -- DMEXCLP ------------------------------------------------------------------------------------
+# A third station S3, 0.02 degree north of S1, with no unit (a post). Demand: one point at each
+# station, weights 1 (S1), 1 (S2) and w3 (S3). Covered: turnout 60 s + drive <= 600 s, so only the
+# point at a unit's own station (the stations are 2,000 s apart). q = 0.5.
+S3 = (16.02, 108.0)
+STATIONS = {"S1": S1, "S2": S2, "S3": S3}
+
+
+def dmexclp(w3: float, **kw: Any) -> Any:
+    from dispatch.plan.demand import Demand
+    from dispatch.sim.moveup import DMEXCLPMoveUp
+
+    pts = np.array([S1, S2, S3])
+    d = Demand(
+        pts[:, 0], pts[:, 1], np.array([1.0, 1.0, w3]), ("a", "b", "c"), ("a", "b", "c"), "hand"
+    )
+    return DMEXCLPMoveUp(demand=d, busy_fraction=0.5, target_s=600.0, **kw)
+
+
+def test_dmexclp_sends_the_freed_unit_where_it_adds_most_coverage_by_hand() -> None:
+    # t=0: a call 0.005 degree north of S2; B1 goes (560 s), is on scene 600 s, freed at 1,160 s at
+    # (16.005, 108.02). The other idle units, A1 and A2, wait at S1: the S1 point has k = 2, the
+    # others k = 0. Gain of B1 at S1: 1 * 0.5 * 0.5^2 = 0.125; at S2: 1 * 0.5 = 0.5; at S3:
+    # 3 * 0.5 = 1.5. So B1 goes to S3: 0.015 + 0.02 degree = 3,500 s, arriving at 4,660 s.
+    policy = dmexclp(3.0)
+    res = run([(0.0, 1, 16.005, 108.02, False)], policy, stations=STATIONS)
+    b1 = [(e, round(t, 6)) for t, e, u, _ in res.events if u == "B1"]
+    assert b1[-2:] == [("relocate", 1160.0), ("arrive_post", 4660.0)]
+    assert res.units["relocations"].tolist() == [0, 0, 1]
+    assert res.move_up == "dmexclp"
+    model = policy._models[("ambulance", 0)]
+    assert model.gains(idle_stations=[0, 0]) == pytest.approx([0.125, 0.5, 1.5])
+    # the A units never moved: DMEXCLP moves only the freed unit
+    assert not [e for e in res.events if e[2] in ("A1", "A2") and e[1] == "relocate"]
+
+
+def test_dmexclp_keeps_the_unit_home_when_home_adds_most() -> None:
+    # w3 = 0.4: gain at S3 is 0.4 * 0.5 = 0.2 < 0.5 at S2, so B1 just returns to S2
+    res = run([(0.0, 1, 16.005, 108.02, False)], dmexclp(0.4), stations=STATIONS)
+    assert res.units["relocations"].tolist() == [0, 0, 0]
+    b1 = [(e, round(t, 6)) for t, e, u, _ in res.events if u == "B1"]
+    assert b1[-1] == ("arrive_station", 1160.0 + 500.0)
+
+
+def test_dmexclp_only_uses_the_allowed_posts() -> None:
+    # S3 would win (as above) but it is not an allowed post: B1 stays with S2
+    res = run([(0.0, 1, 16.005, 108.02, False)], dmexclp(3.0, posts=["S1", "S2"]),
+              stations=STATIONS)  # fmt: skip
+    assert res.units["relocations"].tolist() == [0, 0, 0]
+
+
+def test_dmexclp_settings_from_the_scenario() -> None:
+    from dispatch.sim.moveup import DEFAULT_BUSY_FRACTION, DMEXCLPMoveUp
+
+    sc = tiny_scenario(move_up={"policy": "dmexclp", "busy_fraction": 0.2, "target_s": 700,
+                                "posts": ["S"]})  # fmt: skip
+    q, target, posts, cell = DMEXCLPMoveUp()._settings(Simulation(
+        FakeNet(), sc, make_calls([]), fleet(), HOSP))  # fmt: skip
+    assert (q, target, posts, cell) == (0.2, 700.0, ("S",), 500.0)
+    q, target, _, _ = DMEXCLPMoveUp()._settings(
+        Simulation(FakeNet(), tiny_scenario(), make_calls([]), fleet(), HOSP)
+    )
+    assert (q, target) == (DEFAULT_BUSY_FRACTION, 600.0)  # default q, the P1 target
+
+
+def test_dmexclp_on_the_scenario_demand_conserves_calls_and_repeats() -> None:
+    # demand from the scenario's call model (sampled, binned in cells) on the fake roads
+    sc = tiny_scenario(
+        simulation={"horizon_h": 24.0, "seed": 4},
+        stations=[{"name": "S1", "lat": S1[0], "lon": S1[1]},
+                  {"name": "S2", "lat": S2[0], "lon": S2[1]},
+                  {"name": "S3", "lat": 16.03, "lon": 108.03}],
+        units=[{"id": "A", "vehicle": "ambulance", "station": "S1", "count": 2},
+               {"id": "B", "vehicle": "ambulance", "station": "S2"}],
+        move_up={"cell_m": 1000.0},
+    )  # fmt: skip
+    a = run_scenario(sc, net=FakeNet(), move_up="dmexclp")[0]
+    b = run_scenario(sc, net=FakeNet(), move_up="dmexclp")[0]
+    assert a.n_served + a.n_unserved == a.n_calls
+    assert a.units["relocations"].sum() > 0
+    for k in a.calls:
+        np.testing.assert_array_equal(a.calls[k], b.calls[k])
+    none = run_scenario(sc, net=FakeNet())[0]
+    np.testing.assert_array_equal(none.calls["time_s"], a.calls["time_s"])  # the same calls

@@ -26,7 +26,7 @@ counted and its kilometres reported.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
@@ -350,7 +350,7 @@ class DMEXCLPMoveUp:
 
 
 #: The move-up policies by name.
-MOVE_UP_POLICIES: dict[str, type[Any]] = {
+MOVE_UP_POLICIES: dict[str, Callable[[], MoveUpPolicy]] = {
     "none": NoMoveUp,
     "fill_gaps": FillGaps,
     "dmexclp": DMEXCLPMoveUp,

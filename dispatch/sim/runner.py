@@ -230,10 +230,15 @@ def apply_closures(scenario: Scenario, net: Any) -> list[int]:
 
 
 def load_scenario_network(scenario: Scenario) -> Any:
-    """Load the scenario's map with :func:`dispatch.load_network`."""
+    """Load the scenario's map with :func:`dispatch.load_network` and check that its stations, units
+    and hospitals lie on it (:func:`dispatch.sim.scenario.check_on_map`: the error names the file,
+    the key and the unit)."""
     from dispatch.roads.network import load_network
+    from dispatch.sim.scenario import check_on_map
 
-    return load_network(scenario.map)
+    net = load_network(scenario.map)
+    check_on_map(scenario, net)
+    return net
 
 
 def run_scenario(

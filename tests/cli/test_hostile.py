@@ -186,3 +186,16 @@ def test_recommend_names_the_fleet_file_of_a_unit_off_the_map(
     rc, out, err = run(capsys, "recommend", "danang", "--fleet", str(f), "--incident", INCIDENT)
     assert rc == 0 and "A1" in out
     assert f"--fleet {f}: unit 'FAR' treated as unreachable" in err
+
+
+def test_simulate_station_off_the_map_names_file_key_and_unit(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    sc = tmp_path / "offmap.toml"
+    sc.write_text(
+        'extends = "danang"\n[[stations]]\nname = "Far away"\nlat = 16.2\nlon = 108.5\n'
+        '[[units]]\nid = "X1"\nvehicle = "ambulance"\nstation = "Far away"\n'
+    )
+    rc, _, err = run(capsys, "simulate", str(sc), "--quiet")
+    assert rc == 2 and err.count("\n") == 1, err
+    assert "offmap.toml" in err and "stations[0] 'Far away'" in err and "'X1'" in err, err

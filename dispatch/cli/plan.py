@@ -8,6 +8,7 @@ import math
 import sys
 from typing import Any
 
+from dispatch.plan.io import Units
 from dispatch.roads.network import Network, load_network
 
 
@@ -88,7 +89,7 @@ def cmd_coverage(args: argparse.Namespace) -> int:
         points_demand,
         scenario_demand,
     )
-    from dispatch.plan.io import read_units, scenario_units
+    from dispatch.plan.io import read_units
 
     check_target(args.target_s, name="--target-s")
     _check_hour(args.hour)
@@ -265,3 +266,17 @@ def cmd_site(args: argparse.Namespace) -> int:
     for k, (j, gain) in enumerate(res.marginal, 1):
         print(f"  {k:>2}. {ids[j]:<22} {float(lat[j]):.6f},{float(lon[j]):.6f}  gain {gain:.6g}")
     return 0
+
+
+def scenario_units(scenario: Any, net: Any) -> Units:
+    """The units of a scenario at their home stations (with the scenario's turnout per class).
+
+    Wired here, in the CLI: the planning package does not import the simulator (which imports it).
+    """
+    from dispatch.sim.runner import resolve_world
+
+    world = resolve_world(scenario, net)
+    return Units.from_records(
+        {"id": u.id, "vehicle": u.vehicle, "lat": u.lat, "lon": u.lon, "turnout_s": u.turnout_s}
+        for u in world.units
+    )

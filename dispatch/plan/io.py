@@ -79,20 +79,6 @@ def read_units(path: str | os.PathLike[str]) -> Units:
     return Units.from_records(read_fleet_csv(path))
 
 
-def scenario_units(scenario: Any, net: Any) -> Units:
-    """The units of a scenario at their home stations (with the scenario's turnout per class).
-
-    The only call of the simulator's scenario resolution in this package.
-    """
-    from dispatch.sim.runner import resolve_world
-
-    world = resolve_world(scenario, net)
-    return Units.from_records(
-        {"id": u.id, "vehicle": u.vehicle, "lat": u.lat, "lon": u.lon, "turnout_s": u.turnout_s}
-        for u in world.units
-    )
-
-
 def _csv_rows(path: str | os.PathLike[str], required: tuple[str, ...], what: str
               ) -> list[tuple[int, dict[str, str]]]:  # fmt: skip
     p = Path(path)

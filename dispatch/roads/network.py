@@ -607,7 +607,8 @@ class Network:
         Examples
         --------
         >>> net = load_network("danang")
-        >>> units = [{"id": "A1", "vehicle": "ambulance", "lat": 16.056437, "lon": 108.217138},
+        >>> units = [{"id": "A1", "vehicle": "ambulance", "lat": 16.056437, "lon": 108.217138,
+        ...           "turnout_s": 0},
         ...          {"id": "A2", "vehicle": "ambulance", "lat": 16.0550, "lon": 108.2050}]
         >>> best = net.fastest_units((16.060909, 108.220849), units, k=1)
         >>> tt = net.travel_times((16.056437, 108.217138), (16.060909, 108.220849))

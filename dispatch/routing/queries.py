@@ -341,21 +341,28 @@ def _fleet_rows(units: object) -> list[UnitRow]:
         )
     if len(units) == 0:
         raise FleetError("the fleet is empty: give at least one unit")
-    rows: list[UnitRow] = []
-    for i, u in enumerate(units):
-        try:
-            turnout = u.get("turnout_s")
-            if turnout is None:  # the model's one default (by class): dispatch.model.turnout_for
-                turnout = (
-                    DEFAULT_TURNOUT_S.get(u["vehicle"], 0.0)
-                    if isinstance(u["vehicle"], str)
-                    else 0.0
-                )
-            rows.append((u["id"], u["vehicle"], u["lat"], u["lon"], u.get("available", True),
-                         turnout))  # fmt: skip
-        except (KeyError, TypeError, AttributeError):
+    try:  # the common case in one comprehension (a dispatch system re-reads its list per call)
+        rows: list[UnitRow] = [
+            (
+                u["id"],
+                u["vehicle"],
+                u["lat"],
+                u["lon"],
+                u.get("available", True),
+                u.get("turnout_s"),
+            )
+            for u in units
+        ]
+    except (KeyError, TypeError, AttributeError):
+        for i, u in enumerate(units):
             missing = [k for k in _UNIT_KEYS if not isinstance(u, Mapping) or k not in u]
-            raise FleetError(f"unit {i} lacks {', '.join(missing) or 'mapping form'}") from None
+            if missing or not isinstance(u, Mapping):
+                raise FleetError(f"unit {i} lacks {', '.join(missing) or 'mapping form'}") from None
+        raise FleetError("units must be mappings with id, vehicle, lat, lon") from None
+    for i, r in enumerate(rows):
+        if r[5] is None:  # no turnout_s: the model's one default (by class), dispatch.model
+            default = DEFAULT_TURNOUT_S.get(r[1], 0.0) if isinstance(r[1], str) else 0.0
+            rows[i] = (r[0], r[1], r[2], r[3], r[4], default)
     return rows
 
 

@@ -504,8 +504,8 @@ def test_kernels_match_networkx_on_the_exported_network_with_rules(vehicle: str)
         dist = nx.single_source_dijkstra_path_length(g, int(net.node_osmid[a]), weight="w")
         exp = [dist.get(int(net.node_osmid[b]), math.inf) for b in nodes.tolist()]
         assert tt[i] == pytest.approx(exp, rel=1e-9, abs=1e-9)
-    units = [{"id": f"U{i}", "vehicle": vehicle, "lat": float(p[0]), "lon": float(p[1])}
-             for i, p in enumerate(pts[:8])]  # fmt: skip
+    units = [{"id": f"U{i}", "vehicle": vehicle, "lat": float(p[0]), "lon": float(p[1]),
+              "turnout_s": 0.0} for i, p in enumerate(pts[:8])]  # fmt: skip
     for j in range(8, 16):
         best = net.fastest_units(tuple(pts[j]), units, k=1)[0]
         assert best.eta_s == pytest.approx(float(np.min(tt[:8, j])), rel=1e-9)

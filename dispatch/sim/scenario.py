@@ -39,6 +39,7 @@ from dispatch.model import (
     Station,
     short_repr,
 )
+from dispatch.sim.policies import check_policy, policy_names
 
 __all__ = [
     "POLICIES",
@@ -63,7 +64,7 @@ __all__ = [
 ]
 
 #: Dispatch policies the simulator knows (``fastest`` is the default and the live-dispatch rule).
-POLICIES = ("fastest", "nearest_straight_line", "nearest_node", "optimal_batch")
+POLICIES = policy_names()
 #: NFPA 1710 turnout objectives per service (notified to en route), used when a scenario gives none:
 #: the class defaults of :mod:`dispatch.model` (one rule; ``[turnout]`` replaces it per service for
 #: every unit without its own ``turnout_s``, fleet-CSV units included).
@@ -363,10 +364,10 @@ class Scenario:
                 replications, "replications", lo=1, hi=MAX_REPLICATIONS
             )
         if policy is not None:
-            if policy not in POLICIES:
-                raise ScenarioError(f"policy={policy!r} is not one of {', '.join(POLICIES)}")
-            if policy == "optimal_batch" and self.run_cards is not None:
-                raise ScenarioError("policy='optimal_batch' does not take run cards yet")
+            try:  # the one rule of which policy takes run cards (dispatch.sim.policies)
+                check_policy(policy, run_cards=self.run_cards is not None)
+            except DispatchError as exc:
+                raise ScenarioError(str(exc)) from None
             changes["policy"] = policy
         return dataclasses.replace(self, **changes)
 
@@ -980,10 +981,10 @@ class _Parser:
         move_up = self.move_up(
             data.get("move_up", {}), {s.name for s in stations}, map_st is not None
         )
-        if run_cards is not None and sim["policy"] == "optimal_batch":
-            raise self.fail(
-                "simulation.policy", "optimal_batch does not take run cards yet (use fastest)"
-            )
+        try:  # the one rule of which policy takes run cards (dispatch.sim.policies)
+            check_policy(sim["policy"], run_cards=run_cards is not None)
+        except DispatchError as exc:
+            raise self.fail("simulation.policy", f"{exc} (use fastest)") from None
 
         return Scenario(
             name=name,

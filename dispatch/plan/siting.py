@@ -213,6 +213,27 @@ def _solver(time_limit_s: float) -> Any:
     raise PlanError("no MIP solver (SCIP or CBC) in this OR-Tools build")  # pragma: no cover
 
 
+def _coverage(c: np.ndarray, target: float, existing: Sequence[int]
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """``cover[j, i]`` (site j reaches point i within target), points no site reaches, points the
+    existing sites already cover."""
+    cover = c <= target
+    unc = np.asarray(~cover.any(axis=0))
+    pre = np.asarray(cover[list(existing)].any(axis=0)) if existing else np.zeros(c.shape[1], bool)
+    return cover, unc, pre
+
+
+def _site_vars(
+    time_limit_s: float, n_sites: int, existing: Sequence[int]
+) -> tuple[Any, str, list[Any]]:
+    """A MIP solver, one open/closed variable per candidate site, the existing sites fixed open."""
+    s, name = _solver(time_limit_s)
+    x = [s.BoolVar(f"x{j}") for j in range(n_sites)]
+    for j in existing:
+        s.Add(x[j] == 1)
+    return s, name, x
+
+
 def _solve(s: Any) -> tuple[bool, float, float]:
     from ortools.linear_solver import pywraplp
 
@@ -272,13 +293,8 @@ def mclp(cost: Any, weight: Any, *, target_s: float, p: int, existing: Sequence[
     target = check_target(target_s)
     c, w, ex = _check(cost, weight, existing, p, "mclp")
     t0 = time.perf_counter()
-    cover = c <= target
-    unc = np.asarray(~cover.any(axis=0))
-    pre = cover[list(ex)].any(axis=0) if ex else np.zeros(c.shape[1], dtype=bool)
-    s, name = _solver(time_limit_s)
-    x = [s.BoolVar(f"x{j}") for j in range(c.shape[0])]
-    for j in ex:
-        s.Add(x[j] == 1)
+    cover, unc, pre = _coverage(c, target, ex)
+    s, name, x = _site_vars(time_limit_s, c.shape[0], ex)
     s.Add(sum(x[j] for j in range(c.shape[0]) if j not in ex) == p)
     obj = []
     const = float(w[pre].sum())
@@ -306,10 +322,7 @@ def pmedian(cost: Any, weight: Any, *, p: int, existing: Sequence[int] = (),
     t0 = time.perf_counter()
     finite = np.isfinite(c)
     unc = np.asarray(~finite.any(axis=0))
-    s, name = _solver(time_limit_s)
-    x = [s.BoolVar(f"x{j}") for j in range(c.shape[0])]
-    for j in ex:
-        s.Add(x[j] == 1)
+    s, name, x = _site_vars(time_limit_s, c.shape[0], ex)
     s.Add(sum(x[j] for j in range(c.shape[0]) if j not in ex) == p)
     obj = []
     # an unserved point (reached by some site, by no open one) costs more than serving every point
@@ -345,13 +358,8 @@ def lscp(cost: Any, weight: Any | None = None, *, target_s: float, existing: Seq
     w_in = np.ones(np.shape(cost)[1]) if weight is None else weight
     c, w, ex = _check(cost, w_in, existing, None, "lscp")
     t0 = time.perf_counter()
-    cover = c <= target
-    unc = np.asarray(~cover.any(axis=0))
-    pre = cover[list(ex)].any(axis=0) if ex else np.zeros(c.shape[1], dtype=bool)
-    s, name = _solver(time_limit_s)
-    x = [s.BoolVar(f"x{j}") for j in range(c.shape[0])]
-    for j in ex:
-        s.Add(x[j] == 1)
+    cover, unc, pre = _coverage(c, target, ex)
+    s, name, x = _site_vars(time_limit_s, c.shape[0], ex)
     for i in np.flatnonzero(~unc & ~pre):
         s.Add(sum(x[j] for j in np.flatnonzero(cover[:, i])) >= 1)
     free = [x[j] for j in range(c.shape[0]) if j not in ex]

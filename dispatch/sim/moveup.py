@@ -50,6 +50,11 @@ __all__ = [
 ]
 
 
+def _each_once(changed: Sequence[UnitState]) -> list[UnitState]:
+    """The changed units, each once, in its state after the event (first-change order)."""
+    return list({u.index: u for u in changed}.values())
+
+
 class MoveUpPolicy(Protocol):
     """Decides relocations of idle units (see the module docstring)."""
 
@@ -83,11 +88,8 @@ class FillGaps:
     name: ClassVar[str] = "fill_gaps"
 
     def moves(self, sim: Any, changed: Sequence[UnitState]) -> list[tuple[UnitState, int]]:
-        seen: dict[int, UnitState] = {}
-        for u in changed:  # each unit once, in its state after the event
-            seen[u.index] = u
         out: list[tuple[UnitState, int]] = []
-        for u in seen.values():
+        for u in _each_once(changed):
             if u.status in BUSY:
                 out.extend(self._refill(sim, u, out))
             elif u.status in DISPATCHABLE:
@@ -321,11 +323,8 @@ class DMEXCLPMoveUp:
     # -- the hook ---------------------------------------------------------------------------------
 
     def moves(self, sim: Any, changed: Sequence[UnitState]) -> list[tuple[UnitState, int]]:
-        seen: dict[int, UnitState] = {}
-        for u in changed:  # each unit once, in its state after the event
-            seen[u.index] = u
         out: list[tuple[UnitState, int]] = []
-        for u in seen.values():
+        for u in _each_once(changed):
             if u.status not in DISPATCHABLE:
                 continue  # dispatched: DMEXCLP moves only freed units
             v = u.vehicle

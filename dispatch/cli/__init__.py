@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from dispatch.errors import DispatchError
+from dispatch.progress import reporting, tqdm_reporter
 
 #: Submodules of ``dispatch.cli`` that register subcommands, in help order.
 SUBCOMMAND_MODULES = ("maps", "routing", "decide", "simulate", "plan", "serve")
@@ -64,7 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("dispatch: error: standard output is closed: nothing can be printed", file=sys.stderr)
         return 2
     try:
-        code = int(args.func(args) or 0)
+        with reporting(tqdm_reporter(quiet=bool(getattr(args, "quiet", False)))):
+            code = int(args.func(args) or 0)
         sys.stdout.flush()  # a full disk or device (``> /dev/full``) fails here, not at exit
         return code
     except DispatchError as exc:

@@ -65,7 +65,7 @@ class SimResult:
     targets_s : dict of int to float
         Response target per priority level.
     hospitals : tuple of Hospital
-        The receiving hospitals (:class:`dispatch.sim.scenario.Hospital`).
+        The receiving hospitals (:class:`dispatch.model.Hospital`).
     run_cards : str or None
         Source of the run-card table the run dispatched with (None: one unit per call).
     move_up : str or None

@@ -13,14 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from dispatch.model import turnout_for
+from dispatch.model import HOSPITAL_CAPABILITIES, Hospital, turnout_for
 from dispatch.sim.policies import check_policy
 from dispatch.sim.records import SimResult
 from dispatch.sim.scenario import (
     MAX_EXPECTED_CALLS,
     MAX_HORIZON_H,
     MAX_REPLICATIONS,
-    Hospital,
     Scenario,
 )
 from dispatch.sim.simulation import Simulation
@@ -38,7 +37,6 @@ __all__ = [
     "run_scenario",
 ]
 
-SimHospital = Hospital
 
 # Limits of a run, checked before any work: the scenario reader's limits (one source), a horizon
 # of at most 10 years, at most 1,000 replications, at most 2,000,000 expected calls per replication
@@ -69,7 +67,7 @@ class World:
     Attributes
     ----------
     units : tuple of SimUnit
-    hospitals : tuple of SimHospital
+    hospitals : tuple of Hospital
     stations : dict of str to (lat, lon)
     segments : dispatch.sim.demand.RoadSegments
     areas : dispatch.sim.demand.Areas
@@ -80,7 +78,7 @@ class World:
     """
 
     units: tuple[SimUnit, ...]
-    hospitals: tuple[SimHospital, ...]
+    hospitals: tuple[Hospital, ...]
     stations: Mapping[str, tuple[float, float]]
     segments: Any
     areas: Any
@@ -161,7 +159,18 @@ def resolve_world(scenario: Scenario, net: Any) -> World:
     if scenario.hospitals_from_map:
         for f in net.facilities:
             if f.kind == "hospital":
-                hospitals.append(SimHospital(_facility_name(f), float(f.lat), float(f.lon), ()))
+                # a map hospital's services are unknown: it takes every patient (ASSUMPTION)
+                hospitals.append(
+                    Hospital(
+                        f"H{len(hospitals):04d}",
+                        _facility_name(f),
+                        float(f.lat),
+                        float(f.lon),
+                        HOSPITAL_CAPABILITIES,
+                        osm_id=f.osm_id,
+                        capabilities_source="map: services unknown, takes every patient (assumption)",
+                    )
+                )
     seg_cache: dict[tuple[str, ...], Any] = {}
 
     def segments(vehicles: tuple[str, ...]) -> Any:

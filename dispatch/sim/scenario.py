@@ -36,6 +36,7 @@ from dispatch.model import (
     SERVICE_TURNOUT_S,
     SERVICES,
     VEHICLE_CLASSES,
+    Hospital,
     Station,
     short_repr,
 )
@@ -49,7 +50,7 @@ __all__ = [
     "DemandLocations",
     "Distribution",
     "Hospital",
-    "IncidentType",
+    "CallModel",
     "MapStations",
     "Priority",
     "Scenario",
@@ -143,8 +144,13 @@ class Priority:
 
 
 @dataclass(frozen=True)
-class IncidentType:
-    """One incident type: its service, priority, rate, hour profile and service-time distributions.
+class CallModel:
+    """How calls of one incident type arise in a scenario (a ``[[incident_types]]`` entry): service,
+    priority, rate, hour profile and service-time distributions.
+
+    Not to be confused with :class:`dispatch.model.IncidentType`, the catalogue entry of a live
+    incident (its service, priority and hospital capability): a call model is the statistics a
+    simulation draws calls from.
 
     Parameters
     ----------
@@ -209,16 +215,6 @@ class Unit:
     vehicle: str
     station: str
     turnout_s: float | None = None
-
-
-@dataclass(frozen=True)
-class Hospital:
-    """A receiving hospital with its capabilities (empty: takes every patient)."""
-
-    name: str
-    lat: float
-    lon: float
-    capabilities: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -309,7 +305,7 @@ class Scenario:
     processing_s: float
     turnout_s: Mapping[str, float]
     priorities: tuple[Priority, ...]
-    incident_types: tuple[IncidentType, ...]
+    incident_types: tuple[CallModel, ...]
     stations: tuple[Station, ...]
     map_stations: MapStations | None
     units: tuple[Unit, ...]
@@ -545,7 +541,7 @@ def parse_scenario(data: Mapping[str, Any], *, source: Path | None = None) -> Sc
 # ----------------------------------------------------------------------------------------------
 
 
-def _check_expected_calls(types: Sequence[IncidentType], horizon_h: float, key: str) -> None:
+def _check_expected_calls(types: Sequence[CallModel], horizon_h: float, key: str) -> None:
     expected = sum(t.calls_per_hour for t in types) * horizon_h
     if expected > MAX_EXPECTED_CALLS:
         raise ScenarioError(
@@ -740,11 +736,11 @@ class _Parser:
             raise self.fail("priorities", "at least one [[priorities]] entry is needed")
         return tuple(sorted(out, key=lambda p: p.level))
 
-    def incident_types(self, value: Any, levels: set[int]) -> tuple[IncidentType, ...]:
+    def incident_types(self, value: Any, levels: set[int]) -> tuple[CallModel, ...]:
         rows = self.items(value, "incident_types", INCIDENT_TYPE)
         if not rows:
             raise self.fail("incident_types", "at least one [[incident_types]] entry is needed")
-        out: list[IncidentType] = []
+        out: list[CallModel] = []
         for i, t in enumerate(rows):
             key = f"incident_types[{i}]"
             if any(x.name == t["name"] for x in out):
@@ -768,7 +764,7 @@ class _Parser:
             if p_tr > 0 and handover is None:
                 raise self.fail(f"{key}.handover", "needed when transport_probability > 0")
             out.append(
-                IncidentType(
+                CallModel(
                     name=t["name"],
                     service=t["service"],
                     priority=t["priority"],
@@ -833,9 +829,20 @@ class _Parser:
                       t.get("cell_m"))  # fmt: skip
 
     def hospitals(self, value: Any) -> tuple[Hospital, ...]:
+        # ids by position (H0000, H0001, ...): the tie-break between equally near hospitals;
+        # no capabilities listed: the hospital takes every patient
         return tuple(
-            Hospital(t["name"], t["lat"], t["lon"], tuple(t["capabilities"]))
-            for t in self.items(value, "hospitals", HOSPITAL)
+            Hospital(
+                f"H{i:04d}",
+                t["name"],
+                t["lat"],
+                t["lon"],
+                tuple(t["capabilities"]) or HOSPITAL_CAPABILITIES,
+                capabilities_source="scenario"
+                if t["capabilities"]
+                else "scenario: none listed, takes every patient",
+            )  # fmt: skip
+            for i, t in enumerate(self.items(value, "hospitals", HOSPITAL))
         )
 
     def demand(self, value: Any) -> DemandLocations:
@@ -882,7 +889,7 @@ class _Parser:
                                t.get("geojson"), poly, t.get("way_ids")))  # fmt: skip
         return tuple(out)
 
-    def run_cards(self, value: Any, types: Sequence[IncidentType]) -> RunCards:
+    def run_cards(self, value: Any, types: Sequence[CallModel]) -> RunCards:
         """``run_cards``: ``true`` (built-in table), a TOML path, or an inline run-card table."""
         key = "run_cards"
         try:

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from dispatch.model import Hospital
 from dispatch.sim.demand import Calls
 from dispatch.sim.events import (
     ARRIVE_HOSPITAL,
@@ -55,7 +56,7 @@ from dispatch.sim.events import (
 from dispatch.sim.moveup import MoveUpPolicy, make_move_up
 from dispatch.sim.policies import make_policy
 from dispatch.sim.records import CallRecords, SimResult, WaitingCalls
-from dispatch.sim.scenario import Hospital, Scenario
+from dispatch.sim.scenario import Scenario
 from dispatch.sim.travel import Choice, RouteLike, Timing, TravelOracle, TravelTables, UnitETALike
 from dispatch.sim.units import ARRIVE_HOSPITAL as T_ARRIVE_HOSPITAL
 from dispatch.sim.units import ARRIVE_POST as T_ARRIVE_POST
@@ -80,7 +81,6 @@ from dispatch.sim.units import RELOCATE as T_RELOCATE
 
 __all__ = [
     "RouteLike",
-    "SimHospital",
     "SimResult",
     "SimUnit",
     "Simulation",
@@ -88,10 +88,6 @@ __all__ = [
     "TravelOracle",
     "UnitETALike",
 ]
-
-#: A receiving hospital: name, position, capabilities (empty: takes every patient). The simulator's
-#: hospitals are the scenario's (:class:`dispatch.sim.scenario.Hospital`).
-SimHospital = Hospital
 
 
 class Simulation:
@@ -108,7 +104,7 @@ class Simulation:
         The calls to simulate (:func:`dispatch.sim.demand.generate_calls`).
     units : sequence of SimUnit
         The fleet at its stations.
-    hospitals : sequence of SimHospital
+    hospitals : sequence of Hospital
         Receiving hospitals for 115 transports.
     policy : str
         One of :data:`dispatch.sim.policies.POLICY_CLASSES`.
@@ -140,7 +136,7 @@ class Simulation:
         scenario: Scenario,
         calls: Calls,
         units: Sequence[SimUnit],
-        hospitals: Sequence[SimHospital] = (),
+        hospitals: Sequence[Hospital] = (),
         *,
         policy: str = "fastest",
         replication: int = 0,
@@ -178,18 +174,6 @@ class Simulation:
         self.weight = {p.level: p.weight for p in scenario.priorities}
         self.node_coords = node_coords
         self._type_hospitals = _hospitals_by_type(types, self.hospitals)
-        # the same hospitals as dispatch.decide.hospitals objects (ids keep the listed order for
-        # ties); a hospital listed without capabilities takes every patient
-        from dispatch.decide.hospitals import Hospital as LiveHospital
-        from dispatch.decide.incidents import HOSPITAL_CAPABILITIES
-
-        self._live_hospitals = [
-            LiveHospital(
-                f"H{i:04d}", h.name, h.lat, h.lon,
-                tuple(c for c in h.capabilities if c in HOSPITAL_CAPABILITIES) or HOSPITAL_CAPABILITIES,
-            )
-            for i, h in enumerate(self.hospitals)
-        ]  # fmt: skip
         # move-up: the stations idle units may be posted at (the home stations only for `none`)
         # the given policy, else the scenario's [move_up] policy (default none)
         self.move_up = make_move_up(move_up if move_up is not None else scenario.move_up.policy)
@@ -401,7 +385,7 @@ class Simulation:
 
         cap = self.scenario.incident_types[type_index].hospital_capability or "general"
         try:
-            j, _fallback = choose_hospital(eta_s, self._live_hospitals, cap)
+            j, _fallback = choose_hospital(eta_s, list(self.hospitals), cap)
         except NoHospitalError:
             return -1
         return int(j) if math.isfinite(float(eta_s[j])) else -1
@@ -596,9 +580,7 @@ def _hospitals_by_type(types: Sequence[Any], hospitals: Sequence[Hospital]) -> l
         ok = [
             i
             for i, h in enumerate(hospitals)
-            if t.hospital_capability is None
-            or not h.capabilities
-            or t.hospital_capability in h.capabilities
+            if t.hospital_capability is None or h.can_treat(t.hospital_capability)
         ]
         if not ok:
             raise SimulationError(

@@ -26,7 +26,7 @@ from dispatch.sim.events import EventQueue
 from dispatch.sim.units import AVAILABLE, DRIVING_TO_POST, UnitState
 
 # This module and the policies read calls and hospitals through the protocols below (attribute
-# names of dispatch.sim.demand.Calls and dispatch.sim.scenario.Hospital), so that they import
+# names of dispatch.sim.demand.Calls and dispatch.model.Hospital), so that they import
 # neither the scenario reader nor the call generator: the reader may use the policies.
 
 __all__ = [
@@ -77,7 +77,7 @@ class CallsLike(Protocol):
 
 
 class HospitalLike(Protocol):
-    """What the simulator reads from a hospital (:class:`dispatch.sim.scenario.Hospital`)."""
+    """What the simulator reads from a hospital (:class:`dispatch.model.Hospital`)."""
 
     @property
     def name(self) -> str: ...

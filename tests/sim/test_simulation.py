@@ -8,14 +8,15 @@ from typing import Any
 import numpy as np
 import pytest
 
+from dispatch.model import HOSPITAL_CAPABILITIES, Hospital
 from dispatch.sim.demand import Areas, Calls, generate_calls, road_segments
 from dispatch.sim.runner import run_scenario
 from dispatch.sim.scenario import parse_scenario
-from dispatch.sim.simulation import SimHospital, Simulation, SimulationError, SimUnit
+from dispatch.sim.simulation import Simulation, SimulationError, SimUnit
 from tests._sim_fake import FakeNet
 
 STATION = (16.0, 108.0)
-HOSP = [SimHospital("H", 16.0, 108.01)]
+HOSP = [Hospital("H", "H", 16.0, 108.01, HOSPITAL_CAPABILITIES)]
 
 
 def tiny_scenario(**over: Any):
@@ -228,13 +229,18 @@ def test_hospital_capability_is_required() -> None:
     sc2 = dataclasses.replace(sc, incident_types=(t0, sc.incident_types[1]))
     calls = make_calls([(0.0, 0, 16.01, 108.0, True)])
     with pytest.raises(SimulationError, match="capability 'burns'"):
-        Simulation(FakeNet(), sc2, calls, one_unit(), [SimHospital("H", 16.0, 108.01, ("trauma",))])
+        Simulation(
+            FakeNet(), sc2, calls, one_unit(), [Hospital("H", "H", 16.0, 108.01, ("trauma",))]
+        )
     res = Simulation(
         FakeNet(),
         sc2,
         calls,
         one_unit(),
-        [SimHospital("B", 16.0, 108.03, ("burns",)), SimHospital("T", 16.0, 108.01, ("trauma",))],
+        [
+            Hospital("B", "B", 16.0, 108.03, ("burns",)),
+            Hospital("T", "T", 16.0, 108.01, ("trauma",)),
+        ],
     ).run()
     assert res.calls["hospital"].tolist() == ["B"]
 

@@ -46,7 +46,7 @@ __all__ = [
     "POLICIES",
     "SERVICES",
     "DEFAULT_TURNOUT_S",
-    "Closure",
+    "ClosureSpec",
     "DemandLocations",
     "Distribution",
     "Hospital",
@@ -252,8 +252,11 @@ class DemandLocations:
 
 
 @dataclass(frozen=True)
-class Closure:
-    """A road closure with an optional time window in hours since the scenario start.
+class ClosureSpec:
+    """A road closure as a scenario states it, with an optional window in hours since the start.
+
+    A specification, not yet on a map: the simulator resolves it into a
+    :class:`dispatch.routing.closures.Closure` (the closed arcs) on the scenario's network.
 
     Exactly one of ``geojson`` (a GeoJSON file of polygons), ``polygon`` (a ring of (lat, lon)) or
     ``way_ids`` (OSM way ids) is set.
@@ -313,7 +316,7 @@ class Scenario:
     hospitals: tuple[Hospital, ...]
     hospitals_from_map: bool
     demand: DemandLocations
-    closures: tuple[Closure, ...] = ()
+    closures: tuple[ClosureSpec, ...] = ()
     area_cell_m: float = 1000.0
     returning: str = "route"
     #: Run cards (``run_cards`` key): every call gets its type's full unit mix; None: one unit.
@@ -867,8 +870,8 @@ class _Parser:
         return DemandLocations(kind, t.get("zones"), t["weight_property"], t["name_property"],
                                t["cell_m"], tuple(t["cells"]), t.get("points"))  # fmt: skip
 
-    def closures(self, value: Any) -> tuple[Closure, ...]:
-        out: list[Closure] = []
+    def closures(self, value: Any) -> tuple[ClosureSpec, ...]:
+        out: list[ClosureSpec] = []
         for i, t in enumerate(self.items(value, "closures", CLOSURE)):
             key = f"closures[{i}]"
             start, end = t.get("start_h"), t.get("end_h")
@@ -885,7 +888,7 @@ class _Parser:
                     raise self.fail(
                         f"{key}.polygon[{j}]", f"must be [lat, lon] in range, got {[lat, lon]}"
                     )
-            out.append(Closure(t.get("label", f"closure {i}"), start, end, t.get("vehicles"),
+            out.append(ClosureSpec(t.get("label", f"closure {i}"), start, end, t.get("vehicles"),
                                t.get("geojson"), poly, t.get("way_ids")))  # fmt: skip
         return tuple(out)
 

@@ -128,7 +128,7 @@ def infer_approach_directions(raw: RawRoads, controls: Mapping[int, int]) -> dic
             dist += float(haversine_m(lat[prev], lon[prev], lat[v], lon[v]))
         return dist if degree(v) >= 3 else np.inf
 
-    first_seg = {}
+    first_seg: dict[int, int] = {}
     for i in np.flatnonzero(np.isin(raw.seg_a, np.array(todo, dtype=np.int64))).tolist():
         first_seg.setdefault(int(raw.seg_a[i]), i)
     for n in todo:
@@ -201,7 +201,9 @@ def control_counts(
     return out, stats
 
 
-def arc_delay_s(arrays: Mapping[str, np.ndarray], vehicle: str, profile: VehicleProfile) -> np.ndarray:
+def arc_delay_s(
+    arrays: Mapping[str, np.ndarray], vehicle: str, profile: VehicleProfile
+) -> np.ndarray:
     """Seconds lost per arc by a class at the signals, stop signs and gates the arc passes.
 
     Zero everywhere for arrays compiled without counts (a hand-built graph).

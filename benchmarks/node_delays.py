@@ -1,7 +1,7 @@
 """What the signal and gate delays and the hgv rule change in ETAs (not a speed benchmark).
 
-For each map: 200 call points and 50 unit points (seeded, drawn from the nodes of the fire
-engine's reachable part, so that every class can snap them), the travel-time matrix of each class
+For each map: 200 call points and 50 unit points (seeded, drawn from the nodes in every
+class's reachable part, so that every class can snap them), the travel-time matrix of each class
 with the default profiles (delays on) and with every node delay set to 0 (before), and for the
 fire classes with ``obey_hgv_bans=True`` (hgv=no binding, as before). Reports per class the change
 of every finite unit-to-call ETA and of each call's fastest unit (its ETA, and the share of calls
@@ -34,10 +34,9 @@ HGV = {v: {"obey_hgv_bans": True} for v in ("fire_engine", "ladder")}
 def _pct(x: np.ndarray) -> dict[str, float]:
     if len(x) == 0:
         return {}
-    q = np.percentile(x, [10, 50, 90, 99])
-    return {"p10": round(float(q[0]), 2), "median": round(float(q[1]), 2),
-            "p90": round(float(q[2]), 2), "p99": round(float(q[3]), 2),
-            "mean": round(float(x.mean()), 2)}  # fmt: skip
+    q = np.percentile(x, [1, 10, 50, 90, 99])
+    out = {f"p{k}": round(float(v), 2) for k, v in zip((1, 10, 50, 90, 99), q, strict=True)}
+    return {**out, "median": out["p50"], "mean": round(float(x.mean()), 2)}
 
 
 def compare(after: np.ndarray, before: np.ndarray) -> dict[str, Any]:
@@ -64,7 +63,9 @@ def measure(map_name: str, n_calls: int, n_units: int, seed: int) -> dict[str, A
     zero = dispatch.load_network(map_name, settings=dispatch.network_settings(profiles=ZERO))
     hgv = dispatch.load_network(map_name, settings=dispatch.network_settings(profiles=HGV))
     rng = np.random.default_rng(seed)
-    core = np.flatnonzero(net.class_core("fire_engine") & (net.node_osmid > 0))
+    core = np.flatnonzero(
+        np.logical_and.reduce([net.class_core(v) for v in VEHICLE_CLASSES]) & (net.node_osmid > 0)
+    )
     pts = np.column_stack([net.node_lat, net.node_lon])
     calls = pts[rng.choice(core, n_calls, replace=False)]
     units = pts[rng.choice(core, n_units, replace=False)]

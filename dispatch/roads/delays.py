@@ -107,10 +107,11 @@ def infer_approach_directions(raw: RawRoads, controls: Mapping[int, int]) -> dic
     ids = raw.node_id
     a = np.searchsorted(ids, raw.seg_a)
     b = np.searchsorted(ids, raw.seg_b)
-    pairs = np.unique(np.concatenate([np.stack([a, b], 1), np.stack([b, a], 1)]), axis=0)
+    n_ids = np.int64(len(ids))
+    code = np.unique(np.concatenate([a * n_ids + b, b * n_ids + a]))  # sorted (node, neighbour)
     ptr = np.zeros(len(ids) + 1, dtype=np.int64)
-    ptr[1:] = np.cumsum(np.bincount(pairs[:, 0], minlength=len(ids)))
-    nbr = pairs[:, 1]
+    ptr[1:] = np.cumsum(np.bincount(code // n_ids, minlength=len(ids)))
+    nbr = code % n_ids
     lat, lon = raw.node_lat, raw.node_lon
 
     def degree(v: int) -> int:
@@ -120,7 +121,7 @@ def infer_approach_directions(raw: RawRoads, controls: Mapping[int, int]) -> dic
         """Metres from ``prev`` through ``v`` along pass-through nodes to a junction (inf: none)."""
         dist = float(haversine_m(lat[prev], lon[prev], lat[v], lon[v]))
         start = prev
-        while degree(v) == 2 and dist <= 2 * APPROACH_SIGNAL_M + 1e3:
+        while degree(v) == 2 and dist <= 2 * APPROACH_SIGNAL_M:  # farther: "far" is enough
             x, y = (int(u) for u in nbr[ptr[v] : ptr[v + 1]])
             prev, v = v, (y if x == prev else x)
             if v == start:
@@ -167,7 +168,8 @@ def control_counts(
     signals = _directed_counts(raw, arrays, signal_dirs)
     stops = _directed_counts(raw, arrays, c.stops)
     gates = np.zeros((m, len(VEHICLE_CLASSES)), dtype=np.uint8)
-    on_network = set(np.unique(geom_node).tolist())
+    every = np.array(sorted({*c.signals, *c.stops, *c.gates}), dtype=np.int64)
+    on_network = set(every[np.isin(every, geom_node)].tolist())
     passes_per_class = dict.fromkeys(VEHICLE_CLASSES, 0)
     if c.gates:
         nodes = np.array(sorted(c.gates), dtype=np.int64)

@@ -8,6 +8,7 @@ signals and gates times the class's delay, checked by hand on each file's sketch
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -245,3 +246,21 @@ def test_real_map_delays_reach_every_kernel(danang: dispatch.Network) -> None:
         got = danang.travel_times(pts[index[s]], pts[[index[h] for h in heads]])[0]
         want = [dist.get(h, np.inf) for h in heads]
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-6)
+
+
+def test_map_info_reports_signals_gates_and_hgv_bans(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dispatch.cli import main
+
+    monkeypatch.setenv("DISPATCH_CACHE_DIR", str(tmp_path))
+    assert main(["map", "info", str(DATA / "delays_chain.osm")]) == 0
+    out = capsys.readouterr().out
+    assert "3 traffic signals (1 tagged one direction, 1 approach signals inferred)" in out
+    assert main(["map", "info", str(DATA / "delays_gates.osm")]) == 0
+    out = capsys.readouterr().out
+    assert "gates passed at a delay: ambulance 1  fire_engine 1  ladder 1  motorbike 2" in out
+    assert main(["map", "info", str(DATA / "delays_hgv.osm"), "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["hgv_bans"] == {"ways": 1, "not_applied_to": ["fire_engine", "ladder"]}
+    assert s["node_delays"]["signals_on_network"] == 0

@@ -84,7 +84,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     h = s.get("hgv_bans")
     if h is not None:
         who = ", ".join(h["not_applied_to"]) or "none"
-        print(f"hgv bans     {h['ways']:,} ways with an hgv ban; not applied to: {who}")
+        print(f"hgv bans     {h['ways']:,} ways and {h.get('nodes', 0):,} barrier nodes with an hgv "
+              f"ban; not applied to: {who}")  # fmt: skip
     print(f"facilities   {len(s['facilities'])} tagged in the OSM data")
     for f in s["facilities"]:
         print(

@@ -691,13 +691,15 @@ def build_arrays(
     """Read and compile a map file (no cache)."""
     raw = read_osm(path)
     exempt = hgv_exempt_mask(settings)
-    arrays, stats = compile_roads(with_hgv_exemption(raw, exempt), settings)
+    raw = with_hgv_exemption(raw, exempt)
+    arrays, stats = compile_roads(raw, settings)
     if len(arrays["arc_tail"]) == 0:
         raise MapError(f"map file {str(path)!r} has no connected drivable roads")
     counts, stats["node_delays"] = control_counts(raw, arrays, settings)
     arrays.update(counts)
     stats["hgv_bans"] = {
         "ways": len(raw.way_hgv_exempt),
+        "nodes": len(raw.controls.hgv_block),
         "not_applied_to": [v for i, v in enumerate(VEHICLE_CLASSES)
                            if exempt >> i & 1 and "hgv" in ACCESS_KEYS[v]],
     }  # fmt: skip

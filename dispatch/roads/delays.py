@@ -154,8 +154,9 @@ def control_counts(
     """Count the signals, stop signs and gates each compiled arc passes; return ``(arrays, stats)``.
 
     ``arrays`` are the compiled network's (``geom_ptr``, ``geom_node``, ``arc_way``, ``arc_tail``);
-    ``raw`` the roads they were compiled from (its :class:`~dispatch.roads.osm.NodeControls` and
-    segments, for the direction of each way); ``settings`` the classes' heights (a gate under a
+    ``raw`` the roads they were compiled from (its :class:`~dispatch.roads.osm.NodeControls`, its
+    segments for the direction of each way, its ``node_block`` masks for the classes a gate stops,
+    after the profiles' ``hgv`` rule); ``settings`` the classes' heights (a gate under a
     ``maxheight`` lower than a class lets no such vehicle through).
 
     Returns ``arc_signals`` and ``arc_stops`` (uint8 per arc) and ``arc_gates`` (uint8, one column
@@ -177,8 +178,9 @@ def control_counts(
         for i, name in enumerate(VEHICLE_CLASSES):
             h = settings.profiles[name].height_m
             open_to = {
-                n for n, mask in c.gates.items()
-                if mask >> i & 1 and not raw.node_maxheight_m.get(n, np.inf) < h
+                n for n in c.gates
+                if not raw.node_block.get(n, 0) >> i & 1
+                and not raw.node_maxheight_m.get(n, np.inf) < h
             }  # fmt: skip
             ok = np.array([int(n) in open_to for n in geom_node[pos]], dtype=bool)
             col = np.zeros(m, dtype=np.uint16)

@@ -20,7 +20,6 @@ import numpy as np
 from dispatch.errors import MapError
 from dispatch.roads.profiles import (
     GATE_BARRIERS,
-    VEHICLE_CLASSES,
     classify_way,
     node_block_mask,
     parse_metres,
@@ -118,21 +117,24 @@ class NodeControls:
 
     ``signals``/``stops`` map a node to the direction it controls (:data:`BOTH`, :data:`FORWARD`
     or :data:`BACKWARD`: traffic moving along a way in (against) the way's direction as it
-    reaches the node); ``gates`` map a gate to the bit mask of the classes its access tags let
-    through. ``crossing=traffic_signals`` (pedestrian lights) and ``give_way`` are not read:
+    reaches the node); ``gates`` are the gate nodes (which classes pass one is the compiler's
+    barrier rule, :func:`~dispatch.roads.profiles.node_block_mask`). ``hgv_block`` maps a node
+    whose ``hgv`` tag stops some class to its block mask with ``hgv`` bans ignored. ``crossing=traffic_signals`` (pedestrian lights) and ``give_way`` are not read:
     ASSUMPTION, an emergency vehicle with lights and sirens is given way there.
 
     >>> c = NodeControls()
     >>> c.add(1, {"highway": "traffic_signals", "traffic_signals:direction": "backward"})
     >>> c.add(2, {"barrier": "gate", "motor_vehicle": "no", "motorcycle": "yes"})
     >>> c.add(3, {"highway": "stop"})
-    >>> c.signals, c.gates, c.stops
-    ({1: -1}, {2: 8}, {3: 0})
+    >>> c.add(4, {"barrier": "lift_gate", "hgv": "no"})
+    >>> c.signals, sorted(c.gates), c.stops, c.hgv_block
+    ({1: -1}, [2, 4], {3: 0}, {4: 0})
     """
 
     signals: dict[int, int] = field(default_factory=dict)
     stops: dict[int, int] = field(default_factory=dict)
-    gates: dict[int, int] = field(default_factory=dict)
+    gates: set[int] = field(default_factory=set)
+    hgv_block: dict[int, int] = field(default_factory=dict)
 
     def add(self, osm_id: int, tags: dict[str, str]) -> None:
         """Record a node if its tags make it a signal, a stop sign or a gate."""
@@ -144,14 +146,20 @@ class NodeControls:
             value = tags.get("stop:direction") or tags.get("direction") or ""
             self.stops[osm_id] = _DIRECTIONS.get(value.strip().lower(), BOTH)
         if tags.get("barrier") in GATE_BARRIERS:
-            passes = ((1 << len(VEHICLE_CLASSES)) - 1) & ~node_block_mask(tags)
-            if passes:
-                self.gates[osm_id] = passes
+            self.gates.add(osm_id)
+        if any(k == "hgv" or k.startswith("hgv:") for k in tags):
+            lenient = node_block_mask(tags, lenient="hgv")
+            if lenient != node_block_mask(tags):
+                self.hgv_block[osm_id] = lenient
 
     def restricted_to(self, present: set[int] | dict[int, Any]) -> NodeControls:
         """The controls on nodes of ``present`` (the nodes of kept roads)."""
-        return NodeControls(*({k: v for k, v in d.items() if k in present}
-                              for d in (self.signals, self.stops, self.gates)))  # fmt: skip
+        return NodeControls(
+            {k: v for k, v in self.signals.items() if k in present},
+            {k: v for k, v in self.stops.items() if k in present},
+            {k for k in self.gates if k in present},
+            {k: v for k, v in self.hgv_block.items() if k in present},
+        )
 
 
 @dataclass
@@ -372,15 +380,20 @@ def with_hgv_exemption(raw: RawRoads, exempt: int) -> RawRoads:
     """``raw`` with the ``hgv`` bans lifted for the classes in bit mask ``exempt``.
 
     The classes of ``exempt`` take, on every way with an ``hgv`` ban, the access masks the way has
-    without it (``way_hgv_exempt``); other classes keep theirs (see
+    without it (``way_hgv_exempt``), and at every node with one its block mask without it
+    (``controls.hgv_block``); other classes keep theirs (see
     :data:`dispatch.roads.profiles.HGV_BAN_RULE`). Returns ``raw`` itself when nothing changes.
     """
-    if not exempt or not raw.way_hgv_exempt:
+    if not exempt or not (raw.way_hgv_exempt or raw.controls.hgv_block):
         return raw
+    block = dict(raw.node_block)
+    for n, lenient in raw.controls.hgv_block.items():
+        block[n] = (block.get(n, 0) & ~exempt) | (lenient & exempt)
+    block = {n: m for n, m in block.items() if m}
     index = {int(w): i for i, w in enumerate(raw.way_id.tolist())}
     rows = [(index[w], m) for w, m in raw.way_hgv_exempt.items() if w in index]
     if not rows:
-        return raw
+        return replace(raw, node_block=block)
     at = np.array([i for i, _ in rows], dtype=np.int64)
     alt = np.array([m for _, m in rows], dtype=np.uint8).reshape(-1, 4)
     keep = np.uint8(~exempt & 0xFF)
@@ -391,7 +404,7 @@ def with_hgv_exemption(raw: RawRoads, exempt: int) -> RawRoads:
         out[at] = (out[at] & keep) | (alt[:, col] & np.uint8(exempt))
         new.append(out)
     return replace(raw, way_fwd_mask=new[0], way_bwd_mask=new[1], way_open_mask=new[2],
-                   way_restricted_mask=new[3])  # fmt: skip
+                   way_restricted_mask=new[3], node_block=block)  # fmt: skip
 
 
 def fetch_map(place: str, out: Path) -> Path:

@@ -263,7 +263,7 @@ class VehicleProfile:
         :data:`GATE_DELAY_S`). A gate that stops the class costs nothing: it is not passed.
     obey_hgv_bans
         Whether ``hgv=no`` (and ``hgv=*`` values that close or restrict, per direction) closes
-        roads to the class (only classes whose access keys include ``hgv``: fire engine and
+        roads and barrier nodes to the class (only classes whose access keys include ``hgv``: fire engine and
         ladder). RULE (documented decision, issue 13): off by default; in Vietnam ``hgv=no``
         stands for the P.106a/P.106b "no lorries" signs that keep goods vehicles out of the
         centre, a traffic rule priority vehicles on duty are not bound by (see
@@ -896,13 +896,14 @@ MOTORBIKE_BARRIERS = frozenset({"bollard", "cycle_barrier"})
 _LOWERED_KERB = {"lowered", "flush", "no"}
 
 
-def node_block_mask(tags: Mapping[str, str]) -> int:
+def node_block_mask(tags: Mapping[str, str], *, lenient: str | None = None) -> int:
     """Bit mask of the classes a node with these tags stops (a barrier, or ``access=no``).
 
     Every other barrier value (``wall``, ``fence``, ``block``, raised ``kerb``, ``jersey_barrier``,
     ``log``, ``chain``, ``stile``, ``kissing_gate``, an unknown ``barrier=yes``...) stops every class.
     Access tags on the node decide first, by the same hierarchy as ways (:data:`ACCESS_KEYS`, then
     ``emergency``); private or destination access leaves the node open (POLICY, as for ways).
+    ``lenient="hgv"`` skips ``hgv`` values that close (a ban a class is not bound by, as for ways).
 
     >>> node_block_mask({"barrier": "bollard"}), node_block_mask({"barrier": "gate"})
     (7, 0)
@@ -926,7 +927,7 @@ def node_block_mask(tags: Mapping[str, str]) -> int:
             default = OPEN
         else:
             default = CLOSED
-        level = _access_level(tags, (*ACCESS_KEYS[vehicle], "emergency"), default)
+        level = _access_level(tags, (*ACCESS_KEYS[vehicle], "emergency"), default, None, lenient)
         if level == CLOSED:
             mask |= 1 << i
     return mask

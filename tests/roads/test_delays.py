@@ -185,6 +185,17 @@ def test_hgv_ban_per_class(
     assert set(net.stats["hgv_bans"]["not_applied_to"]) == {"fire_engine", "ladder"} - bound
 
 
+@pytest.mark.parametrize("obey", [False, True])
+def test_hgv_ban_on_a_gate(tmp_path: Path, obey: bool) -> None:
+    net = load(tmp_path, "hgv_gate", {v: {"obey_hgv_bans": obey} for v in VEHICLE_CLASSES})
+    amb = 2 * T + GATE_DELAY_S["ambulance"]
+    assert eta(net, "hgv", 1, 3) == pytest.approx(amb)
+    engine = 4 * T if obey else 2 * T + GATE_DELAY_S["fire_engine"]
+    assert eta(net, "hgv", 1, 3, "fire_engine") == pytest.approx(engine)
+    assert net.stats["hgv_bans"]["nodes"] == 1
+    assert net.stats["barriers_per_class"]["fire_engine"] == int(obey)
+
+
 def test_hgv_ban_masks() -> None:
     r = classify_way({"highway": "residential", "hgv": "no"})
     assert r is not None and (r.fwd_mask, r.hgv_exempt) == (9, (15, 15, 15, 0))
@@ -262,5 +273,5 @@ def test_map_info_reports_signals_gates_and_hgv_bans(
     assert "gates passed at a delay: ambulance 1  fire_engine 1  ladder 1  motorbike 2" in out
     assert main(["map", "info", str(DATA / "delays_hgv.osm"), "--json"]) == 0
     s = json.loads(capsys.readouterr().out)
-    assert s["hgv_bans"] == {"ways": 1, "not_applied_to": ["fire_engine", "ladder"]}
+    assert s["hgv_bans"] == {"ways": 1, "nodes": 0, "not_applied_to": ["fire_engine", "ladder"]}
     assert s["node_delays"]["signals_on_network"] == 0

@@ -119,8 +119,9 @@ class NodeControls:
     or :data:`BACKWARD`: traffic moving along a way in (against) the way's direction as it
     reaches the node); ``gates`` are the gate nodes (which classes pass one is the compiler's
     barrier rule, :func:`~dispatch.roads.profiles.node_block_mask`). ``hgv_block`` maps a node
-    whose ``hgv`` tag stops some class to its block mask with ``hgv`` bans ignored. ``crossing=traffic_signals`` (pedestrian lights) and ``give_way`` are not read:
-    ASSUMPTION, an emergency vehicle with lights and sirens is given way there.
+    whose ``hgv`` tag stops some class to its block mask with ``hgv`` bans ignored.
+    ``crossing=traffic_signals`` (pedestrian lights) and ``give_way`` are not read: ASSUMPTION,
+    an emergency vehicle with lights and sirens is given way there.
 
     >>> c = NodeControls()
     >>> c.add(1, {"highway": "traffic_signals", "traffic_signals:direction": "backward"})

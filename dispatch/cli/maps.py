@@ -75,6 +75,17 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"expanded     {s['expanded_nodes']:,} nodes added for barriers and restrictions; "
               f"{s['restricted_access_ways']:,} private/destination ways slowed; "
               f"{s['weight_signs_not_applied']:,} street maxweight signs read as truck bans")  # fmt: skip
+    d = s.get("node_delays")
+    if d is not None:
+        gates = "  ".join(f"{v} {n}" for v, n in d["gates_passable_per_class"].items())
+        print(f"delays       {d['signals_on_network']:,} traffic signals ({d['signals_directional']:,} "
+              f"tagged one direction, {d['signals_direction_inferred']:,} approach signals "
+              f"inferred), {d['stops_on_network']:,} stop signs; gates passed at a delay: {gates}")  # fmt: skip
+    h = s.get("hgv_bans")
+    if h is not None:
+        who = ", ".join(h["not_applied_to"]) or "none"
+        print(f"hgv bans     {h['ways']:,} ways and {h.get('nodes', 0):,} barrier nodes with an hgv "
+              f"ban; not applied to: {who}")  # fmt: skip
     print(f"facilities   {len(s['facilities'])} tagged in the OSM data")
     for f in s["facilities"]:
         print(

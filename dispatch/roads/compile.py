@@ -43,17 +43,20 @@ from scipy.sparse.csgraph import connected_components
 
 from dispatch.errors import MapError
 from dispatch.geo import haversine_m
-from dispatch.roads.osm import RawRoads, file_sha256, read_osm
+from dispatch.roads.delays import control_counts
+from dispatch.roads.osm import RawRoads, file_sha256, read_osm, with_hgv_exemption
 from dispatch.roads.profiles import (
+    ACCESS_KEYS,
     RESTRICTED_SPEED_KMH,
     VEHICLE_CLASSES,
     NetworkSettings,
     dimension_mask,
+    hgv_exempt_mask,
     network_settings,
 )
 
 #: Bump when the compiled format or the compile rules change: old caches are then rebuilt.
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 
 ARRAY_NAMES = (
     "node_osmid", "node_lat", "node_lon",
@@ -61,6 +64,7 @@ ARRAY_NAMES = (
     "arc_length_m", "arc_cat", "arc_maxspeed_kmh", "arc_width_m", "arc_maxweight_t",
     "arc_contraflow", "arc_way", "arc_twin", "geom_ptr", "geom_node", "geom_lat", "geom_lon",
     "arc_tag_access", "node_osm",
+    "arc_signals", "arc_stops", "arc_gates",  # dispatch.roads.delays
 )  # fmt: skip
 
 ALL_CLASSES = (1 << len(VEHICLE_CLASSES)) - 1
@@ -686,9 +690,19 @@ def build_arrays(
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Read and compile a map file (no cache)."""
     raw = read_osm(path)
+    exempt = hgv_exempt_mask(settings)
+    raw = with_hgv_exemption(raw, exempt)
     arrays, stats = compile_roads(raw, settings)
     if len(arrays["arc_tail"]) == 0:
         raise MapError(f"map file {str(path)!r} has no connected drivable roads")
+    counts, stats["node_delays"] = control_counts(raw, arrays, settings)
+    arrays.update(counts)
+    stats["hgv_bans"] = {
+        "ways": len(raw.way_hgv_exempt),
+        "nodes": len(raw.controls.hgv_block),
+        "not_applied_to": [v for i, v in enumerate(VEHICLE_CLASSES)
+                           if exempt >> i & 1 and "hgv" in ACCESS_KEYS[v]],
+    }  # fmt: skip
     meta = {
         "format": FORMAT_VERSION,
         "name": path.name,

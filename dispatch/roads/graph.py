@@ -51,6 +51,9 @@ class RoadGraph:
     geom_lat: np.ndarray
     geom_lon: np.ndarray
     arc_tag_access: np.ndarray
+    arc_signals: np.ndarray  # dispatch.roads.delays: signals, stop signs, gates (per class) passed
+    arc_stops: np.ndarray
+    arc_gates: np.ndarray
     n_nodes: int
     n_arcs: int
     arrays: Mapping[str, np.ndarray]

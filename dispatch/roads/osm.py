@@ -11,14 +11,19 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from dispatch.errors import MapError
-from dispatch.roads.profiles import classify_way, node_block_mask, parse_metres
+from dispatch.roads.profiles import (
+    GATE_BARRIERS,
+    classify_way,
+    node_block_mask,
+    parse_metres,
+)
 
 #: Short names of the shipped extracts (in the project's ``maps/`` folder).
 MAP_FILES: dict[str, str] = {
@@ -101,6 +106,63 @@ class Restriction:
     conditional: bool = False
 
 
+#: Direction codes of a traffic signal or stop sign relative to each way through its node.
+BOTH, FORWARD, BACKWARD = 0, 1, -1
+_DIRECTIONS = {"forward": FORWARD, "backward": BACKWARD}
+
+
+@dataclass
+class NodeControls:
+    """Nodes that cost time to pass: traffic signals, stop signs and gates (OSM id keys).
+
+    ``signals``/``stops`` map a node to the direction it controls (:data:`BOTH`, :data:`FORWARD`
+    or :data:`BACKWARD`: traffic moving along a way in (against) the way's direction as it
+    reaches the node); ``gates`` are the gate nodes (which classes pass one is the compiler's
+    barrier rule, :func:`~dispatch.roads.profiles.node_block_mask`). ``hgv_block`` maps a node
+    whose ``hgv`` tag stops some class to its block mask with ``hgv`` bans ignored.
+    ``crossing=traffic_signals`` (pedestrian lights) and ``give_way`` are not read: ASSUMPTION,
+    an emergency vehicle with lights and sirens is given way there.
+
+    >>> c = NodeControls()
+    >>> c.add(1, {"highway": "traffic_signals", "traffic_signals:direction": "backward"})
+    >>> c.add(2, {"barrier": "gate", "motor_vehicle": "no", "motorcycle": "yes"})
+    >>> c.add(3, {"highway": "stop"})
+    >>> c.add(4, {"barrier": "lift_gate", "hgv": "no"})
+    >>> c.signals, sorted(c.gates), c.stops, c.hgv_block
+    ({1: -1}, [2, 4], {3: 0}, {4: 0})
+    """
+
+    signals: dict[int, int] = field(default_factory=dict)
+    stops: dict[int, int] = field(default_factory=dict)
+    gates: set[int] = field(default_factory=set)
+    hgv_block: dict[int, int] = field(default_factory=dict)
+
+    def add(self, osm_id: int, tags: dict[str, str]) -> None:
+        """Record a node if its tags make it a signal, a stop sign or a gate."""
+        highway = tags.get("highway")
+        if highway == "traffic_signals":
+            value = tags.get("traffic_signals:direction") or tags.get("direction") or ""
+            self.signals[osm_id] = _DIRECTIONS.get(value.strip().lower(), BOTH)
+        elif highway == "stop":
+            value = tags.get("stop:direction") or tags.get("direction") or ""
+            self.stops[osm_id] = _DIRECTIONS.get(value.strip().lower(), BOTH)
+        if tags.get("barrier") in GATE_BARRIERS:
+            self.gates.add(osm_id)
+        if any(k == "hgv" or k.startswith("hgv:") for k in tags):
+            lenient = node_block_mask(tags, lenient="hgv")
+            if lenient != node_block_mask(tags):
+                self.hgv_block[osm_id] = lenient
+
+    def restricted_to(self, present: set[int] | dict[int, Any]) -> NodeControls:
+        """The controls on nodes of ``present`` (the nodes of kept roads)."""
+        return NodeControls(
+            {k: v for k, v in self.signals.items() if k in present},
+            {k: v for k, v in self.stops.items() if k in present},
+            {k for k in self.gates if k in present},
+            {k: v for k, v in self.hgv_block.items() if k in present},
+        )
+
+
 @dataclass
 class RawRoads:
     """Road segments read from an OSM file, before any graph is built.
@@ -135,6 +197,9 @@ class RawRoads:
     node_block: dict[int, int] = field(default_factory=dict)
     node_maxheight_m: dict[int, float] = field(default_factory=dict)
     restrictions: list[Restriction] = field(default_factory=list)
+    controls: NodeControls = field(default_factory=NodeControls)
+    #: OSM way id -> (fwd, bwd, open, restricted) masks with ``hgv`` bans ignored (ways that have one)
+    way_hgv_exempt: dict[int, tuple[int, int, int, int]] = field(default_factory=dict)
     ways_total: int = 0
     dropped_refs: int = 0  # node references to nodes missing from the file
 
@@ -181,6 +246,8 @@ def read_osm(path: Path) -> RawRoads:
     node_block: dict[int, int] = {}
     node_height: dict[int, float] = {}
     restrictions: list[Restriction] = []
+    controls = NodeControls()
+    hgv_exempt: dict[int, tuple[int, int, int, int]] = {}
     dropped = 0
     ways_total = 0
     nan = math.nan
@@ -204,6 +271,7 @@ def read_osm(path: Path) -> RawRoads:
                 height = parse_metres(tags.get("maxheight")) if "maxheight" in tags else None
                 if height is not None:
                     node_height[obj.id] = height
+                controls.add(obj.id, tags)
                 continue
             if obj.is_relation():
                 tags = dict(obj.tags)
@@ -264,6 +332,8 @@ def read_osm(path: Path) -> RawRoads:
                         r.maxheight_m, r.maxlength_m, r.weight_sign_t)),
                 ))  # fmt: skip
                 way_name.append(tags.get("name", ""))
+                if r.hgv_exempt is not None:
+                    hgv_exempt[obj.id] = r.hgv_exempt
     except RuntimeError as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise MapError(f"cannot read OSM file {str(path)!r}: {reason}") from None
@@ -300,9 +370,42 @@ def read_osm(path: Path) -> RawRoads:
         node_block={k: v for k, v in node_block.items() if k in coords},
         node_maxheight_m={k: v for k, v in node_height.items() if k in coords},
         restrictions=sorted(restrictions, key=lambda r: r.osm_id),
+        controls=controls.restricted_to(coords),
+        way_hgv_exempt=hgv_exempt,
         ways_total=ways_total,
         dropped_refs=dropped,
     )
+
+
+def with_hgv_exemption(raw: RawRoads, exempt: int) -> RawRoads:
+    """``raw`` with the ``hgv`` bans lifted for the classes in bit mask ``exempt``.
+
+    The classes of ``exempt`` take, on every way with an ``hgv`` ban, the access masks the way has
+    without it (``way_hgv_exempt``), and at every node with one its block mask without it
+    (``controls.hgv_block``); other classes keep theirs (see
+    :data:`dispatch.roads.profiles.HGV_BAN_RULE`). Returns ``raw`` itself when nothing changes.
+    """
+    if not exempt or not (raw.way_hgv_exempt or raw.controls.hgv_block):
+        return raw
+    block = dict(raw.node_block)
+    for n, lenient in raw.controls.hgv_block.items():
+        block[n] = (block.get(n, 0) & ~exempt) | (lenient & exempt)
+    block = {n: m for n, m in block.items() if m}
+    index = {int(w): i for i, w in enumerate(raw.way_id.tolist())}
+    rows = [(index[w], m) for w, m in raw.way_hgv_exempt.items() if w in index]
+    if not rows:
+        return replace(raw, node_block=block)
+    at = np.array([i for i, _ in rows], dtype=np.int64)
+    alt = np.array([m for _, m in rows], dtype=np.uint8).reshape(-1, 4)
+    keep = np.uint8(~exempt & 0xFF)
+    new = []
+    for col, arr in enumerate((raw.way_fwd_mask, raw.way_bwd_mask, raw.way_open_mask,
+                               raw.way_restricted_mask)):  # fmt: skip
+        out = arr.copy()
+        out[at] = (out[at] & keep) | (alt[:, col] & np.uint8(exempt))
+        new.append(out)
+    return replace(raw, way_fwd_mask=new[0], way_bwd_mask=new[1], way_open_mask=new[2],
+                   way_restricted_mask=new[3], node_block=block)  # fmt: skip
 
 
 def fetch_map(place: str, out: Path) -> Path:

@@ -249,6 +249,25 @@ class VehicleProfile:
         the law in force), but an illegal turn across traffic is slow and risky, so the default obeys;
         set it to ``False`` to model crews who ignore legal (non-physical) turn bans. Barriers,
         dimensions and one-ways are not affected (one-ways have ``contraflow``).
+    signal_delay_s
+        Expected time lost passing a traffic signal (``highway=traffic_signals``, per direction
+        with ``traffic_signals:direction``/``direction``), added to every arc per signal it passes
+        (:mod:`dispatch.roads.delays`). ASSUMPTION (see :data:`SIGNAL_DELAY_S`): lights and sirens
+        do not make a red light free.
+    stop_delay_s
+        Time lost at a stop sign (``highway=stop``, per direction like signals). ASSUMPTION (see
+        :data:`STOP_DELAY_S`).
+    gate_delay_s
+        Time lost passing a gate the class may pass (``barrier=gate``, ``lift_gate``,
+        ``swing_gate``... that its access tags open): someone opens it. ASSUMPTION (see
+        :data:`GATE_DELAY_S`). A gate that stops the class costs nothing: it is not passed.
+    obey_hgv_bans
+        Whether ``hgv=no`` (and ``hgv=*`` values that close or restrict, per direction) closes
+        roads and barrier nodes to the class (only classes whose access keys include ``hgv``: fire engine and
+        ladder). RULE (documented decision, issue 13): off by default; in Vietnam ``hgv=no``
+        stands for the P.106a/P.106b "no lorries" signs that keep goods vehicles out of the
+        centre, a traffic rule priority vehicles on duty are not bound by (see
+        :data:`HGV_BAN_RULE`). ``hgv=yes``/``designated`` still open a road either way.
     """
 
     name: str
@@ -264,6 +283,10 @@ class VehicleProfile:
     height_m: float = 2.7
     length_m: float = 6.0
     obey_turn_restrictions: bool = True
+    signal_delay_s: float = 0.0
+    stop_delay_s: float = 0.0
+    gate_delay_s: float = 0.0
+    obey_hgv_bans: bool = False
 
     def validated(self) -> VehicleProfile:
         """Return self, or raise :class:`VehicleError` naming every bad field at once."""
@@ -285,7 +308,15 @@ class VehicleProfile:
                 isinstance(v, int | float) and math.isfinite(v) and v > 0
             ):
                 problems.append(f"{key}={v!r} must be a positive number")
-        for key in ("contraflow", "obey_turn_restrictions"):
+        for key in ("signal_delay_s", "stop_delay_s", "gate_delay_s"):
+            v = getattr(self, key)
+            if isinstance(v, bool) or not (
+                isinstance(v, int | float) and math.isfinite(v) and 0 <= v <= MAX_NODE_DELAY_S
+            ):
+                problems.append(
+                    f"{key}={v!r} must be a number of seconds from 0 to {MAX_NODE_DELAY_S:g}"
+                )
+        for key in ("contraflow", "obey_turn_restrictions", "obey_hgv_bans"):
             if not isinstance(getattr(self, key), bool):
                 problems.append(f"{key}={getattr(self, key)!r} must be true or false")
         if not isinstance(self.excluded_categories, tuple) or not all(
@@ -305,24 +336,77 @@ class VehicleProfile:
 
 _NARROW = ("living_street", "service", "alley", "track", "path")
 
+#: Largest delay (s) a profile may put on one signal, stop sign or gate (a typing error guard).
+MAX_NODE_DELAY_S = 600.0
+
+#: Expected time (s) lost per traffic signal passed, per class. ASSUMPTION (reasoned, not
+#: measured): an emergency vehicle slows at every signalised junction and, on red, crosses only
+#: after slowing to walking pace and checking that cross traffic has yielded (Vietnam: priority
+#: vehicles may pass a red light, Law 23/2008/QH12 art. 22, but must do so safely). Expected loss
+#: = P(red) x stop loss + P(green) x ~1 s of caution, with P(red) = 0.5 and stop loss
+#: = v/(2 a_dec) + v/(2 a_acc) + 3 s check at v = 40 km/h (11.1 m/s): van a_dec 3, a_acc 2 m/s2
+#: -> 7.6 s; 6-9 t engine 2 and 1.0 -> 11.4 s; 26 t ladder 2 and 0.7 -> 13.7 s; motorbike 3 and
+#: 2.5 -> 6.1 s (acceleration of loaded trucks 0.5-1 m/s2 from the usual traffic-engineering
+#: design values, e.g. AASHTO's Green Book). For comparison OSRM's car profile charges 2 s per
+#: signal. Calibrate from AVL traces through signalised junctions.
+SIGNAL_DELAY_S: dict[str, float] = {
+    "ambulance": 4.5, "fire_engine": 6.0, "ladder": 7.5, "motorbike": 3.5,
+}  # fmt: skip
+#: Time (s) lost per stop sign passed. ASSUMPTION: the same slow-to-walking-pace manoeuvre as at a
+#: red light, every time, with a 1 s look instead of 3 s (none of the shipped maps tags
+#: ``highway=stop``; the rule is there for maps that do). ``give_way`` costs nothing (an
+#: emergency vehicle with lights and sirens is given way).
+STOP_DELAY_S: dict[str, float] = {
+    "ambulance": 5.5, "fire_engine": 9.5, "ladder": 11.5, "motorbike": 5.0,
+}  # fmt: skip
+#: Time (s) lost per gate passed. ASSUMPTION (illustrative): a guard raises the boom or opens the
+#: gate of a compound or residential estate when the siren is heard; a four-wheel vehicle stops
+#: or crawls for about 15 s, a motorbike slips past a half-raised boom in about 5 s. Locked gates
+#: and gates whose access tags close them stop the class instead (:func:`node_block_mask`).
+GATE_DELAY_S: dict[str, float] = {
+    "ambulance": 15.0, "fire_engine": 15.0, "ladder": 15.0, "motorbike": 5.0,
+}  # fmt: skip
+#: The gate kinds that cost :data:`GATE_DELAY_S` when passed (other passable barriers, such as toll
+#: booths, cattle grids and entrances, cost nothing: an emergency vehicle drives through).
+GATE_BARRIERS = frozenset({
+    "gate", "lift_gate", "swing_gate", "sliding_gate", "hampshire_gate", "bump_gate", "sally_port",
+})  # fmt: skip
+#: RULE (documented decision, issue 13) behind ``obey_hgv_bans=False``: QCVN 41:2019/BGTVT (the
+#: national regulation on road signs), Appendix B.6 a), defines sign P.106a "no lorries" as
+#: banning lorries "except priority vehicles as regulated" (tru cac xe duoc uu tien theo quy
+#: dinh), and Law 23/2008/QH12 art. 22 makes fire engines and ambulances on duty priority
+#: vehicles; ``hgv=no`` is how OSM maps those signs (28 Da Nang ways: 14 residential streets, 8 alleys, primary/secondary/tertiary streets,
+#: e.g. the ramps tagged ``hgv=no`` + ``maxweight=2.5``). ASSUMPTION: verify against the texts in
+#: force; a street that is physically too weak or narrow should carry ``maxweightrating`` or
+#: ``width`` (applied) or be closed by the centre.
+HGV_BAN_RULE = "priority vehicles are not bound by hgv=no (QCVN 41:2019/BGTVT, Law 23/2008 art. 22)"
+
 #: The default profiles. Every number is an ASSUMPTION (see :class:`VehicleProfile`); override with
 #: :func:`network_settings` or a scenario file.
 DEFAULT_PROFILES: dict[str, VehicleProfile] = {
     "ambulance": VehicleProfile(
         "ambulance", "115", emergency_factor=1.15, max_speed_kmh=90.0, width_m=2.5, weight_t=3.5,
         excluded_categories=("track", "path"), height_m=2.7, length_m=6.2,
+        signal_delay_s=SIGNAL_DELAY_S["ambulance"], stop_delay_s=STOP_DELAY_S["ambulance"],
+        gate_delay_s=GATE_DELAY_S["ambulance"],
     ),
     "fire_engine": VehicleProfile(
         "fire_engine", "114", emergency_factor=1.05, max_speed_kmh=70.0, width_m=3.0, weight_t=15.0,
         excluded_categories=_NARROW, height_m=3.3, length_m=8.5,
+        signal_delay_s=SIGNAL_DELAY_S["fire_engine"], stop_delay_s=STOP_DELAY_S["fire_engine"],
+        gate_delay_s=GATE_DELAY_S["fire_engine"],
     ),
     "ladder": VehicleProfile(
         "ladder", "114", emergency_factor=1.0, max_speed_kmh=60.0, width_m=3.5, weight_t=26.0,
         excluded_categories=_NARROW, height_m=3.8, length_m=11.0,
+        signal_delay_s=SIGNAL_DELAY_S["ladder"], stop_delay_s=STOP_DELAY_S["ladder"],
+        gate_delay_s=GATE_DELAY_S["ladder"],
     ),
     "motorbike": VehicleProfile(
         "motorbike", "115", emergency_factor=1.10, max_speed_kmh=70.0, width_m=1.0, weight_t=0.3,
         excluded_categories=(), height_m=1.3, length_m=2.0,
+        signal_delay_s=SIGNAL_DELAY_S["motorbike"], stop_delay_s=STOP_DELAY_S["motorbike"],
+        gate_delay_s=GATE_DELAY_S["motorbike"],
     ),
 }  # fmt: skip
 
@@ -559,9 +643,10 @@ LINK_SPEED_KMH: dict[str, float] = {
 
 
 def _access_level(tags: Mapping[str, str], keys: tuple[str, ...], default: int,
-                  direction: str | None = None) -> int:  # fmt: skip
+                  direction: str | None = None, lenient: str | None = None) -> int:  # fmt: skip
     """Access level for a class by the OSM access hierarchy: the most specific tagged key wins;
-    ``key:forward``/``key:backward`` override ``key`` for that direction."""
+    ``key:forward``/``key:backward`` override ``key`` for that direction. Values of the ``lenient``
+    key that close or restrict are skipped (a ban the class is not bound by)."""
     level = default
     for key in keys:
         value = tags.get(f"{key}:{direction}") if direction else None
@@ -570,6 +655,8 @@ def _access_level(tags: Mapping[str, str], keys: tuple[str, ...], default: int,
         if value is None:
             continue
         value = value.split(";")[0].strip()
+        if key == lenient and value not in _OPEN_VALUES:
+            continue
         if value in _CLOSED_VALUES:
             level = CLOSED
         elif value in _RESTRICTED_VALUES:
@@ -637,6 +724,9 @@ class WayRules:
     maxheight_m: float | None
     maxlength_m: float | None
     weight_sign_t: float | None  # a plain maxweight read as a truck ban (not applied)
+    #: ``(fwd, bwd, open, restricted)`` masks if the ``hgv`` classes ignore ``hgv`` bans (profile
+    #: option ``obey_hgv_bans=False``, :data:`HGV_BAN_RULE`); ``None`` when the way has none
+    hgv_exempt: tuple[int, int, int, int] | None = None
 
 
 #: Clearance (m) added to a tagged ``maxwidth`` (the widest vehicle allowed) to compare it with a
@@ -733,27 +823,30 @@ def classify_way(tags: Mapping[str, str]) -> WayRules | None:
     implied = (
         1 if tags.get("junction") in ("roundabout", "circular") or highway == "motorway" else 0
     )
-    fwd = bwd = opened = restricted = 0
+    masks = [0, 0, 0, 0]  # fwd, bwd, open, restricted
+    exempt = [0, 0, 0, 0]  # the same with hgv bans ignored
     for i, vehicle in enumerate(VEHICLE_CLASSES):
         keys = ACCESS_KEYS[vehicle]
         if category == "path" and vehicle == "motorbike":
             keys = (*keys, "moped")
         keys = (*keys, "emergency")  # emergency=* applies to every class, most specifically
-        lf = _access_level(tags, keys, default, "forward")
-        lb = _access_level(tags, keys, default, "backward")
         oneway = _oneway_value(tags, ONEWAY_KEYS[vehicle], implied)
         if oneway is None:
             continue
-        bit = 1 << i
-        if lf != CLOSED or lb != CLOSED:
-            opened |= bit
-        if lf != CLOSED and oneway >= 0:
-            fwd |= bit
-        if lb != CLOSED and oneway <= 0:
-            bwd |= bit
-        if (lf == RESTRICTED and fwd & bit) or (lb == RESTRICTED and bwd & bit):
-            restricted |= bit
-    if opened == 0:
+        for out, lenient in ((masks, None), (exempt, "hgv")):
+            lf = _access_level(tags, keys, default, "forward", lenient)
+            lb = _access_level(tags, keys, default, "backward", lenient)
+            bit = 1 << i
+            if lf != CLOSED or lb != CLOSED:
+                out[2] |= bit
+            if lf != CLOSED and oneway >= 0:
+                out[0] |= bit
+            if lb != CLOSED and oneway <= 0:
+                out[1] |= bit
+            if (lf == RESTRICTED and out[0] & bit) or (lb == RESTRICTED and out[1] & bit):
+                out[3] |= bit
+    fwd, bwd, opened, restricted = masks
+    if opened == 0 and exempt[2] == 0:
         return None
     maxspeed = parse_maxspeed(tags.get("maxspeed"))
     if maxspeed is None and link and category in LINK_SPEED_KMH:
@@ -781,6 +874,7 @@ def classify_way(tags: Mapping[str, str]) -> WayRules | None:
         maxheight_m=height,
         maxlength_m=parse_metres(tags.get("maxlength")),
         weight_sign_t=sign,
+        hgv_exempt=None if exempt == masks else (exempt[0], exempt[1], exempt[2], exempt[3]),
     )
 
 
@@ -802,13 +896,14 @@ MOTORBIKE_BARRIERS = frozenset({"bollard", "cycle_barrier"})
 _LOWERED_KERB = {"lowered", "flush", "no"}
 
 
-def node_block_mask(tags: Mapping[str, str]) -> int:
+def node_block_mask(tags: Mapping[str, str], *, lenient: str | None = None) -> int:
     """Bit mask of the classes a node with these tags stops (a barrier, or ``access=no``).
 
     Every other barrier value (``wall``, ``fence``, ``block``, raised ``kerb``, ``jersey_barrier``,
     ``log``, ``chain``, ``stile``, ``kissing_gate``, an unknown ``barrier=yes``...) stops every class.
     Access tags on the node decide first, by the same hierarchy as ways (:data:`ACCESS_KEYS`, then
     ``emergency``); private or destination access leaves the node open (POLICY, as for ways).
+    ``lenient="hgv"`` skips ``hgv`` values that close (a ban a class is not bound by, as for ways).
 
     >>> node_block_mask({"barrier": "bollard"}), node_block_mask({"barrier": "gate"})
     (7, 0)
@@ -832,7 +927,7 @@ def node_block_mask(tags: Mapping[str, str]) -> int:
             default = OPEN
         else:
             default = CLOSED
-        level = _access_level(tags, (*ACCESS_KEYS[vehicle], "emergency"), default)
+        level = _access_level(tags, (*ACCESS_KEYS[vehicle], "emergency"), default, None, lenient)
         if level == CLOSED:
             mask |= 1 << i
     return mask
@@ -886,6 +981,17 @@ def restriction_rules(tags: Mapping[str, str]) -> dict[str, int]:
         if kind in out:
             out[kind] |= 1 << i
     return out
+
+
+def hgv_exempt_mask(settings: NetworkSettings) -> int:
+    """Bit mask of the classes not bound by ``hgv`` bans (``obey_hgv_bans=False``).
+
+    >>> hgv_exempt_mask(network_settings()), hgv_exempt_mask(network_settings(
+    ...     profiles={"fire_engine": {"obey_hgv_bans": True}, "ladder": {"obey_hgv_bans": True}}))
+    (15, 9)
+    """
+    return sum(1 << i for i, name in enumerate(VEHICLE_CLASSES)
+               if not settings.profiles[name].obey_hgv_bans)  # fmt: skip
 
 
 def dimension_mask(

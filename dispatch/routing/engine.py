@@ -40,6 +40,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import breadth_first_order, connected_components
 
 from dispatch.errors import DispatchError, FleetError, HourError, PointError
+from dispatch.roads.delays import arc_delay_s
 from dispatch.roads.graph import RoadGraph
 from dispatch.roads.profiles import (
     VEHICLE_CLASSES,
@@ -430,7 +431,8 @@ class Engine:
             speed = arc_speeds_kmh(vehicle, g.arc_cat, g.arc_maxspeed_kmh, self.settings, band)
             p = self.settings.profiles[vehicle]
             speed = np.where(g.arc_contraflow, speed * p.contraflow_factor, speed)
-            w = np.where(self.allowed(vehicle), g.arc_length_m / (speed / 3.6), np.inf)
+            drive_s = g.arc_length_m / (speed / 3.6) + arc_delay_s(g.arrays, vehicle, p)
+            w = np.where(self.allowed(vehicle), drive_s, np.inf)
             w.flags.writeable = False
             self._base[key] = w
         return w

@@ -47,7 +47,9 @@ EDGES = [
     (3, 6),
     (6, 9),
 ]
-HAND = {v: {"emergency_factor": 1.0, "max_speed_kmh": 200.0} for v in VEHICLE_CLASSES}
+# node delays (signals, gates) have their own hand-checked tests (test_delays.py): off here
+HAND = {v: {"emergency_factor": 1.0, "max_speed_kmh": 200.0, "gate_delay_s": 0.0,
+            "signal_delay_s": 0.0, "stop_delay_s": 0.0} for v in VEHICLE_CLASSES}  # fmt: skip
 
 
 def wid(a: int, b: int) -> int:

@@ -231,7 +231,8 @@ def test_uncertain_location_expected_and_worst_eta(client: TestClient, service: 
         assert x["eta_s"] == pytest.approx(float(tt.mean()) + u.turnout_s, abs=0.06)
         assert x["eta_worst_s"] == pytest.approx(float(tt.max()) + u.turnout_s, abs=0.06)
         assert x["eta_best_s"] <= x["eta_s"] <= x["eta_worst_s"]
-        assert x["eta_worst_s"] >= point[x["unit"]]["eta_s"] - 0.1  # the centre is in the disc
+        if x["unit"] in point:  # (the disc may rank a unit the centre's top k left out)
+            assert x["eta_worst_s"] >= point[x["unit"]]["eta_s"] - 0.1  # the centre is in the disc
     etas = [x["eta_s"] for x in body["ranked"]]
     assert etas == sorted(etas)
     # beyond the configured radius: unresolved, ranked for the centre

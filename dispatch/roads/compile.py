@@ -495,7 +495,7 @@ def _compile(
     norm = ~x_contra
     used[x_tail[norm]] = True
     used[x_head[norm]] = True
-    nodes_before = len(np.unique(orig[used]))
+    nodes_before = _count_distinct(orig[used], n_all)
     g = csr_matrix((np.ones(int(norm.sum())), (x_tail[norm], x_head[norm])), shape=(n_tot, n_tot))
     _, labels = connected_components(g, directed=True, connection="strong")
     sizes = np.bincount(labels[used])
@@ -516,8 +516,10 @@ def _compile(
     chain_ptr, chain_arc = _merge_chains(x_tail, x_head, merge_key * 2 + x_contra, orig)
     c_first = chain_arc[chain_ptr[:-1]]
     c_last = chain_arc[chain_ptr[1:] - 1]
-    node_key, end_nodes = _node_keys(raw.node_id, orig, group, n_all,
-                                     np.concatenate([x_tail[c_first], x_head[c_last]]))  # fmt: skip
+    is_end = np.zeros(n_tot, dtype=bool)
+    is_end[x_tail[c_first]] = True
+    is_end[x_head[c_last]] = True
+    node_key, end_nodes = _node_keys(raw.node_id, orig, group, n_all, np.flatnonzero(is_end))
     new_index = np.full(n_tot, -1, dtype=np.int64)
     new_index[end_nodes] = np.arange(len(end_nodes))
     osm_of = raw.node_id[orig[end_nodes]]
@@ -537,16 +539,16 @@ def _compile(
     for size in np.unique(c_size[physical]).tolist():  # one np.sum per row, as over a list
         rows_k = np.flatnonzero(physical & (c_size == size))
         r_len[rows_k] = arc_seg_len[chain_ptr[rows_k][:, None] + np.arange(size)].sum(axis=1)
-    # geometry of chain i: its first tail, then every head, as OSM node ids
+    # geometry of chain i: its first tail, then every head (positions in raw.node_id)
     g_ptr = chain_ptr + np.arange(n_chain + 1)
     g_node = np.empty(int(g_ptr[-1]), dtype=np.int64)
     g_node[g_ptr[:-1]] = orig[x_tail[c_first]]
     g_node[np.arange(len(chain_arc)) + np.repeat(np.arange(n_chain) + 1, c_size)] = orig[
         x_head[chain_arc]
     ]
-    g_node = raw.node_id[g_node]
     order = np.lexsort((r_src, r_kind, r_len, r_contra, r_head, r_tail))
-    order = _sort_ties(order, (r_tail, r_head, r_contra, r_len), g_ptr, g_node, r_kind, r_src)
+    order = _sort_ties(order, (r_tail, r_head, r_contra, r_len), g_ptr, g_node, raw.node_id,
+                       r_kind, r_src)  # fmt: skip
     m = n_chain
     n = len(end_nodes)
     first = c_first[order]
@@ -557,8 +559,9 @@ def _compile(
     g_size = (c_size + 1)[order]
     geom_ptr = np.zeros(m + 1, dtype=np.int64)
     geom_ptr[1:] = np.cumsum(g_size)
-    geom_node = g_node[np.repeat(g_ptr[:-1][order] - geom_ptr[:-1], g_size) +
-                       np.arange(int(geom_ptr[-1]))]  # fmt: skip
+    gi = g_node[np.repeat(g_ptr[:-1][order] - geom_ptr[:-1], g_size) +
+                np.arange(int(geom_ptr[-1]))]  # fmt: skip
+    geom_node = raw.node_id[gi]
     progress.update(1)
 
     kind = x_kind[first]
@@ -571,7 +574,6 @@ def _compile(
     speed = np.where(slow, np.fmin(speed, RESTRICTED_SPEED_KMH), speed)
     speed = np.where(kind == _PHYSICAL, speed, np.nan)
     twin = _twins(geom_ptr, geom_node, arc_tail, arc_head, kind, arc_contra, x_tracked[first])
-    gi = np.searchsorted(raw.node_id, geom_node)
     node_old = orig[end_nodes]
     fwd_ptr = np.zeros(n + 1, dtype=np.int32)
     fwd_ptr[1:] = np.cumsum(np.bincount(arc_tail, minlength=n))
@@ -602,7 +604,7 @@ def _compile(
         "geom_lon": raw.node_lon[gi],
         "node_osm": osm_of,
     }
-    nodes_in_scc = len(np.unique(orig[keep_node]))
+    nodes_in_scc = _count_distinct(orig[keep_node], n_all)
     stats: dict[str, Any] = {
         "ways_read": raw.ways_total,
         "road_ways": len(raw.way_id),
@@ -622,16 +624,22 @@ def _compile(
     return arrays, stats
 
 
+def _count_distinct(values: np.ndarray, n: int) -> int:
+    """How many distinct values in ``[0, n)`` ``values`` holds."""
+    seen = np.zeros(n, dtype=bool)
+    seen[values] = True
+    return int(np.count_nonzero(seen))
+
+
 def _node_keys(
-    node_id: np.ndarray, orig: np.ndarray, group: np.ndarray, n_all: int, ends: np.ndarray
+    node_id: np.ndarray, orig: np.ndarray, group: np.ndarray, n_all: int, nodes: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(keys, nodes)``: the graph nodes among ``ends``, sorted by their key.
+    """``(keys, nodes)``: the graph nodes ``nodes`` (ascending) sorted by their key.
 
     A node's key is its OSM id, or for an expanded node ``-(osm_id * 10000 + k)``, ``k`` counting
     down from 9999 in (group, creation) order: sorted by key, a via way's first copy precedes its
     tracked copies.
     """
-    nodes = np.unique(ends)
     osm = node_id[orig[nodes]]
     keys = osm.copy()
     new = np.flatnonzero(nodes >= n_all)
@@ -657,6 +665,7 @@ def _sort_ties(
     keys: tuple[np.ndarray, ...],
     g_ptr: np.ndarray,
     g_node: np.ndarray,
+    node_id: np.ndarray,
     kind: np.ndarray,
     src: np.ndarray,
 ) -> np.ndarray:
@@ -681,7 +690,7 @@ def _sort_ties(
         while s1 < len(same) and same[s1]:
             s1 += 1
         rows = order[s0 : s1 + 1].tolist()
-        rows.sort(key=lambda r: (tuple(g_node[g_ptr[r] : g_ptr[r + 1]].tolist()),
+        rows.sort(key=lambda r: (tuple(node_id[g_node[g_ptr[r] : g_ptr[r + 1]]].tolist()),
                                  int(kind[r]), int(src[r])))  # fmt: skip
         order[s0 : s1 + 1] = rows
     return order

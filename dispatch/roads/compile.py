@@ -727,22 +727,24 @@ def _twins(
     twin = np.full(m, -1, dtype=np.int32)
     phys = np.flatnonzero(kind == _PHYSICAL)
     if len(phys):
-        size = np.diff(geom_ptr)[phys]
-        starts = geom_ptr[phys]
-        pos = np.arange(int(size.sum())) - np.repeat(np.cumsum(size) - size, size)
-        nodes = geom_node[np.repeat(starts, size) + pos]
+        size_all = np.diff(geom_ptr)
+        pos = np.arange(len(geom_node)) - np.repeat(geom_ptr[:-1], size_all)
+        back_pos = np.repeat(size_all - 1, size_all) - pos
         with np.errstate(over="ignore"):
-            node_h = nodes.astype(np.uint64)
+            node_h = geom_node.astype(np.uint64)
             fwd_terms = _mix(node_h ^ (pos.astype(np.uint64) * _STEP))
-            back_pos = np.repeat(size - 1, size) - pos
             back_terms = _mix(node_h ^ (back_pos.astype(np.uint64) * _STEP))
-            seg0 = np.cumsum(size) - size
-            h_fwd = np.add.reduceat(fwd_terms, seg0) + _mix(size.astype(np.uint64))
-            h_back = np.add.reduceat(back_terms, seg0) + _mix(size.astype(np.uint64))
+            size_h = _mix(size_all.astype(np.uint64))
+            h_fwd = (np.add.reduceat(fwd_terms, geom_ptr[:-1]) + size_h)[phys]
+            h_back = (np.add.reduceat(back_terms, geom_ptr[:-1]) + size_h)[phys]
+        size, starts = size_all[phys], geom_ptr[phys]
         by = np.argsort(h_fwd, kind="stable")
         h_sorted = h_fwd[by]
-        lo = np.searchsorted(h_sorted, h_back, side="left")
-        hi = np.searchsorted(h_sorted, h_back, side="right")
+        q = np.argsort(h_back)  # sorted queries: searchsorted walks forward
+        lo = np.empty(len(phys), dtype=np.int64)
+        hi = np.empty(len(phys), dtype=np.int64)
+        lo[q] = np.searchsorted(h_sorted, h_back[q], side="left")
+        hi[q] = np.searchsorted(h_sorted, h_back[q], side="right")
         cnt = hi - lo
         pi = np.repeat(np.arange(len(phys)), cnt)  # candidate pairs (i, j), positions in phys
         pj = by[np.repeat(lo, cnt) + np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt,

@@ -489,6 +489,7 @@ def _compile(
     x_contra = np.where(x_kind == _PHYSICAL, contra[x_src], False)
     orig = np.concatenate([np.arange(n_all), np.array(new_orig, dtype=np.int64)])
     group = np.concatenate([np.zeros(n_all, np.int64), np.array(new_group, dtype=np.int64)])
+    del tails, heads, touch_t, touch_h, plain
 
     # largest strongly connected part of the normal (non-contraflow) arcs
     used = np.zeros(n_tot, bool)
@@ -503,6 +504,8 @@ def _compile(
     keep_node = (labels == best) & used
     keep_arc = keep_node[x_tail] & keep_node[x_head]
     sel = np.flatnonzero(keep_arc)
+    nodes_in_scc = _count_distinct(orig[keep_node], n_all)
+    del g, labels, used, norm, keep_node, keep_arc
     x_tail, x_head, x_src = x_tail[sel], x_head[sel], x_src[sel]
     x_kind, x_mask, x_tracked, x_contra = x_kind[sel], x_mask[sel], x_tracked[sel], x_contra[sel]
     way = raw.seg_way[segs[x_src]]
@@ -513,56 +516,16 @@ def _compile(
     )
     progress.update(1)
 
-    chain_ptr, chain_arc = _merge_chains(x_tail, x_head, merge_key * 2 + x_contra, orig)
-    c_first = chain_arc[chain_ptr[:-1]]
-    c_last = chain_arc[chain_ptr[1:] - 1]
-    is_end = np.zeros(n_tot, dtype=bool)
-    is_end[x_tail[c_first]] = True
-    is_end[x_head[c_last]] = True
-    node_key, end_nodes = _node_keys(raw.node_id, orig, group, n_all, np.flatnonzero(is_end))
-    new_index = np.full(n_tot, -1, dtype=np.int64)
-    new_index[end_nodes] = np.arange(len(end_nodes))
-    osm_of = raw.node_id[orig[end_nodes]]
-    progress.update(1)
-
-    # --- one row per chain: ends, length (summed in chain order), geometry, sort order
-    n_chain = len(c_first)
-    c_size = np.diff(chain_ptr)
-    r_tail = new_index[x_tail[c_first]]
-    r_head = new_index[x_head[c_last]]
-    r_contra = x_contra[c_first]
-    r_kind = x_kind[c_first]
-    r_src = x_src[c_first]
-    r_len = np.zeros(n_chain, dtype=np.float64)
-    arc_seg_len = seg_len[segs[x_src[chain_arc]]]  # in chain order
-    physical = r_kind == _PHYSICAL
-    for size in np.unique(c_size[physical]).tolist():  # one np.sum per row, as over a list
-        rows_k = np.flatnonzero(physical & (c_size == size))
-        r_len[rows_k] = arc_seg_len[chain_ptr[rows_k][:, None] + np.arange(size)].sum(axis=1)
-    # geometry of chain i: its first tail, then every head (positions in raw.node_id)
-    g_ptr = chain_ptr + np.arange(n_chain + 1)
-    g_node = np.empty(int(g_ptr[-1]), dtype=np.int64)
-    g_node[g_ptr[:-1]] = orig[x_tail[c_first]]
-    g_node[np.arange(len(chain_arc)) + np.repeat(np.arange(n_chain) + 1, c_size)] = orig[
-        x_head[chain_arc]
-    ]
-    order = np.lexsort((r_src, r_kind, r_len, r_contra, r_head, r_tail))
-    order = _sort_ties(order, (r_tail, r_head, r_contra, r_len), g_ptr, g_node, raw.node_id,
-                       r_kind, r_src)  # fmt: skip
-    m = n_chain
+    sel_len = seg_len[segs]  # length of each arc of the first table
+    node_key, end_nodes, first, arc_tail, arc_head, arc_len, arc_contra, geom_ptr, gi = _rows(
+        x_tail, x_head, x_kind, x_src, x_contra, merge_key, orig, group, n_all, sel_len,
+        raw.node_id, progress,
+    )  # fmt: skip
+    del x_tail, x_head, merge_key, sel_len
+    m = len(arc_tail)
     n = len(end_nodes)
-    first = c_first[order]
-    arc_tail = r_tail[order].astype(np.int32)
-    arc_head = r_head[order].astype(np.int32)
-    arc_len = r_len[order]
-    arc_contra = r_contra[order]
-    g_size = (c_size + 1)[order]
-    geom_ptr = np.zeros(m + 1, dtype=np.int64)
-    geom_ptr[1:] = np.cumsum(g_size)
-    gi = g_node[np.repeat(g_ptr[:-1][order] - geom_ptr[:-1], g_size) +
-                np.arange(int(geom_ptr[-1]))]  # fmt: skip
+    osm_of = raw.node_id[orig[end_nodes]]
     geom_node = raw.node_id[gi]
-    progress.update(1)
 
     kind = x_kind[first]
     src = x_src[first]
@@ -604,7 +567,6 @@ def _compile(
         "geom_lon": raw.node_lon[gi],
         "node_osm": osm_of,
     }
-    nodes_in_scc = _count_distinct(orig[keep_node], n_all)
     stats: dict[str, Any] = {
         "ways_read": raw.ways_total,
         "road_ways": len(raw.way_id),
@@ -622,6 +584,78 @@ def _compile(
     stats["dropped_share"] = round(1.0 - nodes_in_scc / max(nodes_before, 1), 6)
     progress.update(1)
     return arrays, stats
+
+
+def _rows(
+    x_tail: np.ndarray,
+    x_head: np.ndarray,
+    x_kind: np.ndarray,
+    x_src: np.ndarray,
+    x_contra: np.ndarray,
+    merge_key: np.ndarray,
+    orig: np.ndarray,
+    group: np.ndarray,
+    n_all: int,
+    sel_len: np.ndarray,
+    node_id: np.ndarray,
+    progress: Progress,
+) -> tuple[np.ndarray, ...]:
+    """Merge the arcs into chains and turn each chain into one row of the network.
+
+    Returns ``(node_key, end_nodes, first, arc_tail, arc_head, arc_len, arc_contra, geom_ptr,
+    geom_index)``: the nodes by key, and the rows in their final order: each row's first arc,
+    ends, length (its segments summed in chain order), contraflow flag and geometry (positions in
+    ``node_id``).
+    """
+    chain_ptr, chain_arc = _merge_chains(x_tail, x_head, merge_key * 2 + x_contra, orig)
+    c_first = chain_arc[chain_ptr[:-1]]
+    c_last = chain_arc[chain_ptr[1:] - 1]
+    n_tot = len(orig)
+    is_end = np.zeros(n_tot, dtype=bool)
+    is_end[x_tail[c_first]] = True
+    is_end[x_head[c_last]] = True
+    node_key, end_nodes = _node_keys(node_id, orig, group, n_all, np.flatnonzero(is_end))
+    new_index = np.full(n_tot, -1, dtype=np.int64)
+    new_index[end_nodes] = np.arange(len(end_nodes))
+    progress.update(1)
+
+    # --- one row per chain: ends, length (summed in chain order), geometry, sort order
+    n_chain = len(c_first)
+    c_size = np.diff(chain_ptr)
+    r_tail = new_index[x_tail[c_first]]
+    r_head = new_index[x_head[c_last]]
+    r_contra = x_contra[c_first]
+    r_kind = x_kind[c_first]
+    r_src = x_src[c_first]
+    r_len = np.zeros(n_chain, dtype=np.float64)
+    arc_seg_len = sel_len[x_src[chain_arc]]  # in chain order
+    physical = r_kind == _PHYSICAL
+    for size in np.unique(c_size[physical]).tolist():  # one np.sum per row, as over a list
+        rows_k = np.flatnonzero(physical & (c_size == size))
+        r_len[rows_k] = arc_seg_len[chain_ptr[rows_k][:, None] + np.arange(size)].sum(axis=1)
+    # geometry of chain i: its first tail, then every head (positions in node_id)
+    g_ptr = chain_ptr + np.arange(n_chain + 1)
+    g_node = np.empty(int(g_ptr[-1]), dtype=np.int64)
+    g_node[g_ptr[:-1]] = orig[x_tail[c_first]]
+    g_node[np.arange(len(chain_arc)) + np.repeat(np.arange(n_chain) + 1, c_size)] = orig[
+        x_head[chain_arc]
+    ]
+    order = np.lexsort((r_src, r_kind, r_len, r_contra, r_head, r_tail))
+    order = _sort_ties(order, (r_tail, r_head, r_contra, r_len), g_ptr, g_node, node_id,
+                       r_kind, r_src)  # fmt: skip
+    m = n_chain
+    first = c_first[order]
+    arc_tail = r_tail[order].astype(np.int32)
+    arc_head = r_head[order].astype(np.int32)
+    arc_len = r_len[order]
+    arc_contra = r_contra[order]
+    g_size = (c_size + 1)[order]
+    geom_ptr = np.zeros(m + 1, dtype=np.int64)
+    geom_ptr[1:] = np.cumsum(g_size)
+    gi = g_node[np.repeat(g_ptr[:-1][order] - geom_ptr[:-1], g_size) +
+                np.arange(int(geom_ptr[-1]))]  # fmt: skip
+    progress.update(1)
+    return node_key, end_nodes, first, arc_tail, arc_head, arc_len, arc_contra, geom_ptr, gi
 
 
 def _count_distinct(values: np.ndarray, n: int) -> int:
@@ -702,10 +736,12 @@ _STEP = np.uint64(0x9E3779B97F4A7C15)
 
 def _mix(x: np.ndarray) -> np.ndarray:
     """A bijective 64-bit mixer (splitmix64's finaliser), element-wise and wrapping."""
-    x = (x ^ (x >> np.uint64(30))) * _MIX1
-    x = (x ^ (x >> np.uint64(27))) * _MIX2
-    out: np.ndarray = x ^ (x >> np.uint64(31))
-    return out
+    x = x ^ (x >> np.uint64(30))  # a new array: the caller's is left as it is
+    x *= _MIX1
+    x ^= x >> np.uint64(27)
+    x *= _MIX2
+    x ^= x >> np.uint64(31)
+    return x
 
 
 def _twins(
@@ -729,14 +765,15 @@ def _twins(
     if len(phys):
         size_all = np.diff(geom_ptr)
         pos = np.arange(len(geom_node)) - np.repeat(geom_ptr[:-1], size_all)
-        back_pos = np.repeat(size_all - 1, size_all) - pos
         with np.errstate(over="ignore"):
             node_h = geom_node.astype(np.uint64)
-            fwd_terms = _mix(node_h ^ (pos.astype(np.uint64) * _STEP))
-            back_terms = _mix(node_h ^ (back_pos.astype(np.uint64) * _STEP))
             size_h = _mix(size_all.astype(np.uint64))
-            h_fwd = (np.add.reduceat(fwd_terms, geom_ptr[:-1]) + size_h)[phys]
-            h_back = (np.add.reduceat(back_terms, geom_ptr[:-1]) + size_h)[phys]
+            terms = _mix(node_h ^ (pos.astype(np.uint64) * _STEP))
+            h_fwd = (np.add.reduceat(terms, geom_ptr[:-1]) + size_h)[phys]
+            np.subtract(np.repeat(size_all - 1, size_all), pos, out=pos)  # read backwards
+            terms = _mix(node_h ^ (pos.astype(np.uint64) * _STEP))
+            h_back = (np.add.reduceat(terms, geom_ptr[:-1]) + size_h)[phys]
+            del pos, terms, node_h
         size, starts = size_all[phys], geom_ptr[phys]
         by = np.argsort(h_fwd, kind="stable")
         h_sorted = h_fwd[by]

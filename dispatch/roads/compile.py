@@ -129,7 +129,8 @@ def _resolve_restrictions(
         return []
     # way and node positions of the ids the relations name (the last way of a repeated id)
     named_ids = {w for r in raw.restrictions for w in (*r.from_ways, *r.via_ways, *r.to_ways)}
-    way_index = {int(w): i for i, w in enumerate(raw.way_id.tolist()) if w in named_ids}
+    named_at = np.flatnonzero(np.isin(raw.way_id, np.array(sorted(named_ids), dtype=np.int64)))
+    way_index = {int(raw.way_id[i]): int(i) for i in named_at.tolist()}
     via_ids = np.array(sorted({n for r in raw.restrictions for n in r.via_nodes}), dtype=np.int64)
     at = np.minimum(np.searchsorted(raw.node_id, via_ids), max(len(raw.node_id) - 1, 0))
     node_index = {int(n): int(i) for n, i in zip(via_ids.tolist(), at.tolist(), strict=True)

@@ -631,9 +631,16 @@ def _rows(
     r_len = np.zeros(n_chain, dtype=np.float64)
     arc_seg_len = sel_len[x_src[chain_arc]]  # in chain order
     physical = r_kind == _PHYSICAL
-    for size in np.unique(c_size[physical]).tolist():  # one np.sum per row, as over a list
-        rows_k = np.flatnonzero(physical & (c_size == size))
-        r_len[rows_k] = arc_seg_len[chain_ptr[rows_k][:, None] + np.arange(size)].sum(axis=1)
+    # chains of one size at a time: one np.sum per row of a 2-D block rounds as np.sum over the
+    # chain's own list of lengths did (numpy's pairwise summation depends on the size only)
+    by_size = np.flatnonzero(physical)
+    by_size = by_size[np.argsort(c_size[by_size], kind="stable")]
+    sizes = c_size[by_size]
+    cuts = np.flatnonzero(np.r_[True, sizes[1:] != sizes[:-1], True])
+    for lo, hi in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
+        rows_k = by_size[lo:hi]
+        block = chain_ptr[rows_k][:, None] + np.arange(int(sizes[lo]))
+        r_len[rows_k] = arc_seg_len[block].sum(axis=1)
     # geometry of chain i: its first tail, then every head (positions in node_id)
     g_ptr = chain_ptr + np.arange(n_chain + 1)
     g_node = np.empty(int(g_ptr[-1]), dtype=np.int64)

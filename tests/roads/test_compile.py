@@ -305,6 +305,16 @@ def test_synthetic_city_compiles_to_mains_arrays(tmp_path: Path) -> None:
     _same_compiled(got, reference_compile_roads(raw))
 
 
+def test_row_sums_of_a_block_round_as_the_sum_of_each_row() -> None:
+    """The compiler sums the segment lengths of all chains of one size as a 2-D block; numpy must
+    round each row as it rounds the row's own 1-D sum (pairwise summation over the same blocks)."""
+    rng = np.random.default_rng(0)
+    for size in [*range(1, 140), 255, 256, 257, 1000, 4097]:
+        block = rng.random((7, size)) * 500.0
+        rows = [np.sum(block[i].copy()) for i in range(7)]
+        assert block.sum(axis=1).tolist() == rows, size
+
+
 # --- progress ---------------------------------------------------------------------------------
 
 

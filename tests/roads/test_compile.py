@@ -339,9 +339,9 @@ def test_reading_and_compiling_report_progress(tmp_path: Path) -> None:
         again = read_osm(resolve_map("hcmc"))
         compile_roads(again)
     _same_raw(again, raw)
-    descriptions = [d for d, _, _ in seen]
-    assert descriptions == ["reading OSM ways", "compiling the road network"]
-    assert seen[1][1] == done["compiling the road network"] == 6  # every step reported
+    totals = {d: total for d, total, _ in seen}
+    assert "reading OSM ways" in totals  # total unknown: the count of ways read is shown
+    assert totals["compiling the road network"] == done["compiling the road network"] == 6
 
 
 if __name__ == "__main__":  # print the digests of DIGESTS for the current code

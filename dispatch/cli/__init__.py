@@ -38,6 +38,12 @@ def hour_arg(text: str) -> float:
     return h
 
 
+def quiet_arg(p: argparse.ArgumentParser) -> None:
+    """``--quiet``: no progress bar on stderr (every subcommand that loads a map has it; bars show
+    only on a terminal, after 2 s of work, e.g. while a map is compiled)."""
+    p.add_argument("--quiet", action="store_true", help="no progress bar or messages on stderr")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every available subcommand."""
     parser = argparse.ArgumentParser(

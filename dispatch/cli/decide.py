@@ -13,7 +13,7 @@ import math
 import sys
 from typing import Any
 
-from dispatch.cli import hour_arg
+from dispatch.cli import hour_arg, quiet_arg
 from dispatch.io.atomic import atomic_write
 from dispatch.io.paths import check_output_file
 
@@ -47,6 +47,7 @@ def _common(p: argparse.ArgumentParser) -> None:
         help="let a priority-1 incident take a unit en route to a priority-3 one (threshold 120 s)",
     )
     p.add_argument("--json", action="store_true", help="print JSON to stdout")  # fmt: skip
+    quiet_arg(p)
 
 
 def register(subparsers: Any) -> None:

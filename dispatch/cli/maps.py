@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from dispatch.cli import hour_arg
+from dispatch.cli import hour_arg, quiet_arg
 from dispatch.io.atomic import atomic_open
 from dispatch.io.paths import check_output_dir, check_output_file
 from dispatch.roads.network import load_network
@@ -29,12 +29,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
     )
     info.add_argument("--json", action="store_true", help="print JSON")
     info.add_argument("--rebuild", action="store_true", help="recompile, ignoring the cache")
+    quiet_arg(info)
     info.set_defaults(func=cmd_info)
     exp = msub.add_parser("export", help="write nodes.csv and edges.csv of a class's network")
     exp.add_argument("map")
     exp.add_argument("--vehicle", default="ambulance", help=f"one of {', '.join(VEHICLE_CLASSES)}")
     exp.add_argument("--hour", type=hour_arg, default=None, help="clock hour for speed bands")
     exp.add_argument("--out", required=True, help="output folder")
+    quiet_arg(exp)
     exp.set_defaults(func=cmd_export)
     fetch = msub.add_parser("fetch", help="download a place's streets with osmnx (needs network)")
     fetch.add_argument("place", help='e.g. "Hai Chau, Da Nang, Vietnam"')

@@ -8,6 +8,7 @@ import math
 import sys
 from typing import Any
 
+from dispatch.cli import quiet_arg
 from dispatch.plan.io import Units
 from dispatch.roads.network import Network, load_network
 
@@ -22,6 +23,7 @@ def _map_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cell-m", type=float, default=200.0,
                    help="grid cell size of grid and scenario demand (default 200 m)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="JSON on stdout")
+    quiet_arg(p)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]

@@ -8,7 +8,7 @@ import math
 import sys
 from typing import Any
 
-from dispatch.cli import hour_arg
+from dispatch.cli import hour_arg, quiet_arg
 from dispatch.errors import DispatchError, FleetError
 from dispatch.io.fleet import CallRow, parse_latlon, read_calls, read_fleet_csv
 from dispatch.io.text import display_name
@@ -25,6 +25,7 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--hour", type=hour_arg, default=None, help="clock hour (speed bands, closure windows)"
     )
     p.add_argument("--closures", default=None, help="GeoJSON file of closures (polygons)")
+    quiet_arg(p)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from dispatch.cli import quiet_arg
 from dispatch.errors import DispatchError
 
 DEFAULT_STATE = "dispatch-state.sqlite"
@@ -23,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
     )
     p.add_argument("map", help="short name (danang, hcmc, monaco, ...) or path to an OSM file")
     p.add_argument("--fleet", required=True, help="fleet CSV (seeds an empty state file)")
+    quiet_arg(p)
     p.add_argument("--hospitals", default=None, help="receiving hospitals CSV")
     p.add_argument("--run-cards", default=None, help="run-card TOML (default: built-in)")
     p.add_argument("--state", default=DEFAULT_STATE, help=f"state file (default {DEFAULT_STATE})")

@@ -43,6 +43,7 @@ from scipy.sparse.csgraph import connected_components
 
 from dispatch.errors import MapError
 from dispatch.geo import haversine_m
+from dispatch.progress import Progress, task
 from dispatch.roads.delays import control_counts
 from dispatch.roads.osm import RawRoads, file_sha256, read_osm, with_hgv_exemption
 from dispatch.roads.profiles import (
@@ -127,8 +128,17 @@ def _resolve_restrictions(
     stats: dict[str, Any],
 ) -> list[tuple[tuple[int, ...], int]]:
     """Turn restriction relations into forbidden arc sequences (arc positions, class mask)."""
-    way_index = {int(w): i for i, w in enumerate(raw.way_id.tolist())}
-    node_index = {int(n): i for i, n in enumerate(raw.node_id.tolist())}
+    if not raw.restrictions:
+        stats["applied_per_class"] = dict.fromkeys(VEHICLE_CLASSES, 0)
+        return []
+    # way and node positions of the ids the relations name (the last way of a repeated id)
+    named_ids = {w for r in raw.restrictions for w in (*r.from_ways, *r.via_ways, *r.to_ways)}
+    named_at = np.flatnonzero(np.isin(raw.way_id, np.array(sorted(named_ids), dtype=np.int64)))
+    way_index = {int(raw.way_id[i]): int(i) for i in named_at.tolist()}
+    via_ids = np.array(sorted({n for r in raw.restrictions for n in r.via_nodes}), dtype=np.int64)
+    at = np.minimum(np.searchsorted(raw.node_id, via_ids), max(len(raw.node_id) - 1, 0))
+    node_index = {int(n): int(i) for n, i in zip(via_ids.tolist(), at.tolist(), strict=True)
+                  if len(raw.node_id) and raw.node_id[i] == n}  # fmt: skip
     seg_way = raw.seg_way
     # normal arcs by (segment, reversed?), for the ways the relations name
     named = [way_index[w] for r in raw.restrictions
@@ -137,8 +147,13 @@ def _resolve_restrictions(
     for a in np.flatnonzero(np.isin(seg_way[segs], named) & ~contra).tolist():
         normal[(int(segs[a]), bool(rev[a]))] = a
 
+    by_tail: list[tuple[np.ndarray, np.ndarray]] = []
+
     def out_arcs(v: int) -> list[int]:
-        return np.flatnonzero(tails == v).tolist()
+        if not by_tail:  # built on first use (only_* restrictions)
+            by_tail.append(_grouped(tails, int(tails.max(initial=v)) + 1))
+        ptr, order = by_tail[0]
+        return order[ptr[v] : ptr[v + 1]].tolist() if v + 1 < len(ptr) else []
 
     seg_start = np.searchsorted(seg_way, np.arange(len(raw.way_id) + 1))
     idx_a = np.searchsorted(raw.node_id, raw.seg_a)
@@ -278,6 +293,23 @@ def _resolve_restrictions(
     return patterns
 
 
+def _grouped(keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(ptr, order)``: the positions of ``keys`` (ints in ``[0, n)``) grouped by key, ascending
+    within a key: the positions with key ``v`` are ``order[ptr[v]:ptr[v + 1]]``."""
+    order = np.argsort(keys, kind="stable")
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    ptr[1:] = np.cumsum(np.bincount(keys, minlength=n))
+    return ptr, order
+
+
+def _arcs_at(arcs: np.ndarray, ends: np.ndarray) -> dict[int, list[int]]:
+    """``{node: arcs ending there}`` for the given ``arcs`` (ascending), keyed by ``ends[arcs]``."""
+    out: dict[int, list[int]] = {}
+    for a, v in zip(arcs.tolist(), ends[arcs].tolist(), strict=True):
+        out.setdefault(v, []).append(a)
+    return out
+
+
 def compile_roads(
     raw: RawRoads, settings: NetworkSettings | None = None
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -285,8 +317,18 @@ def compile_roads(
 
     ``settings`` decide the class masks that depend on the vehicles (height, length, whether a class
     obeys turn restrictions); the cache is keyed by them.
+
+    Every step works on whole arrays (numpy/scipy); Python loops run only over the junctions that
+    carry a barrier or a turn restriction (a few hundred on a city map), never over every arc.
     """
     settings = settings or network_settings()
+    with task("compiling the road network", total=6, unit="step") as progress:
+        return _compile(raw, settings, progress)
+
+
+def _compile(
+    raw: RawRoads, settings: NetworkSettings, progress: Progress
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     n_all = len(raw.node_id)
     idx_a = np.searchsorted(raw.node_id, raw.seg_a)
     idx_b = np.searchsorted(raw.node_id, raw.seg_b)
@@ -311,6 +353,7 @@ def compile_roads(
     masks = np.concatenate([m[m > 0] for _, _, m, _ in groups]).astype(np.uint8)
     rev = np.concatenate([np.full(int((m > 0).sum()), r) for r, (_, _, m, _) in
                           zip((False, True, False, True), groups, strict=True)])  # fmt: skip
+    progress.update(1)
 
     # --- turn restrictions: forbidden arc sequences
     obey = sum(1 << i for i, name in enumerate(VEHICLE_CLASSES)
@@ -331,10 +374,14 @@ def compile_roads(
                 block[int(np.searchsorted(raw.node_id, osm))] |= 1 << i
     incident: dict[int, set[int]] = {v: set() for v in np.flatnonzero(block).tolist()}
     blocked = np.flatnonzero(block)
-    for a in np.flatnonzero(np.isin(tails, blocked) | np.isin(heads, blocked)).tolist():
+    near = np.flatnonzero(np.isin(tails, blocked) | np.isin(heads, blocked))
+    for a in near.tolist():
         for v in (int(tails[a]), int(heads[a])):
             if v in incident:
                 incident[v].add(int(segs[a]))
+    # arcs leaving / entering each barrier node, read before any of them is rewired (rewiring a
+    # node's arcs changes only that node's entries)
+    out_at, in_at = _arcs_at(near, tails), _arcs_at(near, heads)
     barrier_counts = dict.fromkeys(VEHICLE_CLASSES, 0)
     new_orig: list[int] = []  # original node of each new node
     new_group: list[int] = []  # 0: ordered with the original nodes; 1: after them
@@ -346,10 +393,10 @@ def compile_roads(
             continue  # a barrier at a dead end stops nothing
         for i, name in enumerate(VEHICLE_CLASSES):
             barrier_counts[name] += int(block[v]) >> i & 1
+        sel_t = np.array(out_at.get(v, []), dtype=np.int64)
+        sel_h = np.array(in_at.get(v, []), dtype=np.int64)
         if v in restricted_nodes:  # also a via node: stop passage with forbidden pairs
-            ins = np.flatnonzero(heads == v)
-            outs = np.flatnonzero(tails == v)
-            barrier_patterns += [((int(e), int(g)), int(block[v])) for e in ins for g in outs
+            barrier_patterns += [((int(e), int(g)), int(block[v])) for e in sel_h for g in sel_t
                                  if segs[e] != segs[g]]  # fmt: skip
             continue
         mouth = {}
@@ -357,8 +404,6 @@ def compile_roads(
             mouth[s] = n_all + len(new_orig)
             new_orig.append(v)
             new_group.append(0)
-        sel_t = np.flatnonzero(tails == v)
-        sel_h = np.flatnonzero(heads == v)
         tails[sel_t] = [mouth[int(s)] for s in segs[sel_t]]
         heads[sel_h] = [mouth[int(s)] for s in segs[sel_h]]
         passing = ALL_CLASSES & ~int(block[v])
@@ -374,22 +419,21 @@ def compile_roads(
 
     # --- expand restricted nodes: arrival states x departure roads
     in_r = {int(heads[p[i]]) for p, _ in patterns for i in range(len(p) - 1)}
+    r_arr = np.array(sorted(in_r), dtype=np.int64)
+    touch_t = np.isin(tails, r_arr)
+    touch_h = np.isin(heads, r_arr)
+    out_arcs = _arcs_at(np.flatnonzero(touch_t), tails)
+    in_arcs = _arcs_at(np.flatnonzero(touch_h), heads)
     # a pass-through point of one way (inside a via way) had no U-turn before expansion: keep it so
     for v in sorted(in_r):
-        ins = np.flatnonzero(heads == v)
-        outs = np.flatnonzero(tails == v)
+        ins = np.array(in_arcs.get(v, []), dtype=np.int64)
+        outs = np.array(out_arcs.get(v, []), dtype=np.int64)
         ends = set(tails[ins].tolist()) | set(heads[outs].tolist())
         ways_here = set(raw.seg_way[segs[np.concatenate([ins, outs])]].tolist())
         if len(ends) == 2 and len(ways_here) == 1:
             patterns += [((int(e), int(g)), ALL_CLASSES) for e in ins for g in outs
                          if segs[e] == segs[g]]  # fmt: skip
     auto = _Automaton(patterns)
-    r_arr = np.array(sorted(in_r), dtype=np.int64)
-    touch_t = np.isin(tails, r_arr)
-    touch_h = np.isin(heads, r_arr)
-    out_arcs: dict[int, list[int]] = {}
-    for a in np.flatnonzero(touch_t).tolist():
-        out_arcs.setdefault(int(tails[a]), []).append(a)
     plain = np.flatnonzero(~touch_t & ~touch_h)  # arcs far from any restriction: kept as they are
     phys: list[tuple[int, int, int, bool]] = []  # (tail, head, arc, tracked copy?)
     arrival: dict[tuple[int, int], int] = {}
@@ -434,6 +478,7 @@ def compile_roads(
                     assert s2 == 0, "a restriction state reached a node outside the expansion"
                     phys.append((dep, head, a, tracked))
             gadget.append((here, dep, _TURN, turn, a))
+    progress.update(1)
 
     # --- one table of arcs: physical copies, then zero-length gadget arcs
     n_tot = n_all + len(new_orig)
@@ -442,20 +487,21 @@ def compile_roads(
     x_tail = cat([tails[plain], np.array([p[0] for p in phys] + [g[0] for g in gadget], np.int64)])
     x_head = cat([heads[plain], np.array([p[1] for p in phys] + [g[1] for g in gadget], np.int64)])
     x_src = cat([plain, np.array([p[2] for p in phys] + [g[4] for g in gadget], dtype=np.int64)])
-    x_kind = np.array([_PHYSICAL] * n_p + [g[2] for g in gadget], dtype=np.int8)
+    x_kind = cat([np.full(n_p, _PHYSICAL, np.int8), np.array([g[2] for g in gadget], np.int8)])
     x_mask = cat([masks[x_src[:n_p]], np.array([g[3] for g in gadget], dtype=np.uint8)])
     x_tracked = cat([np.zeros(len(plain), bool),
                      np.array([p[3] for p in phys] + [False] * len(gadget), dtype=bool)])  # fmt: skip
     x_contra = np.where(x_kind == _PHYSICAL, contra[x_src], False)
     orig = np.concatenate([np.arange(n_all), np.array(new_orig, dtype=np.int64)])
     group = np.concatenate([np.zeros(n_all, np.int64), np.array(new_group, dtype=np.int64)])
+    del tails, heads, touch_t, touch_h, plain
 
     # largest strongly connected part of the normal (non-contraflow) arcs
     used = np.zeros(n_tot, bool)
     norm = ~x_contra
     used[x_tail[norm]] = True
     used[x_head[norm]] = True
-    nodes_before = len(set(orig[used].tolist()))
+    nodes_before = _count_distinct(orig[used], n_all)
     g = csr_matrix((np.ones(int(norm.sum())), (x_tail[norm], x_head[norm])), shape=(n_tot, n_tot))
     _, labels = connected_components(g, directed=True, connection="strong")
     sizes = np.bincount(labels[used])
@@ -463,6 +509,8 @@ def compile_roads(
     keep_node = (labels == best) & used
     keep_arc = keep_node[x_tail] & keep_node[x_head]
     sel = np.flatnonzero(keep_arc)
+    nodes_in_scc = _count_distinct(orig[keep_node], n_all)
+    del g, labels, used, norm, keep_node, keep_arc
     x_tail, x_head, x_src = x_tail[sel], x_head[sel], x_src[sel]
     x_kind, x_mask, x_tracked, x_contra = x_kind[sel], x_mask[sel], x_tracked[sel], x_contra[sel]
     way = raw.seg_way[segs[x_src]]
@@ -471,42 +519,19 @@ def compile_roads(
         way.astype(np.int64) * 64 + x_mask.astype(np.int64) * 2 + x_tracked,
         -1 - np.arange(len(sel)),
     )
+    progress.update(1)
 
-    chains = _merge_chains(x_tail, x_head, merge_key, x_contra, orig)
-    end_set = {int(x_tail[c[0]]) for c in chains} | {int(x_head[c[-1]]) for c in chains}
-    # node keys: the OSM id, or for expanded nodes -(osm_id * 10000 + k), k counting down from 9999
-    # in (group, creation) order: sorted by key, a via way's first copy precedes its tracked copies
-    by_osm: dict[int, list[int]] = {}
-    for k in sorted(end_set):
-        if k >= n_all:
-            by_osm.setdefault(int(raw.node_id[orig[k]]), []).append(k)
-    key_of = {k: int(raw.node_id[k]) for k in end_set if k < n_all}
-    for osm, ks in by_osm.items():
-        if len(ks) > 9999:
-            raise MapError(f"node {osm} would be expanded into {len(ks)} nodes (at most 9999)")
-        for r, k in enumerate(sorted(ks, key=lambda k: (int(group[k]), k))):
-            key_of[k] = -(osm * 10000 + 9999 - r)
-    end_nodes = sorted(end_set, key=key_of.__getitem__)
-    new_index = {old: i for i, old in enumerate(end_nodes)}
-    osm_of = raw.node_id[orig[np.array(end_nodes, dtype=np.int64)]]
-    node_key = np.array([key_of[k] for k in end_nodes], dtype=np.int64)
-
-    seg_of = segs[x_src]
-    rows = []
-    for c in chains:
-        geom = [int(orig[x_tail[c[0]]])] + [int(orig[x_head[a]]) for a in c]
-        physical = x_kind[c[0]] == _PHYSICAL
-        length = float(np.sum(seg_len[seg_of[c]])) if physical else 0.0
-        rows.append((new_index[int(x_tail[c[0]])], new_index[int(x_head[c[-1]])], length,
-                     c[0], bool(x_contra[c[0]]), tuple(raw.node_id[geom].tolist())))  # fmt: skip
-    rows.sort(key=lambda r: (r[0], r[1], r[4], r[2], r[5], int(x_kind[r[3]]), int(x_src[r[3]])))
-    m = len(rows)
+    sel_len = seg_len[segs]  # length of each arc of the first table
+    node_key, end_nodes, first, arc_tail, arc_head, arc_len, arc_contra, geom_ptr, gi = _rows(
+        x_tail, x_head, x_kind, x_src, x_contra, merge_key, orig, group, n_all, sel_len,
+        raw.node_id, progress,
+    )  # fmt: skip
+    del x_tail, x_head, merge_key, sel_len
+    m = len(arc_tail)
     n = len(end_nodes)
-    first = np.array([r[3] for r in rows], dtype=np.int64)
-    arc_tail = np.array([r[0] for r in rows], dtype=np.int32)
-    arc_head = np.array([r[1] for r in rows], dtype=np.int32)
-    arc_len = np.array([r[2] for r in rows], dtype=np.float64)
-    arc_contra = np.array([r[4] for r in rows], dtype=bool)
+    osm_of = raw.node_id[orig[end_nodes]]
+    geom_node = raw.node_id[gi]
+
     kind = x_kind[first]
     src = x_src[first]
     arc_wayi = raw.seg_way[segs[src]]
@@ -516,15 +541,8 @@ def compile_roads(
     slow = (raw.way_restricted_mask[arc_wayi] & raw.way_open_mask[arc_wayi]) > 0
     speed = np.where(slow, np.fmin(speed, RESTRICTED_SPEED_KMH), speed)
     speed = np.where(kind == _PHYSICAL, speed, np.nan)
-    geoms = [r[5] for r in rows]
-    twin = _twins(geoms, arc_tail, arc_head, kind, arc_contra, x_tracked[first])
-    geom_ptr = np.zeros(m + 1, dtype=np.int64)
-    geom_ptr[1:] = np.cumsum([len(gm) for gm in geoms])
-    geom_node = np.fromiter(
-        (x for gm in geoms for x in gm), dtype=np.int64, count=int(geom_ptr[-1])
-    )
-    gi = np.searchsorted(raw.node_id, geom_node)
-    node_old = orig[np.array(end_nodes, dtype=np.int64)]
+    twin = _twins(geom_ptr, geom_node, arc_tail, arc_head, kind, arc_contra, x_tracked[first])
+    node_old = orig[end_nodes]
     fwd_ptr = np.zeros(n + 1, dtype=np.int32)
     fwd_ptr[1:] = np.cumsum(np.bincount(arc_tail, minlength=n))
     rev_arc = np.lexsort((np.arange(m), arc_head)).astype(np.int32)
@@ -554,7 +572,6 @@ def compile_roads(
         "geom_lon": raw.node_lon[gi],
         "node_osm": osm_of,
     }
-    nodes_in_scc = len(set(orig[keep_node].tolist()))
     stats: dict[str, Any] = {
         "ways_read": raw.ways_total,
         "road_ways": len(raw.way_id),
@@ -565,16 +582,183 @@ def compile_roads(
         "dropped_share": 0.0,
         "turn_restrictions": rstats,
         "barriers_per_class": barrier_counts,
-        "expanded_nodes": int(sum(1 for k in end_nodes if k >= n_all)),
+        "expanded_nodes": int(np.count_nonzero(end_nodes >= n_all)),
         "weight_signs_not_applied": int(np.isfinite(raw.way_weight_sign_t).sum()),
         "restricted_access_ways": int((raw.way_restricted_mask > 0).sum()),
     }
     stats["dropped_share"] = round(1.0 - nodes_in_scc / max(nodes_before, 1), 6)
+    progress.update(1)
     return arrays, stats
 
 
+def _rows(
+    x_tail: np.ndarray,
+    x_head: np.ndarray,
+    x_kind: np.ndarray,
+    x_src: np.ndarray,
+    x_contra: np.ndarray,
+    merge_key: np.ndarray,
+    orig: np.ndarray,
+    group: np.ndarray,
+    n_all: int,
+    sel_len: np.ndarray,
+    node_id: np.ndarray,
+    progress: Progress,
+) -> tuple[np.ndarray, ...]:
+    """Merge the arcs into chains and turn each chain into one row of the network.
+
+    Returns ``(node_key, end_nodes, first, arc_tail, arc_head, arc_len, arc_contra, geom_ptr,
+    geom_index)``: the nodes by key, and the rows in their final order: each row's first arc,
+    ends, length (its segments summed in chain order), contraflow flag and geometry (positions in
+    ``node_id``).
+    """
+    chain_ptr, chain_arc = _merge_chains(x_tail, x_head, merge_key * 2 + x_contra, orig)
+    c_first = chain_arc[chain_ptr[:-1]]
+    c_last = chain_arc[chain_ptr[1:] - 1]
+    n_tot = len(orig)
+    is_end = np.zeros(n_tot, dtype=bool)
+    is_end[x_tail[c_first]] = True
+    is_end[x_head[c_last]] = True
+    node_key, end_nodes = _node_keys(node_id, orig, group, n_all, np.flatnonzero(is_end))
+    new_index = np.full(n_tot, -1, dtype=np.int64)
+    new_index[end_nodes] = np.arange(len(end_nodes))
+    progress.update(1)
+
+    # --- one row per chain: ends, length (summed in chain order), geometry, sort order
+    n_chain = len(c_first)
+    c_size = np.diff(chain_ptr)
+    r_tail = new_index[x_tail[c_first]]
+    r_head = new_index[x_head[c_last]]
+    r_contra = x_contra[c_first]
+    r_kind = x_kind[c_first]
+    r_src = x_src[c_first]
+    r_len = np.zeros(n_chain, dtype=np.float64)
+    arc_seg_len = sel_len[x_src[chain_arc]]  # in chain order
+    physical = r_kind == _PHYSICAL
+    # chains of one size at a time: one np.sum per row of a 2-D block rounds as np.sum over the
+    # chain's own list of lengths did (numpy's pairwise summation depends on the size only)
+    by_size = np.flatnonzero(physical)
+    by_size = by_size[np.argsort(c_size[by_size], kind="stable")]
+    sizes = c_size[by_size]
+    cuts = np.flatnonzero(np.r_[True, sizes[1:] != sizes[:-1], True])
+    for lo, hi in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
+        rows_k = by_size[lo:hi]
+        block = chain_ptr[rows_k][:, None] + np.arange(int(sizes[lo]))
+        r_len[rows_k] = arc_seg_len[block].sum(axis=1)
+    # geometry of chain i: its first tail, then every head (positions in node_id)
+    g_ptr = chain_ptr + np.arange(n_chain + 1)
+    g_node = np.empty(int(g_ptr[-1]), dtype=np.int64)
+    g_node[g_ptr[:-1]] = orig[x_tail[c_first]]
+    g_node[np.arange(len(chain_arc)) + np.repeat(np.arange(n_chain) + 1, c_size)] = orig[
+        x_head[chain_arc]
+    ]
+    order = np.lexsort((r_src, r_kind, r_len, r_contra, r_head, r_tail))
+    order = _sort_ties(order, (r_tail, r_head, r_contra, r_len), g_ptr, g_node, node_id,
+                       r_kind, r_src)  # fmt: skip
+    m = n_chain
+    first = c_first[order]
+    arc_tail = r_tail[order].astype(np.int32)
+    arc_head = r_head[order].astype(np.int32)
+    arc_len = r_len[order]
+    arc_contra = r_contra[order]
+    g_size = (c_size + 1)[order]
+    geom_ptr = np.zeros(m + 1, dtype=np.int64)
+    geom_ptr[1:] = np.cumsum(g_size)
+    gi = g_node[np.repeat(g_ptr[:-1][order] - geom_ptr[:-1], g_size) +
+                np.arange(int(geom_ptr[-1]))]  # fmt: skip
+    progress.update(1)
+    return node_key, end_nodes, first, arc_tail, arc_head, arc_len, arc_contra, geom_ptr, gi
+
+
+def _count_distinct(values: np.ndarray, n: int) -> int:
+    """How many distinct values in ``[0, n)`` ``values`` holds."""
+    seen = np.zeros(n, dtype=bool)
+    seen[values] = True
+    return int(np.count_nonzero(seen))
+
+
+def _node_keys(
+    node_id: np.ndarray, orig: np.ndarray, group: np.ndarray, n_all: int, nodes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(keys, nodes)``: the graph nodes ``nodes`` (ascending) sorted by their key.
+
+    A node's key is its OSM id, or for an expanded node ``-(osm_id * 10000 + k)``, ``k`` counting
+    down from 9999 in (group, creation) order: sorted by key, a via way's first copy precedes its
+    tracked copies.
+    """
+    osm = node_id[orig[nodes]]
+    keys = osm.copy()
+    new = np.flatnonzero(nodes >= n_all)
+    if len(new):
+        k, k_osm = nodes[new], osm[new]
+        by = np.lexsort((k, group[k], k_osm))
+        s_osm = k_osm[by]
+        starts = np.flatnonzero(np.r_[True, s_osm[1:] != s_osm[:-1]])
+        run = np.diff(np.r_[starts, len(by)])
+        rank = np.arange(len(by)) - np.repeat(starts, run)
+        if run.max() > 9999:
+            bad = np.flatnonzero(run > 9999)  # name the one met first in node order
+            worst = bad[np.argmin(np.minimum.reduceat(k[by], starts)[bad])]
+            raise MapError(f"node {int(s_osm[starts[worst]])} would be expanded into "
+                           f"{int(run[worst])} nodes (at most 9999)")  # fmt: skip
+        keys[new[by]] = -(s_osm * 10000 + 9999 - rank)
+    order = np.argsort(keys, kind="stable")
+    return keys[order], nodes[order]
+
+
+def _sort_ties(
+    order: np.ndarray,
+    keys: tuple[np.ndarray, ...],
+    g_ptr: np.ndarray,
+    g_node: np.ndarray,
+    node_id: np.ndarray,
+    kind: np.ndarray,
+    src: np.ndarray,
+) -> np.ndarray:
+    """Reorder runs of rows equal in ``keys`` by (geometry, kind, source arc), the full key.
+
+    ``order`` sorts rows by ``(*keys, kind, src)``; rows equal in ``keys`` (parallel arcs of the
+    same length) are rare, so their geometries are compared in Python, as tuples.
+    """
+    if len(order) < 2:
+        return order
+    same = np.ones(len(order) - 1, dtype=bool)
+    for key in keys:
+        k = key[order]
+        same &= k[1:] == k[:-1]
+    if not same.any():
+        return order
+    order = order.copy()
+    tie = np.flatnonzero(same)
+    run_starts = tie[np.r_[True, tie[1:] != tie[:-1] + 1]]
+    for s0 in run_starts.tolist():
+        s1 = s0 + 1
+        while s1 < len(same) and same[s1]:
+            s1 += 1
+        rows = order[s0 : s1 + 1].tolist()
+        rows.sort(key=lambda r: (tuple(node_id[g_node[g_ptr[r] : g_ptr[r + 1]]].tolist()),
+                                 int(kind[r]), int(src[r])))  # fmt: skip
+        order[s0 : s1 + 1] = rows
+    return order
+
+
+_MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_STEP = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """A bijective 64-bit mixer (splitmix64's finaliser), element-wise and wrapping."""
+    x = x ^ (x >> np.uint64(30))  # a new array: the caller's is left as it is
+    x *= _MIX1
+    x ^= x >> np.uint64(27)
+    x *= _MIX2
+    x ^= x >> np.uint64(31)
+    return x
+
+
 def _twins(
-    geoms: list[tuple[int, ...]],
+    geom_ptr: np.ndarray,
+    geom_node: np.ndarray,
     tail: np.ndarray,
     head: np.ndarray,
     kind: np.ndarray,
@@ -583,101 +767,151 @@ def _twins(
 ) -> np.ndarray:
     """The opposite direction of each arc: the physical arc with the reversed geometry (a normal
     arc before a contraflow one, a first copy before a via-way copy), or for a barrier passage the
-    passage back; -1 for turn arcs and roads without an opposite direction."""
-    m = len(geoms)
+    passage back; -1 for turn arcs and roads without an opposite direction.
+
+    Geometries are matched by a hash of the node sequence read forwards and backwards, and every
+    match is then checked node by node (a hash collision never pairs two arcs)."""
+    m = len(tail)
     twin = np.full(m, -1, dtype=np.int32)
-    by_geom: dict[tuple[int, ...], list[int]] = {}
-    by_ends: dict[tuple[int, int], int] = {}
-    for i in range(m):
-        if kind[i] == _PHYSICAL:
-            by_geom.setdefault(geoms[i], []).append(i)
-        elif kind[i] == _PASSAGE:
-            by_ends[(int(tail[i]), int(head[i]))] = i
-    for i in range(m):
-        if kind[i] == _PHYSICAL:
-            cands = [j for j in by_geom.get(geoms[i][::-1], []) if j != i]
-            if cands:
-                twin[i] = min(cands, key=lambda j: (bool(contra[j]), bool(tracked[j]), j))
-        elif kind[i] == _PASSAGE:
-            twin[i] = by_ends.get((int(head[i]), int(tail[i])), -1)
+    phys = np.flatnonzero(kind == _PHYSICAL)
+    if len(phys):
+        size_all = np.diff(geom_ptr)
+        pos = np.arange(len(geom_node)) - np.repeat(geom_ptr[:-1], size_all)
+        with np.errstate(over="ignore"):
+            node_h = geom_node.astype(np.uint64)
+            size_h = _mix(size_all.astype(np.uint64))
+            terms = _mix(node_h ^ (pos.astype(np.uint64) * _STEP))
+            h_fwd = (np.add.reduceat(terms, geom_ptr[:-1]) + size_h)[phys]
+            np.subtract(np.repeat(size_all - 1, size_all), pos, out=pos)  # read backwards
+            terms = _mix(node_h ^ (pos.astype(np.uint64) * _STEP))
+            h_back = (np.add.reduceat(terms, geom_ptr[:-1]) + size_h)[phys]
+            del pos, terms, node_h
+        size, starts = size_all[phys], geom_ptr[phys]
+        by = np.argsort(h_fwd, kind="stable")
+        h_sorted = h_fwd[by]
+        q = np.argsort(h_back)  # sorted queries: searchsorted walks forward
+        lo = np.empty(len(phys), dtype=np.int64)
+        hi = np.empty(len(phys), dtype=np.int64)
+        lo[q] = np.searchsorted(h_sorted, h_back[q], side="left")
+        hi[q] = np.searchsorted(h_sorted, h_back[q], side="right")
+        cnt = hi - lo
+        pi = np.repeat(np.arange(len(phys)), cnt)  # candidate pairs (i, j), positions in phys
+        pj = by[np.repeat(lo, cnt) + np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt,
+                                                                           cnt)]  # fmt: skip
+        ok = (pi != pj) & (size[pi] == size[pj])
+        pi, pj = pi[ok], pj[ok]
+        if len(pi):  # check the reversal node by node
+            L = size[pi]
+            within = np.arange(int(L.sum())) - np.repeat(np.cumsum(L) - L, L)
+            a_nodes = geom_node[np.repeat(starts[pi] + L - 1, L) - within]
+            b_nodes = geom_node[np.repeat(starts[pj], L) + within]
+            same = np.logical_and.reduceat(a_nodes == b_nodes, np.cumsum(L) - L)
+            pi, pj = pi[same], pj[same]
+            i_arc, j_arc = phys[pi], phys[pj]
+            best = np.lexsort((j_arc, tracked[j_arc], contra[j_arc], i_arc))
+            i_arc, j_arc = i_arc[best], j_arc[best]
+            lead = np.r_[True, i_arc[1:] != i_arc[:-1]]
+            twin[i_arc[lead]] = j_arc[lead]
+    passage = np.flatnonzero(kind == _PASSAGE)
+    if len(passage):
+        n = int(max(tail.max(), head.max())) + 1
+        code = tail[passage].astype(np.int64) * n + head[passage]
+        back = head[passage].astype(np.int64) * n + tail[passage]
+        by = np.argsort(code, kind="stable")
+        at = np.searchsorted(code[by], back, side="right") - 1  # the last such passage
+        found = (at >= 0) & (code[by][np.maximum(at, 0)] == back)
+        twin[passage[found]] = passage[by[at[found]]]
     return twin
 
 
 def _merge_chains(
-    tails: np.ndarray,
-    heads: np.ndarray,
-    way: np.ndarray,
-    contra: np.ndarray,
-    place: np.ndarray | None = None,
-) -> list[list[int]]:
-    """Group arcs into chains through pass-through nodes of one way (same way, same contraflow flag).
+    tails: np.ndarray, heads: np.ndarray, key: np.ndarray, place: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Group arcs into chains through pass-through nodes (arcs of one ``key``: way, class mask,
+    contraflow flag); return ``(ptr, arcs)``: chain ``c`` is ``arcs[ptr[c]:ptr[c + 1]]`` in order.
 
     ``place[v]`` is the OSM node a graph node stands for (expanded nodes share one): a node whose
     roads lead to two places is a pass-through even when one place is split into arrival and
-    departure nodes, so that expansion adds no U-turn point beside a restricted junction.
+    departure nodes, so that expansion adds no U-turn point beside a restricted junction. A node
+    is a pass-through when it has one or two arcs in, as many out, its roads lead to exactly two
+    other places, and each arc in continues by exactly one arc out of its key that does not go
+    back (a bijection). A loop made only of pass-through nodes is cut at its lowest node.
     """
     m = len(tails)
-    if place is None:
-        place = np.arange(int(max(tails.max(initial=0), heads.max(initial=0))) + 1)
-    out_arcs: dict[int, list[int]] = {}
-    in_arcs: dict[int, list[int]] = {}
-    for a in range(m):
-        out_arcs.setdefault(int(tails[a]), []).append(a)
-        in_arcs.setdefault(int(heads[a]), []).append(a)
-
-    def key(a: int) -> tuple[int, bool]:
-        return int(way[a]), bool(contra[a])
-
-    # next_arc[a] = the arc that continues a through its head, when the head is a pass-through node
+    if m == 0:
+        return np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    n = int(max(tails.max(), heads.max())) + 1
+    in_ptr, in_arc = _grouped(heads, n)
+    out_ptr, out_arc = _grouped(tails, n)
+    deg = np.diff(in_ptr)
+    cand = (deg == np.diff(out_ptr)) & ((deg == 1) | (deg == 2))
     next_arc = np.full(m, -1, dtype=np.int64)
-    passthrough: set[int] = set()
-    for v, ins in in_arcs.items():
-        outs = out_arcs.get(v, [])
-        if len(ins) != len(outs) or len(ins) not in (1, 2):
-            continue
-        nbrs = {int(place[tails[a]]) for a in ins} | {int(place[heads[a]]) for a in outs}
-        if len(nbrs) != 2 or int(place[v]) in nbrs:
-            continue
-        pairing = {}
-        for a in ins:
-            cont = [b for b in outs if place[heads[b]] != place[tails[a]] and key(b) == key(a)]
-            if len(cont) != 1:
-                break
-            pairing[a] = cont[0]
-        else:
-            if len(set(pairing.values())) == len(ins):
-                passthrough.add(v)
-                for a, b in pairing.items():
-                    next_arc[a] = b
-    chains: list[list[int]] = []
-    visited = np.zeros(m, bool)
-    starts = [a for a in range(m) if int(tails[a]) not in passthrough]
+    # one arc in, one out
+    v = np.flatnonzero(cand & (deg == 1))
+    a, b = in_arc[in_ptr[v]], out_arc[out_ptr[v]]
+    pv, pu, pw = place[v], place[tails[a]], place[heads[b]]
+    ok = (pu != pw) & (pv != pu) & (pv != pw) & (key[a] == key[b])
+    next_arc[a[ok]] = b[ok]
+    # two in, two out
+    v = np.flatnonzero(cand & (deg == 2))
+    a1, a2 = in_arc[in_ptr[v]], in_arc[in_ptr[v] + 1]
+    b1, b2 = out_arc[out_ptr[v]], out_arc[out_ptr[v] + 1]
+    pv = place[v]
+    u1, u2, w1, w2 = place[tails[a1]], place[tails[a2]], place[heads[b1]], place[heads[b2]]
+    distinct = 1 + (u2 != u1) + ((w1 != u1) & (w1 != u2)) + ((w2 != u1) & (w2 != u2) & (w2 != w1))
+    ok = (distinct == 2) & (pv != u1) & (pv != u2) & (pv != w1) & (pv != w2)
+    c11 = (w1 != u1) & (key[b1] == key[a1])
+    c12 = (w2 != u1) & (key[b2] == key[a1])
+    c21 = (w1 != u2) & (key[b1] == key[a2])
+    c22 = (w2 != u2) & (key[b2] == key[a2])
+    ok &= (c11 != c12) & (c21 != c22) & (c11 != c21)  # one continuation each, not the same one
+    next_arc[a1[ok]] = np.where(c11, b1, b2)[ok]
+    next_arc[a2[ok]] = np.where(c21, b1, b2)[ok]
+
+    # chains start at arcs without a predecessor; a loop of pass-through nodes has none, so it is
+    # cut at its lowest node (the tail of an arc of the loop)
+    linked = np.flatnonzero(next_arc >= 0)
+    pred = np.full(m, -1, dtype=np.int64)
+    pred[next_arc[linked]] = linked
+    start = pred < 0
+    links = csr_matrix((np.ones(len(linked)), (linked, next_arc[linked])), shape=(m, m))
+    n_comp, comp = connected_components(links, directed=False)
+    has_start = np.zeros(n_comp, dtype=bool)
+    has_start[comp[start]] = True
+    loop = np.flatnonzero(~has_start[comp])
+    if len(loop):
+        lowest = np.full(n_comp, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(lowest, comp[loop], tails[loop])
+        start[loop[tails[loop] == lowest[comp[loop]]]] = True
+    pred[start] = -1
+    # rank every arc in its chain by pointer jumping: its chain's first arc and its distance to it
+    root = np.where(pred >= 0, pred, np.arange(m))
+    dist = (pred >= 0).astype(np.int64)
+    hop = pred.copy()
     while True:
-        for a in starts:
-            if visited[a]:
-                continue
-            chain = [a]
-            visited[a] = True
-            while int(heads[chain[-1]]) in passthrough:
-                b = int(next_arc[chain[-1]])
-                if visited[b]:
-                    break
-                chain.append(b)
-                visited[b] = True
-            chains.append(chain)
-        rest = np.flatnonzero(~visited)
-        if len(rest) == 0:
-            return chains
-        # a loop made only of pass-through nodes: cut it at its lowest node
-        cut = int(min(tails[rest]))
-        passthrough.discard(cut)
-        # chains already closed at `cut` stay valid; restart from arcs leaving the cut node
-        starts = [a for a in out_arcs.get(cut, []) if not visited[a]]
+        act = np.flatnonzero(hop >= 0)
+        if len(act) == 0:
+            break
+        h = hop[act]
+        dist[act] += dist[h]
+        root[act] = root[h]
+        hop[act] = hop[h]
+    arcs = np.lexsort((dist, root))
+    r = root[arcs]
+    ptr = np.r_[np.flatnonzero(np.r_[True, r[1:] != r[:-1]]), m].astype(np.int64)
+    return ptr, arcs
 
 
 def digest(arrays: Mapping[str, np.ndarray]) -> str:
+    """SHA-256 of the arrays of :data:`ARRAY_NAMES` present, in that order (names, dtypes, bytes).
+
+    ``compile_roads`` gives all but the per-arc delay counts that :func:`build_arrays` adds; the
+    cache loader checks separately that every name is there.
+    """
     h = hashlib.sha256()
     for name in ARRAY_NAMES:
+        if name not in arrays:
+            continue
         a = np.ascontiguousarray(arrays[name])
         h.update(name.encode())
         h.update(str(a.dtype).encode())

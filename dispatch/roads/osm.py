@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from dispatch.errors import MapError
+from dispatch.progress import task
 from dispatch.roads.profiles import (
     GATE_BARRIERS,
     classify_way,
@@ -227,6 +228,9 @@ def _facility_name(tags: dict[str, str]) -> str:
 def read_osm(path: Path) -> RawRoads:
     """Read the roads, barriers, turn restrictions and facilities of an OSM file with pyosmium.
 
+    Nodes without tags never reach Python (pyosmium stores their locations for the ways); each
+    distinct tag set of a way is classified once.
+
     Raises
     ------
     MapError
@@ -234,114 +238,137 @@ def read_osm(path: Path) -> RawRoads:
     """
     import osmium  # heavy-ish import kept off the cached load path
 
-    from dispatch.roads.profiles import restriction_rules
+    from dispatch.roads.profiles import WayRules, restriction_rules
 
     seg_a: list[int] = []
     seg_b: list[int] = []
     seg_way: list[int] = []
     way_rows: list[tuple[Any, ...]] = []
     way_name: list[str] = []
-    coords: dict[int, tuple[float, float]] = {}
+    refs: list[int] = []  # every present node of a road way, with its location
+    lats: list[float] = []
+    lons: list[float] = []
     facilities: list[Facility] = []
     node_block: dict[int, int] = {}
     node_height: dict[int, float] = {}
     restrictions: list[Restriction] = []
     controls = NodeControls()
     hgv_exempt: dict[int, tuple[int, int, int, int]] = {}
+    rules_of: dict[frozenset[tuple[str, str]], WayRules | None] = {}
     dropped = 0
     ways_total = 0
     nan = math.nan
+    step = 4096
     try:
-        fp = osmium.FileProcessor(str(path)).with_locations()
-        for item in fp:
-            obj: Any = item
-            if obj.is_node():
-                if len(obj.tags) == 0:
+        untagged = osmium.filter.EmptyTagFilter()
+        untagged.enable_for(osmium.osm.NODE)
+        fp = osmium.FileProcessor(str(path)).with_locations().with_filter(untagged)
+        with task("reading OSM ways", unit="way") as progress:
+            for item in fp:
+                obj: Any = item
+                if obj.is_node():
+                    if len(obj.tags) == 0:
+                        continue
+                    tags = dict(obj.tags)
+                    kind = _facility_kind(tags)
+                    if kind and obj.location.valid():
+                        facilities.append(
+                            Facility(kind, _facility_name(tags), obj.location.lat,
+                                     obj.location.lon, f"node/{obj.id}", tags)
+                        )  # fmt: skip
+                    block = node_block_mask(tags)
+                    if block:
+                        node_block[obj.id] = block
+                    height = parse_metres(tags.get("maxheight")) if "maxheight" in tags else None
+                    if height is not None:
+                        node_height[obj.id] = height
+                    controls.add(obj.id, tags)
                     continue
+                if obj.is_relation():
+                    tags = dict(obj.tags)
+                    if tags.get("type") != "restriction":
+                        continue
+                    rules = restriction_rules(tags)
+                    conditional = any(
+                        k.startswith("restriction") and k.endswith(":conditional") for k in tags
+                    ) or any(k in tags for k in ("day_on", "hour_on"))
+                    roles: dict[str, list[tuple[str, int]]] = {}
+                    for m in obj.members:
+                        roles.setdefault(m.role, []).append((m.type, m.ref))
+                    restrictions.append(Restriction(
+                        obj.id, rules["no"], rules["only"],
+                        tuple(r for t, r in roles.get("from", []) if t == "w"),
+                        tuple(r for t, r in roles.get("via", []) if t == "n"),
+                        tuple(r for t, r in roles.get("via", []) if t == "w"),
+                        tuple(r for t, r in roles.get("to", []) if t == "w"),
+                        conditional and not (rules["no"] or rules["only"]),
+                    ))  # fmt: skip
+                    continue
+                if not obj.is_way():
+                    continue
+                ways_total += 1
+                if ways_total % step == 0:
+                    progress.update(step)
                 tags = dict(obj.tags)
                 kind = _facility_kind(tags)
-                if kind and obj.location.valid():
-                    facilities.append(
-                        Facility(kind, _facility_name(tags), obj.location.lat,
-                                 obj.location.lon, f"node/{obj.id}", tags)
-                    )  # fmt: skip
-                block = node_block_mask(tags)
-                if block:
-                    node_block[obj.id] = block
-                height = parse_metres(tags.get("maxheight")) if "maxheight" in tags else None
-                if height is not None:
-                    node_height[obj.id] = height
-                controls.add(obj.id, tags)
-                continue
-            if obj.is_relation():
-                tags = dict(obj.tags)
-                if tags.get("type") != "restriction":
+                if kind:
+                    pts = [(n.location.lat, n.location.lon) for n in obj.nodes
+                           if n.location.valid()]  # fmt: skip
+                    if pts:
+                        lat = sum(p[0] for p in pts) / len(pts)
+                        lon = sum(p[1] for p in pts) / len(pts)
+                        facilities.append(Facility(kind, _facility_name(tags), lat, lon,
+                                                   f"way/{obj.id}", tags))  # fmt: skip
+                key = frozenset(tags.items())
+                if key in rules_of:
+                    rules_w = rules_of[key]
+                else:  # classify_way reads nothing but the tags
+                    rules_w = rules_of[key] = classify_way(tags)
+                if rules_w is None:
                     continue
-                rules = restriction_rules(tags)
-                conditional = any(
-                    k.startswith("restriction") and k.endswith(":conditional") for k in tags
-                ) or any(k in tags for k in ("day_on", "hour_on"))
-                roles: dict[str, list[tuple[str, int]]] = {}
-                for m in obj.members:
-                    roles.setdefault(m.role, []).append((m.type, m.ref))
-                restrictions.append(Restriction(
-                    obj.id, rules["no"], rules["only"],
-                    tuple(r for t, r in roles.get("from", []) if t == "w"),
-                    tuple(r for t, r in roles.get("via", []) if t == "n"),
-                    tuple(r for t, r in roles.get("via", []) if t == "w"),
-                    tuple(r for t, r in roles.get("to", []) if t == "w"),
-                    conditional and not (rules["no"] or rules["only"]),
-                ))  # fmt: skip
-                continue
-            if not obj.is_way():
-                continue
-            ways_total += 1
-            tags = dict(obj.tags)
-            kind = _facility_kind(tags)
-            if kind:
-                pts = [(n.location.lat, n.location.lon) for n in obj.nodes if n.location.valid()]
-                if pts:
-                    lat = sum(p[0] for p in pts) / len(pts)
-                    lon = sum(p[1] for p in pts) / len(pts)
-                    facilities.append(Facility(kind, _facility_name(tags), lat, lon,
-                                               f"way/{obj.id}", tags))  # fmt: skip
-            rules_w = classify_way(tags)
-            if rules_w is None:
-                continue
-            w = len(way_rows)
-            prev: int | None = None
-            kept_any = False
-            for n in obj.nodes:
-                if not n.location.valid():
-                    dropped += 1
-                    prev = None
-                    continue
-                coords[n.ref] = (n.location.lat, n.location.lon)
-                if prev is not None and prev != n.ref:
-                    seg_a.append(prev)
-                    seg_b.append(n.ref)
-                    seg_way.append(w)
-                    kept_any = True
-                prev = n.ref
-            if kept_any:
-                r = rules_w
-                way_rows.append((
-                    obj.id, r.category, r.fwd_mask, r.bwd_mask, r.open_mask, r.restricted_mask,
-                    *(nan if x is None else x for x in (
-                        r.maxspeed_fwd_kmh, r.maxspeed_bwd_kmh, r.width_m, r.maxweight_t,
-                        r.maxheight_m, r.maxlength_m, r.weight_sign_t)),
-                ))  # fmt: skip
-                way_name.append(tags.get("name", ""))
-                if r.hgv_exempt is not None:
-                    hgv_exempt[obj.id] = r.hgv_exempt
+                w = len(way_rows)
+                n_segs = len(seg_a)
+                prev: int | None = None
+                for n in obj.nodes:
+                    loc = n.location
+                    if not loc.valid():
+                        dropped += 1
+                        prev = None
+                        continue
+                    ref = n.ref
+                    refs.append(ref)
+                    lats.append(loc.lat)
+                    lons.append(loc.lon)
+                    if prev is not None and prev != ref:
+                        seg_a.append(prev)
+                        seg_b.append(ref)
+                    prev = ref
+                if len(seg_a) > n_segs:
+                    seg_way.extend([w] * (len(seg_a) - n_segs))
+                    r = rules_w
+                    way_rows.append((
+                        obj.id, r.category, r.fwd_mask, r.bwd_mask, r.open_mask,
+                        r.restricted_mask, *(nan if x is None else x for x in (
+                            r.maxspeed_fwd_kmh, r.maxspeed_bwd_kmh, r.width_m, r.maxweight_t,
+                            r.maxheight_m, r.maxlength_m, r.weight_sign_t)),
+                    ))  # fmt: skip
+                    way_name.append(tags.get("name", ""))
+                    if r.hgv_exempt is not None:
+                        hgv_exempt[obj.id] = r.hgv_exempt
     except RuntimeError as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise MapError(f"cannot read OSM file {str(path)!r}: {reason}") from None
     if not seg_a:
         raise MapError(f"map file {str(path)!r} has no drivable roads")
-    node_id = np.array(sorted(coords), dtype=np.int64)
-    lat = np.array([coords[int(i)][0] for i in node_id])
-    lon = np.array([coords[int(i)][1] for i in node_id])
+    # one row per node (its last reading, as all readings of a node agree), sorted by id
+    ref_arr = np.array(refs, dtype=np.int64)[::-1]
+    node_id, first = np.unique(ref_arr, return_index=True)
+    lat = np.array(lats, dtype=np.float64)[::-1][first]
+    lon = np.array(lons, dtype=np.float64)[::-1][first]
+    known = np.array(sorted(set(node_block) | set(node_height) | set(controls.signals)
+                            | set(controls.stops) | controls.gates | set(controls.hgv_block)),
+                     dtype=np.int64)  # fmt: skip
+    present = set(known[np.isin(known, node_id)].tolist())
     ways = list(zip(*way_rows, strict=True))
     facilities.sort(key=lambda f: (f.kind, f.name, f.osm_id))
     f64 = np.float64
@@ -367,10 +394,10 @@ def read_osm(path: Path) -> RawRoads:
         node_lat=lat,
         node_lon=lon,
         facilities=facilities,
-        node_block={k: v for k, v in node_block.items() if k in coords},
-        node_maxheight_m={k: v for k, v in node_height.items() if k in coords},
+        node_block={k: v for k, v in node_block.items() if k in present},
+        node_maxheight_m={k: v for k, v in node_height.items() if k in present},
         restrictions=sorted(restrictions, key=lambda r: r.osm_id),
-        controls=controls.restricted_to(coords),
+        controls=controls.restricted_to(present),
         way_hgv_exempt=hgv_exempt,
         ways_total=ways_total,
         dropped_refs=dropped,

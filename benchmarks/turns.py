@@ -16,13 +16,14 @@ same process:
   arcs (ambulance arcs, parallel arcs merged to their minimum, weights in integer milliseconds);
 * **fastest_units**: one call, k = 3 fastest of 50 units (the same list of unit dicts on every call,
   as ``benchmarks/routing.py`` does), against routingkit's fresh ``CCHManyToOne`` per call + argsort;
-  interleaved in blocks of 10 calls;
+  the four contenders (ours and routingkit, restrictions obeyed and ignored) interleaved in blocks
+  of 10 calls in a rotating order;
 * **matrix 50 x 1000**: ``net.travel_times(units, calls)`` against ``CCHOneToMany`` with the calls
-  pinned, one sweep per unit (median of a few repetitions).
+  pinned, one sweep per unit (median of a few repetitions, interleaved the same way).
 
 Queries (seeded) are positions of OSM nodes present in both compiled graphs, in the ambulance's
 largest strongly connected part, alone at their coordinates (a junction expanded for restrictions
-has several nodes at one point). Answers: ours against scipy Dijkstra on the same float arcs
+has several nodes at one point) and snapping to themselves (not to a road passing over them). Answers: ours against scipy Dijkstra on the same float arcs
 (1e-6 s), routingkit against scipy on the millisecond weights; any disagreement fails the run.
 Ratios are ``routingkit / ours`` (above 1: ours faster) and ``obeyed / ignored`` (the cost of
 turn-awareness for each engine).
@@ -141,7 +142,17 @@ def pick_queries(graphs: dict[str, Graph], calls: int, batch: int, seed: int) ->
         g = gr.net.graph
         key = np.round(g.node_lat * 1e7) * 1e9 + np.round(g.node_lon * 1e7)
         _, inv, cnt = np.unique(key, return_inverse=True, return_counts=True)
-        good = gr.scc & (cnt[inv] == 1) & (g.node_osmid > 0)
+        good = np.flatnonzero(gr.scc & (cnt[inv] == 1) & (g.node_osmid > 0))
+        # a point there must snap to the node itself (not mid-way along another road whose
+        # geometry passes the same coordinates: a bridge over it, a way without a shared node)
+        pts = np.stack([g.node_lat[good], g.node_lon[good]], axis=1)
+        for role in ("from", "to"):
+            sn = gr.net.snap(pts, vehicle=VEHICLE, role=role)
+            at = np.where(
+                sn.t == 0, g.arc_tail[sn.arc], np.where(sn.t == 1, g.arc_head[sn.arc], -1)
+            )
+            keep = at == good
+            good, pts = good[keep], pts[keep]
         ids = set(g.node_osmid[good].tolist())
         ok = ids if ok is None else ok & ids
     assert ok
@@ -151,79 +162,103 @@ def pick_queries(graphs: dict[str, Graph], calls: int, batch: int, seed: int) ->
             "batch": rng.choice(pool, batch)}  # fmt: skip
 
 
-def bench_mode(gr: Graph, q: dict[str, Any], reps: int) -> dict[str, Any]:
-    g = gr.net.graph
-    idx = {k: np.searchsorted(g.node_osmid, v) for k, v in q.items()}
+class Probes:
+    """One compiled graph's timed probes (ours and routingkit) with their answers checked."""
 
-    def pts(ix: np.ndarray) -> list[tuple[float, float]]:
-        return [(float(g.node_lat[i]), float(g.node_lon[i])) for i in ix.tolist()]
+    def __init__(self, gr: Graph, q: dict[str, Any]) -> None:
+        g = gr.net.graph
+        self.gr = gr
+        idx = {k: np.searchsorted(g.node_osmid, v) for k, v in q.items()}
+        self.idx = idx
 
-    unit_pts, call_pts, batch_pts = pts(idx["units"]), pts(idx["calls"]), pts(idx["batch"])
-    units = [{"id": f"u{i:02d}", "vehicle": VEHICLE, "lat": a, "lon": b, "turnout_s": 0.0}
-             for i, (a, b) in enumerate(unit_pts)]  # fmt: skip
-    ids = [u["id"] for u in units]
-    net = gr.net
-    uix = idx["units"]
-    ref = dijkstra(gr.rev, indices=idx["calls"])[:, uix]  # (calls, units) drive times
-    ref_ms = dijkstra(gr.rev_ms, indices=idx["calls"])[:, uix]
-    warm = units[1:] + units[:1]
-    net.fastest_units(call_pts[0], warm, k=K)  # JIT warm-up with a throwaway fleet
-    net.fastest_units(call_pts[0], units, k=K)  # fleet snapping: timed apart in routing.py
-    err_ours = err_rk = 0.0
-    t_ours: list[float] = []
-    t_rk: list[float] = []
-    rk = gr.rk
-    ulist = uix.tolist()
-    n = len(call_pts)
-    for lo in range(0, n, 10):
-        for who in ("ours", "rk") if (lo // 10) % 2 == 0 else ("rk", "ours"):
-            for i in range(lo, min(lo + 10, n)):
-                if who == "ours":
-                    t = time.perf_counter()
-                    res = net.fastest_units(call_pts[i], units, k=K)
-                    t_ours.append(time.perf_counter() - t)
-                    want = np.sort(ref[i])[:K]
-                    got = np.array([u.eta_s for u in res])
-                    err_ours = max(err_ours, float(np.max(np.abs(got - want))))
-                    for u in res:
-                        err_ours = max(err_ours, abs(u.eta_s - ref[i, ids.index(u.unit)]))
-                else:
-                    c = int(idx["calls"][i])
-                    t = time.perf_counter()
-                    m2o = rk.CCHManyToOne(gr.rk_metric, ulist)
-                    d = np.array(m2o.distances_to(c), dtype=float)
-                    top = np.argsort(d)[:K]
-                    t_rk.append(time.perf_counter() - t)
-                    del m2o
-                    err_rk = max(err_rk, float(np.max(np.abs(d[top] / 1000 - ref_ms[i, top]))))
-    # matrix 50 x 1000
-    bix = idx["batch"]
-    net.travel_times(unit_pts, batch_pts, vehicle=VEHICLE)  # first call: lazy state (timed apart)
-    t_m_ours = []
-    t_m_rk = []
-    ref_b = dijkstra(gr.fwd, indices=uix)[:, bix]
-    ref_b_ms = dijkstra(gr.fwd_ms, indices=uix)[:, bix]
-    for _ in range(reps):
-        mat, t = _timed(lambda: net.travel_times(unit_pts, batch_pts, vehicle=VEHICLE))
-        t_m_ours.append(t)
-        err_ours = max(err_ours, float(np.max(np.abs(mat - ref_b))))
+        def pts(ix: np.ndarray) -> list[tuple[float, float]]:
+            return [(float(g.node_lat[i]), float(g.node_lon[i])) for i in ix.tolist()]
 
-        def rk_batch() -> np.ndarray:
-            o2m = rk.CCHOneToMany(gr.rk_metric, bix.tolist())
-            out = np.array([o2m.distances_from(u) for u in ulist], dtype=float)
-            del o2m
-            return out
+        self.unit_pts, self.call_pts, self.batch_pts = (pts(idx["units"]), pts(idx["calls"]),
+                                                        pts(idx["batch"]))  # fmt: skip
+        self.units = [{"id": f"u{i:02d}", "vehicle": VEHICLE, "lat": a, "lon": b, "turnout_s": 0.0}
+                      for i, (a, b) in enumerate(self.unit_pts)]  # fmt: skip
+        self.ids = [u["id"] for u in self.units]
+        self.ulist = idx["units"].tolist()
+        self.ref = dijkstra(gr.rev, indices=idx["calls"])[:, idx["units"]]  # (calls, units)
+        self.ref_ms = dijkstra(gr.rev_ms, indices=idx["calls"])[:, idx["units"]]
+        self.ref_b = dijkstra(gr.fwd, indices=idx["units"])[:, idx["batch"]]
+        self.ref_b_ms = dijkstra(gr.fwd_ms, indices=idx["units"])[:, idx["batch"]]
+        net = gr.net
+        net.fastest_units(self.call_pts[0], self.units[1:] + self.units[:1], k=K)  # JIT warm-up
+        net.fastest_units(self.call_pts[0], self.units, k=K)  # fleet snapping (not timed)
+        net.travel_times(self.unit_pts, self.batch_pts, vehicle=VEHICLE)  # lazy state (not timed)
+        self.err = {"ours": 0.0, "routingkit": 0.0}
 
-        mat_rk, t = _timed(rk_batch)
-        t_m_rk.append(t)
-        err_rk = max(err_rk, float(np.max(np.abs(mat_rk / 1000 - ref_b_ms))))
-    out = {"nodes": g.n_nodes, "arcs": g.n_arcs, "compile_s": gr.compile_s,
-           "fastest_units_ms": {"ours": 1e3 * float(np.median(t_ours)),
-                                "routingkit": 1e3 * float(np.median(t_rk))},
-           "matrix_50x1000_ms": {"ours": 1e3 * float(np.median(t_m_ours)),
-                                 "routingkit": 1e3 * float(np.median(t_m_rk))},
-           "max_abs_diff_s": {"ours": err_ours, "routingkit": err_rk}}  # fmt: skip
-    assert err_ours <= 1e-6 and err_rk <= 1e-6, f"answers disagree: {out['max_abs_diff_s']}"
+    def ours(self, i: int) -> float:
+        t = time.perf_counter()
+        res = self.gr.net.fastest_units(self.call_pts[i], self.units, k=K)
+        dt = time.perf_counter() - t
+        got = np.array([u.eta_s for u in res])
+        e = float(np.max(np.abs(got - np.sort(self.ref[i])[:K])))
+        for u in res:
+            e = max(e, abs(u.eta_s - self.ref[i, self.ids.index(u.unit)]))
+        self.err["ours"] = max(self.err["ours"], e)
+        return dt
+
+    def rk(self, i: int) -> float:
+        gr = self.gr
+        c = int(self.idx["calls"][i])
+        t = time.perf_counter()
+        m2o = gr.rk.CCHManyToOne(gr.rk_metric, self.ulist)
+        d = np.array(m2o.distances_to(c), dtype=float)
+        top = np.argsort(d)[:K]
+        dt = time.perf_counter() - t
+        del m2o
+        e = float(np.max(np.abs(d[top] / 1000 - self.ref_ms[i, top])))
+        self.err["routingkit"] = max(self.err["routingkit"], e)
+        return dt
+
+    def ours_matrix(self) -> float:
+        t = time.perf_counter()
+        mat = self.gr.net.travel_times(self.unit_pts, self.batch_pts, vehicle=VEHICLE)
+        dt = time.perf_counter() - t
+        self.err["ours"] = max(self.err["ours"], float(np.max(np.abs(mat - self.ref_b))))
+        return dt
+
+    def rk_matrix(self) -> float:
+        gr = self.gr
+        t = time.perf_counter()
+        o2m = gr.rk.CCHOneToMany(gr.rk_metric, self.idx["batch"].tolist())
+        mat = np.array([o2m.distances_from(u) for u in self.ulist], dtype=float)
+        dt = time.perf_counter() - t
+        del o2m
+        e = float(np.max(np.abs(mat / 1000 - self.ref_b_ms)))
+        self.err["routingkit"] = max(self.err["routingkit"], e)
+        return dt
+
+
+def bench(probes: dict[str, Probes], calls: int, reps: int) -> dict[str, dict[str, Any]]:
+    """The four contenders (ours / routingkit x obeyed / ignored) interleaved in blocks of 10
+    calls in a rotating order, so that a burst of load on the shared machine hits all alike."""
+    names = [(m, who) for m in MODES for who in ("ours", "rk")]
+    t: dict[tuple[str, str], list[float]] = {k: [] for k in names}
+    tm: dict[tuple[str, str], list[float]] = {k: [] for k in names}
+    for b, lo in enumerate(range(0, calls, 10)):
+        for m, who in names[b % 4 :] + names[: b % 4]:
+            p = probes[m]
+            fn = p.ours if who == "ours" else p.rk
+            t[(m, who)].extend(fn(i) for i in range(lo, min(lo + 10, calls)))
+    for r in range(reps):
+        for m, who in names[r % 4 :] + names[: r % 4]:
+            p = probes[m]
+            tm[(m, who)].append(p.ours_matrix() if who == "ours" else p.rk_matrix())
+    out: dict[str, dict[str, Any]] = {}
+    for m in MODES:
+        g = probes[m].gr.net.graph
+        err = probes[m].err
+        assert err["ours"] <= 1e-6 and err["routingkit"] <= 1e-6, f"answers disagree ({m}): {err}"
+        out[m] = {"nodes": g.n_nodes, "arcs": g.n_arcs, "compile_s": probes[m].gr.compile_s,
+                  "fastest_units_ms": {"ours": 1e3 * float(np.median(t[(m, "ours")])),
+                                       "routingkit": 1e3 * float(np.median(t[(m, "rk")]))},
+                  "matrix_50x1000_ms": {"ours": 1e3 * float(np.median(tm[(m, "ours")])),
+                                        "routingkit": 1e3 * float(np.median(tm[(m, "rk")]))},
+                  "max_abs_diff_s": dict(err)}  # fmt: skip
     return out
 
 
@@ -233,7 +268,10 @@ def run_map(name: str, calls: int, seed: int, reps: int) -> dict[str, Any]:
         graphs["ignored"].preprocess(reps=1)  # warm-up: numba kernels compiled or loaded
         pre = {m: gr.preprocess() for m, gr in graphs.items()}
         q = pick_queries(graphs, calls, 1000, seed)
-        res = {m: {**bench_mode(graphs[m], q, reps), "preprocess": pre[m]} for m in MODES}
+        probes = {m: Probes(graphs[m], q) for m in MODES}
+        res = bench(probes, calls, reps)
+        for m in MODES:
+            res[m]["preprocess"] = pre[m]
         return {"map": name, "modes": res}
 
 

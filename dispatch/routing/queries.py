@@ -202,6 +202,11 @@ class Route:
     def __delattr__(self, name: str) -> None:
         raise AttributeError(f"Route is immutable: cannot delete {name!r}")
 
+    def __reduce__(self) -> tuple[type[Route], tuple[object, ...]]:
+        # pickling and copying rebuild the value through the constructor (slots are read-only)
+        return (Route, (self.eta_s, self.length_m, self.coords, self.times_s, self.nodes,
+                        self.vehicle))  # fmt: skip
+
     def __repr__(self) -> str:
         return (f"Route(eta_s={self.eta_s!r}, length_m={self.length_m!r}, "
                 f"coords=<{len(self.coords)} points>, nodes=<{len(self.nodes)}>, "

@@ -105,3 +105,7 @@ def test_route_value_is_immutable_and_compares_by_content(danang: dispatch.Netwo
     assert (same.eta_s, same.length_m, same.times_s, same.nodes) == (0.0, 0.0, [0.0], [])
     assert len(same.coords) == 1
     assert isinstance(r1, Route) and r1.geojson()["properties"]["nodes"] == r1.nodes
+    import copy
+    import pickle
+
+    assert pickle.loads(pickle.dumps(r1)) == r1 and copy.deepcopy(r1) == r1

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = ROOT / "benchmarks" / "routing.py"
 
@@ -47,3 +49,34 @@ def test_quick_benchmark_agrees_with_reference(tmp_path: Path) -> None:
         assert r["max_abs_diff_s"] is not None and r["max_abs_diff_s"] <= r["tol_s"], r
     assert data["all_agree"] is True
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+def test_turns_benchmark_agrees_with_reference(tmp_path: Path) -> None:
+    """benchmarks/turns.py on the smallest map: both graphs, answers checked against scipy."""
+    pytest.importorskip("routingkit_cch", reason="routingkit-cch (the bench extra) not installed")
+    out = tmp_path / "turns.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "turns.py"),
+            "--maps",
+            "hcmc",
+            "--calls",
+            "10",
+            "--reps",
+            "1",
+            "--out",
+            str(out),
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (res,) = json.loads(out.read_text())["maps"]
+    obeyed, ignored = res["modes"]["obeyed"], res["modes"]["ignored"]
+    assert obeyed["nodes"] > ignored["nodes"]  # HCMC's restrictions expand junctions
+    for mode in (obeyed, ignored):
+        assert max(mode["max_abs_diff_s"].values()) <= 1e-6

@@ -32,7 +32,7 @@ from dispatch.errors import FleetError, PointError
 from dispatch.model import DEFAULT_TURNOUT_S, MAX_TURNOUT_S
 from dispatch.roads.profiles import VEHICLE_CLASSES, check_vehicle
 from dispatch.roads.snapping import as_points, check_points
-from dispatch.routing import cch
+from dispatch.routing import cch, p2p
 from dispatch.routing.closures import ClosureSet
 from dispatch.routing.dijkstra import (
     dispatch_kernel,
@@ -103,7 +103,6 @@ def matrix(engine: Engine, w: np.ndarray, o_arc: np.ndarray, o_t: np.ndarray, d_
 # --- routes -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class Route:
     """A driven route.
 
@@ -121,14 +120,97 @@ class Route:
         OSM ids of the network nodes passed.
     vehicle
         Vehicle class.
+
+    A route is an immutable value. The query leaves its geometry as arrays; ``coords``, ``times_s``
+    and ``nodes`` become Python lists on first access (a caller that needs only ``eta_s`` pays for
+    none of them).
     """
+
+    __slots__ = ("eta_s", "length_m", "vehicle", "_coords", "_times", "_nodes", "_arrays")
 
     eta_s: float
     length_m: float
-    coords: list[tuple[float, float]]
-    times_s: list[float]
-    nodes: list[int]
     vehicle: str
+    _coords: list[tuple[float, float]] | None
+    _times: list[float] | None
+    _nodes: list[int] | None
+    _arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None
+
+    def __init__(self, eta_s: float, length_m: float, coords: list[tuple[float, float]],
+                 times_s: list[float], nodes: list[int], vehicle: str) -> None:  # fmt: skip
+        for k, v in (("eta_s", eta_s), ("length_m", length_m), ("vehicle", vehicle),
+                     ("_coords", coords), ("_times", times_s), ("_nodes", nodes),
+                     ("_arrays", None)):  # fmt: skip
+            object.__setattr__(self, k, v)
+
+    @classmethod
+    def _from_arrays(cls, eta_s: float, length_m: float, lat: np.ndarray, lon: np.ndarray,
+                     times: np.ndarray, nodes: np.ndarray, vehicle: str) -> Route:  # fmt: skip
+        r = cls.__new__(cls)
+        for k, v in (("eta_s", eta_s), ("length_m", length_m), ("vehicle", vehicle),
+                     ("_coords", None), ("_times", None), ("_nodes", None),
+                     ("_arrays", (lat, lon, times, nodes))):  # fmt: skip
+            object.__setattr__(r, k, v)
+        return r
+
+    def _materialize(self) -> None:
+        arrays = self._arrays
+        if arrays is not None:
+            lat, lon, times, nodes = arrays
+            object.__setattr__(self, "_coords", list(zip(lat.tolist(), lon.tolist(), strict=True)))
+            object.__setattr__(self, "_times", times.tolist())
+            object.__setattr__(self, "_nodes", nodes.tolist())
+            object.__setattr__(self, "_arrays", None)
+
+    @property
+    def coords(self) -> list[tuple[float, float]]:
+        """``(lat, lon)`` points from origin to destination."""
+        if self._coords is None:
+            self._materialize()
+        assert self._coords is not None
+        return self._coords
+
+    @property
+    def times_s(self) -> list[float]:
+        """Cumulative driving seconds at each point of :attr:`coords`."""
+        if self._times is None:
+            self._materialize()
+        assert self._times is not None
+        return self._times
+
+    @property
+    def nodes(self) -> list[int]:
+        """OSM ids of the network nodes passed."""
+        if self._nodes is None:
+            self._materialize()
+        assert self._nodes is not None
+        return self._nodes
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.eta_s, self.length_m, self.coords, self.times_s, self.nodes, self.vehicle)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Route):
+            return NotImplemented
+        return self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable lists inside, as the dataclass had
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Route is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Route is immutable: cannot delete {name!r}")
+
+    def __reduce__(self) -> tuple[type[Route], tuple[object, ...]]:
+        # pickling and copying rebuild the value through the constructor (slots are read-only)
+        return (Route, (self.eta_s, self.length_m, self.coords, self.times_s, self.nodes,
+                        self.vehicle))  # fmt: skip
+
+    def __repr__(self) -> str:
+        return (f"Route(eta_s={self.eta_s!r}, length_m={self.length_m!r}, "
+                f"coords=<{len(self.coords)} points>, nodes=<{len(self.nodes)}>, "
+                f"vehicle={self.vehicle!r})")  # fmt: skip
 
     def geojson(self) -> dict[str, object]:
         """The route as a GeoJSON Feature (LineString, lon/lat order)."""
@@ -140,93 +222,80 @@ class Route:
         }  # fmt: skip
 
 
+_NO_ROUTE = (np.empty(0), np.empty(0), np.empty(0), np.empty(0, dtype=np.int64))
+
+
+def _unreachable(vehicle: str) -> Route:
+    return Route._from_arrays(INF, INF, *_NO_ROUTE, vehicle)
+
+
 def _route_from_parts(
-    engine: Engine, arcs: np.ndarray, t0: np.ndarray, t1: np.ndarray, w: np.ndarray, vehicle: str
-) -> Route:
-    """A :class:`Route` driving ``arcs[i]`` from fraction ``t0[i]`` to ``t1[i]``, in order (vectorised).
+    engine: Engine, arcs: np.ndarray, t0: np.ndarray, t1: np.ndarray, w: np.ndarray, vehicle: str,
+    eta_s: float = INF,
+) -> Route:  # fmt: skip
+    """A :class:`Route` driving ``arcs[i]`` from fraction ``t0[i]`` to ``t1[i]``, in order.
 
-    Speed is uniform along an arc, so time along it is proportional to distance along its geometry.
-    Parts of zero length are dropped first: a unit standing at the end of a closed arc (``inf``
-    weight) drives none of it, and ``0 * inf`` would be NaN.
+    Speed is uniform along an arc, so time along it is proportional to distance along its geometry
+    (:func:`dispatch.routing.p2p.geometry_kernel`). Parts of zero length are dropped: a unit
+    standing at the end of a closed arc (``inf`` weight) drives none of it, and ``0 * inf`` would
+    be NaN. ``eta_s``, when finite, is the query's own figure (reported as the route's time).
     """
-    g = engine.graph
-    keep_part = t1 > t0
-    if not keep_part.all():
-        if not keep_part.any():  # a route of zero length: the point itself
-            lat0, lon0 = _point_on(engine, int(arcs[0]), float(t0[0]))
-            return Route(0.0, 0.0, [(lat0, lon0)], [0.0], [], vehicle)
-        arcs, t0, t1 = arcs[keep_part], t0[keep_part], t1[keep_part]
-    cum_all = engine.geom_cum_m()
-    lo = g.geom_ptr[arcs]
-    npts = g.geom_ptr[arcs + 1] - lo
-    part = np.repeat(np.arange(len(arcs)), npts)
-    idx = np.arange(int(npts.sum())) - np.repeat(np.cumsum(npts) - npts, npts) + np.repeat(lo, npts)
-    total = cum_all[lo + npts - 1]  # geometry length of each arc
-    s0, s1 = t0 * total, t1 * total
-    cum = cum_all[idx]
-    keep = (cum >= s0[part]) & (cum <= s1[part])
-    lat, lon, cum, part = g.geom_lat[idx][keep], g.geom_lon[idx][keep], cum[keep], part[keep]
-
-    # a partial first or last arc starts or ends between geometry points: interpolate there
-    def at(i: int, s_at: float) -> tuple[float, float]:
-        sl = slice(int(lo[i]), int(lo[i] + npts[i]))
-        c = cum_all[sl]
-        return float(np.interp(s_at, c, g.geom_lat[sl])), float(np.interp(s_at, c, g.geom_lon[sl]))
-
-    if t0[0] > 0:
-        la, lo_ = at(0, s0[0])
-        lat, lon = np.concatenate([[la], lat]), np.concatenate([[lo_], lon])
-        cum, part = np.concatenate([[s0[0]], cum]), np.concatenate([[0], part])
-    if t1[-1] < 1:
-        k = len(arcs) - 1
-        la, lo_ = at(k, s1[k])
-        lat, lon = np.concatenate([lat, [la]]), np.concatenate([lon, [lo_]])
-        cum, part = np.concatenate([cum, [s1[k]]]), np.concatenate([part, [k]])
-    sec = w[arcs] * (t1 - t0)
-    start_s = np.cumsum(sec) - sec
-    with np.errstate(invalid="ignore", divide="ignore"):
-        per_m = np.where(total > 0, w[arcs] / total, 0.0)
-    times = start_s[part] + (cum - s0[part]) * per_m[part]
-    # consecutive arcs share their joint node: drop repeated points
-    dup = np.zeros(len(lat), bool)
-    dup[1:] = (lat[1:] == lat[:-1]) & (lon[1:] == lon[:-1])
-    lat, lon, times = lat[~dup], lon[~dup], times[~dup]
-    eta = float(sec.sum())
-    if len(times):
-        times[0] = 0.0
-        times[-1] = eta
-    full = t1 >= 1.0
-    return Route(
-        eta,
-        float(np.sum(g.arc_length_m[arcs] * (t1 - t0))),
-        list(zip(lat.tolist(), lon.tolist(), strict=True)),
-        times.tolist(),
-        g.node_osmid[g.arc_head[arcs[full]]].tolist(),
-        vehicle,
-    )
+    eta, length, lat, lon, times, nodes = p2p.geometry_kernel(
+        p2p.route_static(engine).geo, w, np.asarray(arcs, dtype=np.int64),
+        np.asarray(t0, dtype=np.float64), np.asarray(t1, dtype=np.float64), float(eta_s),
+    )  # fmt: skip
+    return Route._from_arrays(eta, length, lat, lon, times, nodes, vehicle)
 
 
-def _point_on(engine: Engine, arc: int, t: float) -> tuple[float, float]:
-    from dispatch.roads.snapping import position
-
-    lat, lon = position(engine.graph, engine.geom_cum_m(), np.array([arc]), np.array([t]))
-    return float(lat[0]), float(lon[0])
+def _one_point(p: object) -> tuple[float, float] | None:
+    """``(lat, lon)`` of a plain pair of real numbers (the common case), else None."""
+    if (type(p) is tuple or type(p) is list) and len(p) == 2:
+        a, b = p
+        ta, tb = type(a), type(b)
+        if (ta is float or ta is int) and (tb is float or tb is int):
+            return float(a), float(b)
+    return None
 
 
 def route(
     engine: Engine, closures: ClosureSet, origin: object, destination: object, *,
     vehicle: str = "ambulance", hour: float | None = None,
 ) -> Route:  # fmt: skip
-    """The fastest route from ``origin`` to ``destination`` (see ``Network.route``)."""
+    """The fastest route from ``origin`` to ``destination`` (see ``Network.route``).
+
+    Once the CCH is customized for the weights in force, the whole query after validation is one
+    compiled call (:func:`dispatch.routing.p2p.route_points_kernel`)."""
     hour = check_hour(hour)
-    check_vehicle(vehicle)
-    o = as_points(origin, name="origin")
-    d = as_points(destination, name="destination")
-    if len(o) != 1 or len(d) != 1:
-        raise PointError("route takes one origin and one destination (lat, lon)")
-    o_arc, o_t = engine.locate(o, vehicle, "origin", "from")
-    d_arc, d_t = engine.locate(d, vehicle, "destination", "to")
+    c = check_vehicle(vehicle)
+    o = _one_point(origin)
+    d = _one_point(destination)
+    if o is None or d is None:
+        op = as_points(origin, name="origin")
+        dp = as_points(destination, name="destination")
+        if len(op) != 1 or len(dp) != 1:
+            raise PointError("route takes one origin and one destination (lat, lon)")
+        o = (float(op[0, 0]), float(op[0, 1]))
+        d = (float(dp[0, 0]), float(dp[0, 1]))
+    bbox = engine.graph.bbox
+    for (la, lo), name in ((o, "origin"), (d, "destination")):
+        if not (bbox[0] - 0.05 <= la <= bbox[2] + 0.05 and bbox[1] - 0.05 <= lo <= bbox[3] + 0.05):
+            check_points(bbox, np.array([[la, lo]]), name=name)
     w = engine.weights(vehicle, hour, closures)
+    if engine.use_cch(w, 1):
+        st = p2p.route_static(engine)
+        h, m, ws = engine.hierarchy(), engine.metric(w), engine.cch_workspace()
+        ws.cur += 1
+        status, eta, length, lat, lon, times, nodes = p2p.route_points_kernel(
+            o[0], o[1], d[0], d[1], st.snap, st.cell_m, st.access_from, st.access_to, c,
+            engine.settings.snap_tolerance_m, st.ends, w, st.geo, h.rank, h.up_p, tuple(m),
+            ws.fwd_p, ws.bwd_p, ws.s.buf2, ws.s.arcs, ws.cur,
+        )  # fmt: skip
+        if status == p2p.OK:
+            return Route._from_arrays(eta, length, lat, lon, times, nodes, vehicle)
+    # Dijkstra (CCH not customized yet), or a point that does not snap (raises the usual error)
+    pts = np.array([o, d])
+    o_arc, o_t = engine.locate(pts[:1], vehicle, "origin", "from")
+    d_arc, d_t = engine.locate(pts[1:], vehicle, "destination", "to")
     return route_between(engine, w, int(o_arc[0]), float(o_t[0]), int(d_arc[0]), float(d_t[0]),
                          vehicle)  # fmt: skip
 
@@ -236,26 +305,25 @@ def route_between(
 ) -> Route:
     """The fastest route between two edge positions under weights ``w``."""
     g = engine.graph
+    if engine.use_cch(w, 1):  # one compiled call: CCH query, unpacking, geometry
+        st = p2p.route_static(engine)
+        h, m, ws = engine.hierarchy(), engine.metric(w), engine.cch_workspace()
+        ws.cur += 1
+        eta, length, lat, lon, times, nodes = p2p.route_arcs_kernel(
+            st.ends, w, st.geo, h.rank, h.up_p, tuple(m), ws.fwd_p, ws.bwd_p, ws.s.buf2,
+            ws.s.arcs, ws.cur, int(oa), float(ot), int(da), float(dt),
+        )  # fmt: skip
+        return Route._from_arrays(eta, length, lat, lon, times, nodes, vehicle)
     ln, lc = engine.pairs(np.array([oa]), np.array([ot]), w, reach=False)
     rn, rc = engine.pairs(np.array([da]), np.array([dt]), w, reach=True)
     dws = engine.scratch()
-    use_cch = engine.use_cch(w, 1)
-    if use_cch:  # CCH query and shortcut unpacking
-        eta, path, v, end = cch.path(engine.hierarchy(), engine.metric(w), engine.cch_workspace(),
-                                     ln[0], lc[0], rn[0], rc[0])  # fmt: skip
-        # which reach seed the path ends at (the cheapest one at that node)
-        j = -1
-        for jj in range(3):
-            if rn[0][jj] == end and rc[0][jj] < INF and (j < 0 or rc[0][jj] < rc[0][j]):
-                j = jj
-    else:
-        eta, j = p2p_kernel(engine.fwd_p, w, ln[0], lc[0], rn[0], rc[0], dws.sp, dws.next_stamp())
+    eta, j = p2p_kernel(engine.fwd_p, w, ln[0], lc[0], rn[0], rc[0], dws.sp, dws.next_stamp())
     direct = float(
         _same_arc(engine, np.array([oa]), np.array([ot]), np.array([da]), np.array([dt]), w)[0, 0]
     )
     if direct <= eta:
         if direct == INF:
-            return Route(INF, INF, [], [], [], vehicle)
+            return _unreachable(vehicle)
         if dt >= ot:
             return _route_from_parts(
                 engine, np.array([oa]), np.array([ot]), np.array([dt]), w, vehicle
@@ -265,12 +333,9 @@ def route_between(
             engine, np.array([b]), np.array([1 - ot]), np.array([1 - dt]), w, vehicle
         )
     if j < 0:
-        return Route(INF, INF, [], [], [], vehicle)
-    if not use_cch:
-        path, v = tree_path(dws.s.pred, g.arc_tail, int(rn[0][j]))
-        start_cost = float(dws.s.dist[v])
-    else:  # the seed's own cost: the path's time less the arcs driven
-        start_cost = float(eta - rc[0][j] - w[path].sum())
+        return _unreachable(vehicle)
+    path, v = tree_path(dws.s.pred, g.arc_tail, int(rn[0][j]))
+    start_cost = float(dws.s.dist[v])
     first: list[tuple[int, float]] = []
     if v == g.arc_head[oa] and abs(start_cost - lc[0][0]) <= 1e-9 * max(1.0, eta):
         first = [(oa, ot)]
@@ -289,14 +354,9 @@ def route_between(
     if last:
         t1[-1] = last[0][1]
     if len(arcs) == 0:  # origin and destination at the same node
-        lat0, lon0 = _point_on(engine, oa, ot)
-        return Route(float(eta), 0.0, [(lat0, lon0)], [0.0], [], vehicle)
-    r = _route_from_parts(engine, arcs, t0, t1, w, vehicle)
+        arcs, t0, t1 = np.array([oa]), np.array([ot]), np.array([ot])
     # the pieces sum to the kernel's eta up to float rounding: report the kernel's figure
-    times = r.times_s
-    if times:
-        times[-1] = eta
-    return Route(eta, r.length_m, r.coords, times, r.nodes, vehicle)
+    return _route_from_parts(engine, arcs, t0, t1, w, vehicle, float(eta))
 
 
 # --- fastest units ------------------------------------------------------------------------------

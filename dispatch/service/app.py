@@ -407,9 +407,11 @@ def create_app(service: Service, *, token: str | None = None, workers: str = "lo
         version="1",
         description=(
             "Who goes? Ranked units by road ETA (turnout + drive) over the real road network, "
-            "run cards, hospitals, surge assignment; durable state (SQLite)."
+            "run cards, hospitals, surge assignment; durable state (SQLite); a change stream "
+            "(Server-Sent Events) at /v1/stream."
         ),
     )
+    app.state.service = service
 
     async def writer(authorization: Annotated[str | None, Header()] = None) -> None:
         if token is None:

@@ -59,7 +59,7 @@ def test_console_places_dispatches_and_closes(tmp_path: Path, server: Any) -> No
 
         def only_local(route: Any) -> None:
             if route.request.url.startswith(base):
-                asked.append(route.request.url[len(base):])
+                asked.append(route.request.url[len(base) :])
                 route.continue_()
             else:
                 outside.append(route.request.url)

@@ -42,6 +42,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
         help="loop (default): requests computed one at a time on the event loop's thread, which "
         "owns the engine; pool: a thread pool, the engine and state behind a lock",
     )
+    p.add_argument(
+        "--engine",
+        choices=("thread", "process"),
+        default="thread",
+        help="where recommendations are computed: thread (default): in this process, one at a "
+        "time; process: in a worker process with its own copy of the network, so that unit "
+        "updates are handled with a GIL of their own under a saturating incident load",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, help="port (default 8080; 0: any free port)")
     p.add_argument("--token-file", default=None, help="file holding the bearer token for writes")
@@ -97,6 +105,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from dispatch.service.app import create_app
         from dispatch.service.clock import check_time_zone, utc_now
         from dispatch.service.engine import Engine
+        from dispatch.service.lane import ProcessLane
         from dispatch.service.state import Service
         from dispatch.service.store import Store
     except ModuleNotFoundError as exc:
@@ -118,15 +127,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise DispatchError(f"--{name.replace('_', '-')} must be > 0, got {value:g}")
     if args.time_zone is not None:
         check_time_zone(args.time_zone)
-    engine = Engine(
-        args.map, hospitals=args.hospitals, run_cards=args.run_cards,
-        coverage=args.coverage_warning, coverage_target_s=args.coverage_target_s,
-        coverage_cell_m=args.coverage_cell_m,
-    )  # fmt: skip
+    settings = {
+        "map_name": args.map, "hospitals": args.hospitals, "run_cards": args.run_cards,
+        "coverage": args.coverage_warning, "coverage_target_s": args.coverage_target_s,
+        "coverage_cell_m": args.coverage_cell_m,
+    }  # fmt: skip
+    engine = Engine(**settings)
     store = Store(args.state, durability=args.durability)
+    lane = ProcessLane(settings) if args.engine == "process" else None
     service = Service(
         engine, store, fleet=args.fleet, max_radius_m=args.max_radius_m,
-        time_zone=args.time_zone, now=None if args.no_clock else utc_now,
+        time_zone=args.time_zone, now=None if args.no_clock else utc_now, lane=lane,
     )  # fmt: skip
     if service.time_zone_source == "default" and not args.no_clock:
         print(
@@ -136,6 +147,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     app = create_app(service, token=token, workers=args.workers)
     clock = "no clock" if service.clock is None else f"clock {service.time_zone}"
+    clock += f", engine in a {args.engine}"
     print(
         f"dispatch: serving {engine.summary()['map']} with {len(service.units)} units, "
         f"state {args.state} (change {service.seq}), {clock}, on http://{args.host}:{args.port}/",

@@ -281,8 +281,12 @@ class Engine:
         routes: bool = False,
         k: int = 10,
         plan: bool = True,
-    ) -> tuple[Recommendation | None, LocationAnswer, list[dict[str, Any]], list[str]]:
+    ) -> dict[str, Any]:
         """Recommendation for one incident, the ranked list of free units, and warnings.
+
+        Returns plain JSON-ready data (it may cross a process boundary): ``recommendation``
+        (``Recommendation.to_dict()`` or None), ``routes`` (GeoJSON or None), ``recommended``
+        (unit ids), ``location``, ``ranked``, ``warnings``.
 
         `units` and `closures` are a snapshot of the service's state (:meth:`closure_set` taken
         with it): the answer is the library's on exactly that state, whatever changes meanwhile.
@@ -338,7 +342,26 @@ class Engine:
         loc = LocationAnswer(
             incident.lat, incident.lon, radius_m, confidence, resolved, n, max_radius_m
         )
-        return rec, loc, ranked, warnings + ([] if rec is None else list(rec.warnings))
+        return {
+            "recommendation": None if rec is None else rec.to_dict(),
+            "routes": rec.geojson() if routes and rec is not None else None,
+            "recommended": (
+                [a.unit for a in rec.units] if rec is not None else [r["unit"] for r in ranked[:1]]
+            ),
+            "location": loc.to_dict(),
+            "ranked": ranked,
+            "warnings": warnings + ([] if rec is None else list(rec.warnings)),
+        }
+
+    def sync_closures(self, specs: Sequence[Mapping[str, Any]]) -> None:
+        """Make the applied closures exactly `specs` (a snapshot's records, by id): lift the
+        others, apply the missing ones (the engine of a worker process follows the service's)."""
+        want = {str(c["id"]): c for c in specs}
+        for sid in [s for s in self._closure_ids if s not in want]:
+            self.remove_closure(sid)
+        for sid, spec in want.items():
+            if sid not in self._closure_ids:
+                self.add_closure(spec)
 
     def closure_set(self) -> Any:
         """The network's closures now (an immutable value: a snapshot for :meth:`recommend`)."""

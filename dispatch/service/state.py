@@ -6,10 +6,11 @@
 * the **state lock** (:attr:`Service.lock`) guards the records and the log. A change is validated,
   committed to SQLite, then applied in memory under it, so a reader sees the state before or after
   a change, never half of it. It is held only for such short steps, never during a computation.
-* the **engine lock** (:attr:`Service.engine_lock`) lets one computation (a recommendation, a surge
-  plan, a route, a matrix) use the engine at a time. A computation takes a *snapshot* of the state
-  under the state lock (the units, the closure set, the change number), releases it, computes on
-  the snapshot under the engine lock, then takes the state lock again only to commit (an incident).
+* the **engine lane** (:attr:`Service.lane`, :mod:`dispatch.service.lane`) runs one computation
+  (a recommendation, a surge plan, a route, a matrix) at a time, in this process under a lock
+  or in a worker process. A computation takes a *snapshot* of the state under the state lock (the
+  units, the closures, the change number), releases it, computes on the snapshot in the lane,
+  then takes the state lock again only to commit (an incident).
 
 So unit updates (AVL fixes, statuses: :meth:`Service.put_unit`, :meth:`Service.put_units`),
 dispatches and closures never wait behind a recommendation being computed: they are the priority
@@ -52,6 +53,7 @@ from dispatch.service.engine import (
     load_units,
     unit_from_dict,
 )
+from dispatch.service.lane import EngineLane, LaneError, ThreadLane
 from dispatch.service.store import Change, Store
 
 __all__ = ["INCIDENT_STATUSES", "Service", "ServiceError"]
@@ -104,6 +106,9 @@ class Service:
         Returns the time now (aware datetime); a request without ``hour`` is answered for the hour
         of day it gives in `time_zone`. ``None``: no clock (such requests use off-peak speeds and
         every closure applies, the library's ``hour=None``).
+    lane : EngineLane, optional
+        Where computations run (:mod:`dispatch.service.lane`; default a
+        :class:`~dispatch.service.lane.ThreadLane` on `engine`).
     """
 
     def __init__(
@@ -115,12 +120,14 @@ class Service:
         max_radius_m: float = 300.0,
         time_zone: str | None = None,
         now: Callable[[], datetime] | None = utc_now,
+        lane: EngineLane | None = None,
     ) -> None:
         self.engine = engine
         self.store = store
         self.max_radius_m = float(max_radius_m)
         self.lock = threading.RLock()
-        self.engine_lock = threading.Lock()
+        self.lane: EngineLane = ThreadLane(engine) if lane is None else lane
+        self._geojson_lock = threading.Lock()
         self._fleet_cache: list[Unit] | None = None
         self._pending = threading.local()
         self._reserved: set[str] = set()  # incident ids being computed (not yet committed)
@@ -241,13 +248,25 @@ class Service:
     def _hour_doc(self, hour: float | None, source: str) -> dict[str, Any]:
         return {"hour": hour, "hour_source": source, "time_zone": self.time_zone}
 
-    def snapshot(self) -> tuple[list[Unit], Any, int]:
-        """The units, the closure set and the change number, taken together under the state lock.
+    def snapshot(self) -> tuple[list[Unit], tuple[Any, list[dict[str, Any]]], int]:
+        """The units, the closures and the change number, taken together under the state lock.
 
-        Computations take one, release the state lock and compute on it (under the engine lock).
+        The closures are the network's closure set (an immutable value) and the closure records
+        (for an engine in another process). Computations take a snapshot, release the state lock
+        and compute on it in the engine lane.
         """
         with self.lock:
-            return self.fleet(), self.engine.closure_set(), self.seq
+            specs = sorted(self.closures.values(), key=lambda c: int(c["seq"]))
+            return self.fleet(), (self.engine.closure_set(), specs), self.seq
+
+    def _compute(self, method: str, closures: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run an engine method in the lane; library errors become 422, a stopped lane 503."""
+        try:
+            return self.lane.run(method, closures, *args, **kwargs)
+        except DispatchError as exc:
+            raise ServiceError(422, _error_code(exc), str(exc)) from None
+        except LaneError as exc:
+            raise ServiceError(503, "engine_unavailable", str(exc)) from None
 
     def flush_pending(self) -> None:
         """:meth:`flush` the change this thread committed last."""
@@ -479,33 +498,27 @@ class Service:
             self._reserved.add(iid)
         try:
             units, closures, state_seq = self.snapshot()
-            with self.engine_lock:  # the state lock is free: unit updates go on meanwhile
-                try:
-                    rec, where, ranked, warnings = self.engine.recommend(
-                        inc,
-                        units,
-                        closures=closures,
-                        radius_m=radius,
-                        confidence=conf,
-                        max_radius_m=self.max_radius_m,
-                        hour=used_hour,
-                        routes=routes,
-                        k=k,
-                        plan=plan,
-                    )
-                except DispatchError as exc:
-                    raise ServiceError(422, _error_code(exc), str(exc)) from None
+            # the state lock is free: unit updates go on meanwhile
+            ans = self._compute(
+                "recommend",
+                closures,
+                inc,
+                units,
+                radius_m=radius,
+                confidence=conf,
+                max_radius_m=self.max_radius_m,
+                hour=used_hour,
+                routes=routes,
+                k=k,
+                plan=plan,
+            )
             now = _now()
             doc = {
                 **inc.to_dict(),
                 "radius_m": radius,
                 "confidence": conf,
                 "status": "open",
-                "recommended": (
-                    [a.unit for a in rec.units]
-                    if rec is not None
-                    else [r["unit"] for r in ranked[:1]]
-                ),
+                "recommended": ans["recommended"],
                 "units": [],
                 "created_at": now,
                 "updated_at": now,
@@ -519,14 +532,14 @@ class Service:
             "seq": seq,
             "state_seq": state_seq,
             "incident": doc,
-            "location": where.to_dict(),
+            "location": ans["location"],
             **self._hour_doc(used_hour, source),
-            "recommendation": None if rec is None else rec.to_dict(),
-            "ranked": ranked,
-            "warnings": warnings,
+            "recommendation": ans["recommendation"],
+            "ranked": ans["ranked"],
+            "warnings": ans["warnings"],
         }
-        if routes and rec is not None:
-            out["routes"] = rec.geojson()
+        if ans["routes"] is not None:
+            out["routes"] = ans["routes"]
         return out
 
     def dispatch_incident(
@@ -665,14 +678,10 @@ class Service:
 
     # --- read-only engine queries --------------------------------------------------------------
 
-    def _query(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        """Run an engine computation on a snapshot's closures, under the engine lock only."""
+    def _query(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Run an engine computation on a snapshot's closures, in the engine lane."""
         _units, closures, _seq = self.snapshot()
-        with self.engine_lock:
-            try:
-                return fn(*args, closures=closures, **kwargs)
-            except DispatchError as exc:
-                raise ServiceError(422, _error_code(exc), str(exc)) from None
+        return self._compute(method, closures, *args, **kwargs)
 
     def assign(
         self,
@@ -698,14 +707,9 @@ class Service:
         ]
         used_hour, source = self.hour_for(hour)
         fleet, closures, state_seq = self.snapshot()
-        with self.engine_lock:
-            try:
-                out = self.engine.assign(
-                    incs, fleet, hour=used_hour, objective=objective, routes=routes,
-                    closures=closures,
-                )  # fmt: skip
-            except DispatchError as exc:
-                raise ServiceError(422, _error_code(exc), str(exc)) from None
+        out = self._compute(
+            "assign", closures, incs, fleet, hour=used_hour, objective=objective, routes=routes
+        )
         return {**out, "state_seq": state_seq, **self._hour_doc(used_hour, source)}
 
     def route(
@@ -718,7 +722,7 @@ class Service:
     ) -> dict[str, Any]:
         """Fastest route between two points for a class."""
         used_hour, source = self.hour_for(hour)
-        out = self._query(self.engine.route, origin, destination, hour=used_hour, **kw)
+        out = self._query("route", origin, destination, hour=used_hour, **kw)
         return {**out, **self._hour_doc(used_hour, source)}
 
     def travel_times(
@@ -731,7 +735,7 @@ class Service:
     ) -> tuple[list[list[float | None]], dict[str, Any]]:
         """Travel-time matrix (seconds, ``None`` = unreachable) and the hour it is for."""
         used_hour, source = self.hour_for(hour)
-        out = self._query(self.engine.travel_times, origins, dests, hour=used_hour, **kw)
+        out = self._query("travel_times", origins, dests, hour=used_hour, **kw)
         rows = [[None if x is None or not math.isfinite(x) else x for x in row] for row in out]
         return rows, self._hour_doc(used_hour, source)
 
@@ -741,5 +745,5 @@ class Service:
 
     def network_geojson(self) -> dict[str, Any]:
         """The road network (base layer of the console)."""
-        with self.engine_lock:
+        with self._geojson_lock:  # built once, in this process (not a computation on the state)
             return self.engine.network_geojson()

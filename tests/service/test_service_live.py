@@ -349,3 +349,105 @@ def test_stream_resumes_after_the_server_is_killed_and_restarted(
     assert sorted(rebuilt["units"].values(), key=lambda d: d["id"]) == units
     assert (units_by := {u["id"]: u for u in units})["MB-2"]["lat"] == moves[-1][0]
     assert units_by["MB-2"]["lon"] == moves[-1][1]
+
+
+# --- the engine in a worker process -----------------------------------------------------------
+
+
+def wait_for_file(path: str, timeout_s: float) -> bool:
+    """Run in the engine's worker process: hold it until `path` exists (a deterministic hold)."""
+    import os
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+@pytest.fixture(scope="module")
+def process_lane() -> Any:
+    from dispatch.service.lane import ProcessLane
+
+    lane = ProcessLane({"map_name": "danang", "hospitals": HOSPITALS})
+    yield lane
+    lane.close()
+
+
+def test_process_lane_answers_as_the_thread_lane(process_lane: Any) -> None:
+    """The same requests to a service computing in-process and one computing in a worker process
+    (which follows the closures of each snapshot) get the same answers."""
+    answers = []
+    for lane in (None, process_lane):
+        service = make_service(lane=lane)
+        with TestClient(create_app(service)) as c:
+            out = [c.post("/v1/incidents", json={"id": "A", "type": "structure_fire",
+                                                 "location": SCENE}).json()]  # fmt: skip
+            c.post("/v1/incidents/A/dispatch")
+            c.put("/v1/units/MB-2", json=NEAR_SCENE)
+            call = {"lat": CALL[0], "lon": CALL[1]}
+            cid = c.post("/v1/closures", json={"geometry": FLOOD, "vehicles": ["ambulance"]})
+            out.append(
+                c.post("/v1/incidents?routes=true", json={"id": "B", "location": call}).json()
+            )
+            out.append(c.post("/v1/incidents", json={"id": "D", "location": {
+                **SCENE, "radius_m": 120.0}}).json())  # fmt: skip
+            out.append(c.post("/v1/route", json={"origin": {"lat": 16.0594, "lon": 108.2099},
+                                                 "destination": call}).json())  # fmt: skip
+            c.delete(f"/v1/closures/{cid.json()['closure']['id']}")
+            out.append(c.post("/v1/incidents", json={"id": "E", "location": call}).json())
+            out.append(c.post("/v1/assign", json={"incidents": [
+                {"id": "S1", "type": "structure_fire", "location": SCENE},
+                {"id": "S2", "type": "cardiac_arrest", "location": call}]}).json())  # fmt: skip
+            out.append(c.post("/v1/travel-times", json={"origins": [call], "destinations": [SCENE],
+                                                        "vehicle": "ladder"}).json())  # fmt: skip
+            bad = c.post("/v1/incidents", json={"id": "X", "location": {"lat": 16.2, "lon": 108.5}})
+            out.append({"status": bad.status_code, **bad.json()})
+        for o in out:  # times of day and solver times differ between runs; the rest must not
+            for key in ("created_at", "updated_at"):
+                o.get("incident", {}).pop(key, None)
+            for part in (o, *(o.get(k) for k in ("greedy", "optimised"))):
+                if isinstance(part, dict):
+                    part.pop("solve_time_s", None)
+        answers.append(out)
+    assert answers[0] == answers[1]
+    assert not any(x["vehicle"] == "ambulance" for x in answers[1][1]["ranked"])  # the closure
+    assert any(x["vehicle"] == "ambulance" for x in answers[1][4]["ranked"])  # lifted
+
+
+def test_unit_updates_do_not_wait_behind_the_worker_process(
+    process_lane: Any, tmp_path: Path
+) -> None:
+    """The worker held by a job that waits for a file: an incident queues behind it, unit
+    updates and dispatches are answered meanwhile."""
+    service = make_service(lane=process_lane)
+    release = tmp_path / "release"
+    with TestClient(create_app(service)) as c:
+        hold = process_lane.pool.submit(wait_for_file, str(release), JOIN_S)
+        got: dict[str, Any] = {}
+        slow = threading.Thread(
+            target=lambda: got.setdefault(
+                "held", c.post("/v1/incidents", json={"id": "H", "location": SCENE})
+            )
+        )
+        slow.start()
+
+        def priority() -> None:
+            got["one"] = c.put("/v1/units/MB-2", json=NEAR_SCENE)
+            got["batch"] = c.put("/v1/units", json={"units": [{"id": "MB-1", "status": "busy"}]})
+
+        fast = threading.Thread(target=priority)
+        fast.start()
+        fast.join(JOIN_S)
+        done_while_held = not fast.is_alive() and slow.is_alive()
+        release.touch()
+        assert hold.result(timeout=JOIN_S) is True, "the worker was never released"
+        slow.join(JOIN_S)
+    assert done_while_held, "a unit update waited behind the worker's computation"
+    assert got["one"].status_code == 200 and got["batch"].status_code == 200
+    held = got["held"].json()
+    assert got["held"].status_code == 201, held
+    # its snapshot was taken before it queued: before the updates
+    assert held["state_seq"] == 1 and held["ranked"][0]["unit"] == "MB-1"

@@ -424,6 +424,14 @@ def test_unit_updates_do_not_wait_behind_the_worker_process(
     updates and dispatches are answered meanwhile."""
     service = make_service(lane=process_lane)
     release = tmp_path / "release"
+    queued = threading.Event()
+
+    class Spy:  # tells when a computation was handed to the lane (its snapshot taken)
+        def run(self, *a: Any, **k: Any) -> Any:
+            queued.set()
+            return process_lane.run(*a, **k)
+
+    service.lane = Spy()  # type: ignore[assignment]
     with TestClient(create_app(service)) as c:
         hold = process_lane.pool.submit(wait_for_file, str(release), JOIN_S)
         got: dict[str, Any] = {}
@@ -433,6 +441,7 @@ def test_unit_updates_do_not_wait_behind_the_worker_process(
             )
         )
         slow.start()
+        assert queued.wait(JOIN_S), "the incident never reached the lane"
 
         def priority() -> None:
             got["one"] = c.put("/v1/units/MB-2", json=NEAR_SCENE)

@@ -101,12 +101,12 @@ def write_fleet(net: Any, nodes_ok: np.ndarray, rng: np.random.Generator, path: 
 
 
 def start(
-    state: Path, fleet: Path, port: int, durability: str, workers: str
+    state: Path, fleet: Path, port: int, durability: str, workers: str, engine: str = "thread"
 ) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "dispatch", "serve", "danang", "--fleet", str(fleet),
            "--hospitals", str(HOSPITALS), "--state", str(state), "--port", str(port),
-           "--durability", durability, "--workers", workers]  # fmt: skip
+           "--durability", durability, "--workers", workers, "--engine", engine]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -386,6 +386,69 @@ def check_answers(base: str, load: Load, net: Any, hospitals: Any, n: int) -> di
     }
 
 
+def run_engine(
+    args: argparse.Namespace,
+    engine: str,
+    base: str,
+    net: Any,
+    nodes: np.ndarray,
+    rng: np.random.Generator,
+    hospitals: Any,
+    phases: list[dict[str, Any]],
+    checks: list[dict[str, Any]],
+    priority: list[dict[str, Any]],
+) -> None:
+    """The phases on one server (one engine lane); results appended to the lists."""
+    load = Load(base, net, nodes, rng, [f"U{i:02d}" for i in range(len(CLASSES))])
+    with httpx.Client(base_url=base, timeout=30) as c:  # warm-up (JIT, CP-SAT, caches)
+        for _ in range(20):
+            c.post("/v1/incidents", json=load.incident_body())
+            c.post("/v1/incidents?plan=false", json=load.incident_body())
+    if args.saturate_s > 0:
+        # the priority path: unit-update latency alone, then under incidents offered faster
+        # than the service computes them (a backlog builds in the engine lane)
+        for label, rate in (("updates alone", 0.0), ("saturated", args.saturate_rate)):
+            count = int(rate * args.saturate_s)
+            res = load.run(max(rate, 1.0), count, args.saturate_s, "plan", args.updates_per_s,
+                           hold_s=args.saturate_s)  # fmt: skip
+            res["phase"], res["engine"] = label, engine
+            priority.append(res)
+            print(f"priority {label:13s}: incidents offered {rate:5.0f}/s, served "
+                  f"{res['throughput_per_s']:6.1f}/s (p50 {res['p50_ms']} ms); unit updates "
+                  f"{res['unit_updates']} at {res['unit_updates_per_s']}/s: p50 "
+                  f"{res['unit_update_p50_ms']} ms, p99 {res['unit_update_p99_ms']} ms, max "
+                  f"{res['unit_update_max_ms']} ms (in the service p50 "
+                  f"{res['unit_update_server_p50_ms']}, p99 {res['unit_update_server_p99_ms']} ms)"
+                  f"  errors {res['errors']}", flush=True)  # fmt: skip
+        alone, sat = priority[-2:]
+        if alone["unit_update_p99_ms"] > 0:
+            ratio = sat["unit_update_p99_ms"] / alone["unit_update_p99_ms"]
+            res_ratio = round(ratio, 2)
+            sat["update_p99_ratio_to_alone"] = res_ratio
+            print(f"priority: update p99 saturated / alone = {res_ratio}", flush=True)
+    for rate in args.rates:
+        for mode in args.modes:
+            res = load.run(rate, int(rate * args.requests_per_rate_s), args.cap_s, mode,
+                           args.updates_per_s)  # fmt: skip
+            res["engine"] = engine
+            phases.append(res)
+            print(f"{mode:6s} offered {rate:5.0f}/s: sent {res['sent']:5d} in {res['wall_s']:6.2f} s "
+                  f"({res['throughput_per_s']:6.1f}/s)  p50 {res['p50_ms']:8.2f} ms  p99 "
+                  f"{res['p99_ms']:8.2f} ms  (in the service: p50 {res['server_p50_ms']}, p99 "
+                  f"{res['server_p99_ms']} ms)  updates {res['unit_updates_per_s']}/s "
+                  f"(p99 {res['unit_update_p99_ms']} ms)  errors {res['errors']}", flush=True)  # fmt: skip
+            chk = check_answers(base, load, net, hospitals, args.check)
+            chk["engine"], chk["mode"], chk["offered_per_s"] = engine, mode, rate
+            checks.append(chk)
+            print(f"       answers: {chk['mismatches']} of {chk['checked']} differ from the library; "
+                  f"sequential server {chk['sequential_server_plan_median_ms']} ms (plan) / "
+                  f"{chk['sequential_server_ranked_median_ms']} ms (ranked) [in the service "
+                  f"{chk['sequential_app_plan_median_ms']} / {chk['sequential_app_ranked_median_ms']} ms] "
+                  "vs library in-process "
+                  f"{chk['library_recommend_median_ms']} / {chk['library_fastest_units_median_ms']} ms",
+                  flush=True)  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rates", type=float, nargs="+", default=[100.0, 30.0])
@@ -400,6 +463,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--in-process", type=int, default=50,
                     help="incidents timed in the state layer without HTTP, per setting (0: skip)")  # fmt: skip
     ap.add_argument("--workers", choices=["loop", "pool"], default="loop")
+    ap.add_argument("--engines", nargs="+", choices=["thread", "process"],
+                    default=["thread", "process"], help="engine lanes measured (a server each)")  # fmt: skip
     ap.add_argument("--saturate-rate", type=float, default=300.0,
                     help="incidents per second offered in the priority phase (above capacity)")  # fmt: skip
     ap.add_argument("--saturate-s", type=float, default=5.0,
@@ -414,58 +479,19 @@ def main(argv: list[str] | None = None) -> int:
     nodes = road_nodes(net)
     write_fleet(net, nodes, rng, fleet)
     inproc = in_process(fleet, nodes, net, rng, args.in_process) if args.in_process else []
-    port = free_port()
-    proc = start(tmp / "state.sqlite", fleet, port, args.durability, args.workers)
-    base = f"http://127.0.0.1:{port}"
     phases, checks = [], []
     priority: list[dict[str, Any]] = []
-    try:
-        load = Load(base, net, nodes, rng, [f"U{i:02d}" for i in range(len(CLASSES))])
-        with httpx.Client(base_url=base, timeout=30) as c:  # warm-up (JIT, CP-SAT, caches)
-            for _ in range(20):
-                c.post("/v1/incidents", json=load.incident_body())
-                c.post("/v1/incidents?plan=false", json=load.incident_body())
-        if args.saturate_s > 0:
-            # the priority path: unit-update latency alone, then under incidents offered faster
-            # than the service computes them (a backlog builds in the engine lane)
-            for label, rate in (("updates alone", 0.0), ("saturated", args.saturate_rate)):
-                count = int(rate * args.saturate_s)
-                res = load.run(max(rate, 1.0), count, args.saturate_s, "plan", args.updates_per_s,
-                               hold_s=args.saturate_s)  # fmt: skip
-                res["phase"] = label
-                priority.append(res)
-                print(f"priority {label:13s}: incidents offered {rate:5.0f}/s, served "
-                      f"{res['throughput_per_s']:6.1f}/s (p50 {res['p50_ms']} ms); unit updates "
-                      f"{res['unit_updates']} at {res['unit_updates_per_s']}/s: p50 "
-                      f"{res['unit_update_p50_ms']} ms, p99 {res['unit_update_p99_ms']} ms, max "
-                      f"{res['unit_update_max_ms']} ms (in the service p50 "
-                      f"{res['unit_update_server_p50_ms']}, p99 {res['unit_update_server_p99_ms']} ms)"
-                      f"  errors {res['errors']}", flush=True)  # fmt: skip
-            if len(priority) == 2 and priority[0]["unit_update_p99_ms"] > 0:
-                ratio = priority[1]["unit_update_p99_ms"] / priority[0]["unit_update_p99_ms"]
-                print(f"priority: update p99 saturated / alone = {ratio:.2f}", flush=True)
-        for rate in args.rates:
-            for mode in args.modes:
-                res = load.run(rate, int(rate * args.requests_per_rate_s), args.cap_s, mode,
-                               args.updates_per_s)  # fmt: skip
-                phases.append(res)
-                print(f"{mode:6s} offered {rate:5.0f}/s: sent {res['sent']:5d} in {res['wall_s']:6.2f} s "
-                      f"({res['throughput_per_s']:6.1f}/s)  p50 {res['p50_ms']:8.2f} ms  p99 "
-                      f"{res['p99_ms']:8.2f} ms  (in the service: p50 {res['server_p50_ms']}, p99 "
-                      f"{res['server_p99_ms']} ms)  updates {res['unit_updates_per_s']}/s "
-                      f"(p99 {res['unit_update_p99_ms']} ms)  errors {res['errors']}", flush=True)  # fmt: skip
-                chk = check_answers(base, load, net, hospitals, args.check)
-                checks.append(chk)
-                print(f"       answers: {chk['mismatches']} of {chk['checked']} differ from the library; "
-                      f"sequential server {chk['sequential_server_plan_median_ms']} ms (plan) / "
-                      f"{chk['sequential_server_ranked_median_ms']} ms (ranked) [in the service "
-                      f"{chk['sequential_app_plan_median_ms']} / {chk['sequential_app_ranked_median_ms']} ms] "
-                      "vs library in-process "
-                      f"{chk['library_recommend_median_ms']} / {chk['library_fastest_units_median_ms']} ms",
-                      flush=True)  # fmt: skip
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    for engine in args.engines:
+        port = free_port()
+        proc = start(tmp / f"state-{engine}.sqlite", fleet, port, args.durability, args.workers,
+                     engine)  # fmt: skip
+        print(f"--- engine in a {engine} (--engine {engine})", flush=True)
+        try:
+            run_engine(args, engine, f"http://127.0.0.1:{port}", net, nodes, rng, hospitals,
+                       phases, checks, priority)  # fmt: skip
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
     out = {
         "benchmark": "service",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

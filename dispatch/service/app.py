@@ -386,12 +386,19 @@ def create_app(service: Service, *, token: str | None = None, workers: str = "lo
     def on_engine(register: Callable[..., Any], *args: Any, **kw: Any) -> Callable[[Any], Any]:
         """Register an engine endpoint: it runs in the engine lane's threads (either mode)."""
 
+        status = int(kw.get("status_code", 200))
+
         def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
             def call(a: Any, k: Any) -> Any:
                 try:
-                    return fn(*a, **k)
-                finally:  # after the engine lock is released: the next computation goes on
+                    out = fn(*a, **k)
+                finally:  # after the lane is free: the next computation goes on meanwhile
                     service.flush_pending()
+                if isinstance(out, Response):
+                    return out
+                # serialised here, in the lane's thread: the event loop (which receives the
+                # unit updates) does not spend its time encoding large answers
+                return JSONResponse(out, status_code=status)
 
             @functools.wraps(fn)
             async def in_lane(*a: Any, **k: Any) -> Any:

@@ -128,6 +128,7 @@ class Service:
         self.lock = threading.RLock()
         self.lane: EngineLane = ThreadLane(engine) if lane is None else lane
         self._geojson_lock = threading.Lock()
+        self._unit_cache: dict[str, Unit] = {}  # the library's Unit of each record, kept current
         self._fleet_cache: list[Unit] | None = None
         self._pending = threading.local()
         self._reserved: set[str] = set()  # incident ids being computed (not yet committed)
@@ -282,8 +283,9 @@ class Service:
             raise ServiceError(503, "storage_unavailable", f"state not stored: {exc}") from None
         self._pending.seq = self.seq  # made durable by flush_pending(), outside the lock
         for table, rid, doc in changes:
-            if table == "units":
+            if table == "units":  # only the changed unit is converted again
                 self._fleet_cache = None
+                self._unit_cache.pop(rid, None)
             target = getattr(self, table)
             if doc is None:
                 target.pop(rid, None)
@@ -330,7 +332,10 @@ class Service:
         """The fleet as library units, sorted by id (built again only after a unit changed)."""
         with self.lock:
             if self._fleet_cache is None:
-                self._fleet_cache = [self._unit(self.units[k]) for k in sorted(self.units)]
+                cache = self._unit_cache
+                for k in self.units.keys() - cache.keys():
+                    cache[k] = self._unit(self.units[k])
+                self._fleet_cache = [cache[k] for k in sorted(self.units)]
             return list(self._fleet_cache)
 
     def _incident(self, iid: str) -> dict[str, Any]:

@@ -451,7 +451,8 @@ def run_engine(
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rates", type=float, nargs="+", default=[100.0, 30.0])
+    ap.add_argument("--rates", type=float, nargs="*", default=[100.0, 30.0],
+                    help="offered incident rates of the latency phases (none: priority only)")  # fmt: skip
     ap.add_argument("--modes", nargs="+", default=["plan", "ranked"], choices=["plan", "ranked"])
     ap.add_argument("--requests-per-rate-s", type=float, default=10.0,
                     help="requests per phase = rate x this (default 10 s worth)")  # fmt: skip

@@ -372,8 +372,10 @@ def create_app(service: Service, *, token: str | None = None, workers: str = "lo
                     out = fn(*a, **k)
                 finally:
                     seq = service.take_pending()
-                if seq:  # the fsync runs in a thread: the loop goes on with the next request
-                    await anyio.to_thread.run_sync(service.flush, seq)
+                if seq and service.store.fsyncs_on_flush:  # the fsync runs in a thread: the
+                    await anyio.to_thread.run_sync(service.flush, seq)  # loop goes on meanwhile
+                elif seq:
+                    service.flush(seq)  # nothing to wait for: no hand-off to a thread
                 return out
 
             register(*args, **kw)(on_loop)

@@ -190,11 +190,14 @@ class Store:
         self._wal_fd = os.open(wal, os.O_RDONLY)
         return self._wal_fd
 
+    @property
+    def fsyncs_on_flush(self) -> bool:
+        """Whether :meth:`flush` may wait for an fsync (``durability="full"`` on a file)."""
+        return self.durability == "full" and self.path != ":memory:"
+
     def durable_seq(self) -> int:
         """The last change that is as durable as promised (fsynced with ``"full"``)."""
-        if self.durability == "full" and self.path != ":memory:":
-            return self._synced
-        return self._committed
+        return self._synced if self.fsyncs_on_flush else self._committed
 
     def log(
         self, after: int = 0, *, upto: int | None = None, limit: int | None = None

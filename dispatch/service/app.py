@@ -6,7 +6,7 @@ endpoints, the request-size limit, JSON errors ``{"code", "message"}``, the chan
 
 Two lanes. *Engine* endpoints (``POST /v1/incidents``, ``/v1/assign``, ``/v1/route``,
 ``/v1/travel-times``, ``/v1/network``) run in worker threads of their own (a capacity limiter apart
-from FastAPI's pool), one computing at a time under the service's engine lock; a backlog of them
+from FastAPI's pool), one computing at a time in the service's engine lane; a backlog of them
 waits there, holding no thread of the other lane. *State* endpoints (unit updates, dispatch,
 incident changes, closures, reads) run on the event loop (``workers="loop"``) or in FastAPI's
 thread pool (``"pool"``) and take only the short state lock: they never wait behind a computation.
@@ -49,7 +49,7 @@ LIMITS = {
     "stream_batch": 500,
 }
 
-#: Threads of the engine lane: one computes (engine lock), the others wait for it or fsync.
+#: Threads of the engine lane: one computes, the others wait for the lane or fsync.
 ENGINE_THREADS = 4
 #: Seconds between keep-alive comments on an idle change stream.
 STREAM_KEEPALIVE_S = 15.0

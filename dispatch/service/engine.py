@@ -5,11 +5,11 @@ Everything the HTTP service needs from the routing engine and the decision layer
 travel-time matrices, closures and the road network as GeoJSON. When the library's API changes
 (closures as values, a new fleet type), only this module changes.
 
-Computations (:meth:`Engine.recommend`, :meth:`Engine.assign`, ...) run one at a time under the
-service's engine lock: the fleet handle and the coverage state are theirs. They take a snapshot of
-the state (units, and the closure set: an immutable value) and answer on exactly it, so state
-changes (unit updates, closures: the network swaps its closure set atomically) never wait for them
-(:mod:`dispatch.service.state`).
+Computations (:meth:`Engine.recommend`, :meth:`Engine.assign`, ...) run one at a time in the
+service's engine lane (:mod:`dispatch.service.lane`): the fleet handle and the coverage state are
+theirs. They take a snapshot of the state (units, and the closure set: an immutable value) and
+answer on exactly it, so state changes (unit updates, closures: the network swaps its closure set
+atomically) never wait for them (:mod:`dispatch.service.state`).
 """
 
 from __future__ import annotations

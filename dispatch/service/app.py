@@ -299,8 +299,13 @@ class _BodyLimit:
         await resp(scope, receive, send)
 
 
-async def _events(service: Service, after: int, max_events: int | None) -> AsyncIterator[str]:
-    """The change stream's text: the log after `after`, then each change as it becomes durable."""
+async def _events(
+    service: Service, after: int, max_events: int | None, wait_s: float | None = None
+) -> AsyncIterator[str]:
+    """The change stream's text: the log after `after`, then each change as it becomes durable.
+
+    Ends after `max_events` events, or once `wait_s` seconds passed without one (if given).
+    """
     loop = asyncio.get_running_loop()
     wake = asyncio.Event()
 
@@ -310,6 +315,7 @@ async def _events(service: Service, after: int, max_events: int | None) -> Async
 
     unsubscribe = service.subscribe(poke)
     last, sent = after, 0
+    idle_until = None if wait_s is None else loop.time() + wait_s
     try:
         yield "retry: 1000\n\n"
         while True:
@@ -321,11 +327,20 @@ async def _events(service: Service, after: int, max_events: int | None) -> Async
                 last, sent = int(ev["seq"]), sent + 1
                 if max_events is not None and sent >= max_events:
                     return
+            if batch and wait_s is not None:
+                idle_until = loop.time() + wait_s
             if len(batch) == LIMITS["stream_batch"]:
                 continue
+            wait = STREAM_KEEPALIVE_S
+            if idle_until is not None:
+                wait = min(wait, idle_until - loop.time())
+                if wait <= 0:
+                    return
             try:
-                await asyncio.wait_for(wake.wait(), STREAM_KEEPALIVE_S)
+                await asyncio.wait_for(wake.wait(), wait)
             except TimeoutError:
+                if idle_until is not None and loop.time() >= idle_until:
+                    return
                 yield ": keep-alive\n\n"
     finally:
         unsubscribe()
@@ -504,7 +519,8 @@ def create_app(service: Service, *, token: str | None = None, workers: str = "lo
             "deleted). Starts after `Last-Event-ID` (sent by a reconnecting EventSource) or "
             "`after`, or from now; the events come from the durable log, so a client that "
             "reconnects (even to a restarted service) loses none. `max_events` ends the stream "
-            "after that many. A comment line keeps an idle stream alive."
+            "after that many, `wait_s` once that long passed without one (long polling). A "
+            "comment line keeps an idle stream alive."
         ),
         response_class=StreamingResponse,
         responses={200: {"content": {"text/event-stream": {}}}},
@@ -512,6 +528,7 @@ def create_app(service: Service, *, token: str | None = None, workers: str = "lo
     async def stream(
         after: Annotated[int | None, Query(ge=0, le=2**62)] = None,
         max_events: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
+        wait_s: Annotated[float | None, Query(gt=0, le=3600, allow_inf_nan=False)] = None,
         last_event_id: Annotated[str | None, Header(max_length=32)] = None,
     ) -> StreamingResponse:
         start: int | None = None
@@ -534,7 +551,7 @@ def create_app(service: Service, *, token: str | None = None, workers: str = "lo
                 f"after={start} is beyond the last change {last_known} of this state file",
             )
         return StreamingResponse(
-            _events(service, start, max_events),
+            _events(service, start, max_events, wait_s),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )

@@ -245,6 +245,9 @@ def test_stream_replays_the_log_and_resumes(workers: str) -> None:
         assert not t.is_alive(), "the open stream did not deliver the change"
         [live] = read_events(got["r"].text)
         assert live["seq"] == seq and live["changes"][0]["doc"]["status"] == "busy"
+        # long polling: nothing new within wait_s, the stream ends empty
+        idle = c.get(f"/v1/stream?after={seq}&wait_s=0.2")
+        assert idle.status_code == 200 and read_events(idle.text) == []
         # errors: ahead of the state, not a number
         r = c.get(f"/v1/stream?after={seq + 5}")
         assert r.status_code == 409 and r.json()["code"] == "stream_ahead"

@@ -7,12 +7,17 @@ server that falls behind is not flattered) while 20 unit updates per second (``P
 AVL fixes to random road nodes) arrive on another connection. Every phase stops at its request
 count or its time cap, whichever comes first.
 
+The priority path first: unit updates (20 per second) alone for 5 s, then the same updates while
+incidents are offered at 300 per second (above what the service computes: a backlog builds in its
+engine lane) for 5 s; the update latency of the two is compared (updates must not queue behind
+recommendations).
+
 Modes: ``plan`` is the full answer (run-card plan optimised with OR-Tools, alternatives, hospital,
 ranked units); ``ranked`` is ``?plan=false`` (the ranked units from the in-memory ``Fleet``).
 
 Answers: after each phase the updates stop, the state is read back (``GET /v1/units``) and 30
 incidents are answered both by the server and by the library in this process on the same state
-(``recommend`` / ``fastest_units``); they must be identical (exit status 1 otherwise). The library's
+and at the hour the server's clock gave (``recommend`` / ``fastest_units``); they must be identical (exit status 1 otherwise). The library's
 own time for the same answers is the in-process baseline: the service's overhead is the difference.
 
     python benchmarks/service.py                           # rates 100 and 30 per second, both modes
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import statistics
@@ -95,12 +101,12 @@ def write_fleet(net: Any, nodes_ok: np.ndarray, rng: np.random.Generator, path: 
 
 
 def start(
-    state: Path, fleet: Path, port: int, durability: str, workers: str
+    state: Path, fleet: Path, port: int, durability: str, workers: str, engine: str = "thread"
 ) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "dispatch", "serve", "danang", "--fleet", str(fleet),
            "--hospitals", str(HOSPITALS), "--state", str(state), "--port", str(port),
-           "--durability", durability, "--workers", workers]  # fmt: skip
+           "--durability", durability, "--workers", workers, "--engine", engine]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -123,6 +129,35 @@ def server_ms(r: httpx.Response) -> float:
 
 def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(xs), q)) if xs else float("nan")
+
+
+def send_updates(
+    base: str,
+    updates: list[tuple[str, dict[str, float]]],
+    per_s: float,
+    stop: Any,
+    results: Any,
+) -> None:
+    """Send unit updates on an open-loop schedule (update j due at j / per_s s) until `stop`;
+    put (latencies from due time, s; server times, ms; errors) on `results`."""
+    lat: list[float] = []
+    srv: list[float] = []
+    errors: list[str] = []
+    with httpx.Client(base_url=base, timeout=30) as c:
+        t0 = time.perf_counter()
+        for j, (path, body) in enumerate(updates):
+            due = t0 + j / per_s
+            while (wait := due - time.perf_counter()) > 0:
+                if stop.wait(min(wait, 0.05)):
+                    break
+            if stop.is_set():
+                break
+            r = c.put(path, json=body)
+            lat.append(time.perf_counter() - due)
+            srv.append(server_ms(r))
+            if r.status_code != 200:
+                errors.append(r.text[:200])
+    results.put((lat, srv, errors))
 
 
 class Load:
@@ -151,34 +186,32 @@ class Load:
         }
 
     def run(
-        self, rate: float, count: int, cap_s: float, mode: str, updates_per_s: float
+        self,
+        rate: float,
+        count: int,
+        cap_s: float,
+        mode: str,
+        updates_per_s: float,
+        hold_s: float = 0.0,
     ) -> dict[str, Any]:
+        """`count` incidents at `rate` per second (time cap `cap_s`) with unit updates meanwhile;
+        the updates go on until `hold_s` has passed (``count=0``: updates alone, the baseline)."""
         bodies = [self.incident_body() for _ in range(count)]
         query = "" if mode == "plan" else "?plan=false"
         lat: list[float] = []
         srv: list[float] = []
         errors: list[str] = []
-        stop = threading.Event()
-        upd_lat: list[float] = []
-        upd_nodes = self.rng.choice(self.nodes, size=int(updates_per_s * cap_s) + 1)
+        upd_nodes = self.rng.choice(self.nodes, size=int(updates_per_s * max(cap_s, hold_s)) + 1)
         upd_units = self.rng.integers(len(self.unit_ids), size=len(upd_nodes))
 
-        def updates() -> None:
-            with httpx.Client(base_url=self.base, timeout=30) as c:
-                t0 = time.perf_counter()
-                for j in range(len(upd_nodes)):
-                    due = t0 + j / updates_per_s
-                    while (wait := due - time.perf_counter()) > 0:
-                        if stop.wait(min(wait, 0.05)):
-                            return
-                    if stop.is_set():
-                        return
-                    n = int(upd_nodes[j])
-                    r = c.put(f"/v1/units/{self.unit_ids[int(upd_units[j])]}",
-                              json={"lat": float(self.net.node_lat[n]), "lon": float(self.net.node_lon[n])})  # fmt: skip
-                    upd_lat.append(time.perf_counter() - due)
-                    if r.status_code != 200:
-                        errors.append(r.text)
+        updates = [
+            (f"/v1/units/{self.unit_ids[int(u)]}",
+             {"lat": float(self.net.node_lat[int(n)]), "lon": float(self.net.node_lon[int(n)])})
+            for u, n in zip(upd_units, upd_nodes, strict=True)
+        ]  # fmt: skip
+        ctx = multiprocessing.get_context("fork")
+        stop = ctx.Event()
+        results = ctx.Queue()
 
         local = threading.local()
 
@@ -198,7 +231,11 @@ class Load:
             if r.status_code != 201:
                 errors.append(r.text[:200])
 
-        upd = threading.Thread(target=updates)
+        # the updates come from a process of their own: the incident load's threads do not hold
+        # them up on this side (the client's GIL), only the server can
+        upd = ctx.Process(
+            target=send_updates, args=(self.base, updates, updates_per_s, stop, results)
+        )
         with ThreadPoolExecutor(max_workers=48) as pool:
             t0 = time.perf_counter()
             upd.start()
@@ -206,8 +243,13 @@ class Load:
             for f in futs:
                 f.result()
             wall = time.perf_counter() - t0
+            if wall < hold_s:
+                time.sleep(hold_s - wall)
         stop.set()
-        upd.join()
+        upd_lat, upd_srv, upd_errors = results.get(timeout=60)
+        upd.join(timeout=60)
+        errors.extend(upd_errors)
+        upd_wall = time.perf_counter() - t0
         ms = [x * 1e3 for x in lat]
         return {
             "mode": mode,
@@ -215,17 +257,21 @@ class Load:
             "sent": len(lat),
             "planned": count,
             "wall_s": round(wall, 2),
-            "throughput_per_s": round(len(lat) / wall, 1),
+            "throughput_per_s": round(len(lat) / wall, 1) if lat else 0.0,
             "p50_ms": round(pct(ms, 50), 2),
             "p90_ms": round(pct(ms, 90), 2),
             "p99_ms": round(pct(ms, 99), 2),
             "max_ms": round(max(ms), 2) if ms else None,
+            "hold_s": hold_s,
             "server_p50_ms": round(pct(srv, 50), 2),
             "server_p99_ms": round(pct(srv, 99), 2),
             "unit_updates": len(upd_lat),
-            "unit_updates_per_s": round(len(upd_lat) / wall, 1),
+            "unit_updates_per_s": round(len(upd_lat) / upd_wall, 1),
             "unit_update_p50_ms": round(pct([x * 1e3 for x in upd_lat], 50), 2),
             "unit_update_p99_ms": round(pct([x * 1e3 for x in upd_lat], 99), 2),
+            "unit_update_max_ms": round(max(upd_lat) * 1e3, 2) if upd_lat else None,
+            "unit_update_server_p50_ms": round(pct(upd_srv, 50), 2),
+            "unit_update_server_p99_ms": round(pct(upd_srv, 99), 2),
             "errors": len(errors),
             "first_error": errors[0] if errors else None,
         }
@@ -308,13 +354,14 @@ def check_answers(base: str, load: Load, net: Any, hospitals: Any, n: int) -> di
             r = c.post("/v1/incidents", json=body)
             srv_plan.append(time.perf_counter() - t)
             app_plan.append(server_ms(r) / 1e3)
+            got = r.json()
+            hour = got["hour"]  # the server's clock (hour of day in the map's time zone)
             t = time.perf_counter()
-            rec = recommend(net, inc, units, hospitals=hospitals, routes=False)
+            rec = recommend(net, inc, units, hospitals=hospitals, routes=False, hour=hour)
             lib_plan.append(time.perf_counter() - t)
             t = time.perf_counter()
-            best = net.fastest_units(inc.point, fleet, k=10)
+            best = net.fastest_units(inc.point, fleet, k=10, hour=hour)
             lib_ranked.append(time.perf_counter() - t)
-            got = r.json()
             want_ranked = [[b.unit, round(b.eta_s, 1)] for b in best]
             if (
                 got["recommendation"] != rec.to_dict()
@@ -339,9 +386,73 @@ def check_answers(base: str, load: Load, net: Any, hospitals: Any, n: int) -> di
     }
 
 
+def run_engine(
+    args: argparse.Namespace,
+    engine: str,
+    base: str,
+    net: Any,
+    nodes: np.ndarray,
+    rng: np.random.Generator,
+    hospitals: Any,
+    phases: list[dict[str, Any]],
+    checks: list[dict[str, Any]],
+    priority: list[dict[str, Any]],
+) -> None:
+    """The phases on one server (one engine lane); results appended to the lists."""
+    load = Load(base, net, nodes, rng, [f"U{i:02d}" for i in range(len(CLASSES))])
+    with httpx.Client(base_url=base, timeout=30) as c:  # warm-up (JIT, CP-SAT, caches)
+        for _ in range(20):
+            c.post("/v1/incidents", json=load.incident_body())
+            c.post("/v1/incidents?plan=false", json=load.incident_body())
+    if args.saturate_s > 0:
+        # the priority path: unit-update latency alone, then under incidents offered faster
+        # than the service computes them (a backlog builds in the engine lane)
+        for label, rate in (("updates alone", 0.0), ("saturated", args.saturate_rate)):
+            count = int(rate * args.saturate_s)
+            res = load.run(max(rate, 1.0), count, args.saturate_s, "plan", args.updates_per_s,
+                           hold_s=args.saturate_s)  # fmt: skip
+            res["phase"], res["engine"] = label, engine
+            priority.append(res)
+            print(f"priority {label:13s}: incidents offered {rate:5.0f}/s, served "
+                  f"{res['throughput_per_s']:6.1f}/s (p50 {res['p50_ms']} ms); unit updates "
+                  f"{res['unit_updates']} at {res['unit_updates_per_s']}/s: p50 "
+                  f"{res['unit_update_p50_ms']} ms, p99 {res['unit_update_p99_ms']} ms, max "
+                  f"{res['unit_update_max_ms']} ms (in the service p50 "
+                  f"{res['unit_update_server_p50_ms']}, p99 {res['unit_update_server_p99_ms']} ms)"
+                  f"  errors {res['errors']}", flush=True)  # fmt: skip
+        alone, sat = priority[-2:]
+        if alone["unit_update_p99_ms"] > 0:
+            ratio = sat["unit_update_p99_ms"] / alone["unit_update_p99_ms"]
+            res_ratio = round(ratio, 2)
+            sat["update_p99_ratio_to_alone"] = res_ratio
+            print(f"priority: update p99 saturated / alone = {res_ratio}", flush=True)
+    for rate in args.rates:
+        for mode in args.modes:
+            res = load.run(rate, int(rate * args.requests_per_rate_s), args.cap_s, mode,
+                           args.updates_per_s)  # fmt: skip
+            res["engine"] = engine
+            phases.append(res)
+            print(f"{mode:6s} offered {rate:5.0f}/s: sent {res['sent']:5d} in {res['wall_s']:6.2f} s "
+                  f"({res['throughput_per_s']:6.1f}/s)  p50 {res['p50_ms']:8.2f} ms  p99 "
+                  f"{res['p99_ms']:8.2f} ms  (in the service: p50 {res['server_p50_ms']}, p99 "
+                  f"{res['server_p99_ms']} ms)  updates {res['unit_updates_per_s']}/s "
+                  f"(p99 {res['unit_update_p99_ms']} ms)  errors {res['errors']}", flush=True)  # fmt: skip
+            chk = check_answers(base, load, net, hospitals, args.check)
+            chk["engine"], chk["mode"], chk["offered_per_s"] = engine, mode, rate
+            checks.append(chk)
+            print(f"       answers: {chk['mismatches']} of {chk['checked']} differ from the library; "
+                  f"sequential server {chk['sequential_server_plan_median_ms']} ms (plan) / "
+                  f"{chk['sequential_server_ranked_median_ms']} ms (ranked) [in the service "
+                  f"{chk['sequential_app_plan_median_ms']} / {chk['sequential_app_ranked_median_ms']} ms] "
+                  "vs library in-process "
+                  f"{chk['library_recommend_median_ms']} / {chk['library_fastest_units_median_ms']} ms",
+                  flush=True)  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rates", type=float, nargs="+", default=[100.0, 30.0])
+    ap.add_argument("--rates", type=float, nargs="*", default=[100.0, 30.0],
+                    help="offered incident rates of the latency phases (none: priority only)")  # fmt: skip
     ap.add_argument("--modes", nargs="+", default=["plan", "ranked"], choices=["plan", "ranked"])
     ap.add_argument("--requests-per-rate-s", type=float, default=10.0,
                     help="requests per phase = rate x this (default 10 s worth)")  # fmt: skip
@@ -353,6 +464,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--in-process", type=int, default=50,
                     help="incidents timed in the state layer without HTTP, per setting (0: skip)")  # fmt: skip
     ap.add_argument("--workers", choices=["loop", "pool"], default="loop")
+    ap.add_argument("--engines", nargs="+", choices=["thread", "process"],
+                    default=["thread", "process"], help="engine lanes measured (a server each)")  # fmt: skip
+    ap.add_argument("--saturate-rate", type=float, default=300.0,
+                    help="incidents per second offered in the priority phase (above capacity)")  # fmt: skip
+    ap.add_argument("--saturate-s", type=float, default=5.0,
+                    help="seconds of the priority phases: updates alone, then saturated (0: skip)")  # fmt: skip
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "service.json"))
     args = ap.parse_args(argv)
     rng = np.random.default_rng(args.seed)
@@ -363,38 +480,19 @@ def main(argv: list[str] | None = None) -> int:
     nodes = road_nodes(net)
     write_fleet(net, nodes, rng, fleet)
     inproc = in_process(fleet, nodes, net, rng, args.in_process) if args.in_process else []
-    port = free_port()
-    proc = start(tmp / "state.sqlite", fleet, port, args.durability, args.workers)
-    base = f"http://127.0.0.1:{port}"
     phases, checks = [], []
-    try:
-        load = Load(base, net, nodes, rng, [f"U{i:02d}" for i in range(len(CLASSES))])
-        with httpx.Client(base_url=base, timeout=30) as c:  # warm-up (JIT, CP-SAT, caches)
-            for _ in range(20):
-                c.post("/v1/incidents", json=load.incident_body())
-                c.post("/v1/incidents?plan=false", json=load.incident_body())
-        for rate in args.rates:
-            for mode in args.modes:
-                res = load.run(rate, int(rate * args.requests_per_rate_s), args.cap_s, mode,
-                               args.updates_per_s)  # fmt: skip
-                phases.append(res)
-                print(f"{mode:6s} offered {rate:5.0f}/s: sent {res['sent']:5d} in {res['wall_s']:6.2f} s "
-                      f"({res['throughput_per_s']:6.1f}/s)  p50 {res['p50_ms']:8.2f} ms  p99 "
-                      f"{res['p99_ms']:8.2f} ms  (in the service: p50 {res['server_p50_ms']}, p99 "
-                      f"{res['server_p99_ms']} ms)  updates {res['unit_updates_per_s']}/s "
-                      f"(p99 {res['unit_update_p99_ms']} ms)  errors {res['errors']}", flush=True)  # fmt: skip
-                chk = check_answers(base, load, net, hospitals, args.check)
-                checks.append(chk)
-                print(f"       answers: {chk['mismatches']} of {chk['checked']} differ from the library; "
-                      f"sequential server {chk['sequential_server_plan_median_ms']} ms (plan) / "
-                      f"{chk['sequential_server_ranked_median_ms']} ms (ranked) [in the service "
-                      f"{chk['sequential_app_plan_median_ms']} / {chk['sequential_app_ranked_median_ms']} ms] "
-                      "vs library in-process "
-                      f"{chk['library_recommend_median_ms']} / {chk['library_fastest_units_median_ms']} ms",
-                      flush=True)  # fmt: skip
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    priority: list[dict[str, Any]] = []
+    for engine in args.engines:
+        port = free_port()
+        proc = start(tmp / f"state-{engine}.sqlite", fleet, port, args.durability, args.workers,
+                     engine)  # fmt: skip
+        print(f"--- engine in a {engine} (--engine {engine})", flush=True)
+        try:
+            run_engine(args, engine, f"http://127.0.0.1:{port}", net, nodes, rng, hospitals,
+                       phases, checks, priority)  # fmt: skip
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
     out = {
         "benchmark": "service",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -405,12 +503,13 @@ def main(argv: list[str] | None = None) -> int:
         "units": len(CLASSES),
         "settings": vars(args),
         "in_process": inproc,
+        "priority": priority,
         "phases": phases,
         "answer_checks": checks,
     }
     atomic_write(args.out, json.dumps(out, indent=2) + "\n")
     print(f"wrote {args.out}")
-    bad = sum(c["mismatches"] for c in checks) + sum(p["errors"] for p in phases)
+    bad = sum(c["mismatches"] for c in checks) + sum(p["errors"] for p in phases + priority)
     if bad:
         print(f"FAILED: {bad} mismatches or errors", file=sys.stderr)
         return 1

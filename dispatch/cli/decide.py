@@ -79,6 +79,9 @@ def register(subparsers: Any) -> None:
                      help="demand grid cell over the roads (default 400)")  # fmt: skip
     rec.add_argument("--coverage-max-delay-s", type=float, default=30.0, metavar="S",
                      help="largest extra ETA of a least-disruption alternative (default 30)")  # fmt: skip
+    rec.add_argument("--location-radius-m", type=float, default=0.0, metavar="M",
+                     help="uncertainty of the caller's location: rank by the expected ETA over "
+                     "points sampled in this disc, worst case given (default 0: a point)")  # fmt: skip
     rec.set_defaults(func=_recommend)
 
     asg = subparsers.add_parser(
@@ -197,7 +200,7 @@ def _recommend(args: argparse.Namespace) -> int:
     rec = recommend(
         net, incident, fleet, cards, hospitals=hospitals, hour=args.hour,
         redispatch=args.redispatch, coverage=coverage,
-        coverage_max_delay_s=args.coverage_max_delay_s,
+        coverage_max_delay_s=args.coverage_max_delay_s, location_radius_m=args.location_radius_m,
     )  # fmt: skip
     _warn(rec.warnings, args)
     if args.geojson:
@@ -214,6 +217,11 @@ def _recommend(args: argparse.Namespace) -> int:
             groups.setdefault(a.requirement, []).append(f"{a.unit} {_mmss(a.eta_s)}")
         alts = "; ".join(f"{req}: {', '.join(v)}" for req, v in groups.items())
         lines.append(f"  next fastest free units: {alts}")
+    if rec.location is not None:
+        worst = dict(zip([u.id for u in fleet], rec.location.worst_eta_s, strict=True))
+        lines.append(f"  location: a disc of {rec.location.radius_m:g} m, ETAs expected over "
+                     f"{rec.location.samples} points in it; worst case "
+                     + ", ".join(f"{a.unit} {_mmss(float(worst[a.unit]))}" for a in rec.units))  # fmt: skip
     for adv in rec.coverage:
         lines.append(f"  coverage ({adv.requirement}): {adv.warning.message}")
     if args.geojson:

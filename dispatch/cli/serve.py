@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -43,6 +44,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
         help="loop (default): requests computed one at a time on the event loop's thread, which "
         "owns the engine; pool: a thread pool, the engine and state behind a lock",
     )
+    p.add_argument(
+        "--engine",
+        choices=("thread", "process"),
+        default="thread",
+        help="where recommendations are computed: thread (default): in this process, one at a "
+        "time; process: in a worker process with its own copy of the network, so that unit "
+        "updates are handled with a GIL of their own under a saturating incident load",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, help="port (default 8080; 0: any free port)")
     p.add_argument("--token-file", default=None, help="file holding the bearer token for writes")
@@ -52,6 +61,30 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
         default=300.0,
         help="caller-location radius beyond which a location is 'unresolved' (default 300)",
     )
+    p.add_argument(
+        "--time-zone",
+        default=None,
+        metavar="ZONE",
+        help="IANA time zone of the clock that gives a request without 'hour' its hour of day "
+        "(speed bands, closure windows); default: the map's (danang, hcmc: Asia/Ho_Chi_Minh), "
+        "UTC for a map given by path (with a warning)",
+    )
+    p.add_argument(
+        "--no-clock",
+        action="store_true",
+        help="answer requests without 'hour' at off-peak speeds with every closure in force "
+        "(the library's hour=None) instead of the hour of day now",
+    )
+    p.add_argument(
+        "--coverage-warning",
+        action="store_true",
+        help="add the coverage-hole warning to every recommendation: the share of demand (a grid "
+        "over the roads) each candidate's class covers within target before and after sending it",
+    )
+    p.add_argument("--coverage-target-s", type=float, default=480.0, metavar="S",
+                   help="coverage target, turnout included (default 480)")  # fmt: skip
+    p.add_argument("--coverage-cell-m", type=float, default=400.0, metavar="M",
+                   help="demand grid cell over the roads (default 400)")  # fmt: skip
     p.set_defaults(func=cmd_serve)
 
 
@@ -72,7 +105,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         import uvicorn
 
         from dispatch.service.app import create_app
+        from dispatch.service.clock import check_time_zone, utc_now
         from dispatch.service.engine import Engine
+        from dispatch.service.lane import ProcessLane
         from dispatch.service.state import Service
         from dispatch.service.store import Store
     except ModuleNotFoundError as exc:
@@ -88,14 +123,44 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "anyone who can reach this port can change the state",
             file=sys.stderr,
         )
-    engine = Engine(args.map, hospitals=args.hospitals, run_cards=args.run_cards)
+    for name in ("coverage_target_s", "coverage_cell_m", "max_radius_m"):
+        value = getattr(args, name)
+        if not (math.isfinite(value) and value > 0):
+            raise DispatchError(f"--{name.replace('_', '-')} must be > 0, got {value:g}")
+    if args.time_zone is not None:
+        check_time_zone(args.time_zone)
+    settings = {
+        "map_name": args.map, "hospitals": args.hospitals, "run_cards": args.run_cards,
+        "coverage": args.coverage_warning, "coverage_target_s": args.coverage_target_s,
+        "coverage_cell_m": args.coverage_cell_m,
+    }  # fmt: skip
+    engine = Engine(**settings)
     store = Store(args.state, durability=args.durability)
-    service = Service(engine, store, fleet=args.fleet, max_radius_m=args.max_radius_m)
+    lane = ProcessLane(settings) if args.engine == "process" else None
+    service = Service(
+        engine, store, fleet=args.fleet, max_radius_m=args.max_radius_m,
+        time_zone=args.time_zone, now=None if args.no_clock else utc_now, lane=lane,
+    )  # fmt: skip
+    if service.time_zone_source == "default" and not args.no_clock:
+        print(
+            f"dispatch: warning: no known time zone for map {args.map!r}: the clock reads "
+            f"{service.time_zone} (give --time-zone, e.g. Asia/Ho_Chi_Minh)",
+            file=sys.stderr,
+        )
     app = create_app(service, token=token, workers=args.workers)
+    clock = "no clock" if service.clock is None else f"clock {service.time_zone}"
+    clock += f", engine in a {args.engine}"
     print(
         f"dispatch: serving {engine.summary()['map']} with {len(service.units)} units, "
-        f"state {args.state} (change {service.seq}), on http://{args.host}:{args.port}/",
+        f"state {args.state} (change {service.seq}), {clock}, on http://{args.host}:{args.port}/",
         file=sys.stderr,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )  # fmt: skip  (open change streams end)
     return 0

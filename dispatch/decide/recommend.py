@@ -41,6 +41,7 @@ from dispatch.decide.hospitals import (
     nearest_capable_hospital,
 )
 from dispatch.decide.incidents import Incident, IncidentError, Unit, units_from_records
+from dispatch.decide.location import DiscETA, disc_etas
 from dispatch.decide.runcards import RunCards, default_run_cards
 from dispatch.model import check_hour
 
@@ -114,6 +115,8 @@ class Recommendation:
     warnings: tuple[str, ...] = ()
     #: Coverage-hole warnings, one per requirement (empty unless ``recommend(coverage=...)``).
     coverage: tuple[CoverageAdvice, ...] = ()
+    #: The caller-location disc (``recommend(location_radius_m=...)``): ETAs are expected over it.
+    location: DiscETA | None = None
 
     @property
     def incident(self) -> Incident:
@@ -152,6 +155,7 @@ class Recommendation:
             "solver": self.solver,
             "warnings": list(self.warnings),
             **({"coverage": [c.to_dict() for c in self.coverage]} if self.coverage else {}),
+            **({"location": self.location.summary()} if self.location is not None else {}),
         }
 
     def geojson(self) -> dict[str, Any]:
@@ -174,6 +178,7 @@ def recommend(
     coverage: CoverageState | None = None,
     coverage_max_delay_s: float = COVERAGE_MAX_DELAY_S,
     coverage_zone_threshold: float = COVERAGE_ZONE_THRESHOLD,
+    location_radius_m: float = 0.0,
 ) -> Recommendation:
     """Recommend the units to send to `incident` and, for 115/joint types, the hospital.
 
@@ -212,6 +217,10 @@ def recommend(
         Largest extra ETA of a least-disruption alternative, seconds.
     coverage_zone_threshold : float, default 0.8
         A zone is reported when its covered share falls below this share.
+    location_radius_m : float, default 0
+        Uncertainty of the caller's location, metres: > 0 ranks and fills the run card by the
+        expected ETA over points sampled in that disc (:func:`dispatch.decide.location.disc_etas`;
+        ``Recommendation.location`` holds the per-unit worst and best); routes go to the centre.
 
     Returns
     -------
@@ -239,7 +248,16 @@ def recommend(
     cards = default_run_cards() if run_cards is None else run_cards
     card = cards.card(incident.type)
     check_scenes(net, [incident])
-    eta, drive, problems = eta_matrix(net, fleet, [incident.point], hour=hour)
+    disc = None
+    if location_radius_m:
+        disc = disc_etas(net, fleet, incident.point, location_radius_m, hour=hour)
+        eta, drive, problems = (
+            disc.expected_eta_s[:, None],
+            disc.expected_drive_s[:, None],
+            disc.problems,
+        )
+    else:
+        eta, drive, problems = eta_matrix(net, fleet, [incident.point], hour=hour)
     res = assign_matrix(
         eta,
         [incident],
@@ -306,4 +324,5 @@ def recommend(
             f"unit {uid!r} treated as unreachable: {msg}" for uid, msg in problems.items()
         ),
         coverage=tuple(advice),
+        location=disc,
     )

@@ -1,25 +1,33 @@
 """The HTTP layer: a FastAPI application over a :class:`~dispatch.service.state.Service`.
 
 Only wiring: request models (validated, with capped sizes), the bearer token on state-changing
-endpoints, the request-size limit, JSON errors ``{"code", "message"}``, and the static console.
-Endpoints are plain functions: FastAPI runs them in its thread pool, and the service's lock makes
-each change atomic.
+endpoints, the request-size limit, JSON errors ``{"code", "message"}``, the change stream
+(Server-Sent Events) and the static console.
+
+Two lanes. *Engine* endpoints (``POST /v1/incidents``, ``/v1/assign``, ``/v1/route``,
+``/v1/travel-times``, ``/v1/network``) run in worker threads of their own (a capacity limiter apart
+from FastAPI's pool), one computing at a time in the service's engine lane; a backlog of them
+waits there, holding no thread of the other lane. *State* endpoints (unit updates, dispatch,
+incident changes, closures, reads) run on the event loop (``workers="loop"``) or in FastAPI's
+thread pool (``"pool"``) and take only the short state lock: they never wait behind a computation.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import hmac
 import json
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import anyio
 from fastapi import Body, Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -38,7 +46,13 @@ LIMITS = {
     "polygon_vertices": 10_000,
     "osm_way_ids": 10_000,
     "ranked_k": 50,
+    "stream_batch": 500,
 }
+
+#: Threads of the engine lane: one computes, the others wait for the lane or fsync.
+ENGINE_THREADS = 4
+#: Seconds between keep-alive comments on an idle change stream.
+STREAM_KEEPALIVE_S = 15.0
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
@@ -285,6 +299,53 @@ class _BodyLimit:
         await resp(scope, receive, send)
 
 
+async def _events(
+    service: Service, after: int, max_events: int | None, wait_s: float | None = None
+) -> AsyncIterator[str]:
+    """The change stream's text: the log after `after`, then each change as it becomes durable.
+
+    Ends after `max_events` events, or once `wait_s` seconds passed without one (if given).
+    """
+    loop = asyncio.get_running_loop()
+    wake = asyncio.Event()
+
+    def poke(_seq: int) -> None:
+        with contextlib.suppress(RuntimeError):  # a closed loop: the stream is over
+            loop.call_soon_threadsafe(wake.set)
+
+    unsubscribe = service.subscribe(poke)
+    last, sent = after, 0
+    idle_until = None if wait_s is None else loop.time() + wait_s
+    try:
+        yield "retry: 1000\n\n"
+        while True:
+            wake.clear()
+            batch = service.events(last, limit=LIMITS["stream_batch"])
+            for ev in batch:
+                data = json.dumps(ev, separators=(",", ":"))
+                yield f"id: {ev['seq']}\nevent: change\ndata: {data}\n\n"
+                last, sent = int(ev["seq"]), sent + 1
+                if max_events is not None and sent >= max_events:
+                    return
+            if batch and wait_s is not None:
+                idle_until = loop.time() + wait_s
+            if len(batch) == LIMITS["stream_batch"]:
+                continue
+            wait = STREAM_KEEPALIVE_S
+            if idle_until is not None:
+                wait = min(wait, idle_until - loop.time())
+                if wait <= 0:
+                    return
+            try:
+                await asyncio.wait_for(wake.wait(), wait)
+            except TimeoutError:
+                if idle_until is not None and loop.time() >= idle_until:
+                    return
+                yield ": keep-alive\n\n"
+    finally:
+        unsubscribe()
+
+
 def create_app(service: Service, *, token: str | None = None, workers: str = "loop") -> FastAPI:
     """The FastAPI application of a service.
 
@@ -304,7 +365,7 @@ def create_app(service: Service, *, token: str | None = None, workers: str = "lo
         raise ValueError(f"workers must be 'loop' or 'pool', got {workers!r}")
 
     def on(register: Callable[..., Any], *args: Any, **kw: Any) -> Callable[[Any], Any]:
-        """Register an endpoint; its changes are acknowledged only once they are on disk."""
+        """Register a state endpoint; its changes are acknowledged only once they are on disk."""
 
         def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
             if workers == "pool":
@@ -326,11 +387,41 @@ def create_app(service: Service, *, token: str | None = None, workers: str = "lo
                     out = fn(*a, **k)
                 finally:
                     seq = service.take_pending()
-                if seq:  # the fsync runs in a thread: the loop goes on with the next request
-                    await anyio.to_thread.run_sync(service.flush, seq)
+                if seq and service.store.fsyncs_on_flush:  # the fsync runs in a thread: the
+                    await anyio.to_thread.run_sync(service.flush, seq)  # loop goes on meanwhile
+                elif seq:
+                    service.flush(seq)  # nothing to wait for: no hand-off to a thread
                 return out
 
             register(*args, **kw)(on_loop)
+            return fn
+
+        return wrap
+
+    engine_lane = anyio.CapacityLimiter(ENGINE_THREADS)
+
+    def on_engine(register: Callable[..., Any], *args: Any, **kw: Any) -> Callable[[Any], Any]:
+        """Register an engine endpoint: it runs in the engine lane's threads (either mode)."""
+
+        status = int(kw.get("status_code", 200))
+
+        def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+            def call(a: Any, k: Any) -> Any:
+                try:
+                    out = fn(*a, **k)
+                finally:  # after the lane is free: the next computation goes on meanwhile
+                    service.flush_pending()
+                if isinstance(out, Response):
+                    return out
+                # serialised here, in the lane's thread: the event loop (which receives the
+                # unit updates) does not spend its time encoding large answers
+                return JSONResponse(out, status_code=status)
+
+            @functools.wraps(fn)
+            async def in_lane(*a: Any, **k: Any) -> Any:
+                return await anyio.to_thread.run_sync(call, a, k, limiter=engine_lane)
+
+            register(*args, **kw)(in_lane)
             return fn
 
         return wrap
@@ -340,9 +431,11 @@ def create_app(service: Service, *, token: str | None = None, workers: str = "lo
         version="1",
         description=(
             "Who goes? Ranked units by road ETA (turnout + drive) over the real road network, "
-            "run cards, hospitals, surge assignment; durable state (SQLite)."
+            "run cards, hospitals, surge assignment; durable state (SQLite); a change stream "
+            "(Server-Sent Events) at /v1/stream."
         ),
     )
+    app.state.service = service
 
     async def writer(authorization: Annotated[str | None, Header()] = None) -> None:
         if token is None:
@@ -383,7 +476,9 @@ def create_app(service: Service, *, token: str | None = None, workers: str = "lo
     def health() -> dict[str, Any]:
         return service.health()
 
-    @on(app.get, "/v1/network", summary="The road network as GeoJSON (the console's base layer)")
+    @on_engine(
+        app.get, "/v1/network", summary="The road network as GeoJSON (the console's base layer)"
+    )
     def network() -> Response:
         body = json.dumps(service.network_geojson(), separators=(",", ":"))
         return Response(body, media_type="application/geo+json")
@@ -415,9 +510,55 @@ def create_app(service: Service, *, token: str | None = None, workers: str = "lo
     def closures() -> dict[str, Any]:
         return {"closures": service.list_closures()}
 
+    @app.get(
+        "/v1/stream",
+        summary="Change stream (Server-Sent Events): units, incidents, closures as they change",
+        description=(
+            "`text/event-stream`: one event per durable change, `id:` its sequence number, "
+            "`event: change`, `data:` `{seq, at, kind, changes: [{table, id, doc}]}` (`doc` null: "
+            "deleted). Starts after `Last-Event-ID` (sent by a reconnecting EventSource) or "
+            "`after`, or from now; the events come from the durable log, so a client that "
+            "reconnects (even to a restarted service) loses none. `max_events` ends the stream "
+            "after that many, `wait_s` once that long passed without one (long polling). A "
+            "comment line keeps an idle stream alive."
+        ),
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}}},
+    )
+    async def stream(
+        after: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+        max_events: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
+        wait_s: Annotated[float | None, Query(gt=0, le=3600, allow_inf_nan=False)] = None,
+        last_event_id: Annotated[str | None, Header(max_length=32)] = None,
+    ) -> StreamingResponse:
+        start: int | None = None
+        if last_event_id is not None:
+            text = last_event_id.strip()
+            if not text.isdigit():
+                raise ServiceError(
+                    422, "invalid_request", f"Last-Event-ID: a change number, got {text!r}"
+                )
+            start = int(text)
+        elif after is not None:
+            start = after
+        last_known = service.seq
+        if start is None:
+            start = service.durable_seq()
+        elif start > last_known:
+            raise ServiceError(
+                409,
+                "stream_ahead",
+                f"after={start} is beyond the last change {last_known} of this state file",
+            )
+        return StreamingResponse(
+            _events(service, start, max_events, wait_s),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
     # --- changes ---------------------------------------------------------------------------
 
-    @on(
+    @on_engine(
         app.post,
         "/v1/incidents",
         status_code=201,
@@ -428,7 +569,10 @@ def create_app(service: Service, *, token: str | None = None, workers: str = "lo
             "(eta_s = turnout_s + drive_s), the receiving hospital and warnings. A location with "
             "radius_m ranks by expected ETA over points sampled in the disc (worst case given); "
             "beyond the service's max radius the location is unresolved and units are ranked for "
-            "the centre. `routes=true` adds each unit's route as GeoJSON."
+            "the centre. `routes=true` adds each unit's route as GeoJSON. Without `hour`, the "
+            "answer is for the hour of day now in the service's time zone (`hour`, `hour_source` "
+            "in the answer); `state_seq` is the change the answer's state includes. Computed "
+            "in the engine lane: unit updates are never held up by it."
         ),
     )
     def create_incident(
@@ -500,7 +644,7 @@ def create_app(service: Service, *, token: str | None = None, workers: str = "lo
 
     # --- queries on the current state (nothing stored) -------------------------------------
 
-    @on(
+    @on_engine(
         app.post,
         "/v1/assign",
         summary="Surge: assign units to several incidents at once (OR-Tools)",
@@ -516,7 +660,7 @@ def create_app(service: Service, *, token: str | None = None, workers: str = "lo
             routes=body.routes,
         )
 
-    @on(app.post, "/v1/route", summary="Fastest route for a vehicle class")
+    @on_engine(app.post, "/v1/route", summary="Fastest route for a vehicle class")
     def route(body: RouteIn) -> dict[str, Any]:
         return service.route(
             (body.origin.lat, body.origin.lon),
@@ -525,7 +669,9 @@ def create_app(service: Service, *, token: str | None = None, workers: str = "lo
             hour=body.hour,
         )
 
-    @on(app.post, "/v1/travel-times", summary="Travel-time matrix, seconds (null: unreachable)")
+    @on_engine(
+        app.post, "/v1/travel-times", summary="Travel-time matrix, seconds (null: unreachable)"
+    )
     def travel_times(body: MatrixIn) -> dict[str, Any]:
         cells = len(body.origins) * len(body.destinations)
         if cells > LIMITS["matrix_cells"]:
@@ -534,13 +680,13 @@ def create_app(service: Service, *, token: str | None = None, workers: str = "lo
                 "matrix_too_large",
                 f"origins x destinations = {cells} exceeds {LIMITS['matrix_cells']}",
             )
-        durations = service.travel_times(
+        durations, when = service.travel_times(
             [(p.lat, p.lon) for p in body.origins],
             [(p.lat, p.lon) for p in body.destinations],
             vehicle=body.vehicle,
             hour=body.hour,
         )
-        return {"vehicle": body.vehicle, "durations_s": durations}
+        return {"vehicle": body.vehicle, "durations_s": durations, **when}
 
     app.add_middleware(_BodyLimit, limit=LIMITS["body_bytes"])
     app.add_middleware(_ServerTiming)

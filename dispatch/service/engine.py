@@ -5,28 +5,26 @@ Everything the HTTP service needs from the routing engine and the decision layer
 travel-time matrices, closures and the road network as GeoJSON. When the library's API changes
 (closures as values, a new fleet type), only this module changes.
 
-The engine is not thread-safe (the network keeps per-network scratch space); the service calls it
-under its state lock (:mod:`dispatch.service.state`).
+Computations (:meth:`Engine.recommend`, :meth:`Engine.assign`, ...) run one at a time in the
+service's engine lane (:mod:`dispatch.service.lane`): the fleet handle and the coverage state are
+theirs. They take a snapshot of the state (units, and the closure set: an immutable value) and
+answer on exactly it, so state changes (unit updates, closures: the network swaps its closure set
+atomically) never wait for them (:mod:`dispatch.service.state`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import dispatch
-from dispatch.decide.assign import assign, assign_matrix, check_scenes, eta_matrix
-from dispatch.decide.hospitals import (
-    Hospital,
-    NoHospitalError,
-    nearest_capable_hospital,
-    read_hospitals,
-)
+from dispatch.decide.assign import assign, check_scenes
+from dispatch.decide.hospitals import Hospital, read_hospitals
 from dispatch.decide.incidents import (
     INCIDENT_TYPES,
     UNIT_STATUSES,
@@ -36,10 +34,10 @@ from dispatch.decide.incidents import (
     Unit,
     read_fleet,
 )
-from dispatch.decide.recommend import Alternative, Recommendation, recommend
+from dispatch.decide.location import DiscETA, disc_etas, disc_samples
+from dispatch.decide.recommend import Recommendation, recommend
 from dispatch.decide.runcards import RunCards, default_run_cards, load_run_cards
 from dispatch.errors import ClosureError, DispatchError, PointError
-from dispatch.geo import EARTH_RADIUS_M
 
 __all__ = [
     "INCIDENT_TYPES",
@@ -54,8 +52,9 @@ __all__ = [
     "load_units",
 ]
 
-#: Points sampled in a caller-location disc (plus the centre).
-DISC_SAMPLES = 16
+#: Coverage-hole warning defaults of the service (the same as ``dispatch recommend``'s).
+COVERAGE_TARGET_S = 480.0
+COVERAGE_CELL_M = 400.0
 
 
 def load_units(path: str | Path) -> list[Unit]:
@@ -71,24 +70,6 @@ def unit_from_dict(data: Mapping[str, Any], *, where: str = "unit") -> Unit:
 def incident_from_dict(data: Mapping[str, Any], *, where: str = "incident") -> Incident:
     """A validated :class:`Incident` (raises ``IncidentError`` naming the field)."""
     return Incident.from_dict(data, where=where)
-
-
-def disc_samples(lat: float, lon: float, radius_m: float, n: int = DISC_SAMPLES) -> np.ndarray:
-    """The centre and `n` points spread evenly over a disc (Vogel's sunflower spiral), ``(n+1, 2)``.
-
-    Deterministic: the same disc gives the same points. Each sample stands for an equal area.
-
-    >>> pts = disc_samples(16.06, 108.22, 100.0, n=4)
-    >>> pts.shape, bool(np.allclose(pts[0], [16.06, 108.22]))
-    ((5, 2), True)
-    """
-    i = np.arange(n, dtype=float)
-    r = radius_m * np.sqrt((i + 0.5) / n)
-    theta = i * math.pi * (3.0 - math.sqrt(5.0))
-    dlat = np.degrees(r * np.cos(theta) / EARTH_RADIUS_M)
-    dlon = np.degrees(r * np.sin(theta) / (EARTH_RADIUS_M * math.cos(math.radians(lat))))
-    pts = np.column_stack([lat + dlat, lon + dlon])
-    return np.vstack([[lat, lon], pts])
 
 
 @dataclass(frozen=True)
@@ -134,6 +115,12 @@ class Engine:
         Map short name or path (``dispatch.load_network``).
     hospitals, run_cards : path, optional
         Hospitals CSV and run-card TOML (default: the built-in run cards).
+    coverage : bool, default False
+        Add the coverage-hole warning to every recommendation (:mod:`dispatch.plan.warning`):
+        the share of demand (a grid of `coverage_cell_m` over the roads) each candidate's class
+        covers within `coverage_target_s` before and after sending it.
+    coverage_target_s, coverage_cell_m : float
+        Coverage target (turnout included; default 480 s) and demand grid cell (default 400 m).
     """
 
     def __init__(
@@ -142,7 +129,11 @@ class Engine:
         *,
         hospitals: str | Path | None = None,
         run_cards: str | Path | None = None,
+        coverage: bool = False,
+        coverage_target_s: float = COVERAGE_TARGET_S,
+        coverage_cell_m: float = COVERAGE_CELL_M,
     ) -> None:
+        self.map_name = str(map_name)
         self.net: Any = dispatch.load_network(
             map_name
         )  # methods attached at import (see api-contract)
@@ -154,6 +145,13 @@ class Engine:
         )
         self._fleet: Any = None
         self._fleet_key: tuple[tuple[str, str, float], ...] = ()
+        self.coverage = bool(coverage)
+        self.coverage_target_s = float(coverage_target_s)
+        self.coverage_cell_m = float(coverage_cell_m)
+        self._coverage: Any = None
+        self._coverage_key: tuple[tuple[str, str], ...] = ()
+        self._coverage_pos: dict[str, tuple[float, float]] = {}
+        self._demand: Any = None
         self._closure_ids: dict[str, int] = {}
         self._network_geojson: dict[str, Any] | None = None
 
@@ -168,6 +166,17 @@ class Engine:
             "n_arcs": int(net.n_arcs),
             "bbox": [float(x) for x in net.bbox],
         }
+
+    def map_time_zone(self) -> str | None:
+        """IANA time zone of a shipped map (by short name or file name); None when unknown."""
+        from dispatch.roads.osm import MAP_FILES
+        from dispatch.service.clock import MAP_TIME_ZONES
+
+        if self.map_name in MAP_TIME_ZONES:
+            return MAP_TIME_ZONES[self.map_name]
+        file_name = Path(self.map_name).name
+        short = next((k for k, f in MAP_FILES.items() if f == file_name), None)
+        return None if short is None else MAP_TIME_ZONES.get(short)
 
     def incident_types(self) -> list[dict[str, Any]]:
         """Incident types with hotline, default priority, description and run card."""
@@ -264,6 +273,7 @@ class Engine:
         incident: Incident,
         units: Sequence[Unit],
         *,
+        closures: Any = None,
         radius_m: float = 0.0,
         confidence: float | None = None,
         max_radius_m: float = 300.0,
@@ -271,15 +281,24 @@ class Engine:
         routes: bool = False,
         k: int = 10,
         plan: bool = True,
-    ) -> tuple[Recommendation | None, LocationAnswer, list[dict[str, Any]], list[str]]:
+    ) -> dict[str, Any]:
         """Recommendation for one incident, the ranked list of free units, and warnings.
 
+        Returns plain JSON-ready data (it may cross a process boundary): ``recommendation``
+        (``Recommendation.to_dict()`` or None), ``routes`` (GeoJSON or None), ``recommended``
+        (unit ids), ``location``, ``ranked``, ``warnings``.
+
+        `units` and `closures` are a snapshot of the service's state (:meth:`closure_set` taken
+        with it): the answer is the library's on exactly that state, whatever changes meanwhile.
         A point location (``radius_m`` 0) is :func:`dispatch.decide.recommend.recommend` and the
         ranked list is ``net.fastest_units`` on the fleet handle; ``plan=False`` skips the
-        run-card plan (no recommendation; ranked units only, with their routes if asked). A disc within `max_radius_m`
-        ranks by expected ETA over points sampled in it (each snapped); beyond it the location is
-        unresolved and units are ranked for the centre.
+        run-card plan (ranked units only, with their routes if asked). A disc within
+        `max_radius_m` is ``recommend(location_radius_m=radius_m)`` (expected ETA over points
+        sampled in it, :mod:`dispatch.decide.location`); beyond it the location is unresolved and
+        units are ranked for the centre. With a coverage state (``coverage=True`` at start) the
+        recommendation carries the coverage-hole warning of each requirement.
         """
+        net = self._view(closures)
         warnings: list[str] = []
         resolved = radius_m <= max_radius_m
         if not resolved:
@@ -287,37 +306,74 @@ class Engine:
                 f"location unresolved: radius_m={radius_m:g} exceeds {max_radius_m:g} m; "
                 "units ranked for the centre of the disc"
             )
-        rec: Recommendation | None
-        if radius_m > 0 and resolved:
-            rec, ranked, n = self._recommend_disc(incident, units, radius_m, hour, routes, k)
-            if not plan:
-                rec = None
-        elif not plan:
-            try:
-                self.net.snap(incident.point, vehicle="ambulance")
-            except PointError as exc:
-                raise IncidentError(f"incident {incident.id!r}: {exc}") from None
-            ranked = self._ranked_point(incident, units, hour, k, routes=routes)
-            rec, n = None, 1
-        else:
+        disc_r = radius_m if radius_m > 0 and resolved else 0.0
+        rec: Recommendation | None = None
+        n = 1
+        if plan:
             rec = recommend(
-                self.net,
+                net,
                 incident,
                 units,
                 self.run_cards,
                 hospitals=self.hospitals,
                 hour=hour,
                 routes=routes,
+                location_radius_m=disc_r,
+                coverage=self._coverage_for(units),
             )
-            ranked = self._ranked_point(incident, units, hour, k)
-            n = 1
+            disc = rec.location
+        elif disc_r:
+            check_scenes(net, [incident])
+            disc = disc_etas(net, units, incident.point, disc_r, hour=hour)
+        else:
+            disc = None
+            try:
+                net.snap(incident.point, vehicle="ambulance")
+            except PointError as exc:
+                raise IncidentError(f"incident {incident.id!r}: {exc}") from None
+        if disc is not None:
+            ranked, n = self._ranked_disc(disc, units, k), disc.samples
+            if not plan and disc.problems:
+                warnings += [
+                    f"unit {u!r} treated as unreachable: {m}" for u, m in disc.problems.items()
+                ]
+        else:
+            ranked = self._ranked_point(net, incident, units, hour, k, routes=routes and not plan)
         loc = LocationAnswer(
             incident.lat, incident.lon, radius_m, confidence, resolved, n, max_radius_m
         )
-        return rec, loc, ranked, warnings + ([] if rec is None else list(rec.warnings))
+        return {
+            "recommendation": None if rec is None else rec.to_dict(),
+            "routes": rec.geojson() if routes and rec is not None else None,
+            "recommended": (
+                [a.unit for a in rec.units] if rec is not None else [r["unit"] for r in ranked[:1]]
+            ),
+            "location": loc.to_dict(),
+            "ranked": ranked,
+            "warnings": warnings + ([] if rec is None else list(rec.warnings)),
+        }
+
+    def sync_closures(self, specs: Sequence[Mapping[str, Any]]) -> None:
+        """Make the applied closures exactly `specs` (a snapshot's records, by id): lift the
+        others, apply the missing ones (the engine of a worker process follows the service's)."""
+        want = {str(c["id"]): c for c in specs}
+        for sid in [s for s in self._closure_ids if s not in want]:
+            self.remove_closure(sid)
+        for sid, spec in want.items():
+            if sid not in self._closure_ids:
+                self.add_closure(spec)
+
+    def closure_set(self) -> Any:
+        """The network's closures now (an immutable value: a snapshot for :meth:`recommend`)."""
+        return self.net.closure_set
+
+    def _view(self, closures: Any) -> Any:
+        """The network with the closures of a snapshot (the network itself for ``None``)."""
+        return self.net if closures is None else self.net.with_closures(closures)
 
     def _ranked_point(
         self,
+        net: Any,
         incident: Incident,
         units: Sequence[Unit],
         hour: float | None,
@@ -328,7 +384,7 @@ class Engine:
         self.sync_fleet(units)
         if self._fleet is None or not any(u.dispatchable for u in units):
             return []
-        best = self.net.fastest_units(incident.point, self._fleet, k=k, hour=hour, routes=routes)
+        best = net.fastest_units(incident.point, self._fleet, k=k, hour=hour, routes=routes)
         out = []
         for b in best:
             d: dict[str, Any] = {
@@ -343,89 +399,17 @@ class Engine:
             out.append(d)
         return out
 
-    def _recommend_disc(
-        self,
-        incident: Incident,
-        units: Sequence[Unit],
-        radius_m: float,
-        hour: float | None,
-        routes: bool,
-        k: int,
-    ) -> tuple[Recommendation, list[dict[str, Any]], int]:
-        net = self.net
-        check_scenes(net, [incident])
-        classes = sorted({u.vehicle for u in units})
-        pts = []
-        for p in disc_samples(incident.lat, incident.lon, radius_m):
-            try:
-                for v in classes:
-                    net.snap((float(p[0]), float(p[1])), vehicle=v)
-            except PointError:
-                continue  # a sample off every road (a river, a park): not a place to drive to
-            pts.append((float(p[0]), float(p[1])))
-        if not pts:  # no sample (not even the centre) reachable by every class: the centre alone
-            pts = [incident.point]
-        eta, drive, problems = eta_matrix(net, units, pts, hour=hour)
-        exp_eta = eta.mean(axis=1)
-        exp_drive = drive.mean(axis=1)
-        worst = eta.max(axis=1)
-        res = assign_matrix(
-            exp_eta[:, None],
-            [incident],
-            units,
-            self.run_cards,
-            drive_s=exp_drive[:, None],
-            compare_greedy=False,
-        )
-        plan = res.plan.incidents[0]
-        by_id = {u.id: (i, u) for i, u in enumerate(units)}
-        if routes:
-            routed = [
-                replace(
-                    a,
-                    route=net.route(
-                        by_id[a.unit][1].point, incident.point, vehicle=a.vehicle, hour=hour
-                    ),
-                )
-                for a in plan.units
-            ]
-            plan = replace(plan, units=tuple(routed))
-        chosen = {a.unit for a in plan.units}
-        alts: list[Alternative] = []
-        for req in self.run_cards.card(incident.type).requirements:
-            cands = sorted(
-                (float(exp_eta[i]), u.id, u.vehicle)
-                for i, u in enumerate(units)
-                if u.dispatchable
-                and u.id not in chosen
-                and u.vehicle in req.accepts
-                and math.isfinite(exp_eta[i])
-            )
-            alts.extend(Alternative(req.cls, uid, v, e) for e, uid, v in cands[:2])
-        if self.hospitals is not None and incident.kind.needs_hospital:
-            cap = incident.kind.hospital_capability or "general"
-            try:
-                hc = nearest_capable_hospital(
-                    net, incident.point, cap, self.hospitals, hour=hour, route=routes
-                )
-                plan = replace(plan, hospital=hc)
-            except NoHospitalError as exc:
-                plan = replace(plan, hospital_problem=str(exc))
-        rec = Recommendation(
-            plan=plan,
-            alternatives=tuple(alts),
-            objective=res.plan.objective,
-            solver=res.plan.method,
-            warnings=tuple(
-                f"unit {uid!r} treated as unreachable: {msg}" for uid, msg in problems.items()
-            ),
-        )
+    @staticmethod
+    def _ranked_disc(disc: DiscETA, units: Sequence[Unit], k: int) -> list[dict[str, Any]]:
+        """Free units by expected ETA over the disc, with the worst and best case."""
+        exp_eta, exp_drive = disc.expected_eta_s, disc.expected_drive_s
+        worst, best = disc.worst_eta_s, disc.best_eta_s
         order = sorted(
             (float(exp_eta[i]), u.id, i)
             for i, u in enumerate(units)
             if u.dispatchable and math.isfinite(exp_eta[i])
         )
-        ranked = [
+        return [
             {
                 "unit": units[i].id,
                 "vehicle": units[i].vehicle,
@@ -433,11 +417,48 @@ class Engine:
                 "drive_s": round(float(exp_drive[i]), 1),
                 "turnout_s": round(units[i].effective_turnout_s, 1),
                 "eta_worst_s": _num(float(worst[i])),
-                "eta_best_s": _num(float(eta[i].min())),
+                "eta_best_s": _num(float(best[i])),
             }
             for e, _, i in order[:k]
         ]
-        return rec, ranked, len(pts)
+
+    # --- coverage-hole warning -----------------------------------------------------------------
+
+    def _coverage_for(self, units: Sequence[Unit]) -> Any:
+        """The coverage state brought up to date with `units` (None when the warning is off).
+
+        Built on the first use over a grid demand (``coverage_cell_m``) with each unit's turnout
+        then; a moved unit's reach is recomputed (one road search), availability only changes the
+        counts; a new or removed unit (or a changed class) rebuilds it.
+        """
+        if not self.coverage:
+            return None
+        from dispatch.plan.demand import grid_demand
+        from dispatch.plan.warning import CoverageState
+
+        key = tuple((u.id, u.vehicle) for u in units)
+        if self._coverage is None or key != self._coverage_key:
+            records = [
+                {"id": u.id, "vehicle": u.vehicle, "lat": u.lat, "lon": u.lon,
+                 "turnout_s": u.effective_turnout_s, "available": u.dispatchable}
+                for u in units
+            ]  # fmt: skip
+            if self._demand is None:
+                self._demand = grid_demand(
+                    self.net, cell_m=self.coverage_cell_m, vehicles=list(VEHICLE_CLASSES)
+                )
+            self._coverage = CoverageState.build(
+                self.net, records, self._demand, target_s=self.coverage_target_s
+            )
+            self._coverage_key = key
+            self._coverage_pos = {u.id: (u.lat, u.lon) for u in units}
+            return self._coverage
+        for u in units:
+            if self._coverage_pos.get(u.id) != (u.lat, u.lon):
+                self._coverage.move(u.id, u.lat, u.lon)
+                self._coverage_pos[u.id] = (u.lat, u.lon)
+            self._coverage.set_available(u.id, u.dispatchable)
+        return self._coverage
 
     def assign(
         self,
@@ -448,10 +469,11 @@ class Engine:
         objective: str = "eta",
         routes: bool = False,
         time_limit_s: float = 5.0,
+        closures: Any = None,
     ) -> dict[str, Any]:
         """Surge assignment (:func:`dispatch.decide.assign.assign`), JSON form (+ GeoJSON)."""
         res = assign(
-            self.net,
+            self._view(closures),
             incidents,
             units,
             self.run_cards,
@@ -473,9 +495,10 @@ class Engine:
         *,
         vehicle: str,
         hour: float | None = None,
+        closures: Any = None,
     ) -> dict[str, Any]:
         """Fastest route: ``eta_s``, ``length_m``, GeoJSON Feature (``null`` ETA if unreachable)."""
-        r = self.net.route(origin, destination, vehicle=vehicle, hour=hour)
+        r = self._view(closures).route(origin, destination, vehicle=vehicle, hour=hour)
         reachable = math.isfinite(r.eta_s)
         return {
             "vehicle": vehicle,
@@ -492,10 +515,11 @@ class Engine:
         *,
         vehicle: str,
         hour: float | None = None,
+        closures: Any = None,
     ) -> list[list[float | None]]:
         """Travel-time matrix in seconds (``None`` = unreachable)."""
         tt = np.asarray(
-            self.net.travel_times(
+            self._view(closures).travel_times(
                 np.asarray(origins, dtype=float),
                 np.asarray(destinations, dtype=float),
                 vehicle=vehicle,

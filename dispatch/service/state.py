@@ -1,10 +1,24 @@
 """The live state of a dispatch centre (fleet, incidents, closures) and the changes it accepts.
 
 :class:`Service` owns the :class:`~dispatch.service.engine.Engine` and the
-:class:`~dispatch.service.store.Store`. Every operation runs under one lock: a change is validated,
-committed to SQLite, then applied in memory, so a concurrent query sees the state before or after it,
-never half of it, and nothing is acknowledged before it is on disk. Reads of the engine (routing has
-per-network scratch space) take the same lock.
+:class:`~dispatch.service.store.Store`. Two locks, always taken in this order when both are held:
+
+* the **state lock** (:attr:`Service.lock`) guards the records and the log. A change is validated,
+  committed to SQLite, then applied in memory under it, so a reader sees the state before or after
+  a change, never half of it. It is held only for such short steps, never during a computation.
+* the **engine lane** (:attr:`Service.lane`, :mod:`dispatch.service.lane`) runs one computation
+  (a recommendation, a surge plan, a route, a matrix) at a time, in this process under a lock
+  or in a worker process. A computation takes a *snapshot* of the state under the state lock (the
+  units, the closures, the change number), releases it, computes on the snapshot in the lane,
+  then takes the state lock again only to commit (an incident).
+
+So unit updates (AVL fixes, statuses: :meth:`Service.put_unit`, :meth:`Service.put_units`),
+dispatches and closures never wait behind a recommendation being computed: they are the priority
+path. A recommendation answers for the state of change ``state_seq`` (given in the answer); a unit
+it names that was sent elsewhere meanwhile is refused at dispatch (409), never double-booked.
+
+The clock: a request without ``hour`` is answered for the hour of day now in the map's time zone
+(:mod:`dispatch.service.clock`); the answer says which hour it used and where it came from.
 
 Records (JSON documents, as stored and as returned by the API):
 
@@ -23,11 +37,12 @@ from __future__ import annotations
 import math
 import sqlite3
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from dispatch.service.clock import DEFAULT_TIME_ZONE, Clock, utc_now
 from dispatch.service.engine import (
     UNIT_STATUSES,
     DispatchError,
@@ -38,6 +53,7 @@ from dispatch.service.engine import (
     load_units,
     unit_from_dict,
 )
+from dispatch.service.lane import EngineLane, LaneError, ThreadLane
 from dispatch.service.store import Change, Store
 
 __all__ = ["INCIDENT_STATUSES", "Service", "ServiceError"]
@@ -83,6 +99,16 @@ class Service:
         Fleet CSV that seeds an empty state.
     max_radius_m : float, default 300
         Caller-location radius beyond which the location is "unresolved".
+    time_zone : str, optional
+        IANA time zone of the clock (default: the map's, :data:`~dispatch.service.clock.MAP_TIME_ZONES`;
+        UTC for a map of unknown place: :attr:`time_zone_source` says ``"default"`` then).
+    now : callable or None, default the system clock
+        Returns the time now (aware datetime); a request without ``hour`` is answered for the hour
+        of day it gives in `time_zone`. ``None``: no clock (such requests use off-peak speeds and
+        every closure applies, the library's ``hour=None``).
+    lane : EngineLane, optional
+        Where computations run (:mod:`dispatch.service.lane`; default a
+        :class:`~dispatch.service.lane.ThreadLane` on `engine`).
     """
 
     def __init__(
@@ -92,13 +118,30 @@ class Service:
         *,
         fleet: str | Path | None = None,
         max_radius_m: float = 300.0,
+        time_zone: str | None = None,
+        now: Callable[[], datetime] | None = utc_now,
+        lane: EngineLane | None = None,
     ) -> None:
         self.engine = engine
         self.store = store
         self.max_radius_m = float(max_radius_m)
         self.lock = threading.RLock()
+        self.lane: EngineLane = ThreadLane(engine) if lane is None else lane
+        self._geojson_lock = threading.Lock()
+        self._unit_cache: dict[str, Unit] = {}  # the library's Unit of each record, kept current
         self._fleet_cache: list[Unit] | None = None
         self._pending = threading.local()
+        self._reserved: set[str] = set()  # incident ids being computed (not yet committed)
+        self._listeners: list[Callable[[int], None]] = []
+        map_zone = engine.map_time_zone()
+        if time_zone is not None:
+            self.time_zone_source = "option"
+        elif map_zone is not None:
+            time_zone, self.time_zone_source = map_zone, "map"
+        else:
+            time_zone, self.time_zone_source = DEFAULT_TIME_ZONE, "default"
+        self.clock: Clock | None = None if now is None else Clock(time_zone, now=now)
+        self.time_zone = time_zone
         map_name = str(engine.summary()["map"])
         stored_map = store.get_meta("map")
         if stored_map is not None and stored_map != map_name:
@@ -150,6 +193,81 @@ class Service:
             raise ServiceError(
                 503, "storage_unavailable", f"change {seq} not confirmed on disk: {exc}"
             ) from None
+        durable = self.store.durable_seq()
+        for listener in list(self._listeners):
+            listener(durable)
+
+    # --- the change stream ---------------------------------------------------------------------
+
+    def subscribe(self, listener: Callable[[int], None]) -> Callable[[], None]:
+        """Call `listener(seq)` (from any thread) each time changes up to `seq` became durable.
+
+        Returns the function that unsubscribes it.
+        """
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def events(self, after: int, limit: int = 500) -> list[dict[str, Any]]:
+        """Durable changes after `after`, oldest first (at most `limit`): the stream's events.
+
+        Each is ``{"seq", "at", "kind", "changes": [{"table", "id", "doc"}]}`` (``doc`` null: the
+        record was deleted), read from the log: a client that kept the last ``seq`` it saw resumes
+        from it after a reconnect (or a restart of the service) without losing a change.
+        """
+        upto = self.store.durable_seq()
+        out = []
+        for seq, at, kind, payload in self.store.log(after, upto=upto, limit=limit):
+            changes = [
+                {"table": t, "id": rid, "doc": doc} for t, rid, doc in payload.get("changes", [])
+            ]
+            out.append({"seq": seq, "at": at, "kind": kind, "changes": changes})
+        return out
+
+    def durable_seq(self) -> int:
+        """The last change on disk (what the stream has sent or may send)."""
+        return self.store.durable_seq()
+
+    # --- the clock -----------------------------------------------------------------------------
+
+    def hour_for(self, hour: float | None) -> tuple[float | None, str]:
+        """The hour a request is answered for, and where it came from.
+
+        ``(hour, "request")`` when the request gave one; else the clock's hour of day in the
+        service's time zone, ``"clock"``; ``(None, "none")`` when the service has no clock.
+        """
+        if hour is not None:
+            return float(hour), "request"
+        if self.clock is None:
+            return None, "none"
+        return round(self.clock.hour(), 6), "clock"
+
+    def _hour_doc(self, hour: float | None, source: str) -> dict[str, Any]:
+        return {"hour": hour, "hour_source": source, "time_zone": self.time_zone}
+
+    def snapshot(self) -> tuple[list[Unit], tuple[Any, list[dict[str, Any]]], int]:
+        """The units, the closures and the change number, taken together under the state lock.
+
+        The closures are the network's closure set (an immutable value) and the closure records
+        (for an engine in another process). Computations take a snapshot, release the state lock
+        and compute on it in the engine lane.
+        """
+        with self.lock:
+            specs = sorted(self.closures.values(), key=lambda c: int(c["seq"]))
+            return self.fleet(), (self.engine.closure_set(), specs), self.seq
+
+    def _compute(self, method: str, closures: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run an engine method in the lane; library errors become 422, a stopped lane 503."""
+        try:
+            return self.lane.run(method, closures, *args, **kwargs)
+        except DispatchError as exc:
+            raise ServiceError(422, _error_code(exc), str(exc)) from None
+        except LaneError as exc:
+            raise ServiceError(503, "engine_unavailable", str(exc)) from None
 
     def flush_pending(self) -> None:
         """:meth:`flush` the change this thread committed last."""
@@ -165,8 +283,9 @@ class Service:
             raise ServiceError(503, "storage_unavailable", f"state not stored: {exc}") from None
         self._pending.seq = self.seq  # made durable by flush_pending(), outside the lock
         for table, rid, doc in changes:
-            if table == "units":
+            if table == "units":  # only the changed unit is converted again
                 self._fleet_cache = None
+                self._unit_cache.pop(rid, None)
             target = getattr(self, table)
             if doc is None:
                 target.pop(rid, None)
@@ -213,7 +332,10 @@ class Service:
         """The fleet as library units, sorted by id (built again only after a unit changed)."""
         with self.lock:
             if self._fleet_cache is None:
-                self._fleet_cache = [self._unit(self.units[k]) for k in sorted(self.units)]
+                cache = self._unit_cache
+                for k in self.units.keys() - cache.keys():
+                    cache[k] = self._unit(self.units[k])
+                self._fleet_cache = [cache[k] for k in sorted(self.units)]
             return list(self._fleet_cache)
 
     def _incident(self, iid: str) -> dict[str, Any]:
@@ -241,6 +363,11 @@ class Service:
                 "closures": len(self.closures),
                 "seq": self.seq,
                 "max_radius_m": self.max_radius_m,
+                "time_zone": self.time_zone,
+                "time_zone_source": self.time_zone_source,
+                "clock": None if self.clock is None else self.clock.local().isoformat(),
+                "hour": None if self.clock is None else round(self.clock.hour(), 4),
+                "coverage_warning": self.engine.coverage,
             }
 
     def list_units(self) -> list[dict[str, Any]]:
@@ -359,59 +486,65 @@ class Service:
         loc = body["location"]
         radius = float(loc.get("radius_m") or 0.0)
         conf = loc.get("confidence")
-        with self.lock:
-            iid = str(body["id"])
-            if iid in self.incidents:
+        iid = str(body["id"])
+        inc = self._library_incident(
+            {
+                "id": iid,
+                "lat": loc["lat"],
+                "lon": loc["lon"],
+                "type": body.get("type"),
+                "priority": body.get("priority"),
+            }
+        )
+        used_hour, source = self.hour_for(hour)
+        with self.lock:  # the id is taken from here on: a second request with it gets 409
+            if iid in self.incidents or iid in self._reserved:
                 raise ServiceError(409, "incident_exists", f"incident {iid!r} already exists")
-            inc = self._library_incident(
-                {
-                    "id": iid,
-                    "lat": loc["lat"],
-                    "lon": loc["lon"],
-                    "type": body.get("type"),
-                    "priority": body.get("priority"),
-                }
+            self._reserved.add(iid)
+        try:
+            units, closures, state_seq = self.snapshot()
+            # the state lock is free: unit updates go on meanwhile
+            ans = self._compute(
+                "recommend",
+                closures,
+                inc,
+                units,
+                radius_m=radius,
+                confidence=conf,
+                max_radius_m=self.max_radius_m,
+                hour=used_hour,
+                routes=routes,
+                k=k,
+                plan=plan,
             )
-            try:
-                rec, where, ranked, warnings = self.engine.recommend(
-                    inc,
-                    self.fleet(),
-                    radius_m=radius,
-                    confidence=conf,
-                    max_radius_m=self.max_radius_m,
-                    hour=hour,
-                    routes=routes,
-                    k=k,
-                    plan=plan,
-                )
-            except DispatchError as exc:
-                raise ServiceError(422, _error_code(exc), str(exc)) from None
             now = _now()
             doc = {
                 **inc.to_dict(),
                 "radius_m": radius,
                 "confidence": conf,
                 "status": "open",
-                "recommended": (
-                    [a.unit for a in rec.units]
-                    if rec is not None
-                    else [r["unit"] for r in ranked[:1]]
-                ),
+                "recommended": ans["recommended"],
                 "units": [],
                 "created_at": now,
                 "updated_at": now,
             }
-            seq = self._commit("incident", dict(body), [("incidents", iid, doc)])
+            with self.lock:
+                seq = self._commit("incident", dict(body), [("incidents", iid, doc)])
+        finally:
+            with self.lock:
+                self._reserved.discard(iid)
         out: dict[str, Any] = {
             "seq": seq,
+            "state_seq": state_seq,
             "incident": doc,
-            "location": where.to_dict(),
-            "recommendation": None if rec is None else rec.to_dict(),
-            "ranked": ranked,
-            "warnings": warnings,
+            "location": ans["location"],
+            **self._hour_doc(used_hour, source),
+            "recommendation": ans["recommendation"],
+            "ranked": ans["ranked"],
+            "warnings": ans["warnings"],
         }
-        if routes and rec is not None:
-            out["routes"] = rec.geojson()
+        if ans["routes"] is not None:
+            out["routes"] = ans["routes"]
         return out
 
     def dispatch_incident(
@@ -550,12 +683,10 @@ class Service:
 
     # --- read-only engine queries --------------------------------------------------------------
 
-    def _query(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        with self.lock:
-            try:
-                return fn(*args, **kwargs)
-            except DispatchError as exc:
-                raise ServiceError(422, _error_code(exc), str(exc)) from None
+    def _query(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Run an engine computation on a snapshot's closures, in the engine lane."""
+        _units, closures, _seq = self.snapshot()
+        return self._compute(method, closures, *args, **kwargs)
 
     def assign(
         self,
@@ -579,29 +710,39 @@ class Service:
             )
             for n, d in enumerate(incidents)
         ]
-        with self.lock:
-            fleet = self.fleet()
-            return dict(
-                self._query(
-                    self.engine.assign, incs, fleet, hour=hour, objective=objective, routes=routes
-                )
-            )
+        used_hour, source = self.hour_for(hour)
+        fleet, closures, state_seq = self.snapshot()
+        out = self._compute(
+            "assign", closures, incs, fleet, hour=used_hour, objective=objective, routes=routes
+        )
+        return {**out, "state_seq": state_seq, **self._hour_doc(used_hour, source)}
 
     def route(
-        self, origin: tuple[float, float], destination: tuple[float, float], **kw: Any
+        self,
+        origin: tuple[float, float],
+        destination: tuple[float, float],
+        *,
+        hour: float | None = None,
+        **kw: Any,
     ) -> dict[str, Any]:
         """Fastest route between two points for a class."""
-        return dict(self._query(self.engine.route, origin, destination, **kw))
+        used_hour, source = self.hour_for(hour)
+        out = self._query("route", origin, destination, hour=used_hour, **kw)
+        return {**out, **self._hour_doc(used_hour, source)}
 
     def travel_times(
         self,
         origins: Sequence[tuple[float, float]],
         dests: Sequence[tuple[float, float]],
+        *,
+        hour: float | None = None,
         **kw: Any,
-    ) -> list[list[float | None]]:
-        """Travel-time matrix (seconds, ``None`` = unreachable)."""
-        out = self._query(self.engine.travel_times, origins, dests, **kw)
-        return [[None if x is None or not math.isfinite(x) else x for x in row] for row in out]
+    ) -> tuple[list[list[float | None]], dict[str, Any]]:
+        """Travel-time matrix (seconds, ``None`` = unreachable) and the hour it is for."""
+        used_hour, source = self.hour_for(hour)
+        out = self._query("travel_times", origins, dests, hour=used_hour, **kw)
+        rows = [[None if x is None or not math.isfinite(x) else x for x in row] for row in out]
+        return rows, self._hour_doc(used_hour, source)
 
     def incident_types(self) -> list[dict[str, Any]]:
         """Incident types and their run cards."""
@@ -609,5 +750,5 @@ class Service:
 
     def network_geojson(self) -> dict[str, Any]:
         """The road network (base layer of the console)."""
-        with self.lock:
+        with self._geojson_lock:  # built once, in this process (not a computation on the state)
             return self.engine.network_geojson()

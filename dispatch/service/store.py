@@ -89,8 +89,9 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
-        self._committed = 0  # last seq committed (written to the WAL)
-        self._synced = 0  # last seq known to be on disk
+        last = int(self._db.execute("SELECT MAX(seq) FROM log").fetchone()[0] or 0)
+        self._committed = last  # last seq committed (written to the WAL)
+        self._synced = last  # last seq known to be on disk (what an earlier run left is)
         self._sync_lock = threading.Lock()  # one fsync at a time; waiters may find theirs done
         self._wal_fd: int | None = None
         self.fsyncs = 0  # how many fsyncs flush() ran (the tests and the benchmark read it)
@@ -189,11 +190,27 @@ class Store:
         self._wal_fd = os.open(wal, os.O_RDONLY)
         return self._wal_fd
 
-    def log(self, after: int = 0) -> Iterator[tuple[int, str, str, dict[str, Any]]]:
-        """The change log after sequence number `after`: ``(seq, at, kind, payload)``."""
+    @property
+    def fsyncs_on_flush(self) -> bool:
+        """Whether :meth:`flush` may wait for an fsync (``durability="full"`` on a file)."""
+        return self.durability == "full" and self.path != ":memory:"
+
+    def durable_seq(self) -> int:
+        """The last change that is as durable as promised (fsynced with ``"full"``)."""
+        return self._synced if self.fsyncs_on_flush else self._committed
+
+    def log(
+        self, after: int = 0, *, upto: int | None = None, limit: int | None = None
+    ) -> Iterator[tuple[int, str, str, dict[str, Any]]]:
+        """The change log after sequence number `after` (up to `upto`, at most `limit` rows):
+        ``(seq, at, kind, payload)``."""
+        hi = 2**62 if upto is None else int(upto)
+        n = -1 if limit is None else int(limit)
         with self._lock:
             rows = self._db.execute(
-                "SELECT seq, at, kind, payload FROM log WHERE seq > ? ORDER BY seq", (after,)
+                "SELECT seq, at, kind, payload FROM log WHERE seq > ? AND seq <= ? ORDER BY seq"
+                " LIMIT ?",
+                (int(after), hi, n),
             ).fetchall()
         for seq, at, kind, payload in rows:
             yield int(seq), str(at), str(kind), json.loads(payload)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +41,14 @@ FLOOD = {
 TOKEN = "s3cret-token-for-tests"
 
 
-def make_service(state: str | Path = ":memory:") -> Service:
+#: The injected clock: 03:00 UTC is 10:00 in Da Nang (off-peak: the speeds of the library's
+#: ``hour=None``, so the answers below are the library's with its defaults).
+OFF_PEAK = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
+
+
+def make_service(state: str | Path = ":memory:", **kw: Any) -> Service:
     engine = Engine("danang", hospitals=HOSPITALS)
-    return Service(engine, Store(state), fleet=FLEET)
+    return Service(engine, Store(state), fleet=FLEET, now=kw.pop("now", lambda: OFF_PEAK), **kw)
 
 
 @pytest.fixture

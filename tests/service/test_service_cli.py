@@ -34,6 +34,18 @@ def test_serves_on_loopback_by_default(tmp_path: Path, runs: list[dict[str, Any]
     assert runs[0]["host"] == "127.0.0.1" and runs[0]["port"] == 8080
     err = capsys.readouterr().err
     assert "warning" not in err and "13 units" in err and "change 1" in err
+    assert "clock Asia/Ho_Chi_Minh" in err  # the map's time zone
+
+
+def test_clock_and_coverage_options(tmp_path: Path, runs: list[dict[str, Any]],
+                                    capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    assert serve(tmp_path, "--time-zone", "Europe/Monaco", "--coverage-warning") == 0
+    service = runs[0]["app"].state.service
+    assert service.time_zone == "Europe/Monaco" and service.engine.coverage
+    assert "clock Europe/Monaco" in capsys.readouterr().err
+    assert serve(tmp_path, "--no-clock") == 0
+    assert runs[1]["app"].state.service.clock is None
+    assert "no clock" in capsys.readouterr().err
 
 
 def test_warns_when_binding_elsewhere_without_token(
@@ -54,6 +66,9 @@ def test_warns_when_binding_elsewhere_without_token(
         (("--token-file", "{tmp}/short.txt"), ["at least 16 characters"]),
         (("--port", "70000"), ["--port", "70000"]),
         (("--fleet", "tests/data/bad_fleet_vehicle/fleet.csv"), ["vehicle"]),
+        (("--time-zone", "Mars/Olympus"), ["time zone", "'Mars/Olympus'"]),
+        (("--coverage-target-s", "0"), ["--coverage-target-s", "0"]),
+        (("--coverage-cell-m", "nan"), ["--coverage-cell-m", "nan"]),
     ],
 )
 def test_bad_options_are_one_line_exit_2(

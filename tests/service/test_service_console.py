@@ -3,7 +3,8 @@
 The page is loaded from the real server process with every request outside 127.0.0.1 blocked
 (the console must work offline: vendored Leaflet, the service's own road network as base layer).
 A click on the map places an incident; the ranked units (checked against the library) and their
-routes appear; the dispatch button sends the units; a drawn polygon closes roads. A screenshot is
+routes appear; the dispatch button sends the units; a change made by another client appears through
+the change stream (no request reads the state again); a drawn polygon closes roads. A screenshot is
 saved (to ``$DISPATCH_CONSOLE_SCREENSHOT`` when set, else into the test's temporary folder).
 """
 
@@ -46,7 +47,7 @@ def click_at(page: Any, lat: float, lon: float) -> None:
 
 def test_console_places_dispatches_and_closes(tmp_path: Path, server: Any) -> None:
     port = free_port()
-    server(tmp_path / "state.sqlite", port)
+    server(tmp_path / "state.sqlite", port, "--no-clock")  # off-peak: the library's hour=None
     base = f"http://127.0.0.1:{port}"
     shot = Path(os.environ.get("DISPATCH_CONSOLE_SCREENSHOT") or tmp_path / "console.png")
     outside: list[str] = []
@@ -54,8 +55,11 @@ def test_console_places_dispatches_and_closes(tmp_path: Path, server: Any) -> No
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1280, "height": 800})
 
+        asked: list[str] = []
+
         def only_local(route: Any) -> None:
             if route.request.url.startswith(base):
+                asked.append(route.request.url[len(base) :])
                 route.continue_()
             else:
                 outside.append(route.request.url)
@@ -106,6 +110,20 @@ def test_console_places_dispatches_and_closes(tmp_path: Path, server: Any) -> No
         for uid in inc["recommended"]:
             assert units[uid]["status"] == "en_route" and units[uid]["incident"] == inc["id"]
 
+        # pushed, not polled: a change made elsewhere appears without the console reading the state
+        n_asked = len(asked)
+        icons = "document.querySelectorAll('.unit-icon.out_of_service').length"
+        n_out = page.evaluate(icons)
+        with httpx.Client(base_url=base) as c:
+            r = c.put("/v1/units/MB-2", json={"status": "out_of_service"})
+            assert r.status_code == 200, r.text
+            seq = r.json()["seq"]
+        page.wait_for_function(f"Number(document.body.dataset.seq) >= {seq}", timeout=30_000)
+        page.wait_for_function(f"{icons} === {n_out + 1}", timeout=30_000)
+        reads = [u for u in asked[n_asked:] if u.startswith(("/v1/units", "/v1/health"))]
+        assert not reads, f"the console polled: {reads}"
+        assert any(u.startswith("/v1/stream?after=") for u in asked[:n_asked])
+
         # draw a closure polygon around the Nguyen Van Linh flood box of the README
         page.click("#draw-btn")
         for lat, lon in [(16.0600, 108.2195), (16.0600, 108.2225), (16.0620, 108.2225),
@@ -115,6 +133,7 @@ def test_console_places_dispatches_and_closes(tmp_path: Path, server: Any) -> No
         page.wait_for_function(
             "document.getElementById('status').textContent.startsWith('closed')", timeout=30_000
         )
+        page.wait_for_selector("#closures li", timeout=30_000)  # drawn from the stream
         with httpx.Client(base_url=base) as c:
             closures = c.get("/v1/closures").json()["closures"]
             assert len(closures) == 1 and closures[0]["arcs"] > 0

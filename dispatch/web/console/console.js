@@ -77,57 +77,105 @@ async function loadNetwork() {
   }).addTo(layers.roads);
 }
 
+// The state the console shows: records by id, kept up to date by the change stream (/v1/stream).
+const state = { units: new Map(), incidents: new Map(), closures: new Map() };
+let stream = null;
+let renderQueued = false;
+
 async function refresh() {
+  // the full state once (and again only if the stream cannot resume); changes then come pushed
   try {
-    const [health, units, incidents, closures] = await Promise.all([
-      api("GET", "/v1/health"),
+    const health = await api("GET", "/v1/health");
+    const [units, incidents, closures] = await Promise.all([
       api("GET", "/v1/units"),
       api("GET", "/v1/incidents"),
       api("GET", "/v1/closures"),
     ]);
-    seq = health.seq;
-    if (!current) say(`${health.units} units, ${health.open_incidents} open incidents, change ${health.seq}`);
-    layers.units.clearLayers();
-    for (const u of units.units) {
-      L.marker([u.lat, u.lon], { icon: unitIcon(u), title: u.id })
-        .bindTooltip(`${u.id} (${u.vehicle}) ${u.status}${u.incident ? " to " + u.incident : ""}`)
-        .addTo(layers.units);
-    }
-    layers.incidents.clearLayers();
-    const list = $("incidents");
-    list.replaceChildren();
-    for (const i of incidents.incidents) {
-      if (i.status === "cleared") continue;
-      const icon = L.divIcon({ className: "", html: '<div class="incident-icon"></div>', iconSize: [14, 14] });
-      L.marker([i.lat, i.lon], { icon, title: i.id })
-        .bindTooltip(`${i.id}: ${i.type} P${i.priority} ${i.status}`)
-        .addTo(layers.incidents);
-      if (i.radius_m > 0) L.circle([i.lat, i.lon], { radius: i.radius_m, color: "#d7191c", weight: 1, fillOpacity: 0.05 }).addTo(layers.incidents);
-      const li = el("li", `${i.id} ${i.type} P${i.priority} ${i.status} ${i.units.join(", ")} `);
-      const next = { open: null, dispatched: "on_scene", on_scene: "cleared" }[i.status];
-      if (next) {
-        const b = el("button", next.replace("_", " "));
-        b.onclick = () => api("PATCH", `/v1/incidents/${encodeURIComponent(i.id)}`, { status: next }).then(refresh).catch((e) => say(e.message, "error"));
-        li.appendChild(b);
-      }
-      list.appendChild(li);
-    }
-    layers.closures.clearLayers();
-    const cl = $("closures");
-    cl.replaceChildren();
-    for (const c of closures.closures) {
-      if (c.geometry) {
-        L.geoJSON(c.geometry, { style: { color: "#7b3294", fillColor: "#c2a5cf", weight: 2, fillOpacity: 0.35 } })
-          .bindTooltip(`closed: ${c.label}`).addTo(layers.closures);
-      }
-      const li = el("li", `${c.label}: ${c.arcs} road segments${c.vehicles ? " for " + c.vehicles.join(", ") : ""} `);
-      const b = el("button", "lift");
-      b.onclick = () => api("DELETE", `/v1/closures/${encodeURIComponent(c.id)}`).then(refresh).catch((e) => say(e.message, "error"));
-      li.appendChild(b);
-      cl.appendChild(li);
-    }
+    state.units = new Map(units.units.map((u) => [u.id, u]));
+    state.incidents = new Map(incidents.incidents.map((i) => [i.id, i]));
+    state.closures = new Map(closures.closures.map((c) => [c.id, c]));
+    // events after health.seq replace whole records: replaying one already shown changes nothing
+    if (seq === 0 || health.seq < seq) seq = health.seq;
+    render();
+    listen();
   } catch (e) {
     say("service unreachable: " + e.message, "error");
+  }
+}
+
+function listen() {
+  if (stream) return;
+  // EventSource reconnects by itself and sends Last-Event-ID: the service replays what was missed
+  stream = new EventSource(`/v1/stream?after=${seq}`);
+  stream.addEventListener("change", (ev) => {
+    const change = JSON.parse(ev.data);
+    for (const c of change.changes) {
+      const table = state[c.table];
+      if (!table) continue;
+      if (c.doc === null) table.delete(c.id);
+      else table.set(c.id, c.doc);
+    }
+    seq = change.seq;
+    document.body.dataset.seq = String(seq);
+    if (!renderQueued) {
+      renderQueued = true;
+      requestAnimationFrame(() => { renderQueued = false; render(); });
+    }
+  });
+  stream.onerror = () => {
+    if (stream.readyState === EventSource.CLOSED) {
+      // refused (e.g. a state file that restarted behind us): read everything again
+      stream = null;
+      seq = 0;
+      setTimeout(refresh, 2000);
+    }
+  };
+}
+
+function render() {
+  const units = [...state.units.values()];
+  const open = [...state.incidents.values()].filter((i) => i.status !== "cleared");
+  $("summary").textContent = `${units.length} units, ${open.length} open incidents, change ${seq} (live)`;
+  document.body.dataset.seq = String(seq);
+  layers.units.clearLayers();
+  for (const u of units) {
+    L.marker([u.lat, u.lon], { icon: unitIcon(u), title: u.id })
+      .bindTooltip(`${u.id} (${u.vehicle}) ${u.status}${u.incident ? " to " + u.incident : ""}`)
+      .addTo(layers.units);
+  }
+  layers.incidents.clearLayers();
+  const list = $("incidents");
+  list.replaceChildren();
+  const byTime = open.sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : a.id < b.id ? -1 : 1));
+  for (const i of byTime) {
+    const icon = L.divIcon({ className: "", html: '<div class="incident-icon"></div>', iconSize: [14, 14] });
+    L.marker([i.lat, i.lon], { icon, title: i.id })
+      .bindTooltip(`${i.id}: ${i.type} P${i.priority} ${i.status}`)
+      .addTo(layers.incidents);
+    if (i.radius_m > 0) L.circle([i.lat, i.lon], { radius: i.radius_m, color: "#d7191c", weight: 1, fillOpacity: 0.05 }).addTo(layers.incidents);
+    const li = el("li", `${i.id} ${i.type} P${i.priority} ${i.status} ${i.units.join(", ")} `);
+    const next = { open: null, dispatched: "on_scene", on_scene: "cleared" }[i.status];
+    if (next) {
+      const b = el("button", next.replace("_", " "));
+      b.onclick = () => api("PATCH", `/v1/incidents/${encodeURIComponent(i.id)}`, { status: next }).catch((e) => say(e.message, "error"));
+      li.appendChild(b);
+    }
+    list.appendChild(li);
+  }
+  layers.closures.clearLayers();
+  const cl = $("closures");
+  cl.replaceChildren();
+  const closures = [...state.closures.values()].sort((a, b) => a.seq - b.seq);
+  for (const c of closures) {
+    if (c.geometry) {
+      L.geoJSON(c.geometry, { style: { color: "#7b3294", fillColor: "#c2a5cf", weight: 2, fillOpacity: 0.35 } })
+        .bindTooltip(`closed: ${c.label}`).addTo(layers.closures);
+    }
+    const li = el("li", `${c.label}: ${c.arcs} road segments${c.vehicles ? " for " + c.vehicles.join(", ") : ""} `);
+    const b = el("button", "lift");
+    b.onclick = () => api("DELETE", `/v1/closures/${encodeURIComponent(c.id)}`).catch((e) => say(e.message, "error"));
+    li.appendChild(b);
+    cl.appendChild(li);
   }
 }
 
@@ -147,7 +195,12 @@ function showAnswer(ans) {
   const inc = ans.incident;
   info.appendChild(el("div", `${inc.id}: ${inc.type} P${inc.priority} at ${inc.lat.toFixed(5)}, ${inc.lon.toFixed(5)}`));
   if (ans.location.samples > 1) info.appendChild(el("div", `ETA = expected over ${ans.location.samples} points in ${ans.location.radius_m} m`, "muted"));
+  if (ans.hour !== null && ans.hour !== undefined) {
+    const hh = Math.floor(ans.hour), mm = Math.floor((ans.hour - hh) * 60);
+    info.appendChild(el("div", `ETAs for ${String(hh).padStart(2, "0")}:${String(mm).padStart(2, "0")} (${ans.hour_source}, ${ans.time_zone})`, "muted"));
+  }
   for (const w of ans.warnings) info.appendChild(el("div", w, "warn"));
+  for (const c of rec.coverage || []) info.appendChild(el("div", `coverage (${c.requirement}): ${c.message}`, "warn"));
   const recd = $("recommended");
   recd.replaceChildren();
   recd.appendChild(el("div", "Run card: " + rec.units.map((u) => `${u.unit} (${u.requirement}, ${u.eta_s} s)`).join(", ")));
@@ -174,7 +227,6 @@ async function placeIncident(latlng) {
   say("asking who goes...");
   try {
     showAnswer(await api("POST", "/v1/incidents?routes=true", body));
-    refresh();
   } catch (e) {
     say(e.message, "error");
   }
@@ -198,7 +250,6 @@ $("dispatch-btn").onclick = async () => {
     say(`dispatched ${r.units.map((u) => u.id).join(", ")} to ${r.incident.id}`);
     current = null;
     $("dispatch-btn").disabled = true;
-    refresh();
   } catch (e) {
     say(e.message, "error");
   }
@@ -222,7 +273,6 @@ $("finish-btn").onclick = async () => {
   try {
     const r = await api("POST", "/v1/closures", { geometry: { type: "Polygon", coordinates: [ring] }, label: "drawn in console" });
     say(`closed ${r.closure.arcs} road segments`);
-    refresh();
   } catch (e) {
     say(e.message, "error");
   }
@@ -240,8 +290,7 @@ async function start() {
   }
   $("type").value = "structure_fire";
   await loadNetwork();
-  await refresh();
-  setInterval(refresh, 3000);
+  await refresh(); // then the change stream keeps the map current (no polling)
   document.body.dataset.ready = "1";
 }
 

@@ -1,0 +1,146 @@
+"""Where the service's computations run: the *engine lane*.
+
+Recommendations, surge plans, routes and matrices run in a lane apart from the state changes, on a
+snapshot of the state (the units, the closures), one at a time. Two lanes, one protocol:
+
+* :class:`ThreadLane` (``dispatch serve --engine thread``): the service's own engine, in the
+  calling thread, under a lock. Nothing to start; but the computation shares the process's GIL
+  with the event loop that receives unit updates, so under a saturating load the updates' own
+  handling (parsing, the commit, the answer) waits for the GIL.
+* :class:`ProcessLane` (``--engine process``): an engine of its own in a worker process (the same
+  map, run cards, hospitals, coverage settings), which follows the snapshot's closures
+  (:meth:`~dispatch.service.engine.Engine.sync_closures`). The worker computes while the service's
+  process, holding the state, answers unit updates with a GIL of its own.
+
+Both give the same answers (the tests run both); ``benchmarks/service.py`` measures both.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.reduction import ForkingPickler
+from types import MappingProxyType
+from typing import Any, Protocol
+
+from dispatch.service.engine import Engine
+
+__all__ = ["LANES", "EngineLane", "LaneError", "ProcessLane", "ThreadLane"]
+
+#: The lanes by the name ``dispatch serve --engine`` takes.
+LANES = ("thread", "process")
+
+
+class LaneError(RuntimeError):
+    """The lane cannot compute (its worker process stopped): the service answers 503."""
+
+
+class EngineLane(Protocol):
+    """Runs one engine method at a time on a snapshot of the closures."""
+
+    def run(
+        self,
+        method: str,
+        closures: tuple[Any, Sequence[Mapping[str, Any]]],
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        """``engine.<method>(*args, **kwargs)`` with the snapshot's closures in force.
+
+        `closures` is ``(closure_set, specs)``: the network's immutable closure set (used in
+        process) and the closure records (a worker process applies them to its own network).
+        """
+        ...
+
+    def close(self) -> None:
+        """Stop the lane (a worker process ends)."""
+        ...
+
+
+class ThreadLane:
+    """The service's engine in the calling thread, under a lock (one computation at a time)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.lock = threading.Lock()
+
+    def run(
+        self,
+        method: str,
+        closures: tuple[Any, Sequence[Mapping[str, Any]]],
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        with self.lock:
+            return getattr(self.engine, method)(*args, closures=closures[0], **kwargs)
+
+    def close(self) -> None:
+        return None
+
+
+def _mapping_proxy(d: dict[Any, Any]) -> MappingProxyType[Any, Any]:
+    return MappingProxyType(d)
+
+
+def _reduce_mapping_proxy(m: MappingProxyType[Any, Any]) -> tuple[Any, tuple[dict[Any, Any]]]:
+    return _mapping_proxy, (dict(m),)
+
+
+# a Unit keeps its extra columns in a read-only mapping proxy: send it to the worker as a copy
+# (registered for multiprocessing's pickler only)
+ForkingPickler.register(MappingProxyType, _reduce_mapping_proxy)
+
+_ENGINE: Engine | None = None
+
+
+def _start_worker(settings: dict[str, Any]) -> None:
+    global _ENGINE
+    _ENGINE = Engine(**settings)
+
+
+def _work(
+    method: str, specs: Sequence[Mapping[str, Any]], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    engine = _ENGINE
+    if engine is None:  # pragma: no cover - the initializer always ran
+        raise RuntimeError("the engine worker was not started")
+    engine.sync_closures(specs)
+    return getattr(engine, method)(*args, **kwargs)
+
+
+class ProcessLane:
+    """An engine of its own in one worker process (started now: it loads the map).
+
+    Parameters
+    ----------
+    settings : mapping
+        :class:`~dispatch.service.engine.Engine` arguments (``map_name``, ``hospitals``,
+        ``run_cards``, ``coverage``, ...): the worker builds the same engine.
+    """
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        ctx = multiprocessing.get_context("spawn")  # no inherited threads or locks
+        self.settings = dict(settings)
+        self.pool = ProcessPoolExecutor(
+            max_workers=1, mp_context=ctx, initializer=_start_worker, initargs=(self.settings,)
+        )
+        self.lock = threading.Lock()
+        self.pool.submit(_work, "summary", (), (), {}).result()  # started and loaded
+
+    def run(
+        self,
+        method: str,
+        closures: tuple[Any, Sequence[Mapping[str, Any]]],
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        try:
+            return self.pool.submit(_work, method, list(closures[1]), args, kwargs).result()
+        except BrokenProcessPool as exc:
+            raise LaneError(f"the engine worker process stopped: {exc}") from None
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)

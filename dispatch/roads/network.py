@@ -54,7 +54,7 @@ from dispatch.routing import queries as _q
 from dispatch.routing.closures import Closure, ClosureSet
 from dispatch.routing.engine import Engine, EnginePolicy, check_hour
 from dispatch.routing.queries import Fleet, Route, UnitETA
-from dispatch.routing.reach import ReachModel
+from dispatch.routing.reach import ClassReach, ReachModel
 
 log = logging.getLogger(__name__)
 
@@ -563,6 +563,54 @@ class Network:
         """
         return _q.travel_times(self.engine, self._cs(closures), origins, destinations,
                                vehicle=vehicle, hour=hour)  # fmt: skip
+
+    def reach_times(
+        self, origins: object, destinations: object, *, vehicle: str = "ambulance",
+        hour: float | None = None, closures: ClosureSet | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """``(drive_s, walk_s)`` matrices with the crew at the call (:mod:`dispatch.routing.reach`).
+
+        Like :meth:`travel_times`, but a destination on a way the class cannot drive is reached
+        through its best access point plus an on-foot leg (``walk_s``); ``inf`` beyond the class's
+        on-foot limit. Response time = ``turnout + drive_s + walk_s``.
+
+        Examples
+        --------
+        >>> net = load_network("danang")
+        >>> drive, walk = net.reach_times([(16.0594, 108.2099)], [(16.0467028, 108.2118639)],
+        ...                               vehicle="fire_engine")
+        >>> bool(drive[0, 0] > 0), round(float(walk[0, 0]))
+        (True, 131)
+        """
+        return _q.reach_times(self.engine, self._cs(closures), self.reach_model, origins,
+                              destinations, vehicle=vehicle, hour=hour)  # fmt: skip
+
+    def reach(self, call: object) -> dict[str, ClassReach]:
+        """How each class reaches a call: ``"drive"``, ``"drive+walk"`` or ``"beyond_reach"``
+        with the reason (:class:`~dispatch.routing.reach.ClassReach`); ``{}`` without a walk network.
+
+        Examples
+        --------
+        >>> net = load_network("danang")
+        >>> {v: r.kind for v, r in net.reach((16.0467028, 108.2118639)).items()}["fire_engine"]
+        'drive+walk'
+        """
+        pts = as_points(call, name="call")
+        if len(pts) != 1:
+            raise PointError(f"call must be one (lat, lon), got {len(pts)} points")
+        check_points(self.bbox, pts, name="call")
+        rm = self.reach_model
+        if rm is None:
+            return {}
+        lat, lon = float(pts[0, 0]), float(pts[0, 1])
+        site = rm.locate(lat, lon)
+        if site is None:
+            return {}
+        out = {}
+        for c, v in enumerate(VEHICLE_CLASSES):
+            a0, _, d0 = self.engine.snap_call(lat, lon, c)
+            out[v] = _q.class_reach(rm, site, c, d0 if a0 >= 0 else np.inf, [])
+        return out
 
     def route(
         self, origin: object, destination: object, *, vehicle: str = "ambulance",

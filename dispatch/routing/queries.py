@@ -77,6 +77,62 @@ def travel_times(
     return matrix(engine, w, o_arc, o_t, d_arc, d_t)
 
 
+def reach_times(
+    engine: Engine, closures: ClosureSet, reach: ReachModel | None, origins: object,
+    destinations: object, *, vehicle: str = "ambulance", hour: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """``(drive_s, walk_s)`` from every origin to every destination with the crew at the call.
+
+    A destination standing on a way the class cannot drive (:mod:`dispatch.routing.reach`) is
+    reached through the access point that minimises drive + walk for each origin, also when the
+    walk exceeds the class's on-foot limit (``beyond_reach``: the crew still gets there, late);
+    ``inf`` when no access point lies within the search radius. Without a reach model (or where
+    the class drives) ``walk_s`` is 0 and ``drive_s`` is :func:`travel_times`.
+    """
+    hour = check_hour(hour)
+    c = check_vehicle(vehicle)
+    o = as_points(origins, name="origins")
+    d = as_points(destinations, name="destinations")
+    if reach is None:
+        return travel_times(engine, closures, o, d, vehicle=vehicle, hour=hour), np.zeros(
+            (len(o), len(d))
+        )
+    check_points(engine.graph.bbox, d, name="destination")
+    o_arc, o_t = engine.locate(o, vehicle, "origin", "from")
+    w = engine.weights(vehicle, hour, closures)
+    drive = np.full((len(o), len(d)), INF)
+    walk = np.zeros((len(o), len(d)))
+    plain: list[int] = []
+    p_arc: list[int] = []
+    p_t: list[float] = []
+    for j in range(len(d)):
+        lat, lon = float(d[j, 0]), float(d[j, 1])
+        a0, t0, d0 = engine.snap_call(lat, lon, c)
+        site = reach.locate(lat, lon)
+        if site is None:
+            if a0 < 0:
+                tol = engine.settings.snap_tolerance_m
+                raise PointError(f"destination {j} ({lat}, {lon}) is farther than {tol:g} m from "
+                                 f"any road open to {vehicle}")  # fmt: skip
+            cr = None
+        else:
+            cr = class_reach(reach, site, c, d0 if a0 >= 0 else INF, [])
+        if cr is None or cr.kind == "drive":
+            plain.append(j)
+            p_arc.append(a0)
+            p_t.append(t0)
+        elif len(cr.ap_arc):
+            m = matrix(engine, w, o_arc, o_t, cr.ap_arc, cr.ap_t)
+            best = np.argmin(m + cr.ap_walk_s[None, :], axis=1)
+            rows = np.arange(len(o))
+            drive[:, j] = m[rows, best]
+            walk[:, j] = np.where(np.isfinite(drive[:, j]), cr.ap_walk_s[best], 0.0)
+    if plain:
+        drive[:, plain] = matrix(engine, w, o_arc, o_t, np.array(p_arc, dtype=np.int64),
+                                 np.array(p_t))  # fmt: skip
+    return drive, walk
+
+
 def matrix(engine: Engine, w: np.ndarray, o_arc: np.ndarray, o_t: np.ndarray, d_arc: np.ndarray,
            d_t: np.ndarray) -> np.ndarray:  # fmt: skip
     """Travel-time matrix between snapped positions under weights ``w`` (CCH or Dijkstra)."""
@@ -553,7 +609,7 @@ def fastest_units(
         a0, t0, d0 = engine.snap_call(lat, lon, c)
         cr = None
         if site is not None and reach is not None:
-            cr = reached[c] = _class_reach(reach, site, c, d0 if a0 >= 0 else INF, around)
+            cr = reached[c] = class_reach(reach, site, c, d0 if a0 >= 0 else INF, around)
             if cr.kind == "beyond_reach":
                 continue
             if cr.kind == "drive":
@@ -660,11 +716,12 @@ def fastest_units(
     return out
 
 
-def _class_reach(
+def class_reach(
     reach: ReachModel, site: CallSite, c: int, drive_dist_m: float,
     around: list[tuple[np.ndarray, np.ndarray]],
 ) -> ClassReach:  # fmt: skip
-    """The reach of class ``c``; the walk search around the call runs once per query."""
+    """The reach of class ``c`` at a call site; ``around`` memoises the walk search around the
+    call (it runs once per query, and only when some class cannot drive to the call)."""
     from dispatch.routing.reach import SAME_ROAD_M
 
     if reach.drivable_edges(c)[site.edge] or drive_dist_m <= site.dist_m + SAME_ROAD_M:

@@ -619,6 +619,7 @@ class UnitAssignment:
     redispatched_from_priority: int | None = None
     route: Any = None
     walk_s: float = 0.0
+    walk_coords: tuple[tuple[float, float], ...] = ()
 
     @property
     def reach(self) -> str:
@@ -835,7 +836,8 @@ def incident_features(plan: IncidentPlan) -> list[dict[str, Any]]:
     """GeoJSON features (lon/lat) of one incident's plan.
 
     The scene (Point, ``role="incident"``), each unit's route when it was computed (LineString,
-    ``role="unit_route"``), and the hospital (Point, ``role="hospital"``) with its route
+    ``role="unit_route"``; to the access point when the crew walks the rest, that walk a dashed
+    LineString ``role="unit_walk"``), and the hospital (Point, ``role="hospital"``) with its route
     (``role="hospital_route"``) when computed.
     """
     inc = plan.incident
@@ -852,6 +854,14 @@ def incident_features(plan: IncidentPlan) -> list[dict[str, Any]]:
             props = f.setdefault("properties", {})
             props.update({"role": "unit_route", "incident": inc.id, **a.to_dict()})
             feats.append(f)
+        if len(a.walk_coords) >= 2:  # the on-foot leg from the access point, drawn dashed
+            feats.append({
+                "type": "Feature",
+                "geometry": {"type": "LineString",
+                             "coordinates": [[lon, lat] for lat, lon in a.walk_coords]},
+                "properties": {"role": "unit_walk", "incident": inc.id, "unit": a.unit,
+                               "walk_s": round(a.walk_s, 1), "dashArray": "6 6"},
+            })  # fmt: skip
     h = plan.hospital
     if h is not None:
         feats.append(

@@ -383,6 +383,20 @@ class UnitETA:
     walk_m: float = 0.0
     walk_s: float = 0.0
     note: str = field(default="", compare=False)
+    walk_coords: tuple[tuple[float, float], ...] = field(default=(), compare=False)
+
+    def walk_geojson(self) -> dict[str, object] | None:
+        """The on-foot leg as a GeoJSON Feature (LineString along paths, drawn dashed), or None."""
+        if len(self.walk_coords) < 2:
+            return None
+        return {
+            "type": "Feature",
+            "geometry": {"type": "LineString",
+                         "coordinates": [[lon, lat] for lat, lon in self.walk_coords]},
+            "properties": {"leg": "walk", "unit": self.unit, "vehicle": self.vehicle,
+                           "walk_m": round(self.walk_m, 1), "walk_s": round(self.walk_s, 3),
+                           "dashArray": "6 6"},
+        }  # fmt: skip
 
     def as_dict(self) -> dict[str, object]:
         """JSON form: ``{"unit", "vehicle", "eta_s", "drive_s", "turnout_s", "reach", "walk_m",
@@ -397,6 +411,9 @@ class UnitETA:
             d["note"] = self.note
         if self.route is not None:
             d["route"] = self.route.geojson()
+        walk = self.walk_geojson()
+        if walk is not None:
+            d["walk_route"] = walk
         return d
 
 
@@ -704,8 +721,8 @@ def fastest_units(
         r = None
         vehicle = VEHICLE_CLASSES[c]
         cr = reached.get(c)
-        if cr is not None and cr.kind != "drive" and reach is not None:
-            out.append(_walk_eta(engine, reach, cr, reached, uid, eta, turnout, cu, j,
+        if cr is not None and cr.kind != "drive" and reach is not None and site is not None:
+            out.append(_walk_eta(engine, reach, site, cr, reached, uid, eta, turnout, cu, j,
                                  engine.weights(vehicle, hour, closures), routes))  # fmt: skip
             continue
         if routes:
@@ -748,7 +765,8 @@ def _walk_best(
 
 
 def _walk_eta(
-    engine: Engine, reach: ReachModel, cr: ClassReach, reached: Mapping[int, ClassReach],
+    engine: Engine, reach: ReachModel, site: CallSite, cr: ClassReach,
+    reached: Mapping[int, ClassReach],
     uid: str, eta: float, turnout: float, cu: ClassUnits, j: int, w: np.ndarray, routes: bool,
 ) -> UnitETA:  # fmt: skip
     """A unit's answer through its best access point (the one minimising drive + walk)."""
@@ -758,8 +776,10 @@ def _walk_eta(
     i = int(np.argmin(drive + cr.ap_walk_s))
     walk_s = float(cr.ap_walk_s[i])
     r = None
+    leg: tuple[tuple[float, float], ...] = ()
     if routes:
         r = route_between(engine, w, ua, ut, int(cr.ap_arc[i]), float(cr.ap_t[i]), cr.vehicle)
+        leg = tuple(reach.walk_coords(site, int(cr.ap_node[i]), float(cr.ap_walk_m[i])))
     note = ""
     if cr.kind == "beyond_reach":
         can = [x.vehicle for x in reached.values() if x.reaches]
@@ -778,4 +798,5 @@ def _walk_eta(
         float(cr.ap_walk_m[i]),
         walk_s,
         note,
+        leg,
     )

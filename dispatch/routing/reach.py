@@ -275,6 +275,20 @@ class ReachModel:
             return f"cut off from the {vehicle} network"
         return f"closed to {vehicle}"
 
+    def walk_coords(self, site: CallSite, node: int, walk_m: float) -> list[tuple[float, float]]:
+        """The on-foot leg as ``(lat, lon)`` points along the walk network: from an access node
+        (``walk_m`` metres away) to where the call stands."""
+        w = self.walk
+        edges = w.path_edges(site.edge, site.frac, node, walk_m + 1.0)
+        pts = [self.access_point(node)]
+        x = node
+        for e in edges[:-1]:
+            u, v = int(w.edge_u[e]), int(w.edge_v[e])
+            x = v if x == u else u
+            pts.append(self.access_point(x))
+        pts.append((site.lat, site.lon))
+        return pts
+
     def access_point(self, node: int) -> tuple[float, float]:
         """``(lat, lon)`` of a walk node."""
         return float(self.walk.node_lat[node]), float(self.walk.node_lon[node])

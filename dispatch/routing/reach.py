@@ -287,7 +287,7 @@ class ReachModel:
             x = v if x == u else u
             pts.append(self.access_point(x))
         pts.append((site.lat, site.lon))
-        return pts
+        return [p for i, p in enumerate(pts) if i == 0 or p != pts[i - 1]]
 
     def access_point(self, node: int) -> tuple[float, float]:
         """``(lat, lon)`` of a walk node."""

@@ -299,3 +299,84 @@ def test_issue_example_node(danang: dispatch.Network) -> None:
     assert e.reach == "drive+walk"
     assert 90 < e.walk_m < 120
     assert e.walk_s == pytest.approx(e.walk_m / 0.8)
+
+
+# --- threaded through: matrices, decisions, CLI, GeoJSON ------------------------------------------
+
+
+def test_reach_times_agree_with_fastest_units(alleys: dispatch.Network) -> None:
+    units = _units(alleys)
+    for call in [(0.0012, 0.001), (0.002, 0.001), (0.001, 0.004), (0.0, 0.0015)]:
+        got = _by_vehicle(alleys.fastest_units(call, units, k=4))
+        for v, u in got.items():
+            drive, walk = alleys.reach_times([(0.0, 0.0)], [call], vehicle=v)
+            assert float(drive[0, 0] + walk[0, 0]) == pytest.approx(u.eta_s, abs=1e-9)
+            assert float(walk[0, 0]) == pytest.approx(u.walk_s, abs=1e-9)
+    # a destination on a road: reach_times is travel_times
+    drive, walk = alleys.reach_times([(0.0, 0.0)], [(0.0, 0.0025)], vehicle="fire_engine")
+    tt = alleys.travel_times([(0.0, 0.0)], [(0.0, 0.0025)], vehicle="fire_engine")
+    assert float(drive[0, 0]) == float(tt[0, 0]) and float(walk[0, 0]) == 0.0
+
+
+def test_walk_leg_geojson_follows_the_footway(alleys: dispatch.Network) -> None:
+    e = _by_vehicle(alleys.fastest_units((0.002, 0.001), _units(alleys), k=4, routes=True))
+    f = e["fire_engine"].walk_geojson()
+    assert f is not None and f["properties"]["leg"] == "walk"  # type: ignore[index]
+    coords = f["geometry"]["coordinates"]  # type: ignore[index]
+    assert coords == [[pytest.approx(0.002), pytest.approx(0.002)],
+                      [pytest.approx(0.001), pytest.approx(0.002)]]  # fmt: skip
+    assert e["motorbike"].walk_geojson() is None
+    assert "walk_route" in e["fire_engine"].as_dict()
+
+
+def test_recommend_sends_the_crew_on_foot(alleys: dispatch.Network) -> None:
+    from dispatch.model import Incident
+
+    inc = Incident("C1", 0.002, 0.001, "structure_fire", 1)
+    units = [
+        {"id": "E1", "vehicle": "fire_engine", "lat": 0.0, "lon": 0.0, "turnout_s": 0},
+        {"id": "E2", "vehicle": "fire_engine", "lat": 0.0, "lon": 0.003, "turnout_s": 0},
+        {"id": "L1", "vehicle": "ladder", "lat": 0.0, "lon": 0.0, "turnout_s": 0},
+    ]
+    rec = dispatch.recommend(alleys, inc, units)
+    got = {a.unit: a for a in rec.plan.units}
+    e1 = got["E1"]
+    assert e1.walk_s == pytest.approx(B / 0.8, abs=1e-6) and e1.reach == "drive+walk"
+    assert e1.eta_s == pytest.approx(4 * B / V + B / 0.8, abs=1e-6)
+    assert e1.to_dict()["walk_s"] == round(B / 0.8, 1)
+    roles = [f["properties"]["role"] for f in rec.geojson()["features"]]
+    assert roles.count("unit_walk") == sum(1 for a in rec.plan.units if a.walk_s > 0) >= 2
+    # routes end where the crew leaves the vehicle
+    assert e1.route is not None and e1.route.coords[-1] == pytest.approx((0.002, 0.002))
+
+
+def test_cli_nearest_says_which_class_reaches(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from dispatch.cli import main
+
+    monkeypatch.setenv("DISPATCH_CACHE_DIR", str(tmp_path))
+    fleet = tmp_path / "fleet.csv"
+    fleet.write_text("id,vehicle,lat,lon,status,station,turnout_s\n"
+                     "E1,fire_engine,0.0,0.0,available,x,0\nL1,ladder,0.0,0.0,available,x,0\n")  # fmt: skip
+    osm = str(DATA / "reach_alleys.osm")
+    rc = main(["nearest", osm, "--call", "0.0012,0.001", "--fleet", str(fleet), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    (e1, l1) = out["units"]
+    assert (e1["unit"], e1["reach"], e1["walk_m"]) == ("E1", "drive+walk", round(1.2 * B, 1))
+    assert e1["access_point"] == [0.0, 0.001]
+    assert (l1["unit"], l1["reach"]) == ("L1", "beyond_reach")
+    assert out["reach"]["fire_engine"]["reach"] == "drive+walk"
+    assert out["reach"]["ladder"]["reach"] == "beyond_reach"
+    assert out["reach"]["motorbike"]["reach"] == "drive"
+    rc = main(["nearest", osm, "--call", "0.0012,0.001", "--fleet", str(fleet)])
+    text = capsys.readouterr().out
+    assert rc == 0 and f"walk {1.2 * B:.0f} m" in text and "[beyond reach]" in text
+    assert "ladder: beyond_reach" in text
+    # a call no class reaches: one line naming why, exit 2
+    rc = main(["nearest", osm, "--call", "0.003,0.00025", "--fleet", str(fleet)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "beyond the reach of the fleet" in err and len(err.strip().splitlines()) == 1

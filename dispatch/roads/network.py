@@ -32,7 +32,7 @@ from dispatch.errors import CacheError, ClosureError, MapError, PointError
 from dispatch.io.atomic import atomic_open
 from dispatch.roads.compile import ARRAY_NAMES, FORMAT_VERSION, build_arrays, digest
 from dispatch.roads.graph import RoadGraph
-from dispatch.roads.osm import Facility, file_sha256, resolve_map
+from dispatch.roads.osm import Facility, file_sha256, read_walkways, resolve_map
 from dispatch.roads.profiles import (
     ROAD_CATEGORIES,
     VEHICLE_CLASSES,
@@ -48,7 +48,7 @@ from dispatch.roads.snapping import (
     position,
     snap_arrays,
 )
-from dispatch.roads.walk import WALK_ARRAY_NAMES, WalkGraph, build_walk_arrays, walk_digest
+from dispatch.roads.walk import WALK_ARRAY_NAMES, WalkGraph, walk_arrays, walk_digest
 from dispatch.routing import closures as _cl
 from dispatch.routing import queries as _q
 from dispatch.routing.closures import Closure, ClosureSet
@@ -162,7 +162,7 @@ def load_network(
     elif rebuild and cpath.exists() and not _ours(cpath):
         save = False
     arrays, meta = build_arrays(path, settings, sha=sha)
-    walk = build_walk_arrays(path)  # the walk network (dispatch.roads.walk), stored alongside
+    walk = walk_arrays(read_walkways(path))  # the walk network (dispatch.roads.walk), alongside
     arrays = {**arrays, **walk}
     meta["walk_digest"] = walk_digest(walk)
     if save:

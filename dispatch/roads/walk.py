@@ -311,10 +311,3 @@ def walk_digest(arrays: Mapping[str, np.ndarray]) -> str:
         h.update(str(a.dtype).encode())
         h.update(a.tobytes())
     return h.hexdigest()
-
-
-def build_walk_arrays(path: Any) -> dict[str, np.ndarray]:
-    """Read a map file's walkable ways and number them (:func:`walk_arrays`)."""
-    from dispatch.roads.osm import read_walkways
-
-    return walk_arrays(read_walkways(path))

@@ -15,13 +15,14 @@ cache); :mod:`dispatch.routing.reach` uses it to find where a class's crew leave
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Mapping
 from typing import Any
 
+import numba
 import numpy as np
 from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import dijkstra
 
 from dispatch.geo import haversine_m
 from dispatch.roads.graph import RoadGraph
@@ -196,6 +197,7 @@ class WalkGraph:
         down = np.flatnonzero(np.diff(self.node_osm) <= 0)
         self._n_sorted = int(down[0]) + 1 if len(down) else self.n_nodes
         self._csr: csr_matrix | None = None
+        self._py: tuple[list[int], list[int], list[float], list[float]] | None = None
         self._csr_edge = np.zeros(0, dtype=np.int64)
         self._index: tuple[SnapIndex, tuple[Any, ...], np.ndarray] | None = None
 
@@ -247,45 +249,43 @@ class WalkGraph:
 
     def point(self, edge: int, frac: float) -> tuple[float, float]:
         """``(lat, lon)`` at a fraction along an edge."""
-        u, v = int(self.edge_u[edge]), int(self.edge_v[edge])
-        return (float(self.node_lat[u] + frac * (self.node_lat[v] - self.node_lat[u])),
-                float(self.node_lon[u] + frac * (self.node_lon[v] - self.node_lon[u])))  # fmt: skip
+        if self._py is None:  # plain lists: the per-call path reads a few items
+            self._py = (self.edge_u.tolist(), self.edge_v.tolist(), self.node_lat.tolist(),
+                        self.node_lon.tolist())  # fmt: skip
+        eu, ev, la, lo = self._py
+        u, v = eu[edge], ev[edge]
+        return la[u] + frac * (la[v] - la[u]), lo[u] + frac * (lo[v] - lo[u])
 
     def within(self, edge: int, frac: float, limit_m: float) -> tuple[np.ndarray, np.ndarray]:
         """Nodes within ``limit_m`` metres on foot of a position on an edge, and their distances
         (a Dijkstra bounded by the limit, from both ends of the edge), sorted by node."""
-        nodes, dist, _ = self._search(edge, frac, limit_m, False)
-        return nodes, dist
+        dist, _ = self._search(edge, frac, limit_m)
+        nodes = np.flatnonzero(dist <= limit_m)
+        return nodes, dist[nodes]
 
-    def _search(
-        self, edge: int, frac: float, limit_m: float, paths: bool
-    ) -> tuple[np.ndarray, np.ndarray, Any]:
+    def _search(self, edge: int, frac: float, limit_m: float) -> tuple[np.ndarray, np.ndarray]:
+        csr = self.csr()
         u, v = int(self.edge_u[edge]), int(self.edge_v[edge])
         a = frac * float(self.edge_len_m[edge])
-        b = float(self.edge_len_m[edge]) - a
-        got = dijkstra(self.csr(), directed=True, indices=[u, v], limit=limit_m,
-                       return_predecessors=paths)  # fmt: skip
-        d, pred = got if paths else (got, None)
-        best = np.minimum(d[0] + a, d[1] + b)
-        nodes = np.flatnonzero(best <= limit_m)
-        return nodes, best[nodes], (d[0] + a <= d[1] + b, pred)
+        dist = np.full(self.n_nodes, np.inf)
+        pred = np.full(self.n_nodes, -1, dtype=np.int64)
+        _bounded_dijkstra(csr.indptr, csr.indices, csr.data, u, a, v,
+                          float(self.edge_len_m[edge]) - a, limit_m, dist, pred)  # fmt: skip
+        return dist, pred
 
     def path_edges(self, edge: int, frac: float, node: int, limit_m: float) -> list[int]:
         """The edges of a shortest walk from a node to a position on an edge (the position's own
         edge last), or ``[]`` when the node is farther than ``limit_m``."""
-        nodes, _, (from_u, pred) = self._search(edge, frac, limit_m, True)
-        if node not in set(nodes.tolist()):
+        dist, pred = self._search(edge, frac, limit_m)
+        if not dist[node] <= limit_m:
             return []
-        row = 0 if from_u[node] else 1
         csr = self.csr()
         out = []
         x = node
-        while pred[row, x] >= 0:
-            p = int(pred[row, x])
-            lo, hi = int(csr.indptr[x]), int(csr.indptr[x + 1])
-            j = lo + int(np.searchsorted(csr.indices[lo:hi], p))
+        while pred[x] >= 0:  # pred: the CSR entry (p -> x) the search came along
+            j = int(pred[x])
             out.append(int(self._csr_edge[j]))
-            x = p
+            x = int(np.searchsorted(csr.indptr, j, side="right")) - 1
         return [*out, edge]
 
     def nodes_of_osm(self, osm_ids: np.ndarray) -> np.ndarray:
@@ -311,3 +311,30 @@ def walk_digest(arrays: Mapping[str, np.ndarray]) -> str:
         h.update(str(a.dtype).encode())
         h.update(a.tobytes())
     return h.hexdigest()
+
+
+@numba.njit(cache=True, nogil=True)
+def _bounded_dijkstra(
+    ptr: np.ndarray, idx: np.ndarray, wts: np.ndarray, u: int, a: float, v: int, b: float,
+    limit: float, dist: np.ndarray, pred: np.ndarray,
+) -> None:  # fmt: skip
+    """Dijkstra from a point on an edge (``a`` metres to ``u``, ``b`` to ``v``), settling only
+    nodes within ``limit``; ``pred[x]`` is the CSR entry the search reached ``x`` along (-1 at
+    ``u``/``v``). ``dist`` and ``pred`` come filled with inf and -1."""
+    h = [(a, u), (b, v)]
+    heapq.heapify(h)
+    if a <= limit:
+        dist[u] = a
+    if b <= limit and b < dist[v]:
+        dist[v] = b
+    while h:
+        d, x = heapq.heappop(h)
+        if d > dist[x] or d > limit:
+            continue
+        for j in range(ptr[x], ptr[x + 1]):
+            y = np.int64(idx[j])
+            nd = d + wts[j]
+            if nd <= limit and nd < dist[y]:
+                dist[y] = nd
+                pred[y] = j
+                heapq.heappush(h, (nd, y))

@@ -741,8 +741,8 @@ def class_reach(
     call (it runs once per query, and only when some class cannot drive to the call)."""
     from dispatch.routing.reach import SAME_ROAD_M
 
-    if reach.drivable_edges(c)[site.edge] or drive_dist_m <= site.dist_m + SAME_ROAD_M:
-        return reach.class_reach(site, c, drive_dist_m, (np.zeros(0, np.int64), np.zeros(0)))
+    if drive_dist_m <= site.dist_m + SAME_ROAD_M or reach.drivable_edges(c)[site.edge]:
+        return reach.drive_reach[c]
     if not around:
         around.append(reach.around(site))
     return reach.class_reach(site, c, drive_dist_m, around[0])
@@ -770,10 +770,15 @@ def _walk_eta(
     uid: str, eta: float, turnout: float, cu: ClassUnits, j: int, w: np.ndarray, routes: bool,
 ) -> UnitETA:  # fmt: skip
     """A unit's answer through its best access point (the one minimising drive + walk)."""
+    from dispatch.routing.reach import walk_pick_kernel
+
     pos = cu.pos
     ua, ut = int(pos.arc[j]), float(pos.t[j])
-    drive = matrix(engine, w, np.array([ua]), np.array([ut]), cr.ap_arc, cr.ap_t)[0]
-    i = int(np.argmin(drive + cr.ap_walk_s))
+    dws = engine.scratch()
+    limit = eta - turnout - float(cr.ap_walk_s.min())
+    i, _ = walk_pick_kernel(engine.fwd_p, engine.ends_p, w, ua, ut, cr.ap_arc, cr.ap_t,
+                            cr.ap_walk_s, dws.sp, dws.next_stamp(),
+                            limit + 1e-9 * max(1.0, eta))  # fmt: skip
     walk_s = float(cr.ap_walk_s[i])
     r = None
     leg: tuple[tuple[float, float], ...] = ()

@@ -41,8 +41,12 @@ from dispatch.routing.kernels import (
     Packed,
     Scratch,
     UnitPositions,
+    heap_pop,
+    leave_seed,
     reach_seed,
+    relax,
     same_arc_time,
+    seed_heap,
 )
 
 #: Reach kinds, in rank order (a unit that reaches comes before one beyond reach).
@@ -127,6 +131,17 @@ class ReachModel:
         self._lock = threading.Lock()
         self._tables: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
         self._drivable: dict[int, np.ndarray] = {}
+        self._tol = float(engine.settings.snap_tolerance_m)
+        self._way: list[int] = walk.edge_way.tolist()
+        self._kind: list[str] = [WALK_KINDS[k] for k in walk.edge_kind.tolist()]
+        limits = {v: float(p.max_walk_m) for v, p in engine.settings.profiles.items()}
+        #: the answer for a class that drives to the call (one value per class, no allocation)
+        self.drive_reach = tuple(
+            ClassReach(
+                v, "drive", "", "", _EMPTY_I, _EMPTY_F, _EMPTY_I, _EMPTY_F, _EMPTY_F, limits[v]
+            )  # fmt: skip
+            for v in VEHICLE_CLASSES
+        )
 
     # --- per-class tables -----------------------------------------------------------------------
 
@@ -200,13 +215,12 @@ class ReachModel:
 
     def locate(self, lat: float, lon: float, tolerance_m: float | None = None) -> CallSite | None:
         """Where a call stands on the walk network (``None`` beyond the snap tolerance)."""
-        tol = self.engine.settings.snap_tolerance_m if tolerance_m is None else tolerance_m
+        tol = self._tol if tolerance_m is None else tolerance_m
         e, f, d = self.walk.locate(lat, lon, tol)
         if e < 0:
             return None
         plat, plon = self.walk.point(e, f)
-        return CallSite(e, f, d, plat, plon, int(self.walk.edge_way[e]),
-                        WALK_KINDS[int(self.walk.edge_kind[e])])  # fmt: skip
+        return CallSite(e, f, d, plat, plon, self._way[e], self._kind[e])
 
     def search_radius_m(self) -> float:
         """How far on foot access points are searched: the largest on-foot limit, at least the
@@ -228,8 +242,7 @@ class ReachModel:
         prof = self.engine.settings.profiles[vehicle]
         limit = float(prof.max_walk_m)
         if self.drivable_edges(c)[site.edge] or drive_dist_m <= site.dist_m + SAME_ROAD_M:
-            return ClassReach(vehicle, "drive", "", "", _EMPTY_I, _EMPTY_F, _EMPTY_I, _EMPTY_F,
-                              _EMPTY_F, limit)  # fmt: skip
+            return self.drive_reach[c]
         nodes, dist = self.around(site) if around is None else around
         ptr, arc, t, _ = self._positions(c)
         cnt = ptr[nodes + 1] - ptr[nodes]
@@ -327,3 +340,51 @@ def walk_dispatch_kernel(
         unit_best[u] = x + units.turnout[u]
     return kfastest_kernel(rev, w, seed_node, seed_cost, s, cur, ex, unit_best, k, bound,
                            min_extra, slack)  # fmt: skip
+
+
+@numba.njit(cache=True, nogil=True)
+def walk_pick_kernel(
+    fwd_: Packed, ends_: Packed, w: np.ndarray, unit_arc: int, unit_t: float,
+    ap_arc: np.ndarray, ap_t: np.ndarray, ap_walk_s: np.ndarray, s_: Packed, cur: int,
+    limit: float,
+) -> tuple[int, float]:  # fmt: skip
+    """The access point a unit uses: ``(row, drive s)`` minimising drive + walk (row -1: none).
+
+    A forward search from the unit bounded by ``limit`` (its drive + walk less the shortest walk:
+    no access point farther by road can be its best), then each access point's reach seeds."""
+    fwd = Adjacency(*fwd_)
+    ends = ArcEnds(*ends_)
+    s = Scratch(*s_)
+    seed_node = np.empty(3, dtype=np.int64)
+    seed_cost = np.empty(3)
+    for j in range(3):
+        seed_node[j], seed_cost[j] = leave_seed(ends, w, unit_arc, unit_t, j)
+    size = seed_heap(seed_node, seed_cost, s, cur)
+    while size > 0:
+        d = s.hd[0]
+        v = s.hv[0]
+        size = heap_pop(s.hd, s.hv, size)
+        if d > s.dist[v]:
+            continue
+        if d > limit:
+            break
+        size = relax(fwd, w, v, d, s, cur, size)
+    best = np.inf
+    best_row = -1
+    best_drive = np.inf
+    for i in range(len(ap_arc)):
+        x = np.inf
+        if ap_arc[i] == unit_arc:
+            x = same_arc_time(ends.twin, w, unit_arc, unit_t, ap_t[i])
+        for k in range(3):
+            r, c = reach_seed(ends, w, ap_arc[i], ap_t[i], k)
+            if r >= 0 and c < np.inf and s.stamp[r] == cur and s.dist[r] <= limit:
+                y = s.dist[r] + c
+                if y < x:
+                    x = y
+        tot = x + ap_walk_s[i]
+        if tot < best:
+            best = tot
+            best_row = i
+            best_drive = x
+    return best_row, best_drive

@@ -321,7 +321,7 @@ def _bounded_dijkstra(
     """Dijkstra from a point on an edge (``a`` metres to ``u``, ``b`` to ``v``), settling only
     nodes within ``limit``; ``pred[x]`` is the CSR entry the search reached ``x`` along (-1 at
     ``u``/``v``). ``dist`` and ``pred`` come filled with inf and -1."""
-    h = [(a, u), (b, v)]
+    h: list[tuple[float, int]] = [(a, u), (b, v)]
     heapq.heapify(h)
     if a <= limit:
         dist[u] = a
@@ -332,9 +332,9 @@ def _bounded_dijkstra(
         if d > dist[x] or d > limit:
             continue
         for j in range(ptr[x], ptr[x + 1]):
-            y = np.int64(idx[j])
+            y = int(np.int64(idx[j]))
             nd = d + wts[j]
             if nd <= limit and nd < dist[y]:
                 dist[y] = nd
                 pred[y] = j
-                heapq.heappush(h, (nd, y))
+                heapq.heappush(h, (float(nd), y))

@@ -1209,10 +1209,18 @@ def eta_matrix(
 
 def check_scenes(net: Any, incidents: Sequence[Incident]) -> None:
     """Snap each incident scene; raise :class:`IncidentError` naming the incident if one fails."""
+    reach_of = getattr(net, "reach", None)  # a Network: some class may reach it on foot
     for inc in incidents:
         try:
             net.snap(inc.point, vehicle="ambulance")
         except PointError as exc:
+            reach = reach_of(inc.point) if reach_of is not None else {}
+            if any(r.reaches for r in reach.values()):
+                continue  # off the ambulance network, but a class reaches it (drive + walk)
+            if reach:  # say why no class reaches it (dispatch.routing.reach)
+                why = "; ".join(f"{v}: {r.why}" for v, r in reach.items())
+                raise IncidentError(f"incident {inc.id!r} is beyond the reach of every class: "
+                                    f"{why}") from None  # fmt: skip
             raise IncidentError(f"incident {inc.id!r}: {exc}") from None
 
 

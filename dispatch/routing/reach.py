@@ -155,6 +155,10 @@ class ReachModel:
         eng = self.engine
         g = eng.graph
         ok = eng.allowed(VEHICLE_CLASSES[c]) & (((eng.snap_access("to") >> c) & 1) == 1)
+        # inside a two-way pair's geometry, (a, t) and (twin, 1 - t) give the same reach seeds:
+        # keep one; at the ends keep both (next to an expanded junction the ends differ)
+        twin = g.arc_twin
+        canonical = (twin < 0) | ~ok[np.maximum(twin, 0)] | (np.arange(g.n_arcs) < twin)
         arcs = np.flatnonzero(ok)
         lo = g.geom_ptr[arcs]
         npts = g.geom_ptr[arcs + 1] - lo
@@ -171,7 +175,8 @@ class ReachModel:
         last = idx == np.repeat(lo + npts - 1, npts)
         t = np.where(last, 1.0, t)
         node = self.walk.nodes_of_osm(g.geom_node[idx])
-        keep = node >= 0
+        end = last | (idx == np.repeat(lo, npts))
+        keep = (node >= 0) & (canonical[rows] | end)
         rows, t, node = rows[keep], t[keep], node[keep]
         order = np.lexsort((t, rows, node))
         rows, t, node = rows[order], t[order], node[order]

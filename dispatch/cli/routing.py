@@ -106,18 +106,31 @@ def cmd_nearest(args: argparse.Namespace) -> int:
                 print(f"dispatch: error: {error}", file=sys.stderr)
             continue
         assert call is not None
+        reach = net.reach((call["lat"], call["lon"]))
+        if all(r.kind == "drive" for r in reach.values()):
+            reach = {}  # a call on a road every class drives to: the answer as before
         if args.json:
             rec: dict[str, Any] = {"call": call["id"], "units": [u.as_dict() for u in best]}
             if not best:
                 rec["unreachable"] = True
+            if reach:  # which class reaches the call, and how (issue 12)
+                rec["reach"] = {v: r.as_dict() for v, r in reach.items()}
             print(json.dumps(rec))
             continue
         print(f"call {call['id']} at {call['lat']:.6f},{call['lon']:.6f}")
         if not best:
             print("  unreachable: no available unit can reach this call (closed roads?)")
         for i, u in enumerate(best, 1):
+            walk = ""
+            if u.reach != "drive" and u.access_point is not None:
+                walk = (f" + walk {u.walk_m:.0f} m {u.walk_s:.0f} s from "
+                        f"{u.access_point[0]:.6f},{u.access_point[1]:.6f}")  # fmt: skip
+            flag = "  [beyond reach]" if u.reach == "beyond_reach" else ""
             print(f"  {i}. {u.unit:<12} {u.vehicle:<12} ETA {_mmss(u.eta_s):>6} "
-                  f"(turnout {u.turnout_s:.0f} s + drive {u.drive_s:.0f} s)")  # fmt: skip
+                  f"(turnout {u.turnout_s:.0f} s + drive {u.drive_s:.0f} s{walk}){flag}")  # fmt: skip
+        for v, r in reach.items():
+            if r.kind != "drive":
+                print(f"  {v}: {r.kind}; {r.reason}")
     if failed:
         sys.stdout.flush()
         print(f"dispatch: error: {failed} of {len(rows)} calls failed (see above)", file=sys.stderr)

@@ -600,7 +600,7 @@ class UnitAssignment:
     requirement : str
         Run-card class it fills.
     eta_s, drive_s, turnout_s : float
-        ETA at the scene (= turnout + drive), seconds.
+        ETA at the scene (= turnout + drive + walk), seconds.
     optional : bool
         Optional first responder (``only_if_first``).
     redispatched_from_priority : int or None
@@ -618,6 +618,14 @@ class UnitAssignment:
     optional: bool = False
     redispatched_from_priority: int | None = None
     route: Any = None
+    walk_s: float = 0.0
+    walk_coords: tuple[tuple[float, float], ...] = ()
+
+    @property
+    def reach(self) -> str:
+        """``"drive"``, or ``"drive+walk"`` when the crew covers the last part on foot
+        (:mod:`dispatch.routing.reach`; ``walk_s`` may exceed the class's on-foot limit)."""
+        return "drive+walk" if self.walk_s > 0 else "drive"
 
     @property
     def length_m(self) -> float | None:
@@ -640,6 +648,9 @@ class UnitAssignment:
             out["redispatched_from_priority"] = self.redispatched_from_priority
         if self.route is not None:
             out["length_m"] = round(float(self.route.length_m), 1)
+        if self.walk_s > 0:
+            out["reach"] = self.reach
+            out["walk_s"] = round(self.walk_s, 1)
         return out
 
 
@@ -825,7 +836,8 @@ def incident_features(plan: IncidentPlan) -> list[dict[str, Any]]:
     """GeoJSON features (lon/lat) of one incident's plan.
 
     The scene (Point, ``role="incident"``), each unit's route when it was computed (LineString,
-    ``role="unit_route"``), and the hospital (Point, ``role="hospital"``) with its route
+    ``role="unit_route"``; to the access point when the crew walks the rest, that walk a dashed
+    LineString ``role="unit_walk"``), and the hospital (Point, ``role="hospital"``) with its route
     (``role="hospital_route"``) when computed.
     """
     inc = plan.incident
@@ -842,6 +854,14 @@ def incident_features(plan: IncidentPlan) -> list[dict[str, Any]]:
             props = f.setdefault("properties", {})
             props.update({"role": "unit_route", "incident": inc.id, **a.to_dict()})
             feats.append(f)
+        if len(a.walk_coords) >= 2:  # the on-foot leg from the access point, drawn dashed
+            feats.append({
+                "type": "Feature",
+                "geometry": {"type": "LineString",
+                             "coordinates": [[lon, lat] for lat, lon in a.walk_coords]},
+                "properties": {"role": "unit_walk", "incident": inc.id, "unit": a.unit,
+                               "walk_s": round(a.walk_s, 1), "dashArray": "6 6"},
+            })  # fmt: skip
     h = plan.hospital
     if h is not None:
         feats.append(
@@ -982,6 +1002,7 @@ def _make_plan(
     def ua(u: int, i: int, cls: str, opt: bool) -> UnitAssignment:
         unit = units[u]
         redis = unit.assigned_priority if unit.status == "en_route" else None
+        walk = float(problem.eta_s[u, i]) - unit.effective_turnout_s - float(drive_s[u, i])
         return UnitAssignment(
             unit=unit.id,
             vehicle=unit.vehicle,
@@ -991,6 +1012,7 @@ def _make_plan(
             turnout_s=unit.effective_turnout_s,
             optional=opt,
             redispatched_from_priority=redis,
+            walk_s=walk if walk > 1e-6 else 0.0,
         )
 
     filled = np.zeros(problem.n_demands, dtype=int)
@@ -1134,20 +1156,35 @@ def eta_matrix(
 ) -> tuple[np.ndarray, np.ndarray, dict[str, str]]:
     """Road ETAs from every unit to every point, by each unit's vehicle class.
 
+    With the crew at the call: a point on a way the class cannot drive (an alley) is reached by
+    driving to the best access point and walking (``net.reach_times``, :mod:`dispatch.routing.reach`),
+    also beyond the class's on-foot limit (the long walk is in the ETA; ``fastest_units`` ranks
+    such units after those within their limit).
+
     Returns
     -------
     eta_s : ndarray, shape (n_units, n_points)
-        Turnout + drive time, seconds (``inf`` = unreachable; also for ``busy`` and
+        Turnout + drive + walk time, seconds (``inf`` = unreachable; also for ``busy`` and
         ``out_of_service`` units, which are not routed).
     drive_s : ndarray, shape (n_units, n_points)
-        Drive time only.
+        Drive time only (``eta_s - turnout - drive_s`` is the on-foot leg).
     problems : dict
         Unit id -> why it was treated as unreachable (e.g. off the map).
     """
     pts = np.asarray(points, dtype=float).reshape(-1, 2)
     n_u = len(units)
     drive = np.full((n_u, len(pts)), math.inf)
+    walk = np.zeros((n_u, len(pts)))
     problems: dict[str, str] = {}
+    reach_times = getattr(net, "reach_times", None)  # a Network; a plain TravelOracle drives only
+
+    def times(origins: np.ndarray, cls: str) -> tuple[np.ndarray, np.ndarray]:
+        if reach_times is None:
+            tt = np.asarray(net.travel_times(origins, pts, vehicle=cls, hour=hour), dtype=float)
+            return tt, np.zeros_like(tt)
+        dr, wk = reach_times(origins, pts, vehicle=cls, hour=hour)
+        return np.asarray(dr, dtype=float), np.asarray(wk, dtype=float)
+
     by_class: dict[str, list[int]] = {}
     for u, unit in enumerate(units):
         if unit.dispatchable or unit.status == "en_route":  # busy / out of service: never sent
@@ -1155,25 +1192,35 @@ def eta_matrix(
     for cls, rows in sorted(by_class.items()):
         origins = np.array([units[u].point for u in rows], dtype=float)
         try:
-            tt = np.asarray(net.travel_times(origins, pts, vehicle=cls, hour=hour), dtype=float)
+            tt, wk = times(origins, cls)
             drive[rows, :] = tt.reshape(len(rows), len(pts))
+            walk[rows, :] = wk.reshape(len(rows), len(pts))
         except PointError:
             for u in rows:  # find the culprits; the others still count
                 try:
-                    tt = net.travel_times(np.array([units[u].point]), pts, vehicle=cls, hour=hour)
-                    drive[u, :] = np.asarray(tt, dtype=float).reshape(-1)
+                    tt, wk = times(np.array([units[u].point]), cls)
+                    drive[u, :] = tt.reshape(-1)
+                    walk[u, :] = wk.reshape(-1)
                 except PointError as exc:
                     problems[units[u].id] = str(exc)
     turn = np.array([u.effective_turnout_s for u in units], dtype=float)
-    return drive + turn[:, None], drive, problems
+    return drive + walk + turn[:, None], drive, problems
 
 
 def check_scenes(net: Any, incidents: Sequence[Incident]) -> None:
     """Snap each incident scene; raise :class:`IncidentError` naming the incident if one fails."""
+    reach_of = getattr(net, "reach", None)  # a Network: some class may reach it on foot
     for inc in incidents:
         try:
             net.snap(inc.point, vehicle="ambulance")
         except PointError as exc:
+            reach = reach_of(inc.point) if reach_of is not None else {}
+            if any(r.reaches for r in reach.values()):
+                continue  # off the ambulance network, but a class reaches it (drive + walk)
+            if reach:  # say why no class reaches it (dispatch.routing.reach)
+                why = "; ".join(f"{v}: {r.why}" for v, r in reach.items())
+                raise IncidentError(f"incident {inc.id!r} is beyond the reach of every class: "
+                                    f"{why}") from None  # fmt: skip
             raise IncidentError(f"incident {inc.id!r}: {exc}") from None
 
 

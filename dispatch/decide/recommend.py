@@ -275,6 +275,12 @@ def recommend(
         routed = []
         for a in plan.units:
             unit = by_id[a.unit]
+            if a.walk_s > 0:  # the route ends where the crew leaves the vehicle
+                row = {"id": unit.id, "vehicle": unit.vehicle, "lat": unit.point[0],
+                       "lon": unit.point[1], "turnout_s": unit.effective_turnout_s}  # fmt: skip
+                (best,) = net.fastest_units(incident.point, [row], k=1, hour=hour, routes=True)
+                routed.append(replace(a, route=best.route, walk_coords=best.walk_coords))
+                continue
             rt = net.route(unit.point, incident.point, vehicle=unit.vehicle, hour=hour)
             routed.append(replace(a, route=rt))
         plan = replace(plan, units=tuple(routed))

@@ -57,7 +57,7 @@ from dispatch.roads.profiles import (
 )
 
 #: Bump when the compiled format or the compile rules change: old caches are then rebuilt.
-FORMAT_VERSION = 7
+FORMAT_VERSION = 8
 
 ARRAY_NAMES = (
     "node_osmid", "node_lat", "node_lon",

@@ -32,7 +32,7 @@ from dispatch.errors import CacheError, ClosureError, MapError, PointError
 from dispatch.io.atomic import atomic_open
 from dispatch.roads.compile import ARRAY_NAMES, FORMAT_VERSION, build_arrays, digest
 from dispatch.roads.graph import RoadGraph
-from dispatch.roads.osm import Facility, file_sha256, resolve_map
+from dispatch.roads.osm import Facility, file_sha256, read_walkways, resolve_map
 from dispatch.roads.profiles import (
     ROAD_CATEGORIES,
     VEHICLE_CLASSES,
@@ -48,11 +48,13 @@ from dispatch.roads.snapping import (
     position,
     snap_arrays,
 )
+from dispatch.roads.walk import WALK_ARRAY_NAMES, WalkGraph, walk_arrays, walk_digest
 from dispatch.routing import closures as _cl
 from dispatch.routing import queries as _q
 from dispatch.routing.closures import Closure, ClosureSet
 from dispatch.routing.engine import Engine, EnginePolicy, check_hour
 from dispatch.routing.queries import Fleet, Route, UnitETA
+from dispatch.routing.reach import ClassReach, ReachModel
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +89,16 @@ def _load(path: Path, map_sha: str) -> tuple[dict[str, np.ndarray], dict[str, An
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
             arrays = {name: z[name] for name in ARRAY_NAMES}
+            missing_walk = [n for n in WALK_ARRAY_NAMES if n not in z.files]
+            arrays.update({name: z[name] for name in WALK_ARRAY_NAMES if name in z.files})
     except Exception as exc:  # zip/npz/json errors of every kind mean a corrupt file
         raise CacheError(f"cache file {str(path)!r} is corrupt: {exc}") from None
     if meta.get("map_sha256") != map_sha or meta.get("format") != FORMAT_VERSION:
         raise CacheError(f"cache file {str(path)!r} belongs to another map or format")
     if digest(arrays) != meta.get("digest"):
         raise CacheError(f"cache file {str(path)!r} is corrupt: checksum mismatch")
+    if missing_walk or walk_digest(arrays) != meta.get("walk_digest"):
+        raise CacheError(f"cache file {str(path)!r} is corrupt: walk network missing or changed")
     return arrays, meta
 
 
@@ -156,6 +162,9 @@ def load_network(
     elif rebuild and cpath.exists() and not _ours(cpath):
         save = False
     arrays, meta = build_arrays(path, settings, sha=sha)
+    walk = walk_arrays(read_walkways(path))  # the walk network (dispatch.roads.walk), alongside
+    arrays = {**arrays, **walk}
+    meta["walk_digest"] = walk_digest(walk)
     if save:
         try:
             _save(cpath, arrays, meta)
@@ -199,6 +208,7 @@ class Network:
     digest: str
     stats: dict[str, Any]
     facilities: tuple[Facility, ...]
+    reach_model: ReachModel | None
     n_nodes: int
     n_arcs: int
     access: np.ndarray
@@ -228,8 +238,10 @@ class Network:
         self, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], settings: NetworkSettings,
         *, policy: EnginePolicy | None = None,
     ) -> None:  # fmt: skip
-        graph = RoadGraph(arrays)
+        graph = RoadGraph({k: v for k, v in arrays.items() if not k.startswith("walk_")})
         self._setup(graph, Engine(graph, settings, policy), dict(meta), ClosureSet())
+        walk = WalkGraph(arrays) if all(n in arrays for n in WALK_ARRAY_NAMES) else None
+        self.reach_model = None if walk is None else ReachModel(walk, self.engine)
 
     def _setup(
         self, graph: RoadGraph, engine: Engine, meta: dict[str, Any], closures: ClosureSet
@@ -295,6 +307,7 @@ class Network:
         cs = _as_closure_set(closures)
         view = object.__new__(Network)
         view._setup(self.graph, self.engine, self.meta, cs)
+        view.reach_model = self.reach_model
         return view
 
     def new_closure(
@@ -551,6 +564,54 @@ class Network:
         return _q.travel_times(self.engine, self._cs(closures), origins, destinations,
                                vehicle=vehicle, hour=hour)  # fmt: skip
 
+    def reach_times(
+        self, origins: object, destinations: object, *, vehicle: str = "ambulance",
+        hour: float | None = None, closures: ClosureSet | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """``(drive_s, walk_s)`` matrices with the crew at the call (:mod:`dispatch.routing.reach`).
+
+        Like :meth:`travel_times`, but a destination on a way the class cannot drive is reached
+        through its best access point plus an on-foot leg (``walk_s``); ``inf`` beyond the class's
+        on-foot limit. Response time = ``turnout + drive_s + walk_s``.
+
+        Examples
+        --------
+        >>> net = load_network("danang")
+        >>> drive, walk = net.reach_times([(16.0594, 108.2099)], [(16.0467028, 108.2118639)],
+        ...                               vehicle="fire_engine")
+        >>> bool(drive[0, 0] > 0), round(float(walk[0, 0]))
+        (True, 131)
+        """
+        return _q.reach_times(self.engine, self._cs(closures), self.reach_model, origins,
+                              destinations, vehicle=vehicle, hour=hour)  # fmt: skip
+
+    def reach(self, call: object) -> dict[str, ClassReach]:
+        """How each class reaches a call: ``"drive"``, ``"drive+walk"`` or ``"beyond_reach"``
+        with the reason (:class:`~dispatch.routing.reach.ClassReach`); ``{}`` without a walk network.
+
+        Examples
+        --------
+        >>> net = load_network("danang")
+        >>> {v: r.kind for v, r in net.reach((16.0467028, 108.2118639)).items()}["fire_engine"]
+        'drive+walk'
+        """
+        pts = as_points(call, name="call")
+        if len(pts) != 1:
+            raise PointError(f"call must be one (lat, lon), got {len(pts)} points")
+        check_points(self.bbox, pts, name="call")
+        rm = self.reach_model
+        if rm is None:
+            return {}
+        lat, lon = float(pts[0, 0]), float(pts[0, 1])
+        site = rm.locate(lat, lon)
+        if site is None:
+            return {}
+        out = {}
+        for c, v in enumerate(VEHICLE_CLASSES):
+            a0, _, d0 = self.engine.snap_call(lat, lon, c)
+            out[v] = _q.class_reach(rm, site, c, d0 if a0 >= 0 else np.inf, [])
+        return out
+
     def route(
         self, origin: object, destination: object, *, vehicle: str = "ambulance",
         hour: float | None = None, closures: ClosureSet | None = None,
@@ -616,7 +677,7 @@ class Network:
         (['A1'], True)
         """
         return _q.fastest_units(self.engine, self._cs(closures), call, units, k=k, hour=hour,
-                                routes=routes)  # fmt: skip
+                                routes=routes, reach=self.reach_model)  # fmt: skip
 
     # --- exports ------------------------------------------------------------------------------
 

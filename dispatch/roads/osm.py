@@ -463,3 +463,81 @@ def fetch_map(place: str, out: Path) -> Path:
     except OSError as exc:  # pragma: no cover
         raise MapError(f"cannot write {str(out)!r}: {exc.strerror or exc}") from None
     return out  # pragma: no cover
+
+
+@dataclass
+class RawWalk:
+    """The walkable ways of an OSM file (see :mod:`dispatch.roads.walk`), before any graph is built.
+
+    One row per consecutive pair of present nodes of a walkable way (``seg_*``), the node
+    coordinates (``node_*``, sorted by OSM id) and the nodes a person on foot cannot pass.
+    """
+
+    seg_a: np.ndarray  # int64 OSM node id
+    seg_b: np.ndarray
+    seg_way: np.ndarray  # int64 OSM way id
+    seg_kind: np.ndarray  # int8 index into dispatch.roads.walk.WALK_KINDS
+    seg_drive_mask: np.ndarray  # uint8 classes the way's tags open to driving (0: none)
+    node_id: np.ndarray  # int64 sorted
+    node_lat: np.ndarray
+    node_lon: np.ndarray
+    blocked: np.ndarray  # int64 sorted OSM ids of nodes closed to people on foot
+
+
+def read_walkways(path: Path) -> RawWalk:
+    """Read every way a person can walk or drag a hose along (:func:`dispatch.roads.walk.walk_kind`).
+
+    A second pass over the file, apart from :func:`read_osm`: the drive network never sees it.
+
+    Raises
+    ------
+    MapError
+        When the file cannot be parsed.
+    """
+    import osmium
+
+    from dispatch.roads.walk import node_blocks_walk, walk_kind
+
+    seg: list[tuple[int, int, int, int, int]] = []
+    coords: dict[int, tuple[float, float]] = {}
+    blocked: set[int] = set()
+    try:
+        for item in osmium.FileProcessor(str(path)).with_locations():
+            obj: Any = item
+            if obj.is_node():
+                if len(obj.tags) and node_blocks_walk(dict(obj.tags)):
+                    blocked.add(obj.id)
+                continue
+            if not obj.is_way():
+                continue
+            tags = dict(obj.tags)
+            kind = walk_kind(tags)
+            if kind is None:
+                continue
+            rules = classify_way(tags)
+            drive = 0 if rules is None else rules.open_mask
+            prev: int | None = None
+            for n in obj.nodes:
+                if not n.location.valid():
+                    prev = None
+                    continue
+                coords[n.ref] = (n.location.lat, n.location.lon)
+                if prev is not None and prev != n.ref:
+                    seg.append((prev, n.ref, obj.id, kind, drive))
+                prev = n.ref
+    except RuntimeError as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise MapError(f"cannot read OSM file {str(path)!r}: {reason}") from None
+    node_id = np.array(sorted(coords), dtype=np.int64)
+    cols = list(zip(*seg, strict=True)) if seg else [(), (), (), (), ()]
+    return RawWalk(
+        seg_a=np.array(cols[0], dtype=np.int64),
+        seg_b=np.array(cols[1], dtype=np.int64),
+        seg_way=np.array(cols[2], dtype=np.int64),
+        seg_kind=np.array(cols[3], dtype=np.int8),
+        seg_drive_mask=np.array(cols[4], dtype=np.uint8),
+        node_id=node_id,
+        node_lat=np.array([coords[int(i)][0] for i in node_id], dtype=np.float64),
+        node_lon=np.array([coords[int(i)][1] for i in node_id], dtype=np.float64),
+        blocked=np.array(sorted(blocked & coords.keys()), dtype=np.int64),
+    )

@@ -268,6 +268,14 @@ class VehicleProfile:
         stands for the P.106a/P.106b "no lorries" signs that keep goods vehicles out of the
         centre, a traffic rule priority vehicles on duty are not bound by (see
         :data:`HGV_BAN_RULE`). ``hgv=yes``/``designated`` still open a road either way.
+    walk_speed_mps
+        Speed of the crew's on-foot leg from where the vehicle stops to a call it cannot drive to
+        (:mod:`dispatch.routing.reach`): walking with kit, carrying a stretcher, or laying hose.
+        ASSUMPTION, see :data:`DEFAULT_PROFILES`.
+    max_walk_m
+        Longest on-foot leg (metres along paths) before the call counts as beyond the class's
+        reach: the hose an engine carries, how far a crew carries a stretcher. ASSUMPTION, see
+        :data:`DEFAULT_PROFILES`.
     """
 
     name: str
@@ -287,6 +295,8 @@ class VehicleProfile:
     stop_delay_s: float = 0.0
     gate_delay_s: float = 0.0
     obey_hgv_bans: bool = False
+    walk_speed_mps: float = 1.2
+    max_walk_m: float = 300.0
 
     def validated(self) -> VehicleProfile:
         """Return self, or raise :class:`VehicleError` naming every bad field at once."""
@@ -302,6 +312,8 @@ class VehicleProfile:
             "height_m",
             "length_m",
             "contraflow_max_m",
+            "walk_speed_mps",
+            "max_walk_m",
         ):
             v = getattr(self, key)
             if isinstance(v, bool) or not (
@@ -383,30 +395,56 @@ HGV_BAN_RULE = "priority vehicles are not bound by hgv=no (QCVN 41:2019/BGTVT, L
 
 #: The default profiles. Every number is an ASSUMPTION (see :class:`VehicleProfile`); override with
 #: :func:`network_settings` or a scenario file.
+#:
+#: Width and height of the fire classes, reviewed against the norms (issue 12): TCVN 2622:1995 and
+#: QCVN 06:2022/BXD (section 6) require fire-truck access roads of at least 3.5 m clear width and
+#: 4.5 m clear height; IFC 503.1.1 asks for an apparatus road within 150 ft (45.7 m) of every
+#: exterior wall. These are *design* minima for new roads, not the narrowest road a truck can pass:
+#: ``width_m`` is the vehicle's width plus clearance, compared with a tagged road width. Engine:
+#: 2.5 m (a 6-9 t Hino/Isuzu chassis, SOURCE: typical body widths 2.3-2.5 m) + 0.5 m = 3.0 m, below
+#: the 3.5 m norm (a road narrower than the norm but 3.0 m wide is still driven, slowly); ladder
+#: 3.5 m = the TCVN/QCVN clear width (outriggers and turning need the full access road). Height
+#: stays the vehicle's own height (``maxheight`` is compared with it); the 4.5 m clear height of the
+#: norms is what a compliant road offers, not a vehicle dimension. Untagged narrow road types
+#: (``living_street``, ``service``, ``alley``, ``track``, ``path``) stay closed to both (ASSUMPTION:
+#: in Da Nang such ways are mostly kiệt/hẻm of 1-3 m, below the 3.5 m norm).
+#:
+#: On-foot leg (``walk_speed_mps``, ``max_walk_m``; ASSUMPTION, calibrate from incident records):
+#: ambulance crew carrying a stretcher and kit, 1.0 m/s up to 300 m (normal walking is about
+#: 1.3-1.4 m/s; a loaded two-person carry is slower; the issue's example is a 150 m stub);
+#: fire engine hose lay 0.8 m/s up to 500 m (Da Nang fires: hẻm 2 kiệt 3 Hà Thị Thân, December
+#: 2025, trucks about 100 m away; kiệt 110 Mẹ Suốt, August 2025, nearly 500 m of hose; 20 m hose
+#: lengths coupled as the crew advances); ladder crew 1.2 m/s, but the ladder itself is useless
+#: farther than IFC 503.1.1's 45.7 m (150 ft) from the wall, so its limit is 45.7 m; motorbike
+#: first responder walking with a kit bag 1.3 m/s up to 300 m.
 DEFAULT_PROFILES: dict[str, VehicleProfile] = {
     "ambulance": VehicleProfile(
         "ambulance", "115", emergency_factor=1.15, max_speed_kmh=90.0, width_m=2.5, weight_t=3.5,
         excluded_categories=("track", "path"), height_m=2.7, length_m=6.2,
         signal_delay_s=SIGNAL_DELAY_S["ambulance"], stop_delay_s=STOP_DELAY_S["ambulance"],
         gate_delay_s=GATE_DELAY_S["ambulance"],
+        walk_speed_mps=1.0, max_walk_m=300.0,
     ),
     "fire_engine": VehicleProfile(
         "fire_engine", "114", emergency_factor=1.05, max_speed_kmh=70.0, width_m=3.0, weight_t=15.0,
         excluded_categories=_NARROW, height_m=3.3, length_m=8.5,
         signal_delay_s=SIGNAL_DELAY_S["fire_engine"], stop_delay_s=STOP_DELAY_S["fire_engine"],
         gate_delay_s=GATE_DELAY_S["fire_engine"],
+        walk_speed_mps=0.8, max_walk_m=500.0,
     ),
     "ladder": VehicleProfile(
         "ladder", "114", emergency_factor=1.0, max_speed_kmh=60.0, width_m=3.5, weight_t=26.0,
         excluded_categories=_NARROW, height_m=3.8, length_m=11.0,
         signal_delay_s=SIGNAL_DELAY_S["ladder"], stop_delay_s=STOP_DELAY_S["ladder"],
         gate_delay_s=GATE_DELAY_S["ladder"],
+        walk_speed_mps=1.2, max_walk_m=45.7,
     ),
     "motorbike": VehicleProfile(
         "motorbike", "115", emergency_factor=1.10, max_speed_kmh=70.0, width_m=1.0, weight_t=0.3,
         excluded_categories=(), height_m=1.3, length_m=2.0,
         signal_delay_s=SIGNAL_DELAY_S["motorbike"], stop_delay_s=STOP_DELAY_S["motorbike"],
         gate_delay_s=GATE_DELAY_S["motorbike"],
+        walk_speed_mps=1.3, max_walk_m=300.0,
     ),
 }  # fmt: skip
 

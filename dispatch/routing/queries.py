@@ -24,7 +24,7 @@ import contextlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -41,8 +41,11 @@ from dispatch.routing.dijkstra import (
     p2p_kernel,
     tree_path,
 )
-from dispatch.routing.engine import Engine, PreparedFleet, UnitRow, check_hour
+from dispatch.routing.engine import ClassUnits, Engine, PreparedFleet, UnitRow, check_hour
 from dispatch.routing.kernels import same_arc_kernel
+
+if TYPE_CHECKING:
+    from dispatch.routing.reach import CallSite, ClassReach, ReachModel
 
 INF = np.inf
 
@@ -72,6 +75,62 @@ def travel_times(
     d_arc, d_t = engine.locate(d, vehicle, "destination", "to")
     w = engine.weights(vehicle, hour, closures)
     return matrix(engine, w, o_arc, o_t, d_arc, d_t)
+
+
+def reach_times(
+    engine: Engine, closures: ClosureSet, reach: ReachModel | None, origins: object,
+    destinations: object, *, vehicle: str = "ambulance", hour: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """``(drive_s, walk_s)`` from every origin to every destination with the crew at the call.
+
+    A destination standing on a way the class cannot drive (:mod:`dispatch.routing.reach`) is
+    reached through the access point that minimises drive + walk for each origin, also when the
+    walk exceeds the class's on-foot limit (``beyond_reach``: the crew still gets there, late);
+    ``inf`` when no access point lies within the search radius. Without a reach model (or where
+    the class drives) ``walk_s`` is 0 and ``drive_s`` is :func:`travel_times`.
+    """
+    hour = check_hour(hour)
+    c = check_vehicle(vehicle)
+    o = as_points(origins, name="origins")
+    d = as_points(destinations, name="destinations")
+    if reach is None:
+        return travel_times(engine, closures, o, d, vehicle=vehicle, hour=hour), np.zeros(
+            (len(o), len(d))
+        )
+    check_points(engine.graph.bbox, d, name="destination")
+    o_arc, o_t = engine.locate(o, vehicle, "origin", "from")
+    w = engine.weights(vehicle, hour, closures)
+    drive = np.full((len(o), len(d)), INF)
+    walk = np.zeros((len(o), len(d)))
+    plain: list[int] = []
+    p_arc: list[int] = []
+    p_t: list[float] = []
+    for j in range(len(d)):
+        lat, lon = float(d[j, 0]), float(d[j, 1])
+        a0, t0, d0 = engine.snap_call(lat, lon, c)
+        site = reach.locate(lat, lon)
+        if site is None:
+            if a0 < 0:
+                tol = engine.settings.snap_tolerance_m
+                raise PointError(f"destination {j} ({lat}, {lon}) is farther than {tol:g} m from "
+                                 f"any road open to {vehicle}")  # fmt: skip
+            cr = None
+        else:
+            cr = class_reach(reach, site, c, d0 if a0 >= 0 else INF, [])
+        if cr is None or cr.kind == "drive":
+            plain.append(j)
+            p_arc.append(a0)
+            p_t.append(t0)
+        elif len(cr.ap_arc):
+            m = matrix(engine, w, o_arc, o_t, cr.ap_arc, cr.ap_t)
+            best = np.argmin(m + cr.ap_walk_s[None, :], axis=1)
+            rows = np.arange(len(o))
+            drive[:, j] = m[rows, best]
+            walk[:, j] = np.where(np.isfinite(drive[:, j]), cr.ap_walk_s[best], 0.0)
+    if plain:
+        drive[:, plain] = matrix(engine, w, o_arc, o_t, np.array(p_arc, dtype=np.int64),
+                                 np.array(p_t))  # fmt: skip
+    return drive, walk
 
 
 def matrix(engine: Engine, w: np.ndarray, o_arc: np.ndarray, o_t: np.ndarray, d_arc: np.ndarray,
@@ -364,7 +423,14 @@ def route_between(
 
 @dataclass(frozen=True)
 class UnitETA:
-    """One recommended unit: ``eta_s = turnout_s + drive_s``."""
+    """One recommended unit: ``eta_s = turnout_s + drive_s + walk_s`` (the crew at the call).
+
+    ``reach`` is ``"drive"`` (the call stands on a road the class drives to), ``"drive+walk"``
+    (the crew leaves the vehicle at ``access_point`` and covers ``walk_m`` on foot in ``walk_s``)
+    or ``"beyond_reach"`` (the on-foot leg exceeds the class's limit; ``note`` says why and which
+    classes reach the call): see :mod:`dispatch.routing.reach`. The ``route`` ends at the access
+    point.
+    """
 
     unit: str
     vehicle: str
@@ -372,14 +438,42 @@ class UnitETA:
     drive_s: float
     turnout_s: float
     route: Route | None = field(default=None, compare=False)
+    reach: str = "drive"
+    access_point: tuple[float, float] | None = None
+    walk_m: float = 0.0
+    walk_s: float = 0.0
+    note: str = field(default="", compare=False)
+    walk_coords: tuple[tuple[float, float], ...] = field(default=(), compare=False)
+
+    def walk_geojson(self) -> dict[str, object] | None:
+        """The on-foot leg as a GeoJSON Feature (LineString along paths, drawn dashed), or None."""
+        if len(self.walk_coords) < 2:
+            return None
+        return {
+            "type": "Feature",
+            "geometry": {"type": "LineString",
+                         "coordinates": [[lon, lat] for lat, lon in self.walk_coords]},
+            "properties": {"leg": "walk", "unit": self.unit, "vehicle": self.vehicle,
+                           "walk_m": round(self.walk_m, 1), "walk_s": round(self.walk_s, 3),
+                           "dashArray": "6 6"},
+        }  # fmt: skip
 
     def as_dict(self) -> dict[str, object]:
-        """JSON form: ``{"unit", "vehicle", "eta_s", "drive_s", "turnout_s"}`` (+ ``route`` GeoJSON)."""
+        """JSON form: ``{"unit", "vehicle", "eta_s", "drive_s", "turnout_s", "reach", "walk_m",
+        "walk_s", "access_point"}`` (``[lat, lon]`` or null; + ``note`` and ``route`` GeoJSON)."""
         d: dict[str, object] = {"unit": self.unit, "vehicle": self.vehicle,
                                 "eta_s": round(self.eta_s, 3), "drive_s": round(self.drive_s, 3),
-                                "turnout_s": self.turnout_s}  # fmt: skip
+                                "turnout_s": self.turnout_s, "reach": self.reach,
+                                "walk_m": round(self.walk_m, 1), "walk_s": round(self.walk_s, 3),
+                                "access_point": None if self.access_point is None
+                                else [round(x, 7) for x in self.access_point]}  # fmt: skip
+        if self.note:
+            d["note"] = self.note
         if self.route is not None:
             d["route"] = self.route.geojson()
+        walk = self.walk_geojson()
+        if walk is not None:
+            d["walk_route"] = walk
         return d
 
 
@@ -554,13 +648,15 @@ class Fleet:
 
 def fastest_units(
     engine: Engine, closures: ClosureSet, call: object, units: object, *, k: int = 3,
-    hour: float | None = None, routes: bool = False,
+    hour: float | None = None, routes: bool = False, reach: ReachModel | None = None,
 ) -> list[UnitETA]:  # fmt: skip
     """The ``k`` available units that reach ``call`` first (see ``Network.fastest_units``).
 
     Ranked by ETA rounded to ``engine.policy.eta_resolution_s``, then unit id: every engine finds
     all units within that resolution of the k-th, so the same query gets the same units in the
-    same order whichever engine answers."""
+    same order whichever engine answers. With a ``reach`` model (:mod:`dispatch.routing.reach`)
+    a call standing on a way a class cannot drive is reached by drive + walk; units beyond their
+    class's on-foot limit come after every unit that reaches (only when fewer than k reach)."""
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
         raise FleetError(f"k={k!r} must be a positive integer")
     hour = check_hour(hour)
@@ -575,17 +671,27 @@ def fastest_units(
     policy = engine.policy
     res = policy.eta_resolution_s
     kk = int(k)
-    # (rank key: ETA in resolution steps, unit id, ETA, class, member index)
-    found: list[tuple[int, str, float, int, int]] = []
+    # (beyond reach, rank key: ETA in resolution steps, unit id, ETA, class, member index)
+    found: list[tuple[int, int, str, float, int, int]] = []
     inv_res = 1.0 / res
     bound = INF
     lat, lon = float(pt[0, 0]), float(pt[0, 1])
     snapped_any = False
     call_pos: dict[int, tuple[int, float]] = {}
     ids = fleet.ids
+    site = None if reach is None else reach.locate(lat, lon)
+    reached: dict[int, ClassReach] = {}
+    around: list[tuple[np.ndarray, np.ndarray]] = []
     for c, cu in fleet.by_class.items():
-        a0, t0, _ = engine.snap_call(lat, lon, c)
-        if a0 < 0:
+        a0, t0, d0 = engine.snap_call(lat, lon, c)
+        cr = None
+        if site is not None and reach is not None:
+            cr = reached[c] = class_reach(reach, site, c, d0 if a0 >= 0 else INF, around)
+            if cr.kind == "beyond_reach":
+                continue
+            if cr.kind == "drive":
+                cr = None
+        if a0 < 0 and cr is None:
             continue
         snapped_any = True
         call_pos[c] = (a0, t0)
@@ -595,7 +701,7 @@ def fastest_units(
         kc = min(kk, nc)
         n_w = cu.count_use(w)
         cands: list[tuple[float, int]] | None = None  # (ETA, member) of this class's candidates
-        if n_w >= policy.table_after_uses and kc < policy.table_k:
+        if cr is None and n_w >= policy.table_after_uses and kc < policy.table_k:
             # neither the fleet nor the weights changed lately: look the answer up in the fleet's
             # nearest-units table (built on the policy's n-th such query, so that a closure's next
             # answer never waits for it)
@@ -616,7 +722,9 @@ def fastest_units(
                 cands = list(zip(out_e[:n].tolist(), out_u[:n].tolist(), strict=True))
         if cands is None:
             best = np.empty(nc)
-            if (fleet.uses >= 2 or nc <= policy.cch_small_fleet) and engine.use_cch(w, 1):
+            if cr is not None:  # drive + walk: one search seeded at every access point
+                _walk_best(engine, fleet, c, w, cr, best, kc, bound, res)
+            elif (fleet.uses >= 2 or nc <= policy.cch_small_fleet) and engine.use_cch(w, 1):
                 # exact ETA of every unit from its CCH labels (a fleet reused, or a few units
                 # whose labels cost less than a search reaching as far as they are)
                 h = engine.hierarchy()
@@ -639,24 +747,121 @@ def fastest_units(
                 cands = list(zip(best.tolist(), range(nc), strict=False))
         for e, m_ in cands:
             if e < INF:
-                found.append((math.floor(e * inv_res + 0.5), ids[members[m_]], e, c, m_))
+                found.append((0, math.floor(e * inv_res + 0.5), ids[members[m_]], e, c, m_))
         found.sort()
         if len(found) >= kk:
-            bound = found[kk - 1][2]
+            bound = found[kk - 1][3]
+    if len(found) < kk:  # fewer than k reach: then the units beyond reach, after them
+        for c, cr in reached.items():
+            if cr.kind != "beyond_reach" or len(cr.ap_arc) == 0:
+                continue
+            cu = fleet.by_class[c]
+            w = engine.weights(VEHICLE_CLASSES[c], hour, closures)
+            best = np.empty(len(cu.members))
+            _walk_best(engine, fleet, c, w, cr, best, len(cu.members), INF, res)
+            for m_, e in enumerate(best.tolist()):
+                if e < INF:
+                    found.append((1, math.floor(e * inv_res + 0.5), ids[cu.members[m_]], e, c, m_))
+        found.sort()
+        snapped_any = snapped_any or bool(found)
+    if not snapped_any and reached and site is not None:
+        raise PointError(
+            f"call ({pt[0, 0]}, {pt[0, 1]}) on {site.kind} way {site.way} is beyond the reach of "
+            f"the fleet: {'; '.join(cr.why for cr in reached.values())}"
+        )
     if not snapped_any:
         tol = engine.settings.snap_tolerance_m
         raise PointError(
             f"call ({pt[0, 0]}, {pt[0, 1]}) is farther than {tol:g} m from any road the fleet may use"
         )
     out = []
-    for _, uid, eta, c, j in found[:kk]:
+    for _, _, uid, eta, c, j in found[:kk]:
         cu = fleet.by_class[c]
         turnout = float(cu.pos.turnout[j])
         r = None
+        vehicle = VEHICLE_CLASSES[c]
+        cr = reached.get(c)
+        if cr is not None and cr.kind != "drive" and reach is not None and site is not None:
+            out.append(_walk_eta(engine, reach, site, cr, reached, uid, eta, turnout, cu, j,
+                                 engine.weights(vehicle, hour, closures), routes))  # fmt: skip
+            continue
         if routes:
-            vehicle = VEHICLE_CLASSES[c]
             w = engine.weights(vehicle, hour, closures)
             a0, t0 = call_pos[c]
             r = route_between(engine, w, int(cu.pos.arc[j]), float(cu.pos.t[j]), a0, t0, vehicle)
-        out.append(UnitETA(uid, VEHICLE_CLASSES[c], eta, eta - turnout, turnout, r))
+        out.append(UnitETA(uid, vehicle, eta, eta - turnout, turnout, r))
     return out
+
+
+def class_reach(
+    reach: ReachModel, site: CallSite, c: int, drive_dist_m: float,
+    around: list[tuple[np.ndarray, np.ndarray]],
+) -> ClassReach:  # fmt: skip
+    """The reach of class ``c`` at a call site; ``around`` memoises the walk search around the
+    call (it runs once per query, and only when some class cannot drive to the call)."""
+    from dispatch.routing.reach import SAME_ROAD_M
+
+    if drive_dist_m <= site.dist_m + SAME_ROAD_M or reach.drivable_edges(c)[site.edge]:
+        return reach.drive_reach[c]
+    if not around:
+        around.append(reach.around(site))
+    return reach.class_reach(site, c, drive_dist_m, around[0])
+
+
+def _walk_best(
+    engine: Engine, fleet: PreparedFleet, c: int, w: np.ndarray, cr: ClassReach,
+    best: np.ndarray, kc: int, bound: float, res: float,
+) -> None:  # fmt: skip
+    """Each unit's ETA through the class's access points (exact for the k best, see
+    :func:`dispatch.routing.reach.walk_dispatch_kernel`)."""
+    from dispatch.routing.reach import walk_dispatch_kernel
+
+    cu = fleet.by_class[c]
+    ex = fleet.exits(engine, c, w)
+    dws = engine.scratch()
+    walk_dispatch_kernel(engine.rev_p, engine.ends_p, w, cr.ap_arc, cr.ap_t, cr.ap_walk_s,
+                         cu.pos_p, dws.sp, dws.next_stamp(), tuple(ex), best, kc, bound,
+                         cu.min_turnout, res)  # fmt: skip
+
+
+def _walk_eta(
+    engine: Engine, reach: ReachModel, site: CallSite, cr: ClassReach,
+    reached: Mapping[int, ClassReach],
+    uid: str, eta: float, turnout: float, cu: ClassUnits, j: int, w: np.ndarray, routes: bool,
+) -> UnitETA:  # fmt: skip
+    """A unit's answer through its best access point (the one minimising drive + walk)."""
+    from dispatch.routing.reach import walk_pick_kernel
+
+    pos = cu.pos
+    ua, ut = int(pos.arc[j]), float(pos.t[j])
+    dws = engine.scratch()
+    limit = eta - turnout - float(cr.ap_walk_s.min())
+    i, _ = walk_pick_kernel(engine.fwd_p, engine.ends_p, w, ua, ut, cr.ap_arc, cr.ap_t,
+                            cr.ap_walk_s, dws.sp, dws.next_stamp(),
+                            limit + 1e-9 * max(1.0, eta))  # fmt: skip
+    walk_s = float(cr.ap_walk_s[i])
+    r = None
+    leg: tuple[tuple[float, float], ...] = ()
+    if routes:
+        r = route_between(engine, w, ua, ut, int(cr.ap_arc[i]), float(cr.ap_t[i]), cr.vehicle)
+        leg = tuple(reach.walk_coords(site, int(cr.ap_node[i]), float(cr.ap_walk_m[i])))
+    note = ""
+    if cr.kind == "beyond_reach":
+        can = [x.vehicle for x in reached.values() if x.reaches]
+        note = cr.reason + (
+            f"; reached by: {', '.join(can)}" if can else "; no class of the fleet reaches it"
+        )
+    return UnitETA(
+        uid,
+        cr.vehicle,
+        eta,
+        eta - turnout - walk_s,
+        turnout,
+        r,
+        cr.kind,
+        reach.access_point(int(cr.ap_node[i])),
+        float(cr.ap_walk_m[i]),
+        walk_s,
+        note,
+        leg,
+    )

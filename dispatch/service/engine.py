@@ -394,6 +394,9 @@ class Engine:
                 "drive_s": round(b.drive_s, 1),
                 "turnout_s": round(b.turnout_s, 1),
             }
+            if b.reach != "drive":  # the crew covers the last part on foot (dispatch.routing.reach)
+                d.update(reach=b.reach, walk_s=round(b.walk_s, 1), walk_m=round(b.walk_m, 1),
+                         access_point=b.access_point)  # fmt: skip
             if b.route is not None:
                 d["route"] = b.route.geojson()
             out.append(d)

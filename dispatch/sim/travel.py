@@ -180,7 +180,13 @@ class TravelTables:
             pts = self.call_pts[self.call_idx[vehicle]]
             homes = self.homes[vehicle]
             tt = self.net.travel_times
-            if name == "home_call":
+            reach_times = getattr(self.net, "reach_times", None)
+            if name == "home_call" and reach_times is not None:
+                # response time = the crew at the call: a call in an alley the class cannot
+                # drive adds the on-foot leg from the best access point (dispatch.routing.reach)
+                drive, walk = reach_times(homes, pts, vehicle=vehicle, hour=hour)
+                t = np.asarray(drive, dtype=float) + np.asarray(walk, dtype=float)
+            elif name == "home_call":
                 t = tt(homes, pts, vehicle=vehicle, hour=hour)
             elif name == "call_home":
                 t = tt(pts, homes, vehicle=vehicle, hour=hour)
@@ -198,7 +204,8 @@ class TravelTables:
         return t
 
     def home_to_call(self, vehicle: str, hour: float, call: int) -> np.ndarray:
-        """Drive time from each post of a class to a call (one entry per post)."""
+        """Time from each post of a class to the crew at a call (one entry per post): the drive,
+        plus the on-foot leg for a call the class cannot drive to (``net.reach_times``)."""
         return self._table("home_call", vehicle, hour)[:, self.call_col[vehicle][call]]
 
     def call_to_home(self, vehicle: str, hour: float, call: int, home: int) -> float:
@@ -351,7 +358,13 @@ class Timing:
         self.n_fastest_units += 1
         out = self.net.fastest_units(point, recs, k=k, hour=self.clock.hour)
         return [
-            (self.unit_by_id[e.unit], float(e.eta_s), float(e.turnout_s), float(e.drive_s))
+            # travel = drive + the on-foot leg when the call is in an alley (crew at the call)
+            (
+                self.unit_by_id[e.unit],
+                float(e.eta_s),
+                float(e.turnout_s),
+                float(e.drive_s) + float(getattr(e, "walk_s", 0.0)),
+            )  # fmt: skip
             for e in out
         ]
 

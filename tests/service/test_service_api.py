@@ -114,7 +114,8 @@ def test_incident_answer_is_the_librarys(client: TestClient) -> None:
         (b.unit, round(b.eta_s, 1)) for b in best
     ]
     for x in body["ranked"]:
-        assert x["eta_s"] == pytest.approx(x["drive_s"] + x["turnout_s"], abs=0.11)
+        walk = x.get("walk_s", 0.0)  # an on-foot leg (issue 12: the scene is near an alley)
+        assert x["eta_s"] == pytest.approx(x["drive_s"] + x["turnout_s"] + walk, abs=0.16)
     assert "AMB-GD2" not in {x["unit"] for x in body["ranked"]}  # busy
     assert body["incident"]["status"] == "open"
     assert body["incident"]["recommended"] == ["MB-1", "AMB-HM1"]
@@ -130,7 +131,9 @@ def test_routes_on_request_are_geojson(client: TestClient) -> None:
     ).json()
     feats = body["routes"]["features"]
     lines = [f for f in feats if f["geometry"]["type"] == "LineString"]
-    assert len(lines) == len(body["recommendation"]["units"]) == 4  # 2 engines, ladder, ambulance
+    # the crews' on-foot legs into the alley are dashed lines of their own (issue 12)
+    routes = [f for f in lines if f["properties"].get("role") != "unit_walk"]
+    assert len(routes) == len(body["recommendation"]["units"]) == 4  # 2 engines, ladder, ambulance
     for f in lines:
         lon, lat = f["geometry"]["coordinates"][-1]
         assert abs(lat - SCENE["lat"]) < 0.003 and abs(lon - SCENE["lon"]) < 0.003  # at the scene
@@ -232,12 +235,16 @@ def test_uncertain_location_expected_and_worst_eta(client: TestClient, service: 
     fleet = {u.id: u for u in read_fleet(FLEET)}
     for x in body["ranked"]:
         u = fleet[x["unit"]]
-        tt = np.asarray(net.travel_times([u.point], pts, vehicle=u.vehicle))[0]
+        # the crew at the call: samples in an alley add an on-foot leg (issue 12)
+        dr, wk = net.reach_times([u.point], pts, vehicle=u.vehicle)
+        tt = (np.asarray(dr) + np.asarray(wk))[0]
         assert len(pts) == n  # every sample of this disc is on a road
         assert x["eta_s"] == pytest.approx(float(tt.mean()) + u.turnout_s, abs=0.06)
         assert x["eta_worst_s"] == pytest.approx(float(tt.max()) + u.turnout_s, abs=0.06)
         assert x["eta_best_s"] <= x["eta_s"] <= x["eta_worst_s"]
-        if x["unit"] in point:  # (the disc may rank a unit the centre's top k left out)
+        # (the disc may rank a unit the centre's top k left out, e.g. a ladder beyond its
+        # on-foot limit at the centre)
+        if x["unit"] in point:
             assert x["eta_worst_s"] >= point[x["unit"]]["eta_s"] - 0.1  # the centre is in the disc
     etas = [x["eta_s"] for x in body["ranked"]]
     assert etas == sorted(etas)

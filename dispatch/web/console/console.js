@@ -210,6 +210,12 @@ function showAnswer(ans) {
   let n = 0;
   for (const f of (ans.routes ? ans.routes.features : [])) {
     if (f.geometry.type !== "LineString") continue;
+    if (f.properties.role === "unit_walk") {  // the crew's on-foot leg from the access point (issue 12)
+      L.geoJSON(f, { style: { color: "#222", weight: 3, opacity: 0.8, dashArray: f.properties.dashArray || "6 6", className: "walk" } })
+        .bindTooltip(`${f.properties.unit}: on foot ${Math.round(f.properties.walk_s)} s`)
+        .addTo(layers.routes);
+      continue;
+    }
     const colour = f.properties.role === "hospital_route" ? "#555" : ROUTE_COLOURS[n++ % ROUTE_COLOURS.length];
     L.geoJSON(f, { style: { color: colour, weight: 5, opacity: 0.75, className: "route" } })
       .bindTooltip(`${f.properties.unit || "hospital"}: ${Math.round(f.properties.eta_s)} s`)

@@ -28,8 +28,24 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
+from dispatch.progress import task
+from dispatch.routing import order as _order
 from dispatch.routing.kernels import ArcEnds, Packed, UnitPositions, reach_seed, same_arc_time
-from dispatch.routing.order import contract, customize_lazy_kernel, order_nodes, undirected_csr
+from dispatch.routing.order import (
+    contract,
+    customize_arcs_kernel,
+    customize_rows_kernel,
+    order_nodes,
+    undirected_csr,
+)
+
+#: Version of the hierarchy's construction (projection, order, contraction): part of the key of a
+#: cached hierarchy (:func:`hierarchy_settings`). Bump it when a change gives another order.
+HIERARCHY_VERSION = 1
+
+#: Graphs from this many nodes report the progress of their ordering and customization
+#: (:func:`dispatch.progress.task`): below it both take well under 2 s.
+PROGRESS_MIN_NODES = 50_000
 
 
 @dataclass(frozen=True)
@@ -85,6 +101,16 @@ def _find_edge(up_ptr: np.ndarray, up_head: np.ndarray, lo: int, hi: int) -> int
     return int(a)
 
 
+def hierarchy_settings() -> dict[str, object]:
+    """What a hierarchy depends on besides the graph: the construction's version and the order's
+    settings (:data:`dispatch.routing.order.BALANCES`...). A cached hierarchy is keyed by them."""
+    return {
+        "version": HIERARCHY_VERSION,
+        "balances": [float(b) for b in _order.BALANCES],
+        "balance_max_nodes": [int(b) for b in _order.BALANCE_MAX_NODES],
+    }
+
+
 def build_hierarchy(
     tail: np.ndarray, head: np.ndarray, node_lat: np.ndarray, node_lon: np.ndarray
 ) -> Hierarchy:
@@ -92,7 +118,9 @@ def build_hierarchy(
 
     Time and memory are linear in the upward graph after the order (:mod:`.order`: nested
     dissection by inertial flow); no triangle index is stored (customization finds each lower
-    triangle by merging two sorted rows, :func:`dispatch.routing.order.customize_lazy_kernel`)."""
+    triangle by merging two sorted rows, :func:`dispatch.routing.order.customize_rows_kernel`).
+    On graphs of :data:`PROGRESS_MIN_NODES` nodes or more the ordering reports its progress
+    (nodes placed) to :func:`dispatch.progress.task`."""
     n = len(node_lat)
     u = tail.astype(np.int64)
     v = head.astype(np.int64)
@@ -103,16 +131,78 @@ def build_hierarchy(
     x = (node_lon - float(np.mean(node_lon))) * math.cos(math.radians(lat0))
     y = node_lat - lat0
     xadj, adj = undirected_csr(n, eu, ev)
-    order = order_nodes(xadj, adj, x, y)
+    if n >= PROGRESS_MIN_NODES:
+        with task("ordering the road graph (CCH)", total=n, unit="node") as p:
+            order = order_nodes(xadj, adj, x, y, progress=p)
+    else:
+        order = order_nodes(xadj, adj, x, y)
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
-    up_ptr, up_head, parent = contract(xadj, adj, order, rank)
-    up_tail = np.repeat(np.arange(n, dtype=np.int64), np.diff(up_ptr))
-    ru, rv = rank[u], rank[v]
+    up_ptr, up_head, _ = contract(xadj, adj, order, rank)
+    return hierarchy_from_arrays(tail, head, order, up_ptr, up_head)
+
+
+def hierarchy_arrays(h: Hierarchy) -> dict[str, np.ndarray]:
+    """The arrays a hierarchy is rebuilt from (:func:`hierarchy_from_arrays`), for a cache file:
+    the order and the upward graph, int32 where the values fit (half the bytes on disk)."""
+
+    def small(a: np.ndarray) -> np.ndarray:
+        fits = len(a) == 0 or (int(a.min()) >= -(2**31) and int(a.max()) < 2**31)
+        return a.astype(np.int32) if fits else a
+
+    return {"order": small(h.order), "up_ptr": small(h.up_ptr), "up_head": small(h.up_head)}
+
+
+def hierarchy_from_arrays(
+    tail: np.ndarray, head: np.ndarray, order: np.ndarray, up_ptr: np.ndarray,
+    up_head: np.ndarray,
+) -> Hierarchy:  # fmt: skip
+    """The hierarchy of the graph with arcs ``tail -> head`` from its order (rank -> node) and
+    upward graph (CSR over ranks, heads ascending within a row); the rest is derived.
+
+    Raises ``ValueError`` when the arrays cannot be the hierarchy of this graph (sizes, a rank
+    out of range, a row not ascending, an arc whose two ends share no upward edge)."""
+    n = len(order)
+    order = np.asarray(order, dtype=np.int64)
+    up_ptr = np.asarray(up_ptr, dtype=np.int64)
+    up_head = np.asarray(up_head, dtype=np.int64)
+    if len(up_ptr) != n + 1 or up_ptr[0] != 0 or up_ptr[-1] != len(up_head):
+        raise ValueError("hierarchy: the upward graph does not match the order")
+    if n and (int(order.min()) < 0 or int(order.max()) >= n):
+        raise ValueError("hierarchy: the order is not a permutation of the nodes")
+    rank = np.full(n, -1, dtype=np.int64)
+    rank[order] = np.arange(n)
+    if (rank < 0).any():
+        raise ValueError("hierarchy: the order is not a permutation of the nodes")
+    deg = np.diff(up_ptr)
+    if (deg < 0).any():
+        raise ValueError("hierarchy: the upward rows are not in order")
+    up_tail = np.repeat(np.arange(n, dtype=np.int64), deg)
+    if len(up_head) and ((up_head <= up_tail).any() or (up_head >= n).any()):
+        raise ValueError("hierarchy: an upward edge does not go up")
     # rows ascending, heads ascending within a row: (tail, head) keys are sorted
     edge_key = up_tail * n + up_head
-    arc_edge = np.searchsorted(edge_key, np.minimum(ru, rv) * n + np.maximum(ru, rv))
+    if len(edge_key) > 1 and not (edge_key[1:] > edge_key[:-1]).all():
+        raise ValueError("hierarchy: the upward rows are not ascending")
+    parent = np.full(n, -1, dtype=np.int64)
+    has_up = deg > 0
+    parent[has_up] = up_head[up_ptr[:-1][has_up]]  # the lowest upward neighbour
+    u = np.asarray(tail, dtype=np.int64)
+    v = np.asarray(head, dtype=np.int64)
+    if len(u) and (max(int(u.max()), int(v.max())) >= n):
+        raise ValueError("hierarchy: the graph has more nodes than the order")
+    loop = u == v
+    ru, rv = rank[u], rank[v]
+    want = np.minimum(ru, rv) * n + np.maximum(ru, rv)
+    arc_edge = np.searchsorted(edge_key, want)
     arc_edge[loop] = -1
+    inner = ~loop
+    found = arc_edge[inner]
+    if len(found) and (
+        (found >= len(edge_key)).any()
+        or (edge_key[np.minimum(found, len(edge_key) - 1)] != want[inner]).any()
+    ):
+        raise ValueError("hierarchy: an arc of the graph has no upward edge")
     out = Hierarchy(rank, order, up_ptr, up_head, parent, up_tail, arc_edge, ru < rv)
     for arr in (rank, order, up_ptr, up_head, parent, up_tail, arc_edge, out.arc_up):
         arr.flags.writeable = False
@@ -133,12 +223,30 @@ class Metric(NamedTuple):
 
 
 def customize(h: Hierarchy, w: np.ndarray) -> Metric:
-    """The customization of a hierarchy for weight array ``w`` (read-only arrays)."""
+    """The customization of a hierarchy for weight array ``w`` (read-only arrays).
+
+    On graphs of :data:`PROGRESS_MIN_NODES` nodes or more the rows are relaxed in about 100 steps
+    of equal work (lower triangles) that report to :func:`dispatch.progress.task`."""
     ne = h.n_edges
+    n = len(h.rank)
     m = Metric(np.empty(ne), np.empty(ne), np.empty(ne, dtype=np.int64),
                np.empty(ne, dtype=np.int64), np.empty(ne, dtype=np.int64),
                np.empty(ne, dtype=np.int64))  # fmt: skip
-    customize_lazy_kernel(h.up_ptr, h.up_head, h.arc_edge, h.arc_up, w, *m)
+    customize_arcs_kernel(h.arc_edge, h.arc_up, w, *m)
+    if n < PROGRESS_MIN_NODES:
+        customize_rows_kernel(h.up_ptr, h.up_head, m.up_w, m.down_w, m.up_mid, m.down_mid, 0, n)
+    else:
+        deg = np.diff(h.up_ptr)
+        work = np.cumsum(deg * (deg - 1) // 2 + 1)
+        steps = np.unique(np.searchsorted(work, np.linspace(0, work[-1], 101)[1:-1]))
+        bounds = [0, *steps.tolist(), n]
+        with task("customizing the CCH for new weights", total=int(work[-1]),
+                  unit="triangle") as p:  # fmt: skip
+            for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+                if hi > lo:
+                    customize_rows_kernel(h.up_ptr, h.up_head, m.up_w, m.down_w, m.up_mid,
+                                          m.down_mid, lo, hi)  # fmt: skip
+                    p.update(int(work[hi - 1] - (work[lo - 1] if lo else 0)))
     for a in m:
         a.flags.writeable = False
     return m
@@ -250,8 +358,9 @@ def unit_labels_kernel(
             grow = max(len(ranks) * 2, k + count)
             r2 = np.empty(grow, dtype=np.int64)
             d2 = np.empty(grow)
-            r2[:k] = ranks[:k]
-            d2[:k] = dists[:k]
+            for i in range(k):
+                r2[i] = ranks[i]
+                d2[i] = dists[i]
             ranks = r2
             dists = d2
         for i in range(count):
@@ -426,9 +535,10 @@ def _unpack(e: int, up_dir: bool, lo: int, up: Up, m: Metric, out: np.ndarray, k
             se = np.empty(cap, dtype=np.int64)
             su = np.empty(cap, dtype=np.bool_)
             sl = np.empty(cap, dtype=np.int64)
-            se[:top] = stack_e[:top]
-            su[:top] = stack_up[:top]
-            sl[:top] = stack_lo[:top]
+            for i in range(top):
+                se[i] = stack_e[i]
+                su[i] = stack_up[i]
+                sl[i] = stack_lo[i]
             stack_e, stack_up, stack_lo = se, su, sl
         # push in reverse driving order
         if is_up:  # lo -> mid (down along e_lo), then mid -> hi (up along e_hi)
@@ -479,14 +589,16 @@ def p2p_path_kernel(
         nfe += 1
         r = up.tail[e]
     start = r
-    k = 0
+    k = np.int64(0)
+    # np.bool_: a plain boolean argument, so that numba compiles _unpack once, not per constant
+    yes, no = np.bool_(True), np.bool_(False)
     for i in range(nfe - 1, -1, -1):
         e = buf[i]
-        k = _unpack(e, True, up.tail[e], up, m, out_arcs, k)
+        k = _unpack(e, yes, up.tail[e], up, m, out_arcs, k)
     r = meet
     while bwd.pred[r] >= 0:
         e = bwd.pred[r]
-        k = _unpack(e, False, up.tail[e], up, m, out_arcs, k)
+        k = _unpack(e, no, up.tail[e], up, m, out_arcs, k)
         r = up.tail[e]
     return best, k, start, r
 

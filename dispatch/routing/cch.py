@@ -25,12 +25,11 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import NamedTuple
 
-import numba
 import numpy as np
 
 from dispatch.progress import task
 from dispatch.routing import order as _order
-from dispatch.routing.kernels import ArcEnds, Packed, UnitPositions, reach_seed, same_arc_time
+from dispatch.routing.kernels import ArcEnds, Packed, UnitPositions, jit, reach_seed, same_arc_time
 from dispatch.routing.order import (
     contract,
     customize_arcs_kernel,
@@ -87,7 +86,7 @@ class Up(NamedTuple):
     parent: np.ndarray
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def _find_edge(up_ptr: np.ndarray, up_head: np.ndarray, lo: int, hi: int) -> int:
     """Index of the upward edge from rank ``lo`` to rank ``hi`` (binary search in ``lo``'s row)."""
     a = up_ptr[lo]
@@ -260,7 +259,7 @@ class Side(NamedTuple):
     stamp: np.ndarray
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def ancestor_labels(
     seed_rank: np.ndarray, seed_cost: np.ndarray, up: Up, wdir: np.ndarray, side: Side, cur: int,
     buf: np.ndarray,
@@ -337,7 +336,7 @@ class UnitLabels(NamedTuple):
     dist: np.ndarray
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def unit_labels_kernel(
     seed_rank: np.ndarray, seed_cost: np.ndarray, up_: Packed, up_w: np.ndarray, side_: Packed, cur0: int,
     buf: np.ndarray, out_ptr: np.ndarray, max_labels: int,
@@ -373,7 +372,7 @@ def unit_labels_kernel(
     return ranks[:k], dists[:k], cur
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def many_to_one_kernel(
     call_rank: np.ndarray, call_cost: np.ndarray, up: Up, down_w: np.ndarray, side: Side, cur: int,
     buf: np.ndarray, lab: UnitLabels, extra: np.ndarray, out: np.ndarray,
@@ -401,7 +400,7 @@ def to_rank(h: Hierarchy, nodes: np.ndarray) -> np.ndarray:
     return np.where(nodes >= 0, h.rank[np.maximum(nodes, 0)], -1)
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def phast_block_kernel(
     src_rank: np.ndarray, src_cost: np.ndarray, dst_rank: np.ndarray, dst_cost: np.ndarray,
     up_: Packed, w_up: np.ndarray, w_down: np.ndarray, side_: Packed, cur0: int, buf: np.ndarray,
@@ -477,7 +476,7 @@ def unit_labels(h: Hierarchy, m: Metric, ws: Workspace, leave_nodes: np.ndarray,
     return UnitLabels(ptr, ranks, dists)
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def dispatch_cch_kernel(
     ends_: Packed, w: np.ndarray, rank: np.ndarray, call_arc: int, call_t: float,
     units_: Packed, up_: Packed, down_w: np.ndarray, side_: Packed, cur: int, buf: np.ndarray,
@@ -505,7 +504,7 @@ def dispatch_cch_kernel(
     many_to_one_kernel(seed_rank, seed_cost, up, down_w, side, cur, buf, lab, units.turnout, out)
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def _unpack(e: int, up_dir: bool, lo: int, up: Up, m: Metric, out: np.ndarray, k: int) -> int:
     """Append to ``out[k:]`` the original arcs behind edge ``e`` (lower end ``lo``) driven upward
     (``lo -> head``) or downward; returns the new length. Explicit stack, driving order."""
@@ -554,7 +553,7 @@ def _unpack(e: int, up_dir: bool, lo: int, up: Up, m: Metric, out: np.ndarray, k
     return k
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def p2p_path_kernel(
     src_rank: np.ndarray, src_cost: np.ndarray, dst_rank: np.ndarray, dst_cost: np.ndarray,
     up_: Packed, m_: Packed, fwd_: Packed, bwd_: Packed, buf: np.ndarray, out_arcs: np.ndarray,
@@ -589,9 +588,9 @@ def p2p_path_kernel(
         nfe += 1
         r = up.tail[e]
     start = r
-    k = np.int64(0)
-    # np.bool_: a plain boolean argument, so that numba compiles _unpack once, not per constant
-    yes, no = np.bool_(True), np.bool_(False)
+    k = int(np.int64(0))
+    # plain (not literal) arguments, so that numba compiles _unpack once, not per constant
+    yes, no = bool(np.bool_(True)), bool(np.bool_(False))
     for i in range(nfe - 1, -1, -1):
         e = buf[i]
         k = _unpack(e, yes, up.tail[e], up, m, out_arcs, k)

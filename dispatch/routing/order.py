@@ -26,10 +26,10 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-import numba
 import numpy as np
 
 from dispatch.progress import Progress
+from dispatch.routing.kernels import jit
 
 #: Parts up to this many nodes also try the widest band (see :data:`BALANCES`).
 WIDE_MAX_NODES = 10_000
@@ -80,7 +80,7 @@ def order_nodes(
 # --- inertial flow ---------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def _flow_phase(
     xadj: np.ndarray, adj: np.ndarray, rev: np.ndarray, m: int, is_src: np.ndarray,
     is_tgt: np.ndarray, sat: np.ndarray, level: np.ndarray, queue: np.ndarray, it: np.ndarray,
@@ -158,7 +158,7 @@ def _flow_phase(
     return count
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def _grow(
     xadj: np.ndarray, adj: np.ndarray, rev: np.ndarray, sat: np.ndarray, mark: np.ndarray,
     label: int, stack: np.ndarray, top: int, cand: np.ndarray, nc: int, forward: bool,
@@ -184,7 +184,7 @@ def _grow(
     return added, nc
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def _balanced_side(
     xadj: np.ndarray, adj: np.ndarray, rev: np.ndarray, m: int, is_src: np.ndarray,
     is_tgt: np.ndarray, sat: np.ndarray, mark: np.ndarray, stack: np.ndarray,
@@ -196,18 +196,19 @@ def _balanced_side(
     The sources' residual closure and the sinks' backward closure are both minimum cuts; the
     smaller is grown by a node behind one of its saturated arcs (in neither closure, so the cut
     stays minimum) and closed again, until the smaller side cannot grow."""
+    # plain (not literal) argument types, so that numba compiles _grow once instead of once per
+    # constant (each compilation costs a first run about 0.4 s)
+    one, two, zero = int(np.int64(1)), int(np.int64(2)), int(np.int64(0))
+    yes, no = bool(np.bool_(True)), bool(np.bool_(False))
     mark[:m] = 0
-    top = 0
+    top = zero
     for x in range(m):
         if is_src[x]:
             mark[x] = 1
             stack[top] = x
             top += 1
-    # np.int64(...) and np.bool_(...): plain (not literal) argument types, so that numba compiles
-    # _grow once instead of once per constant (each compilation costs a first run ~0.4 s)
-    one, two, zero, yes, no = np.int64(1), np.int64(2), np.int64(0), np.bool_(True), np.bool_(False)
     n_s, ns_c = _grow(xadj, adj, rev, sat, mark, one, stack, top, cand_s, zero, yes)
-    top = 0
+    top = zero
     for x in range(m):
         if is_tgt[x]:
             mark[x] = 2
@@ -244,7 +245,7 @@ def _balanced_side(
             n_t += got
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def _inertial_cut(
     xadj: np.ndarray, adj: np.ndarray, rev: np.ndarray, m: int, px: np.ndarray, py: np.ndarray,
     balances: np.ndarray, max_nodes: np.ndarray, side: np.ndarray, ws_i: np.ndarray,
@@ -318,7 +319,7 @@ def _inertial_cut(
     return best_cut
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def _separator_from_side(
     xadj: np.ndarray, adj: np.ndarray, m: int, side: np.ndarray, sep: np.ndarray
 ) -> int:
@@ -352,7 +353,7 @@ def _separator_from_side(
     return count
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def _local_graph(
     perm: np.ndarray, lo: int, hi: int, xadj: np.ndarray, adj: np.ndarray, loc: np.ndarray,
     stamp: np.ndarray, cur: int, lxadj: np.ndarray, ladj: np.ndarray, lrev: np.ndarray,
@@ -447,7 +448,7 @@ def dissection_order(
     return st.perm
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def _dissect_steps(
     xadj: np.ndarray, adj: np.ndarray, x: np.ndarray, y: np.ndarray, balances: np.ndarray,
     max_nodes: np.ndarray, perm: np.ndarray, iw: np.ndarray, aw: np.ndarray, ws_i: np.ndarray,
@@ -538,7 +539,7 @@ def _dissect_steps(
 # --- contraction ----------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def contract(
     xadj: np.ndarray, adj: np.ndarray, order: np.ndarray, rank: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -594,7 +595,7 @@ def contract(
     return up_ptr, heads[:k].copy(), parent
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def count_triangles(up_ptr: np.ndarray) -> int:
     """Number of lower triangles (pairs of upward edges of the same row)."""
     total = 0
@@ -604,7 +605,7 @@ def count_triangles(up_ptr: np.ndarray) -> int:
     return total
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def customize_arcs_kernel(
     arc_edge: np.ndarray, arc_up: np.ndarray, w: np.ndarray, up_w: np.ndarray,
     down_w: np.ndarray, up_mid: np.ndarray, down_mid: np.ndarray, up_arc: np.ndarray,
@@ -630,7 +631,7 @@ def customize_arcs_kernel(
             down_arc[e] = a
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def customize_rows_kernel(
     up_ptr: np.ndarray, up_head: np.ndarray, up_w: np.ndarray, down_w: np.ndarray,
     up_mid: np.ndarray, down_mid: np.ndarray, r_lo: int, r_hi: int,

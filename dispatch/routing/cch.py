@@ -159,53 +159,108 @@ def hierarchy_from_arrays(
     """The hierarchy of the graph with arcs ``tail -> head`` from its order (rank -> node) and
     upward graph (CSR over ranks, heads ascending within a row); the rest is derived.
 
-    Raises ``ValueError`` when the arrays cannot be the hierarchy of this graph (sizes, a rank
-    out of range, a row not ascending, an arc whose two ends share no upward edge)."""
+    Raises ``ValueError`` when the arrays cannot be the hierarchy of this graph (sizes, an order
+    that is not a permutation, a row not ascending or not above its rank, an arc whose two ends
+    share no upward edge)."""
     n = len(order)
-    order = np.asarray(order, dtype=np.int64)
-    up_ptr = np.asarray(up_ptr, dtype=np.int64)
-    up_head = np.asarray(up_head, dtype=np.int64)
-    if len(up_ptr) != n + 1 or up_ptr[0] != 0 or up_ptr[-1] != len(up_head):
-        raise ValueError("hierarchy: the upward graph does not match the order")
-    if n and (int(order.min()) < 0 or int(order.max()) >= n):
-        raise ValueError("hierarchy: the order is not a permutation of the nodes")
-    rank = np.full(n, -1, dtype=np.int64)
-    rank[order] = np.arange(n)
-    if (rank < 0).any():
-        raise ValueError("hierarchy: the order is not a permutation of the nodes")
-    deg = np.diff(up_ptr)
-    if (deg < 0).any():
-        raise ValueError("hierarchy: the upward rows are not in order")
-    up_tail = np.repeat(np.arange(n, dtype=np.int64), deg)
-    if len(up_head) and ((up_head <= up_tail).any() or (up_head >= n).any()):
-        raise ValueError("hierarchy: an upward edge does not go up")
-    # rows ascending, heads ascending within a row: (tail, head) keys are sorted
-    edge_key = up_tail * n + up_head
-    if len(edge_key) > 1 and not (edge_key[1:] > edge_key[:-1]).all():
-        raise ValueError("hierarchy: the upward rows are not ascending")
-    parent = np.full(n, -1, dtype=np.int64)
-    has_up = deg > 0
-    parent[has_up] = up_head[up_ptr[:-1][has_up]]  # the lowest upward neighbour
-    u = np.asarray(tail, dtype=np.int64)
-    v = np.asarray(head, dtype=np.int64)
-    if len(u) and (max(int(u.max()), int(v.max())) >= n):
-        raise ValueError("hierarchy: the graph has more nodes than the order")
-    loop = u == v
-    ru, rv = rank[u], rank[v]
-    want = np.minimum(ru, rv) * n + np.maximum(ru, rv)
-    arc_edge = np.searchsorted(edge_key, want)
-    arc_edge[loop] = -1
-    inner = ~loop
-    found = arc_edge[inner]
-    if len(found) and (
-        (found >= len(edge_key)).any()
-        or (edge_key[np.minimum(found, len(edge_key) - 1)] != want[inner]).any()
-    ):
-        raise ValueError("hierarchy: an arc of the graph has no upward edge")
-    out = Hierarchy(rank, order, up_ptr, up_head, parent, up_tail, arc_edge, ru < rv)
-    for arr in (rank, order, up_ptr, up_head, parent, up_tail, arc_edge, out.arc_up):
+    ne = len(up_head)
+    rank = np.empty(n, dtype=np.int64)
+    order64 = np.empty(n, dtype=np.int64)
+    ptr64 = np.empty(n + 1, dtype=np.int64)
+    head64 = np.empty(ne, dtype=np.int64)
+    parent = np.empty(n, dtype=np.int64)
+    up_tail = np.empty(ne, dtype=np.int64)
+    arc_edge = np.empty(len(tail), dtype=np.int64)
+    arc_up = np.empty(len(tail), dtype=np.bool_)
+    small = [np.asarray(a, dtype=np.int32) if a.dtype != np.int32 and _fits32(a) else a
+             for a in (order, up_ptr, up_head)]  # one numba specialisation: int32 as stored  # fmt: skip
+    err = _index_kernel(small[0], small[1], small[2], tail, head, rank, order64, ptr64, head64,
+                        parent, up_tail, arc_edge, arc_up)  # fmt: skip
+    if err:
+        raise ValueError(f"hierarchy: {_INDEX_ERRORS[err]}")
+    out = Hierarchy(rank, order64, ptr64, head64, parent, up_tail, arc_edge, arc_up)
+    for arr in (rank, order64, ptr64, head64, parent, up_tail, arc_edge, arc_up):
         arr.flags.writeable = False
     return out
+
+
+def _fits32(a: np.ndarray) -> bool:
+    return len(a) == 0 or (int(a.min()) >= -(2**31) and int(a.max()) < 2**31)
+
+
+_INDEX_ERRORS = {
+    1: "the upward graph does not match the order",
+    2: "the order is not a permutation of the nodes",
+    3: "the upward rows are not in order",
+    4: "an upward row is not ascending above its rank",
+    5: "the graph has more nodes than the order",
+    6: "an arc of the graph has no upward edge",
+}
+
+
+@jit
+def _index_kernel(
+    order_in: np.ndarray, ptr_in: np.ndarray, head_in: np.ndarray, tail: np.ndarray,
+    head: np.ndarray, rank: np.ndarray, order: np.ndarray, up_ptr: np.ndarray,
+    up_head: np.ndarray, parent: np.ndarray, up_tail: np.ndarray, arc_edge: np.ndarray,
+    arc_up: np.ndarray,
+) -> int:  # fmt: skip
+    """Check a stored order and upward graph and derive the rest of the hierarchy in one pass;
+    returns 0, or the code of the first problem found (:data:`_INDEX_ERRORS`)."""
+    n = len(order_in)
+    ne = len(head_in)
+    if len(ptr_in) != n + 1 or ptr_in[0] != 0 or ptr_in[n] != ne:
+        return 1
+    for v in range(n):
+        rank[v] = -1
+    for r in range(n):
+        v = order_in[r]
+        if v < 0 or v >= n or rank[v] >= 0:
+            return 2
+        rank[v] = r
+        order[r] = v
+    up_ptr[0] = 0
+    for r in range(n):
+        a = ptr_in[r]
+        b = ptr_in[r + 1]
+        if b < a:
+            return 3
+        up_ptr[r + 1] = b
+        parent[r] = head_in[a] if b > a else -1  # the lowest upward neighbour
+        prev = r
+        for i in range(a, b):
+            x = head_in[i]
+            if x <= prev or x >= n:
+                return 4
+            prev = x
+            up_head[i] = x
+            up_tail[i] = r
+    for k in range(len(tail)):
+        u = tail[k]
+        v = head[k]
+        if u < 0 or u >= n or v < 0 or v >= n:
+            return 5
+        if u == v:  # a loop: no edge
+            arc_edge[k] = -1
+            arc_up[k] = False
+            continue
+        ru = rank[u]
+        rv = rank[v]
+        lo = min(ru, rv)
+        hi = max(ru, rv)
+        a = up_ptr[lo]
+        b = up_ptr[lo + 1]
+        while a < b:  # the edge (lo, hi): bisection in lo's row
+            mid = (a + b) >> 1
+            if up_head[mid] < hi:
+                a = mid + 1
+            else:
+                b = mid
+        if a >= up_ptr[lo + 1] or up_head[a] != hi:
+            return 6
+        arc_edge[k] = a
+        arc_up[k] = ru < rv
+    return 0
 
 
 class Metric(NamedTuple):

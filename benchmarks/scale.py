@@ -11,15 +11,22 @@ For each size a seeded synthetic city (:mod:`synth_city`, OSM PBF) is generated 
 ``compile``
     ``dispatch.load_network(path, rebuild=True)``: OSM -> arrays -> cache file (peak RSS of that process).
 ``ours``
-    a new process: load from the cache, the first ``travel_times`` 50 x 1000 (CCH ordering, build and
-    customization included: the preprocessing), the same matrix again, ``fastest_units`` (k=3 of 50)
-    first and repeated, with one unit moving before each call, and close 100 arcs then answer;
-    peak RSS of the whole process.
+    a new process: load the network from the cache (its cached CCH hierarchy deleted first), the
+    first ``travel_times`` 50 x 1000 (CCH ordering, build and customization included: the
+    preprocessing; the hierarchy is then saved beside the network), the same matrix again,
+    ``fastest_units`` (k=3 of 50) first and repeated, with one unit moving before each call, and
+    close 100 arcs then answer; peak RSS of the whole process.
 ``preprocess``
     a new process: load from the cache, load our numba kernels by preprocessing a small real map
-    (``hcmc``; routingkit's code is loaded by its import), then time ``net.engine.hierarchy()`` (order
-    and contraction) and ``net.engine.metric(w)`` (customization) on the city: the same steps as routingkit's
-    column, wall-clock and CPU; RSS added.
+    (``hcmc``; routingkit's code is loaded by its import), then time
+    :func:`dispatch.routing.cch.build_hierarchy` (order and contraction) and
+    :func:`dispatch.routing.cch.customize` on the city: the same steps as routingkit's column,
+    wall-clock and CPU; RSS added.
+``restart``
+    a new process, as a restarted service or a simulation worker starts: load the network and its
+    CCH hierarchy from the cache (``load_network`` + ``net.engine.hierarchy()``, no ordering), then
+    the first ``travel_times`` 50 x 1000 (customization included) and the first ``fastest_units``;
+    the on-disk size of both cache files; peak RSS. Seconds from the process start too (imports).
 ``routingkit``
     a new process: routingkit-cch (inertial-flow order + build + customize) on the SAME arcs (the
     ambulance edge table, parallel arcs merged to their minimum, integer milliseconds), then
@@ -119,13 +126,22 @@ def _points(net: Any, seed: int, edges_out: Path) -> tuple[np.ndarray, np.ndarra
     return lat[picks], lon[picks], {"n": n, "m": m}
 
 
+def _hierarchy_file(net: Any) -> Path:
+    store = net.engine.hierarchy_store
+    assert store is not None, "the network was not loaded from a writable cache"
+    return Path(store.path)
+
+
 def child_ours(path: Path, cache_dir: Path, seed: int, edges_out: Path) -> dict[str, Any]:
     import dispatch
 
     out: dict[str, Any] = {}
     t0 = time.perf_counter()
-    net = dispatch.load_network(path, cache_dir=cache_dir)
+    # the CCH from the first matrix (no wait for a hierarchy that is not cached: it is deleted)
+    net = dispatch.load_network(path, cache_dir=cache_dir,
+                                policy=dispatch.EnginePolicy(hierarchy_after_searches=0))  # fmt: skip
     out["load_s"] = time.perf_counter() - t0
+    _hierarchy_file(net).unlink(missing_ok=True)
     out["rss_after_load_mb"] = _rss_mb()
     plat, plon, dims = _points(net, seed, edges_out)
     units = list(zip(plat[:N_UNITS], plon[:N_UNITS], strict=True))
@@ -175,22 +191,67 @@ def child_ours(path: Path, cache_dir: Path, seed: int, edges_out: Path) -> dict[
 
 def child_preprocess(path: Path, cache_dir: Path) -> dict[str, Any]:
     import dispatch
+    from dispatch.routing import cch
 
     net = dispatch.load_network(path, cache_dir=cache_dir)
     small = dispatch.load_network("hcmc")
-    small.engine.metric(small.weights(VEHICLE))  # numba kernels loaded from their cache
+    hs = cch.build_hierarchy(small.arc_tail, small.arc_head, small.node_lat, small.node_lon)
+    cch.customize(hs, small.weights(VEHICLE))  # numba kernels loaded from their cache
     w = net.weights(VEHICLE)
     rss0 = _rss_mb()
     t0, c0 = time.perf_counter(), time.process_time()
-    h = net.engine.hierarchy()
+    h = cch.build_hierarchy(net.arc_tail, net.arc_head, net.node_lat, net.node_lon)
     t1, c1 = time.perf_counter(), time.process_time()
-    net.engine.metric(w)
+    cch.customize(h, w)
     t2, c2 = time.perf_counter(), time.process_time()
     return {"order_build_s": t1 - t0, "order_build_cpu_s": c1 - c0,
             "customize_s": t2 - t1, "customize_cpu_s": c2 - c1, "preprocess_s": t2 - t0,
             "preprocess_cpu_s": c2 - c0, "up_edges": h.n_edges,
             "triangles": int(np.sum(np.diff(h.up_ptr) * (np.diff(h.up_ptr) - 1) // 2)),
             "extra_rss_mb": _rss_mb() - rss0, "peak_rss_mb": _peak_rss_mb()}  # fmt: skip
+
+
+def child_restart(
+    path: Path, cache_dir: Path, seed: int, edges: Path, started: float
+) -> dict[str, Any]:
+    """A new process with the network and its hierarchy cached: load both, first answers."""
+    import dispatch
+
+    out: dict[str, Any] = {"imports_s": time.time() - started}
+    t0, c0 = time.perf_counter(), time.process_time()
+    net = dispatch.load_network(path, cache_dir=cache_dir)
+    t1 = time.perf_counter()
+    hfile = _hierarchy_file(net)
+    assert hfile.is_file(), "no cached hierarchy: run the 'ours' child first"
+    h = net.engine.hierarchy()
+    t2, c2 = time.perf_counter(), time.process_time()
+    out.update({"load_network_s": t1 - t0, "load_hierarchy_s": t2 - t1, "load_s": t2 - t0,
+                "load_cpu_s": c2 - c0, "up_edges": h.n_edges,
+                "network_file_mb": Path(net.engine.hierarchy_store.network_cache).stat().st_size / 2**20,
+                "hierarchy_file_mb": hfile.stat().st_size / 2**20,
+                "rss_after_load_mb": _rss_mb()})  # fmt: skip
+    z = np.load(edges)
+    picks = z["picks"]
+    lat, lon = z["lat"][picks], z["lon"][picks]
+    units = list(zip(lat[:N_UNITS], lon[:N_UNITS], strict=True))
+    calls = list(zip(lat[N_UNITS : N_UNITS + N_CALLS], lon[N_UNITS : N_UNITS + N_CALLS],
+                     strict=True))  # fmt: skip
+    t3, c3 = time.perf_counter(), time.process_time()
+    tt = net.travel_times(units, calls, vehicle=VEHICLE)
+    t4, c4 = time.perf_counter(), time.process_time()
+    out["first_matrix_s"] = t4 - t3
+    out["first_matrix_cpu_s"] = c4 - c3
+    out["first_matrix_from_start_s"] = time.time() - started
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out["first_matrix_from_start_cpu_s"] = usage.ru_utime + usage.ru_stime
+    assert np.array_equal(tt, np.load(edges.with_suffix(".ours.npy"))), "another answer"
+    fleet = [{"id": f"U{i:02d}", "vehicle": VEHICLE, "lat": float(a), "lon": float(b)}
+             for i, (a, b) in enumerate(units)]  # fmt: skip
+    t5 = time.perf_counter()
+    net.fastest_units(calls[0], fleet, k=3)
+    out["first_fastest_ms"] = (time.perf_counter() - t5) * 1e3
+    out["peak_rss_mb"] = _peak_rss_mb()
+    return out
 
 
 def child_routingkit(edges: Path) -> dict[str, Any]:
@@ -269,14 +330,17 @@ def _run_child(*args: str) -> dict[str, Any]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def run_size(size: int, seed: int, with_rk: bool) -> dict[str, Any]:
+def run_size(size: int, seed: int, with_rk: bool, with_pre: bool = True) -> dict[str, Any]:
     path = city_path(size, seed)
     cache_dir = CACHE / f"net_{size}_s{seed}"
     edges = CACHE / f"edges_{size}_s{seed}.npz"
     res: dict[str, Any] = {"size": size, "pbf_mb": path.stat().st_size / 2**20}
     res["compile"] = _run_child("compile", str(path), str(cache_dir))
     res["ours"] = _run_child("ours", str(path), str(cache_dir), str(seed), str(edges))
-    res["preprocess"] = _run_child("preprocess", str(path), str(cache_dir))
+    if with_pre:
+        res["preprocess"] = _run_child("preprocess", str(path), str(cache_dir))
+    res["restart"] = _run_child("restart", str(path), str(cache_dir), str(seed), str(edges),
+                                repr(time.time()))  # fmt: skip
     if with_rk:
         try:
             res["routingkit"] = _run_child("routingkit", str(edges))
@@ -290,11 +354,15 @@ def table(results: list[dict[str, Any]]) -> str:
     rows = ["| nodes / arcs | compile s (peak MB) | load s | first matrix s (CPU s) | matrix s | "
             "k=3 of 50 ms (moving) | close 100 + answer ms | peak RSS MB | "
             "ours order+build+customize s (CPU s) | routingkit order+build+customize s (CPU s) | "
-            "ratio rk/ours (CPU) | ours / rk extra MB | rk matrix s |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+            "ratio rk/ours (CPU) | ours / rk extra MB | rk matrix s | "
+            "restart: load network + hierarchy s (CPU s) | cache files MB (network + hierarchy) | "
+            "restart: first matrix s / CPU s (from process start) | restart peak RSS MB |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     nan = float("nan")
     for r in results:
-        c, o, p, k = r["compile"], r["ours"], r["preprocess"], r.get("routingkit", {})
+        c, o, k = r["compile"], r["ours"], r.get("routingkit", {})
+        p = r.get("preprocess", {"preprocess_s": nan, "preprocess_cpu_s": nan, "extra_rss_mb": nan})
+        rs = r["restart"]
         rk_pre, rk_cpu = k.get("preprocess_s", nan), k.get("preprocess_cpu_s", nan)
         rows.append(
             f"| {o['n']:,} / {o['m']:,} | {c['compile_s']:.1f} ({c['peak_rss_mb']:.0f}) "
@@ -305,7 +373,12 @@ def table(results: list[dict[str, Any]]) -> str:
             f"| {rk_pre:.2f} ({rk_cpu:.2f}) "
             f"| {rk_pre / p['preprocess_s']:.2f} ({rk_cpu / p['preprocess_cpu_s']:.2f}) "
             f"| {p['extra_rss_mb']:.0f} / {k.get('extra_rss_mb', nan):.0f} "
-            f"| {k.get('matrix_s', nan):.3f} |"
+            f"| {k.get('matrix_s', nan):.3f} "
+            f"| {rs['load_network_s']:.2f} + {rs['load_hierarchy_s']:.2f} ({rs['load_cpu_s']:.2f}) "
+            f"| {rs['network_file_mb']:.0f} + {rs['hierarchy_file_mb']:.0f} "
+            f"| {rs['first_matrix_s']:.2f} / {rs['first_matrix_cpu_s']:.2f} "
+            f"({rs['first_matrix_from_start_s']:.2f} / {rs['first_matrix_from_start_cpu_s']:.2f}) "
+            f"| {rs['peak_rss_mb']:.0f} |"
         )
     return "\n".join(rows)
 
@@ -320,6 +393,9 @@ def main(argv: list[str] | None = None) -> int:
             out = child_preprocess(Path(rest[0]), Path(rest[1]))
         elif kind == "ours":
             out = child_ours(Path(rest[0]), Path(rest[1]), int(rest[2]), Path(rest[3]))
+        elif kind == "restart":
+            out = child_restart(Path(rest[0]), Path(rest[1]), int(rest[2]), Path(rest[3]),
+                                float(rest[4]))  # fmt: skip
         else:
             out = child_routingkit(Path(rest[0]))
         print(json.dumps(out))
@@ -328,6 +404,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 80_000, 320_000])
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-routingkit", action="store_true")
+    ap.add_argument("--no-preprocess", action="store_true",
+                    help="skip the 'preprocess' child (the preprocessing is still in 'ours')")  # fmt: skip
     ap.add_argument("--out", type=Path, default=HERE / "results" / "scale.json")
     args = ap.parse_args(argv)
     try:
@@ -340,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for size in args.sizes:
         print(f"size {size:,} ...", flush=True)
-        results.append(run_size(size, args.seed, with_rk))
+        results.append(run_size(size, args.seed, with_rk, not args.no_preprocess))
         print(json.dumps(results[-1], indent=1), flush=True)
     print(table(results))
     print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")

@@ -9,6 +9,12 @@ SHA-256 and :meth:`NetworkSettings.key`, with a checksum that detects a corrupt 
 imports neither osmnx nor pyosmium. A cache file that cannot be read (another user's, a folder) is
 reported and left alone: the network is then compiled in memory.
 
+The CCH's metric-independent part (nested-dissection order and upward graph,
+:class:`~dispatch.routing.cch.Hierarchy`) is cached beside it by :class:`HierarchyFile` once built:
+keyed by the compiled graph's digest and the order's settings
+(:func:`dispatch.routing.cch.hierarchy_settings`), checksummed, written atomically, rebuilt when
+stale or corrupt, so a new process answers its first matrix without ordering the graph again.
+
 The :class:`Network` is a view: a frozen :class:`~dispatch.roads.graph.RoadGraph`, a routing
 :class:`~dispatch.routing.engine.Engine` (caches, per-thread scratch space; shared by every view of the
 same graph) and a :class:`~dispatch.routing.closures.ClosureSet` value. ``net.with_closures(cs)`` is
@@ -18,6 +24,7 @@ another view with other closures; ``net.close_*``/``reopen`` swap the view's clo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -49,6 +56,7 @@ from dispatch.roads.snapping import (
     snap_arrays,
 )
 from dispatch.roads.walk import WALK_ARRAY_NAMES, WalkGraph, walk_arrays, walk_digest
+from dispatch.routing import cch as _cch
 from dispatch.routing import closures as _cl
 from dispatch.routing import queries as _q
 from dispatch.routing.closures import Closure, ClosureSet
@@ -102,6 +110,113 @@ def _load(path: Path, map_sha: str) -> tuple[dict[str, np.ndarray], dict[str, An
     return arrays, meta
 
 
+def hierarchy_cache_path(network_cache: Path) -> Path:
+    """Where the CCH hierarchy of a cached network is kept: beside it, named by the hierarchy's
+    settings (:func:`dispatch.routing.cch.hierarchy_settings`)."""
+    key = hashlib.sha256(json.dumps(_cch.hierarchy_settings(), sort_keys=True).encode())
+    stem = network_cache.name.removesuffix(".npz")
+    return network_cache.with_name(f"{stem}.cch{_cch.HIERARCHY_VERSION}-{key.hexdigest()[:12]}.npz")
+
+
+def _arrays_digest(arrays: Mapping[str, np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(name.encode())
+        h.update(str(a.dtype).encode())
+        h.update(str(a.shape).encode())
+        h.update(a.data)
+    return h.hexdigest()
+
+
+class HierarchyFile:
+    """The disk cache of one network's CCH hierarchy (a :class:`~dispatch.routing.engine.HierarchyStore`).
+
+    The file (:func:`hierarchy_cache_path`, an uncompressed ``.npz``: the order and the upward
+    graph as int32, about ``4 (n + e)`` bytes for ``n`` nodes and ``e`` upward edges) records the
+    graph's digest, the hierarchy settings and a SHA-256 of its arrays; one that does not match is
+    rebuilt (and replaced if it is this user's), one that cannot be read is left alone.
+    """
+
+    def __init__(self, network_cache: Path, graph_digest: str, tail: np.ndarray,
+                 head: np.ndarray) -> None:  # fmt: skip
+        self.network_cache = network_cache
+        self.graph_digest = graph_digest
+        self._tail = tail
+        self._head = head
+        self._writable = True
+
+    @property
+    def path(self) -> Path:
+        """The file (its name follows the current hierarchy settings)."""
+        return hierarchy_cache_path(self.network_cache)
+
+    def exists(self) -> bool:
+        """Whether the file is there (current or not)."""
+        path = self.path
+        return path.exists() or path.is_symlink()
+
+    def load(self) -> _cch.Hierarchy | None:
+        """The stored hierarchy, or ``None`` (missing, stale, corrupt, unreadable: reported)."""
+        path = self.path
+        if not (path.exists() or path.is_symlink()):
+            return None
+        try:
+            return self._read(path)
+        except CacheUnreadable as exc:
+            log.warning("%s; building the hierarchy in memory (the file is left as it is)", exc)
+            self._writable = False
+        except CacheError as exc:
+            if _ours(path):
+                log.warning("%s; rebuilding", exc)
+            else:
+                log.warning("%s; building the hierarchy in memory (the file belongs to another "
+                            "user)", exc)  # fmt: skip
+                self._writable = False
+        return None
+
+    def _read(self, path: Path) -> _cch.Hierarchy:
+        if not path.is_file():
+            raise CacheUnreadable(f"cache file {str(path)!r} is not readable: not a regular file")
+        try:
+            with open(path, "rb") as f:
+                f.read(1)
+        except OSError as exc:
+            raise CacheUnreadable(
+                f"cache file {str(path)!r} is not readable: {exc.strerror}"
+            ) from None
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"]))
+                arrays = {k: z[k] for k in ("order", "up_ptr", "up_head")}
+        except Exception as exc:  # zip/npz/json errors of every kind mean a corrupt file
+            raise CacheError(f"cache file {str(path)!r} is corrupt: {exc}") from None
+        if meta.get("graph_digest") != self.graph_digest:
+            raise CacheError(f"cache file {str(path)!r} belongs to another graph (stale)")
+        if meta.get("hierarchy") != _cch.hierarchy_settings():
+            raise CacheError(f"cache file {str(path)!r} was built with other settings")
+        if meta.get("checksum") != _arrays_digest(arrays):
+            raise CacheError(f"cache file {str(path)!r} is corrupt: checksum mismatch")
+        try:
+            return _cch.hierarchy_from_arrays(self._tail, self._head, **arrays)
+        except ValueError as exc:
+            raise CacheError(f"cache file {str(path)!r} is corrupt: {exc}") from None
+
+    def save(self, h: _cch.Hierarchy) -> None:
+        """Write the file atomically (skipped, with a warning, when the folder is read-only)."""
+        path = self.path
+        if not self._writable or ((path.exists() or path.is_symlink()) and not _ours(path)):
+            return
+        arrays = _cch.hierarchy_arrays(h)
+        meta = {"graph_digest": self.graph_digest, "hierarchy": _cch.hierarchy_settings(),
+                "checksum": _arrays_digest(arrays)}  # fmt: skip
+        try:
+            _save(path, arrays, meta)
+        except OSError as exc:  # a read-only folder: work without this cache
+            log.warning("cannot write cache %s: %s", path, exc)
+            self._writable = False
+
+
 def load_network(
     map_name: str | os.PathLike[str] = "danang",
     *,
@@ -149,7 +264,7 @@ def load_network(
     if (cpath.exists() or cpath.is_symlink()) and not rebuild:
         try:
             arrays, meta = _load(cpath, sha)
-            return Network(arrays, meta, settings, policy=policy)
+            return Network(arrays, meta, settings, policy=policy, cache_file=cpath)
         except CacheUnreadable as exc:
             log.warning("%s; compiling in memory (the file is left as it is)", exc)
             save = False
@@ -170,7 +285,8 @@ def load_network(
             _save(cpath, arrays, meta)
         except OSError as exc:  # a read-only folder: work without a cache
             log.warning("cannot write cache %s: %s", cpath, exc)
-    return Network(arrays, meta, settings, policy=policy)
+            save = False
+    return Network(arrays, meta, settings, policy=policy, cache_file=cpath if save else None)
 
 
 def _ours(path: Path) -> bool:
@@ -236,10 +352,13 @@ class Network:
 
     def __init__(
         self, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], settings: NetworkSettings,
-        *, policy: EnginePolicy | None = None,
+        *, policy: EnginePolicy | None = None, cache_file: Path | None = None,
     ) -> None:  # fmt: skip
         graph = RoadGraph({k: v for k, v in arrays.items() if not k.startswith("walk_")})
-        self._setup(graph, Engine(graph, settings, policy), dict(meta), ClosureSet())
+        store = (None if cache_file is None
+                 else HierarchyFile(cache_file, str(meta["digest"]), graph.arc_tail, graph.arc_head))  # fmt: skip
+        engine = Engine(graph, settings, policy, hierarchy_store=store)
+        self._setup(graph, engine, dict(meta), ClosureSet())
         walk = WalkGraph(arrays) if all(n in arrays for n in WALK_ARRAY_NAMES) else None
         self.reach_model = None if walk is None else ReachModel(walk, self.engine)
 

@@ -17,12 +17,12 @@ import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-import numba
 import numpy as np
 
 from dispatch.errors import PointError
 from dispatch.geo import haversine_m
 from dispatch.roads.graph import RoadGraph
+from dispatch.routing.kernels import jit
 
 CELL_M = 100.0
 #: A :class:`SnapIndex` as a kernel receives it: a plain tuple (see :data:`dispatch.routing.kernels.Packed`).
@@ -131,7 +131,7 @@ def build_index(net: RoadGraph) -> SnapIndex:
                      x0, y0, x1, y1, piece_arc.astype(np.int32), piece_s0, arc_plen)  # fmt: skip
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def _snap_point(
     x: float, y: float, g_: Packed, cell: float, access: np.ndarray, bit: int, tol: float
 ) -> tuple[int, float, float]:
@@ -187,7 +187,7 @@ def _snap_point(
     return best_arc, best_t, (best if best_arc >= 0 else np.inf)
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def snap_kernel(
     qx: np.ndarray, qy: np.ndarray, g: Packed, cell: float, access: np.ndarray, bit: int,
     tol: float, out_arc: np.ndarray, out_t: np.ndarray, out_d: np.ndarray,

@@ -25,11 +25,26 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import NamedTuple
 
-import numba
 import numpy as np
 
-from dispatch.routing.kernels import ArcEnds, Packed, UnitPositions, reach_seed, same_arc_time
-from dispatch.routing.order import contract, customize_lazy_kernel, order_nodes, undirected_csr
+from dispatch.progress import task
+from dispatch.routing import order as _order
+from dispatch.routing.kernels import ArcEnds, Packed, UnitPositions, jit, reach_seed, same_arc_time
+from dispatch.routing.order import (
+    contract,
+    customize_arcs_kernel,
+    customize_rows_kernel,
+    order_nodes,
+    undirected_csr,
+)
+
+#: Version of the hierarchy's construction (projection, order, contraction): part of the key of a
+#: cached hierarchy (:func:`hierarchy_settings`). Bump it when a change gives another order.
+HIERARCHY_VERSION = 1
+
+#: Graphs from this many nodes report the progress of their ordering and customization
+#: (:func:`dispatch.progress.task`): below it both take well under 2 s.
+PROGRESS_MIN_NODES = 50_000
 
 
 @dataclass(frozen=True)
@@ -71,7 +86,7 @@ class Up(NamedTuple):
     parent: np.ndarray
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def _find_edge(up_ptr: np.ndarray, up_head: np.ndarray, lo: int, hi: int) -> int:
     """Index of the upward edge from rank ``lo`` to rank ``hi`` (binary search in ``lo``'s row)."""
     a = up_ptr[lo]
@@ -85,6 +100,16 @@ def _find_edge(up_ptr: np.ndarray, up_head: np.ndarray, lo: int, hi: int) -> int
     return int(a)
 
 
+def hierarchy_settings() -> dict[str, object]:
+    """What a hierarchy depends on besides the graph: the construction's version and the order's
+    settings (:data:`dispatch.routing.order.BALANCES`...). A cached hierarchy is keyed by them."""
+    return {
+        "version": HIERARCHY_VERSION,
+        "balances": [float(b) for b in _order.BALANCES],
+        "balance_max_nodes": [int(b) for b in _order.BALANCE_MAX_NODES],
+    }
+
+
 def build_hierarchy(
     tail: np.ndarray, head: np.ndarray, node_lat: np.ndarray, node_lon: np.ndarray
 ) -> Hierarchy:
@@ -92,7 +117,9 @@ def build_hierarchy(
 
     Time and memory are linear in the upward graph after the order (:mod:`.order`: nested
     dissection by inertial flow); no triangle index is stored (customization finds each lower
-    triangle by merging two sorted rows, :func:`dispatch.routing.order.customize_lazy_kernel`)."""
+    triangle by merging two sorted rows, :func:`dispatch.routing.order.customize_rows_kernel`).
+    On graphs of :data:`PROGRESS_MIN_NODES` nodes or more the ordering reports its progress
+    (nodes placed) to :func:`dispatch.progress.task`."""
     n = len(node_lat)
     u = tail.astype(np.int64)
     v = head.astype(np.int64)
@@ -103,20 +130,137 @@ def build_hierarchy(
     x = (node_lon - float(np.mean(node_lon))) * math.cos(math.radians(lat0))
     y = node_lat - lat0
     xadj, adj = undirected_csr(n, eu, ev)
-    order = order_nodes(xadj, adj, x, y)
+    if n >= PROGRESS_MIN_NODES:
+        with task("ordering the road graph (CCH)", total=n, unit="node") as p:
+            order = order_nodes(xadj, adj, x, y, progress=p)
+    else:
+        order = order_nodes(xadj, adj, x, y)
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
-    up_ptr, up_head, parent = contract(xadj, adj, order, rank)
-    up_tail = np.repeat(np.arange(n, dtype=np.int64), np.diff(up_ptr))
-    ru, rv = rank[u], rank[v]
-    # rows ascending, heads ascending within a row: (tail, head) keys are sorted
-    edge_key = up_tail * n + up_head
-    arc_edge = np.searchsorted(edge_key, np.minimum(ru, rv) * n + np.maximum(ru, rv))
-    arc_edge[loop] = -1
-    out = Hierarchy(rank, order, up_ptr, up_head, parent, up_tail, arc_edge, ru < rv)
-    for arr in (rank, order, up_ptr, up_head, parent, up_tail, arc_edge, out.arc_up):
+    up_ptr, up_head, _ = contract(xadj, adj, order, rank)
+    return hierarchy_from_arrays(tail, head, order, up_ptr, up_head)
+
+
+def hierarchy_arrays(h: Hierarchy) -> dict[str, np.ndarray]:
+    """The arrays a hierarchy is rebuilt from (:func:`hierarchy_from_arrays`), for a cache file:
+    the order and the upward graph, int32 where the values fit (half the bytes on disk)."""
+
+    def small(a: np.ndarray) -> np.ndarray:
+        fits = len(a) == 0 or (int(a.min()) >= -(2**31) and int(a.max()) < 2**31)
+        return a.astype(np.int32) if fits else a
+
+    return {"order": small(h.order), "up_ptr": small(h.up_ptr), "up_head": small(h.up_head)}
+
+
+def hierarchy_from_arrays(
+    tail: np.ndarray, head: np.ndarray, order: np.ndarray, up_ptr: np.ndarray,
+    up_head: np.ndarray,
+) -> Hierarchy:  # fmt: skip
+    """The hierarchy of the graph with arcs ``tail -> head`` from its order (rank -> node) and
+    upward graph (CSR over ranks, heads ascending within a row); the rest is derived.
+
+    Raises ``ValueError`` when the arrays cannot be the hierarchy of this graph (sizes, an order
+    that is not a permutation, a row not ascending or not above its rank, an arc whose two ends
+    share no upward edge)."""
+    n = len(order)
+    ne = len(up_head)
+    rank = np.empty(n, dtype=np.int64)
+    order64 = np.empty(n, dtype=np.int64)
+    ptr64 = np.empty(n + 1, dtype=np.int64)
+    head64 = np.empty(ne, dtype=np.int64)
+    parent = np.empty(n, dtype=np.int64)
+    up_tail = np.empty(ne, dtype=np.int64)
+    arc_edge = np.empty(len(tail), dtype=np.int64)
+    arc_up = np.empty(len(tail), dtype=np.bool_)
+    small = [np.asarray(a, dtype=np.int32) if a.dtype != np.int32 and _fits32(a) else a
+             for a in (order, up_ptr, up_head)]  # one numba specialisation: int32 as stored  # fmt: skip
+    err = _index_kernel(small[0], small[1], small[2], tail, head, rank, order64, ptr64, head64,
+                        parent, up_tail, arc_edge, arc_up)  # fmt: skip
+    if err:
+        raise ValueError(f"hierarchy: {_INDEX_ERRORS[err]}")
+    out = Hierarchy(rank, order64, ptr64, head64, parent, up_tail, arc_edge, arc_up)
+    for arr in (rank, order64, ptr64, head64, parent, up_tail, arc_edge, arc_up):
         arr.flags.writeable = False
     return out
+
+
+def _fits32(a: np.ndarray) -> bool:
+    return len(a) == 0 or (int(a.min()) >= -(2**31) and int(a.max()) < 2**31)
+
+
+_INDEX_ERRORS = {
+    1: "the upward graph does not match the order",
+    2: "the order is not a permutation of the nodes",
+    3: "the upward rows are not in order",
+    4: "an upward row is not ascending above its rank",
+    5: "the graph has more nodes than the order",
+    6: "an arc of the graph has no upward edge",
+}
+
+
+@jit
+def _index_kernel(
+    order_in: np.ndarray, ptr_in: np.ndarray, head_in: np.ndarray, tail: np.ndarray,
+    head: np.ndarray, rank: np.ndarray, order: np.ndarray, up_ptr: np.ndarray,
+    up_head: np.ndarray, parent: np.ndarray, up_tail: np.ndarray, arc_edge: np.ndarray,
+    arc_up: np.ndarray,
+) -> int:  # fmt: skip
+    """Check a stored order and upward graph and derive the rest of the hierarchy in one pass;
+    returns 0, or the code of the first problem found (:data:`_INDEX_ERRORS`)."""
+    n = len(order_in)
+    ne = len(head_in)
+    if len(ptr_in) != n + 1 or ptr_in[0] != 0 or ptr_in[n] != ne:
+        return 1
+    for v in range(n):
+        rank[v] = -1
+    for r in range(n):
+        v = order_in[r]
+        if v < 0 or v >= n or rank[v] >= 0:
+            return 2
+        rank[v] = r
+        order[r] = v
+    up_ptr[0] = 0
+    for r in range(n):
+        a = ptr_in[r]
+        b = ptr_in[r + 1]
+        if b < a:
+            return 3
+        up_ptr[r + 1] = b
+        parent[r] = head_in[a] if b > a else -1  # the lowest upward neighbour
+        prev = r
+        for i in range(a, b):
+            x = head_in[i]
+            if x <= prev or x >= n:
+                return 4
+            prev = x
+            up_head[i] = x
+            up_tail[i] = r
+    for k in range(len(tail)):
+        u = tail[k]
+        v = head[k]
+        if u < 0 or u >= n or v < 0 or v >= n:
+            return 5
+        if u == v:  # a loop: no edge
+            arc_edge[k] = -1
+            arc_up[k] = False
+            continue
+        ru = rank[u]
+        rv = rank[v]
+        lo = min(ru, rv)
+        hi = max(ru, rv)
+        a = up_ptr[lo]
+        b = up_ptr[lo + 1]
+        while a < b:  # the edge (lo, hi): bisection in lo's row
+            mid = (a + b) >> 1
+            if up_head[mid] < hi:
+                a = mid + 1
+            else:
+                b = mid
+        if a >= up_ptr[lo + 1] or up_head[a] != hi:
+            return 6
+        arc_edge[k] = a
+        arc_up[k] = ru < rv
+    return 0
 
 
 class Metric(NamedTuple):
@@ -133,12 +277,30 @@ class Metric(NamedTuple):
 
 
 def customize(h: Hierarchy, w: np.ndarray) -> Metric:
-    """The customization of a hierarchy for weight array ``w`` (read-only arrays)."""
+    """The customization of a hierarchy for weight array ``w`` (read-only arrays).
+
+    On graphs of :data:`PROGRESS_MIN_NODES` nodes or more the rows are relaxed in about 100 steps
+    of equal work (lower triangles) that report to :func:`dispatch.progress.task`."""
     ne = h.n_edges
+    n = len(h.rank)
     m = Metric(np.empty(ne), np.empty(ne), np.empty(ne, dtype=np.int64),
                np.empty(ne, dtype=np.int64), np.empty(ne, dtype=np.int64),
                np.empty(ne, dtype=np.int64))  # fmt: skip
-    customize_lazy_kernel(h.up_ptr, h.up_head, h.arc_edge, h.arc_up, w, *m)
+    customize_arcs_kernel(h.arc_edge, h.arc_up, w, *m)
+    if n < PROGRESS_MIN_NODES:
+        customize_rows_kernel(h.up_ptr, h.up_head, m.up_w, m.down_w, m.up_mid, m.down_mid, 0, n)
+    else:
+        deg = np.diff(h.up_ptr)
+        work = np.cumsum(deg * (deg - 1) // 2 + 1)
+        steps = np.unique(np.searchsorted(work, np.linspace(0, work[-1], 101)[1:-1]))
+        bounds = [0, *steps.tolist(), n]
+        with task("customizing the CCH for new weights", total=int(work[-1]),
+                  unit="triangle") as p:  # fmt: skip
+            for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+                if hi > lo:
+                    customize_rows_kernel(h.up_ptr, h.up_head, m.up_w, m.down_w, m.up_mid,
+                                          m.down_mid, lo, hi)  # fmt: skip
+                    p.update(int(work[hi - 1] - (work[lo - 1] if lo else 0)))
     for a in m:
         a.flags.writeable = False
     return m
@@ -152,7 +314,7 @@ class Side(NamedTuple):
     stamp: np.ndarray
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def ancestor_labels(
     seed_rank: np.ndarray, seed_cost: np.ndarray, up: Up, wdir: np.ndarray, side: Side, cur: int,
     buf: np.ndarray,
@@ -229,7 +391,7 @@ class UnitLabels(NamedTuple):
     dist: np.ndarray
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def unit_labels_kernel(
     seed_rank: np.ndarray, seed_cost: np.ndarray, up_: Packed, up_w: np.ndarray, side_: Packed, cur0: int,
     buf: np.ndarray, out_ptr: np.ndarray, max_labels: int,
@@ -250,8 +412,9 @@ def unit_labels_kernel(
             grow = max(len(ranks) * 2, k + count)
             r2 = np.empty(grow, dtype=np.int64)
             d2 = np.empty(grow)
-            r2[:k] = ranks[:k]
-            d2[:k] = dists[:k]
+            for i in range(k):
+                r2[i] = ranks[i]
+                d2[i] = dists[i]
             ranks = r2
             dists = d2
         for i in range(count):
@@ -264,7 +427,7 @@ def unit_labels_kernel(
     return ranks[:k], dists[:k], cur
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def many_to_one_kernel(
     call_rank: np.ndarray, call_cost: np.ndarray, up: Up, down_w: np.ndarray, side: Side, cur: int,
     buf: np.ndarray, lab: UnitLabels, extra: np.ndarray, out: np.ndarray,
@@ -292,7 +455,7 @@ def to_rank(h: Hierarchy, nodes: np.ndarray) -> np.ndarray:
     return np.where(nodes >= 0, h.rank[np.maximum(nodes, 0)], -1)
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def phast_block_kernel(
     src_rank: np.ndarray, src_cost: np.ndarray, dst_rank: np.ndarray, dst_cost: np.ndarray,
     up_: Packed, w_up: np.ndarray, w_down: np.ndarray, side_: Packed, cur0: int, buf: np.ndarray,
@@ -368,7 +531,7 @@ def unit_labels(h: Hierarchy, m: Metric, ws: Workspace, leave_nodes: np.ndarray,
     return UnitLabels(ptr, ranks, dists)
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def dispatch_cch_kernel(
     ends_: Packed, w: np.ndarray, rank: np.ndarray, call_arc: int, call_t: float,
     units_: Packed, up_: Packed, down_w: np.ndarray, side_: Packed, cur: int, buf: np.ndarray,
@@ -396,7 +559,7 @@ def dispatch_cch_kernel(
     many_to_one_kernel(seed_rank, seed_cost, up, down_w, side, cur, buf, lab, units.turnout, out)
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def _unpack(e: int, up_dir: bool, lo: int, up: Up, m: Metric, out: np.ndarray, k: int) -> int:
     """Append to ``out[k:]`` the original arcs behind edge ``e`` (lower end ``lo``) driven upward
     (``lo -> head``) or downward; returns the new length. Explicit stack, driving order."""
@@ -426,9 +589,10 @@ def _unpack(e: int, up_dir: bool, lo: int, up: Up, m: Metric, out: np.ndarray, k
             se = np.empty(cap, dtype=np.int64)
             su = np.empty(cap, dtype=np.bool_)
             sl = np.empty(cap, dtype=np.int64)
-            se[:top] = stack_e[:top]
-            su[:top] = stack_up[:top]
-            sl[:top] = stack_lo[:top]
+            for i in range(top):
+                se[i] = stack_e[i]
+                su[i] = stack_up[i]
+                sl[i] = stack_lo[i]
             stack_e, stack_up, stack_lo = se, su, sl
         # push in reverse driving order
         if is_up:  # lo -> mid (down along e_lo), then mid -> hi (up along e_hi)
@@ -444,7 +608,7 @@ def _unpack(e: int, up_dir: bool, lo: int, up: Up, m: Metric, out: np.ndarray, k
     return k
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def p2p_path_kernel(
     src_rank: np.ndarray, src_cost: np.ndarray, dst_rank: np.ndarray, dst_cost: np.ndarray,
     up_: Packed, m_: Packed, fwd_: Packed, bwd_: Packed, buf: np.ndarray, out_arcs: np.ndarray,
@@ -479,14 +643,16 @@ def p2p_path_kernel(
         nfe += 1
         r = up.tail[e]
     start = r
-    k = 0
+    k = int(np.int64(0))
+    # plain (not literal) arguments, so that numba compiles _unpack once, not per constant
+    yes, no = bool(np.bool_(True)), bool(np.bool_(False))
     for i in range(nfe - 1, -1, -1):
         e = buf[i]
-        k = _unpack(e, True, up.tail[e], up, m, out_arcs, k)
+        k = _unpack(e, yes, up.tail[e], up, m, out_arcs, k)
     r = meet
     while bwd.pred[r] >= 0:
         e = bwd.pred[r]
-        k = _unpack(e, False, up.tail[e], up, m, out_arcs, k)
+        k = _unpack(e, no, up.tail[e], up, m, out_arcs, k)
         r = up.tail[e]
     return best, k, start, r
 

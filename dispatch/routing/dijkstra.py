@@ -13,7 +13,6 @@ argument: the caller gives each thread its own.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from dispatch.routing.kernels import (
@@ -26,6 +25,7 @@ from dispatch.routing.kernels import (
     UnitPositions,
     heap_pop,
     heap_push,
+    jit,
     leave_seed,
     reach_seed,
     relax,
@@ -34,7 +34,7 @@ from dispatch.routing.kernels import (
 )
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def _top_insert(topv: np.ndarray, topu: np.ndarray, u: int, x: float) -> None:
     """Put unit ``u`` at value ``x`` (below the last) into the sorted k-best list, moving it up if
     it is already there, else pushing the last one out."""
@@ -52,7 +52,7 @@ def _top_insert(topv: np.ndarray, topu: np.ndarray, u: int, x: float) -> None:
     topu[i] = u
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def kfastest_kernel(
     g: Adjacency, w: np.ndarray, seed_node: np.ndarray, seed_cost: np.ndarray, s: Scratch, cur: int,
     ex: Exits, unit_best: np.ndarray, k: int, bound: float, min_extra: float, slack: float,
@@ -94,7 +94,7 @@ def kfastest_kernel(
     return settled
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def dispatch_kernel(
     rev_: Packed, ends_: Packed, w: np.ndarray, call_arc: int, call_t: float,
     units_: Packed, s_: Packed, cur: int, ex_: Packed, unit_best: np.ndarray, k: int,
@@ -121,7 +121,7 @@ def dispatch_kernel(
                            min_extra, slack)  # fmt: skip
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def knearest_kernel(
     fwd_: Packed, w: np.ndarray, seed_node: np.ndarray, seed_unit: np.ndarray,
     seed_cost: np.ndarray, tab_: Packed,
@@ -142,7 +142,7 @@ def knearest_kernel(
     cap = kk * len(fwd.other) + len(seed_node) + 16
     hd = np.empty(cap)
     hv = np.empty(cap, dtype=np.int64)
-    size = 0
+    size = int(np.int64(0))  # not a literal: one compilation of heap_push
     for i in range(len(seed_node)):
         if seed_cost[i] < np.inf:
             size = heap_push(hd, hv, size, seed_cost[i], seed_node[i] * nu + seed_unit[i])
@@ -173,7 +173,7 @@ def knearest_kernel(
                 size = heap_push(hd, hv, size, nd, x * nu + u)
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def knearest_query(
     ends_: Packed, w: np.ndarray, call_arc: int, call_t: float, units_: Packed,
     tab_: Packed, out_unit: np.ndarray, out_eta: np.ndarray,
@@ -223,7 +223,7 @@ def knearest_query(
     return nc, bound
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def _candidate(out_unit: np.ndarray, out_eta: np.ndarray, nc: int, u: int, x: float) -> int:
     """Record unit ``u`` at ETA ``x`` (keeping its best); return the new count."""
     for i in range(nc):
@@ -236,7 +236,7 @@ def _candidate(out_unit: np.ndarray, out_eta: np.ndarray, nc: int, u: int, x: fl
     return nc + 1
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def exits_kernel(
     ends_: Packed, w: np.ndarray, units_: Packed, n: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -264,7 +264,7 @@ def exits_kernel(
     return first, nxt[:e], unit[:e], cost[:e]
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def matrix_kernel(
     g_: Packed, w: np.ndarray, src_node: np.ndarray, src_cost: np.ndarray,
     dst_node: np.ndarray, dst_cost: np.ndarray, s_: Packed, cur0: int, out: np.ndarray,
@@ -308,7 +308,7 @@ def matrix_kernel(
     return cur
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def p2p_kernel(
     g_: Packed, w: np.ndarray, src_node: np.ndarray, src_cost: np.ndarray, dst_node: np.ndarray,
     dst_cost: np.ndarray, s_: Packed, cur: int,
@@ -337,7 +337,7 @@ def p2p_kernel(
     return best, best_j
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def tree_path(pred: np.ndarray, tail: np.ndarray, target: int) -> tuple[np.ndarray, int]:
     """Arcs from the search's seed to ``target`` along ``pred``, in driving order, and the seed node."""
     n = 0

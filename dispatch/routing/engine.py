@@ -33,7 +33,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 from scipy.sparse import csr_matrix
@@ -120,6 +120,14 @@ class EnginePolicy:
         about 1e-12 s, and the answer (units, order) must not depend on which one answered.
     max_weight_arrays, max_metrics, max_fleet_tables
         LRU bounds of the closed-road weight arrays, CCH metrics, and per-fleet tables per class.
+    hierarchy_after_searches
+        Searches (with any weights) before the engine builds the CCH's metric-independent part
+        (order and contraction) when it has none, in memory or in its disk cache
+        (:func:`dispatch.load_network` keeps it beside the network). Ordering costs a few hundred
+        searches, and the first time after an install also the compilation of the CCH kernels
+        (about 20 s): a short command (a day of calls on a small map, a few queries) is answered by
+        Dijkstra alone. A hierarchy once built is saved, so a later process uses the CCH after
+        ``cch_after_searches`` searches, as when it is in memory. 0: no such wait.
 
     Examples
     --------
@@ -135,10 +143,12 @@ class EnginePolicy:
     max_weight_arrays: int = 64
     max_metrics: int = 16
     max_fleet_tables: int = 4
+    hierarchy_after_searches: int = 100
 
     def __post_init__(self) -> None:
         for name in ("cch_after_searches", "table_after_uses", "cch_small_fleet",
-                     "max_weight_arrays", "max_metrics", "max_fleet_tables"):  # fmt: skip
+                     "max_weight_arrays", "max_metrics", "max_fleet_tables",
+                     "hierarchy_after_searches"):  # fmt: skip
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise DispatchError(f"EnginePolicy {name}={v!r} must be an integer >= 0")
@@ -156,15 +166,35 @@ class EnginePolicy:
     @classmethod
     def cch_always(cls) -> EnginePolicy:
         """Every query by the CCH (customized on first use), no table."""
-        return cls(cch_after_searches=0, table_after_uses=_NEVER, cch_small_fleet=_NEVER)
+        return cls(cch_after_searches=0, table_after_uses=_NEVER, cch_small_fleet=_NEVER,
+                   hierarchy_after_searches=0)  # fmt: skip
 
     @classmethod
     def table_first(cls) -> EnginePolicy:
         """Nearest-units tables from the first query (falling back to the CCH when not proven)."""
-        return cls(cch_after_searches=0, table_after_uses=0, cch_small_fleet=_NEVER)
+        return cls(cch_after_searches=0, table_after_uses=0, cch_small_fleet=_NEVER,
+                   hierarchy_after_searches=0)  # fmt: skip
 
 
 _NEVER = 2**62
+
+
+class HierarchyStore(Protocol):
+    """Where an engine keeps its CCH hierarchy between processes (the network cache's folder:
+    :class:`dispatch.roads.network.HierarchyFile`). The store reports its own problems (a corrupt
+    or stale file is rebuilt, an unwritable folder is worked around) and never raises."""
+
+    def exists(self) -> bool:
+        """Whether a hierarchy file is there (current or not: :meth:`load` checks)."""
+        ...
+
+    def load(self) -> cch.Hierarchy | None:
+        """The stored hierarchy if it is current and intact, else ``None``."""
+        ...
+
+    def save(self, h: cch.Hierarchy) -> None:
+        """Keep ``h`` for later processes (atomically; silently skipped when impossible)."""
+        ...
 
 
 class DijkstraWorkspace:
@@ -231,9 +261,11 @@ class Engine:
     """
 
     def __init__(
-        self, graph: RoadGraph, settings: NetworkSettings, policy: EnginePolicy | None = None
-    ) -> None:
+        self, graph: RoadGraph, settings: NetworkSettings, policy: EnginePolicy | None = None,
+        *, hierarchy_store: HierarchyStore | None = None,
+    ) -> None:  # fmt: skip
         self.graph = graph
+        self.hierarchy_store = hierarchy_store
         self.settings = settings
         self.policy = policy or EnginePolicy()
         self.ends = ArcEnds(graph.arc_tail, graph.arc_head, graph.arc_twin)
@@ -263,6 +295,8 @@ class Engine:
             self.policy.max_weight_arrays
         )
         self._hierarchy: cch.Hierarchy | None = None
+        self._hierarchy_stored: bool | None = None  # a hierarchy file exists (checked once)
+        self._n_searches = 0  # searches counted by use_cch (for hierarchy_after_searches)
         self._metrics: _LRU[int, tuple[np.ndarray, cch.Metric]] = _LRU(self.policy.max_metrics)
         self._searches: dict[int, tuple[np.ndarray, int]] = {}
         self.unit_snaps: dict[tuple[int, float, float], tuple[int, float]] = {}
@@ -462,16 +496,32 @@ class Engine:
     # --- CCH ----------------------------------------------------------------------------------
 
     def hierarchy(self) -> cch.Hierarchy:
-        """The graph's CCH order and upward graph (built once, on first use)."""
+        """The graph's CCH order and upward graph: from the hierarchy store (the disk cache) when
+        it holds a current one, else built (and saved there) on first use."""
         h = self._hierarchy
         if h is None:
             with self._lock:
                 h = self._hierarchy
                 if h is None:
-                    g = self.graph
-                    h = self._hierarchy = cch.build_hierarchy(g.arc_tail, g.arc_head, g.node_lat,
-                                                              g.node_lon)  # fmt: skip
+                    store = self.hierarchy_store
+                    h = store.load() if store is not None else None
+                    if h is None:
+                        g = self.graph
+                        h = cch.build_hierarchy(g.arc_tail, g.arc_head, g.node_lat, g.node_lon)
+                        if store is not None:
+                            store.save(h)
+                    self._hierarchy = h
         return h
+
+    def _hierarchy_at_hand(self) -> bool:
+        """Whether the hierarchy is in memory or (probably) in the store."""
+        if self._hierarchy is not None:
+            return True
+        stored = self._hierarchy_stored
+        if stored is None:
+            store = self.hierarchy_store
+            stored = self._hierarchy_stored = store is not None and store.exists()
+        return stored
 
     def metric(self, w: np.ndarray) -> cch.Metric:
         """The CCH customized for weight array ``w`` (LRU-cached by the array's identity)."""
@@ -492,6 +542,10 @@ class Engine:
         ``w`` to amortize a customization (counting these ``searches``)."""
         if self.has_metric(w):
             return True
+        self._n_searches += searches
+        if (self._n_searches < self.policy.hierarchy_after_searches
+                and not self._hierarchy_at_hand()):  # fmt: skip
+            return False
         prev = self._searches.get(id(w))
         count = (prev[1] if prev is not None and prev[0] is w else 0) + searches
         if len(self._searches) > 64:

@@ -15,7 +15,7 @@ elimination tree): the upward neighbours of rank ``r`` are its original higher n
 of its children in the tree, minus ``r``; its tree parent is the lowest of them. Every row is read
 once, by its parent, so time and memory are linear in the upward graph.
 
-**Lazy triangles.** :func:`customize_lazy_kernel` relaxes every lower triangle without a stored
+**Lazy triangles.** :func:`customize_rows_kernel` relaxes every lower triangle without a stored
 triangle index: for rank ``r`` and its upward neighbour ``x = up_head[i]``, the other upward
 neighbours ``y > x`` of ``r`` are all in ``x``'s row (the upward graph is chordal), so one merge of
 the two sorted rows finds every edge ``(x, y)``.
@@ -23,8 +23,13 @@ the two sorted rows finds every edge ``(x, y)``.
 
 from __future__ import annotations
 
-import numba
+import math
+from typing import NamedTuple
+
 import numpy as np
+
+from dispatch.progress import Progress
+from dispatch.routing.kernels import jit
 
 #: Parts up to this many nodes also try the widest band (see :data:`BALANCES`).
 WIDE_MAX_NODES = 10_000
@@ -55,7 +60,10 @@ def undirected_csr(n: int, eu: np.ndarray, ev: np.ndarray) -> tuple[np.ndarray, 
     return xadj, head[srt]
 
 
-def order_nodes(xadj: np.ndarray, adj: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def order_nodes(
+    xadj: np.ndarray, adj: np.ndarray, x: np.ndarray, y: np.ndarray, *,
+    progress: Progress | None = None,
+) -> np.ndarray:  # fmt: skip
     """Nested dissection order (rank -> node) with the default balances (:func:`dissection_order`).
 
     >>> xadj, adj = undirected_csr(3, np.array([0, 1]), np.array([1, 2]))
@@ -65,13 +73,14 @@ def order_nodes(xadj: np.ndarray, adj: np.ndarray, x: np.ndarray, y: np.ndarray)
     return dissection_order(
         xadj, adj, np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64),
         np.asarray(BALANCES, dtype=np.float64), np.asarray(BALANCE_MAX_NODES, dtype=np.int64),
+        progress=progress,
     )  # fmt: skip
 
 
 # --- inertial flow ---------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def _flow_phase(
     xadj: np.ndarray, adj: np.ndarray, rev: np.ndarray, m: int, is_src: np.ndarray,
     is_tgt: np.ndarray, sat: np.ndarray, level: np.ndarray, queue: np.ndarray, it: np.ndarray,
@@ -149,7 +158,7 @@ def _flow_phase(
     return count
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def _grow(
     xadj: np.ndarray, adj: np.ndarray, rev: np.ndarray, sat: np.ndarray, mark: np.ndarray,
     label: int, stack: np.ndarray, top: int, cand: np.ndarray, nc: int, forward: bool,
@@ -175,7 +184,7 @@ def _grow(
     return added, nc
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def _balanced_side(
     xadj: np.ndarray, adj: np.ndarray, rev: np.ndarray, m: int, is_src: np.ndarray,
     is_tgt: np.ndarray, sat: np.ndarray, mark: np.ndarray, stack: np.ndarray,
@@ -187,21 +196,25 @@ def _balanced_side(
     The sources' residual closure and the sinks' backward closure are both minimum cuts; the
     smaller is grown by a node behind one of its saturated arcs (in neither closure, so the cut
     stays minimum) and closed again, until the smaller side cannot grow."""
+    # plain (not literal) argument types, so that numba compiles _grow once instead of once per
+    # constant (each compilation costs a first run about 0.4 s)
+    one, two, zero = int(np.int64(1)), int(np.int64(2)), int(np.int64(0))
+    yes, no = bool(np.bool_(True)), bool(np.bool_(False))
     mark[:m] = 0
-    top = 0
+    top = zero
     for x in range(m):
         if is_src[x]:
             mark[x] = 1
             stack[top] = x
             top += 1
-    n_s, ns_c = _grow(xadj, adj, rev, sat, mark, 1, stack, top, cand_s, 0, True)
-    top = 0
+    n_s, ns_c = _grow(xadj, adj, rev, sat, mark, one, stack, top, cand_s, zero, yes)
+    top = zero
     for x in range(m):
         if is_tgt[x]:
             mark[x] = 2
             stack[top] = x
             top += 1
-    n_t, nt_c = _grow(xadj, adj, rev, sat, mark, 2, stack, top, cand_t, 0, False)
+    n_t, nt_c = _grow(xadj, adj, rev, sat, mark, two, stack, top, cand_t, zero, no)
     while True:
         grow_s = n_s <= n_t
         pierce = -1
@@ -224,15 +237,15 @@ def _balanced_side(
         stack[0] = pierce
         if grow_s:
             mark[pierce] = 1
-            got, ns_c = _grow(xadj, adj, rev, sat, mark, 1, stack, 1, cand_s, ns_c, True)
+            got, ns_c = _grow(xadj, adj, rev, sat, mark, one, stack, one, cand_s, ns_c, yes)
             n_s += got
         else:
             mark[pierce] = 2
-            got, nt_c = _grow(xadj, adj, rev, sat, mark, 2, stack, 1, cand_t, nt_c, False)
+            got, nt_c = _grow(xadj, adj, rev, sat, mark, two, stack, one, cand_t, nt_c, no)
             n_t += got
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def _inertial_cut(
     xadj: np.ndarray, adj: np.ndarray, rev: np.ndarray, m: int, px: np.ndarray, py: np.ndarray,
     balances: np.ndarray, max_nodes: np.ndarray, side: np.ndarray, ws_i: np.ndarray,
@@ -256,7 +269,9 @@ def _inertial_cut(
                 key[x] = px[x] + py[x]
             else:
                 key[x] = px[x] - py[x]
-        srt[d, :m] = np.argsort(key, kind="mergesort")
+        by_key = np.argsort(key, kind="mergesort")
+        for i in range(m):
+            srt[d, i] = by_key[i]
     n_arcs = xadj[m]
     best_cut = -1
     best_small = 1
@@ -304,7 +319,7 @@ def _inertial_cut(
     return best_cut
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def _separator_from_side(
     xadj: np.ndarray, adj: np.ndarray, m: int, side: np.ndarray, sep: np.ndarray
 ) -> int:
@@ -338,7 +353,7 @@ def _separator_from_side(
     return count
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def _local_graph(
     perm: np.ndarray, lo: int, hi: int, xadj: np.ndarray, adj: np.ndarray, loc: np.ndarray,
     stamp: np.ndarray, cur: int, lxadj: np.ndarray, ladj: np.ndarray, lrev: np.ndarray,
@@ -380,54 +395,83 @@ def _local_graph(
     return k
 
 
-@numba.njit(cache=True, nogil=True)
+class _DissectState(NamedTuple):
+    """The work arrays of one nested dissection (:func:`dissection_order`), kept between steps."""
+
+    perm: np.ndarray  # the order being built: segments of it are refined in place
+    iw: np.ndarray  # (7, n + 1) int64: loc, stamp, lxadj, cursor, comp, tmp, spare
+    aw: np.ndarray  # (4, arcs) int64: ladj, lrev, cand_s, cand_t
+    ws_i: np.ndarray  # (5, n + 1) int64: flow scratch
+    ws_b: np.ndarray  # (11, n) int8: source/sink flags per direction, mark, side, separator
+    sat: np.ndarray  # (4, arcs) int8: flow per direction
+    srt: np.ndarray  # (4, n) int64: nodes sorted per direction
+    pxy: np.ndarray  # (2, n) float64: local coordinates
+    st: np.ndarray  # (2, n + 1) int64: stack of segments still to order (lo, hi)
+    st_conn: np.ndarray  # (n + 1,) bool: segment known to be one component
+    state: np.ndarray  # (3,) int64: stack top, stamp, nodes placed
+
+
+def _dissect_state(n: int, n_arcs: int) -> _DissectState:
+    st = _DissectState(
+        np.arange(n), np.zeros((7, n + 1), dtype=np.int64), np.empty((4, n_arcs), dtype=np.int64),
+        np.empty((5, n + 1), dtype=np.int64), np.empty((11, n), dtype=np.int8),
+        np.empty((4, n_arcs), dtype=np.int8), np.empty((4, n), dtype=np.int64),
+        np.empty((2, n)), np.empty((2, n + 1), dtype=np.int64), np.empty(n + 1, dtype=np.bool_),
+        np.zeros(3, dtype=np.int64),
+    )  # fmt: skip
+    if n > 0:
+        st.st[0, 0], st.st[1, 0], st.st_conn[0] = 0, n, False
+        st.state[0] = 1
+    return st
+
+
 def dissection_order(
-    xadj: np.ndarray,
-    adj: np.ndarray,
-    x: np.ndarray,
-    y: np.ndarray,
-    balances: np.ndarray,
-    max_nodes: np.ndarray,
-) -> np.ndarray:
+    xadj: np.ndarray, adj: np.ndarray, x: np.ndarray, y: np.ndarray, balances: np.ndarray,
+    max_nodes: np.ndarray, *, progress: Progress | None = None,
+) -> np.ndarray:  # fmt: skip
     """Nested dissection order (rank -> node) of the symmetric graph ``xadj``/``adj`` with node
     coordinates ``x``, ``y``; balance ``balances[i]`` is tried on parts of at most ``max_nodes[i]``
-    nodes."""
+    nodes.
+
+    The work runs in steps (:func:`_dissect_steps`, about 1 % of it each) so that ``progress``
+    (:func:`dispatch.progress.task`) hears of the nodes placed; the order does not depend on them.
+    """
     n = len(xadj) - 1
-    n_arcs = len(adj)
-    perm = np.arange(n)
-    loc = np.empty(n, dtype=np.int64)
-    stamp = np.zeros(n, dtype=np.int64)
-    lxadj = np.empty(n + 1, dtype=np.int64)
-    ladj = np.empty(n_arcs, dtype=np.int64)
-    lrev = np.empty(n_arcs, dtype=np.int64)
-    cursor = np.empty(n + 1, dtype=np.int64)
-    ws_i = np.empty((5, n + 1), dtype=np.int64)
-    ws_b = np.empty((9, n), dtype=np.int8)
-    sat = np.empty((4, n_arcs), dtype=np.int8)
-    srt = np.empty((4, n), dtype=np.int64)
-    cand_s = np.empty(n_arcs, dtype=np.int64)
-    cand_t = np.empty(n_arcs, dtype=np.int64)
-    side = np.empty(n, dtype=np.int8)
-    sep = np.empty(n, dtype=np.int8)
-    px = np.empty(n)
-    py = np.empty(n)
-    comp = np.empty(n, dtype=np.int64)
-    tmp = np.empty(n, dtype=np.int64)
-    # segments perm[lo:hi] still to order; ``connected``: known to be one component
-    st_lo = np.empty(n + 1, dtype=np.int64)
-    st_hi = np.empty(n + 1, dtype=np.int64)
-    st_conn = np.empty(n + 1, dtype=np.bool_)
-    top = 0
-    if n > 0:
-        st_lo[0], st_hi[0], st_conn[0] = 0, n, False
-        top = 1
-    cur = 0
-    while top > 0:
+    st = _dissect_state(n, len(adj))
+    budget = max(20_000, int(n * max(math.log2(max(n, 2)), 1.0)) // 100)
+    done = 0
+    while st.state[0] > 0:
+        _dissect_steps(xadj, adj, x, y, balances, max_nodes, *st, budget)
+        if progress is not None:
+            progress.update(int(st.state[2]) - done)
+            done = int(st.state[2])
+    return st.perm
+
+
+@jit
+def _dissect_steps(
+    xadj: np.ndarray, adj: np.ndarray, x: np.ndarray, y: np.ndarray, balances: np.ndarray,
+    max_nodes: np.ndarray, perm: np.ndarray, iw: np.ndarray, aw: np.ndarray, ws_i: np.ndarray,
+    ws_b: np.ndarray, sat: np.ndarray, srt: np.ndarray, pxy: np.ndarray, st: np.ndarray,
+    st_conn: np.ndarray, state: np.ndarray, budget: int,
+) -> None:  # fmt: skip
+    """Order segments from the stack (see :class:`_DissectState`) until about ``budget`` nodes of
+    segments were worked on or none is left; ``state`` counts the nodes whose rank is final."""
+    loc, stamp, lxadj, cursor, comp, tmp = iw[0], iw[1], iw[2], iw[3], iw[4], iw[5]
+    ladj, lrev, cand_s, cand_t = aw[0], aw[1], aw[2], aw[3]
+    side, sep = ws_b[9], ws_b[10]
+    px, py = pxy[0], pxy[1]
+    st_lo, st_hi = st[0], st[1]
+    top, cur, placed = state[0], state[1], state[2]
+    work = 0
+    while top > 0 and work < budget:
         top -= 1
         lo, hi, connected = st_lo[top], st_hi[top], st_conn[top]
         m = hi - lo
         if m <= 1:
+            placed += m
             continue
+        work += m
         cur += 1
         _local_graph(perm, lo, hi, xadj, adj, loc, stamp, cur, lxadj, ladj, lrev, cursor)
         if not connected:
@@ -461,7 +505,8 @@ def dissection_order(
                 for i in range(m):
                     tmp[fill[comp[i]]] = perm[lo + i]
                     fill[comp[i]] += 1
-                perm[lo:hi] = tmp[:m]
+                for i in range(m):
+                    perm[lo + i] = tmp[i]
                 for c in range(n_comp - 1, -1, -1):
                     st_lo[top], st_hi[top], st_conn[top] = lo + start[c], lo + start[c + 1], True
                     top += 1
@@ -483,16 +528,18 @@ def dissection_order(
             if sep[i]:
                 tmp[k] = perm[lo + i]
                 k += 1
-        perm[lo:hi] = tmp[:m]
+        for i in range(m):
+            perm[lo + i] = tmp[i]
+        placed += n_sep
         st_lo[top], st_hi[top], st_conn[top] = lo, hi - n_sep, False
         top += 1
-    return perm
+    state[0], state[1], state[2] = top, cur, placed
 
 
 # --- contraction ----------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def contract(
     xadj: np.ndarray, adj: np.ndarray, order: np.ndarray, rank: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -520,7 +567,8 @@ def contract(
         if need > cap:
             cap = max(2 * cap, need)
             grown = np.empty(cap, dtype=np.int64)
-            grown[:k] = heads[:k]
+            for i in range(k):  # a loop, not a slice copy: no shape check to compile
+                grown[i] = heads[i]
             heads = grown
         for a in range(xadj[v], xadj[v + 1]):
             q = rank[adj[a]]
@@ -547,7 +595,7 @@ def contract(
     return up_ptr, heads[:k].copy(), parent
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def count_triangles(up_ptr: np.ndarray) -> int:
     """Number of lower triangles (pairs of upward edges of the same row)."""
     total = 0
@@ -557,17 +605,13 @@ def count_triangles(up_ptr: np.ndarray) -> int:
     return total
 
 
-@numba.njit(cache=True, nogil=True)
-def customize_lazy_kernel(
-    up_ptr: np.ndarray, up_head: np.ndarray, arc_edge: np.ndarray, arc_up: np.ndarray,
-    w: np.ndarray, up_w: np.ndarray, down_w: np.ndarray, up_mid: np.ndarray,
-    down_mid: np.ndarray, up_arc: np.ndarray, down_arc: np.ndarray,
+@jit
+def customize_arcs_kernel(
+    arc_edge: np.ndarray, arc_up: np.ndarray, w: np.ndarray, up_w: np.ndarray,
+    down_w: np.ndarray, up_mid: np.ndarray, down_mid: np.ndarray, up_arc: np.ndarray,
+    down_arc: np.ndarray,
 ) -> None:  # fmt: skip
-    """:func:`dispatch.routing.cch.customize_kernel` without a stored triangle index (same outputs).
-
-    The edge ``(x, y)`` closing the triangle of rank ``r`` with ``x = up_head[i] < y =
-    up_head[j]`` is found by merging ``r``'s row (from ``j = i + 1`` on) with ``x``'s row: both are
-    ascending and the second contains the first (chordality)."""
+    """The first step of a customization: each upward edge's weights from its original arcs."""
     up_w[:] = np.inf
     down_w[:] = np.inf
     up_mid[:] = -1
@@ -585,8 +629,20 @@ def customize_lazy_kernel(
         elif w[a] < down_w[e]:
             down_w[e] = w[a]
             down_arc[e] = a
-    n = len(up_ptr) - 1
-    for r in range(n):
+
+
+@jit
+def customize_rows_kernel(
+    up_ptr: np.ndarray, up_head: np.ndarray, up_w: np.ndarray, down_w: np.ndarray,
+    up_mid: np.ndarray, down_mid: np.ndarray, r_lo: int, r_hi: int,
+) -> None:  # fmt: skip
+    """Relax the lower triangles of ranks ``r_lo .. r_hi - 1`` (in rank order, after
+    :func:`customize_arcs_kernel` and every lower rank), without a stored triangle index.
+
+    The edge ``(x, y)`` closing the triangle of rank ``r`` with ``x = up_head[i] < y =
+    up_head[j]`` is found by merging ``r``'s row (from ``j = i + 1`` on) with ``x``'s row: both are
+    ascending and the second contains the first (chordality)."""
+    for r in range(r_lo, r_hi):
         end = up_ptr[r + 1]
         for i in range(up_ptr[r], end - 1):
             x = up_head[i]

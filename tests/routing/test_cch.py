@@ -12,6 +12,10 @@ from dispatch.routing import cch as hierarchy
 from dispatch.routing import queries as routing
 from dispatch.routing.engine import EnginePolicy
 
+#: The default policy without its wait for a hierarchy that is not cached yet: these tests check
+#: the switch from Dijkstra to the CCH after ``cch_after_searches`` searches, whatever is on disk.
+EAGER = EnginePolicy(hierarchy_after_searches=0)
+
 
 def _scipy_graph(net: dispatch.Network, w: np.ndarray) -> csr_matrix:
     ok = np.isfinite(w)
@@ -50,7 +54,7 @@ def test_phast_rows_equal_dijkstra(map_name: str) -> None:
 
 
 def test_matrix_paths_agree_and_closures_recustomize() -> None:
-    net = dispatch.load_network("campo_grande")
+    net = dispatch.load_network("campo_grande", policy=EAGER)
     core = np.flatnonzero(net.class_core("ambulance"))
     rng = np.random.default_rng(5)
     pts = lambda k: np.stack([net.node_lat[k], net.node_lon[k]], axis=1)  # noqa: E731
@@ -75,7 +79,7 @@ def test_matrix_paths_agree_and_closures_recustomize() -> None:
 
 
 def test_fastest_units_cch_path_equals_dijkstra_path() -> None:
-    net = dispatch.load_network("campo_grande")
+    net = dispatch.load_network("campo_grande", policy=EAGER)
     core = np.flatnonzero(net.class_core("fire_engine"))
     rng = np.random.default_rng(9)
     picks = rng.choice(core, 80, replace=False)
@@ -98,7 +102,7 @@ def test_fastest_units_cch_path_equals_dijkstra_path() -> None:
 
 def test_fastest_units_table_path_equals_dijkstra_path() -> None:
     """A fleet that does not move is answered from its nearest-units table: same units, same ETAs."""
-    net = dispatch.load_network("danang")
+    net = dispatch.load_network("danang", policy=EAGER)
     core = np.flatnonzero(net.class_core("ambulance"))
     rng = np.random.default_rng(11)
     picks = rng.choice(core, 140, replace=False)
@@ -121,7 +125,7 @@ def test_fastest_units_table_path_equals_dijkstra_path() -> None:
 
 
 def test_routes_by_cch_unpack_to_connected_arcs_with_dijkstra_times() -> None:
-    net = dispatch.load_network("campo_grande")
+    net = dispatch.load_network("campo_grande", policy=EAGER)
     core = np.flatnonzero(net.class_core("ladder"))
     rng = np.random.default_rng(4)
     a, b = rng.choice(core, 40), rng.choice(core, 40)

@@ -232,6 +232,10 @@ def test_hierarchy_of_a_real_map(map_name: str) -> None:
 
     stored, lazy = arrays(), arrays()
     _customize_stored(h.up_ptr, h.up_head, tri_edge, h.arc_edge, h.arc_up, w, *stored)
-    nd.customize_lazy_kernel(h.up_ptr, h.up_head, h.arc_edge, h.arc_up, w, *lazy)
+    nd.customize_arcs_kernel(h.arc_edge, h.arc_up, w, *lazy)
+    for lo, hi in ((0, n // 3), (n // 3, n // 3), (n // 3, n)):  # in steps, as with progress
+        nd.customize_rows_kernel(h.up_ptr, h.up_head, *lazy[:4], lo, hi)
     for a, b in zip(stored, lazy, strict=True):
+        assert np.array_equal(a, b)
+    for a, b in zip(stored, cch.customize(h, w), strict=True):
         assert np.array_equal(a, b)

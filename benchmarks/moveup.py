@@ -1,35 +1,48 @@
-"""DMEXCLP move-up against return-home: the share of P1 calls later than target, paired.
+"""Move-up policies against return-home: the share of P1 calls later than target, paired.
 
-For each scenario, every replication simulates the same calls twice with the fastest-unit policy:
-move-up ``none`` (a freed unit returns to its home station) and ``dmexclp``
-(:class:`dispatch.sim.moveup.DMEXCLPMoveUp`). Per replication: the share of counted P1 calls (after
-warm-up) whose response is later than the P1 target (an unserved call counts as late). Reports the
-mean late share of each, the paired difference with a 95 % t interval over replications
-(:func:`dispatch.sim.stats.mean_ci`), and the relative change (difference / return-home share; its
-interval is the difference's interval over the return-home mean, which ignores the baseline's own
-sampling error). Also moves per unit per day and kilometres driven relocating.
+For each scenario, every replication simulates the same calls under each move-up policy with the
+fastest-unit dispatch policy: ``none`` (a freed unit returns to its home station), ``dmexclp``
+(:class:`dispatch.sim.moveup.DMEXCLPMoveUp`) and ``compliance``
+(:class:`dispatch.sim.moveup.ComplianceMoveUp`). Per replication: the share of counted P1 calls
+(after warm-up) whose response is later than the P1 target (an unserved call counts as late).
+Reports the mean late share of each policy and, for each policy against ``none``, the paired
+difference with a 95 % t interval over replications (:func:`dispatch.sim.stats.mean_ci`) and the
+relative change (difference / return-home share; its interval is the difference's interval over
+the return-home mean, which ignores the baseline's own sampling error). Also moves per unit per day
+and kilometres driven relocating.
 
     python benchmarks/moveup.py danang_moveup campo_grande_moveup:2000 --replications 10
+    python benchmarks/moveup.py campo_grande_moveup --replications 6 --cache benchmarks/results/moveup
 
-``NAME:HOURS`` shortens a scenario's horizon. Results are recorded in benchmarks/SIMULATION.md.
-Published reference: a 16.8 % relative reduction of late arrivals in an urban region
-(Jagtenberg, Bhulai & van der Mei 2015, Utrecht, 19 ambulances).
+``NAME:HOURS`` shortens a scenario's horizon. With ``--cache DIR`` each (scenario, horizon, seed,
+policy, replication) run's figures are written to ``DIR`` as soon as it finishes and reused by the
+next run (a long comparison can be stopped and resumed, or extended by a policy, without re-running
+what is done; replication ``r`` always simulates the same calls, checked by a fingerprint of the
+call times). Only replications done for every policy are compared. Results are recorded in
+benchmarks/SIMULATION.md. Published reference: a 16.8 % relative reduction of late arrivals in an
+urban region (Jagtenberg, Bhulai & van der Mei 2015, Utrecht, 19 ambulances).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import platform
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from dispatch.sim.parallel import run_replications
+from dispatch.io.atomic import atomic_write
+from dispatch.sim.parallel import Task, run_task
 from dispatch.sim.records import SimResult
-from dispatch.sim.scenario import load_scenario
+from dispatch.sim.scenario import Scenario, load_scenario
 from dispatch.sim.stats import mean_ci, move_up_stats
+
+POLICIES = ("none", "dmexclp", "compliance")
 
 
 def late_share(res: SimResult, level: int = 1) -> float:
@@ -41,48 +54,102 @@ def late_share(res: SimResult, level: int = 1) -> float:
     return float(late.mean())
 
 
-def measure(spec: str, replications: int, workers: int) -> dict[str, Any]:
+def run_figures(res: SimResult, wall_s: float) -> dict[str, Any]:
+    """What the comparison needs from one run (small enough to cache)."""
+    amb = res.units["vehicle"] == "ambulance"
+    return {
+        "late_share": late_share(res),
+        "p1_calls": int(((res.calls["priority"] == 1) & res.calls["in_stats"]).sum()),
+        "ambulance_utilisation": float(np.mean(res.units["utilisation"][amb])),
+        "calls_sha256": hashlib.sha256(np.ascontiguousarray(res.calls["time_s"])).hexdigest(),
+        "move_up": move_up_stats(res) if "relocations" in res.units else None,  # none: no columns
+        "wall_s": round(wall_s, 1),
+    }
+
+
+def _one(task: Task) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    (res,) = run_task(task)
+    return run_figures(res, time.perf_counter() - t0)
+
+
+def _cache_path(cache: Path, sc: Scenario, policy: str, r: int) -> Path:
+    return cache / f"{sc.name}-{sc.horizon_h:g}h-seed{sc.seed}-{policy}-r{r}.json"
+
+
+def run_all(
+    sc: Scenario, policies: tuple[str, ...], replications: int, workers: int, cache: Path | None
+) -> dict[str, dict[int, dict[str, Any]]]:
+    """Figures by policy and replication; cached runs are read, the others run (in parallel)."""
+    got: dict[str, dict[int, dict[str, Any]]] = {p: {} for p in policies}
+    todo: list[tuple[str, int]] = []
+    for r in range(replications):  # replication-major: paired sets complete first
+        for p in policies:
+            path = _cache_path(cache, sc, p, r) if cache is not None else None
+            if path is not None and path.exists():
+                got[p][r] = json.loads(path.read_text())
+            else:
+                todo.append((p, r))
+    if not todo:
+        return got
+    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(todo)))) as pool:
+        futures = {
+            pool.submit(_one, Task(sc, r, ("fastest",), move_up=p)): (p, r) for p, r in todo
+        }
+        for fut in as_completed(futures):
+            p, r = futures[fut]
+            got[p][r] = fig = fut.result()
+            if cache is not None:
+                atomic_write(_cache_path(cache, sc, p, r), json.dumps(fig, indent=1))
+    return got
+
+
+def measure(
+    spec: str, policies: tuple[str, ...], replications: int, workers: int, cache: Path | None
+) -> dict[str, Any]:
     name, _, hours = spec.partition(":")
     sc = load_scenario(name).with_overrides(
         horizon_h=float(hours) if hours else None, replications=replications
     )
     t0 = time.perf_counter()
-    runs = {
-        m: run_replications(sc, policies=("fastest",), workers=workers, move_up=m)["fastest"]
-        for m in ("none", "dmexclp")
-    }
+    got = run_all(sc, policies, replications, workers, cache)
     wall_s = time.perf_counter() - t0
-    base = [late_share(r) for r in runs["none"]]
-    dmx = [late_share(r) for r in runs["dmexclp"]]
-    for a, b in zip(runs["none"], runs["dmexclp"], strict=True):  # paired: the same calls
-        assert np.array_equal(a.calls["time_s"], b.calls["time_s"])
-    # in percentage points and relative to the return-home mean (mean_ci rounds to 3 decimals)
-    diff = mean_ci([100.0 * (d - b) for d, b in zip(dmx, base, strict=True)])
+    reps = [r for r in range(replications) if all(r in got[p] for p in policies)]
+    for r in reps:  # paired: the same calls under every policy
+        shas = {got[p][r]["calls_sha256"] for p in policies}
+        assert len(shas) == 1, f"replication {r}: policies simulated different calls"
+    late = {p: [got[p][r]["late_share"] for r in reps] for p in policies}
+    base = late["none"]
     b_mean = float(np.nanmean(base))
-    rel = mean_ci([(d - b) / b_mean for d, b in zip(dmx, base, strict=True)])
-    p1 = [int(((r.calls["priority"] == 1) & r.calls["in_stats"]).sum()) for r in runs["none"]]
-    mu = move_up_stats_pooled(runs["dmexclp"])
-    util = float(np.mean([np.mean(r.units["utilisation"][r.units["vehicle"] == "ambulance"])
-                          for r in runs["none"]]))  # fmt: skip
-    return {
+    out: dict[str, Any] = {
         "scenario": name,
         "horizon_h": sc.horizon_h,
-        "replications": replications,
-        "p1_calls_per_replication": float(np.mean(p1)),
-        "ambulance_utilisation_none": round(util, 3),
-        "late_share_none": mean_ci(base),
-        "late_share_dmexclp": mean_ci(dmx),
-        "difference_pp": diff,
-        "relative_change": rel,
-        "move_up": mu,
-        "wall_s": round(wall_s, 1),
+        "warmup_h": sc.warmup_h,
+        "replications": len(reps),
+        "p1_calls_per_replication": float(np.mean([got["none"][r]["p1_calls"] for r in reps])),
+        "ambulance_utilisation_none": round(
+            float(np.mean([got["none"][r]["ambulance_utilisation"] for r in reps])), 3
+        ),
+        "late_share_pct": {p: mean_ci([100.0 * x for x in late[p]]) for p in policies},
+        "wall_s_this_run": round(wall_s, 1),
+        "cpu_wall_s_per_run": {
+            p: round(float(np.mean([got[p][r]["wall_s"] for r in reps])), 1) for p in policies
+        },
     }
-
-
-def move_up_stats_pooled(results: list[SimResult]) -> dict[str, float]:
-    per = [move_up_stats(r) for r in results]
-    keys = ("relocations", "relocation_km", "moves_per_unit_per_day", "km_per_unit_per_day")
-    return {k: round(float(np.mean([p[k] for p in per])), 3) for k in keys}
+    for p in policies:
+        if p == "none":
+            continue
+        # in percentage points and relative to the return-home mean (mean_ci rounds to 3 decimals)
+        out[p] = {
+            "difference_pp": mean_ci([100.0 * (d - b) for d, b in zip(late[p], base, strict=True)]),
+            "relative_change": mean_ci([(d - b) / b_mean for d, b in zip(late[p], base, strict=True)]),
+            "move_up": {
+                k: round(float(np.mean([got[p][r]["move_up"][k] for r in reps])), 3)
+                for k in ("relocations", "relocation_km", "moves_per_unit_per_day",
+                          "km_per_unit_per_day")
+            },
+        }  # fmt: skip
+    return out
 
 
 def main() -> None:
@@ -90,11 +157,21 @@ def main() -> None:
     ap.add_argument("scenarios", nargs="+", help="NAME or NAME:HOURS")
     ap.add_argument("--replications", type=int, default=10)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--policies", nargs="+", default=list(POLICIES), choices=POLICIES,
+                    help="move-up policies to compare (none is always included)")  # fmt: skip
+    ap.add_argument("--cache", type=Path, default=None,
+                    help="directory keeping each run's figures (resume, extend)")  # fmt: skip
     args = ap.parse_args()
+    policies = ("none", *[p for p in dict.fromkeys(args.policies) if p != "none"])
+    if args.cache is not None:
+        args.cache.mkdir(parents=True, exist_ok=True)
     out = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-        "results": [measure(s, args.replications, args.workers) for s in args.scenarios],
+        "results": [
+            measure(s, policies, args.replications, args.workers, args.cache)
+            for s in args.scenarios
+        ],
     }
     print(json.dumps(out, indent=1))
 

@@ -93,9 +93,7 @@ def run_all(
     if not todo:
         return got
     with ProcessPoolExecutor(max_workers=max(1, min(workers, len(todo)))) as pool:
-        futures = {
-            pool.submit(_one, Task(sc, r, ("fastest",), move_up=p)): (p, r) for p, r in todo
-        }
+        futures = {pool.submit(_one, Task(sc, r, ("fastest",), move_up=p)): (p, r) for p, r in todo}
         for fut in as_completed(futures):
             p, r = futures[fut]
             got[p][r] = fig = fut.result()

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from dispatch.io.atomic import atomic_write
+from dispatch.io.atomic import atomic_open, atomic_write
 from dispatch.sim.parallel import Task, run_task
 from dispatch.sim.records import SimResult
 from dispatch.sim.scenario import Scenario, load_scenario
@@ -67,80 +67,125 @@ def run_figures(res: SimResult, wall_s: float) -> dict[str, Any]:
     }
 
 
-def _one(task: Task) -> dict[str, Any]:
+def p1_calls(res: SimResult, level: int = 1) -> dict[str, np.ndarray]:
+    """Time and lateness of each counted P1 call (for batch means)."""
+    c = res.calls
+    keep = c["in_stats"] & (c["priority"] == level)
+    late = ~c["served"][keep] | ~(c["response_s"][keep] <= c["target_s"][keep])
+    return {"time_s": np.asarray(c["time_s"][keep], dtype=float), "late": np.asarray(late)}
+
+
+def _one(task: Task) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     t0 = time.perf_counter()
     (res,) = run_task(task)
-    return run_figures(res, time.perf_counter() - t0)
+    return run_figures(res, time.perf_counter() - t0), p1_calls(res)
+
+
+def batch_late_shares(calls: dict[str, np.ndarray], sc: Scenario, batches: int) -> list[float]:
+    """Late share of the P1 calls in each of ``batches`` equal spans of the counted horizon."""
+    edges = np.linspace(sc.warmup_h * 3600.0, sc.horizon_h * 3600.0, batches + 1)
+    b = np.clip(np.searchsorted(edges, calls["time_s"], side="right") - 1, 0, batches - 1)
+    n = np.bincount(b, minlength=batches)
+    late = np.bincount(b, weights=calls["late"].astype(float), minlength=batches)
+    return [float(x) for x in late / np.maximum(n, 1)]
 
 
 def _cache_path(cache: Path, sc: Scenario, policy: str, r: int) -> Path:
     return cache / f"{sc.name}-{sc.horizon_h:g}h-seed{sc.seed}-{policy}-r{r}.json"
 
 
+Runs = dict[str, dict[int, Any]]
+
+
 def run_all(
     sc: Scenario, policies: tuple[str, ...], replications: int, workers: int, cache: Path | None
-) -> dict[str, dict[int, dict[str, Any]]]:
-    """Figures by policy and replication; cached runs are read, the others run (in parallel)."""
-    got: dict[str, dict[int, dict[str, Any]]] = {p: {} for p in policies}
+) -> tuple[Runs, Runs]:
+    """Figures and P1 calls by policy and replication; cached runs are read, the others run
+    (in parallel)."""
+    got: Runs = {p: {} for p in policies}
+    calls: Runs = {p: {} for p in policies}
     todo: list[tuple[str, int]] = []
     for r in range(replications):  # replication-major: paired sets complete first
         for p in policies:
             path = _cache_path(cache, sc, p, r) if cache is not None else None
-            if path is not None and path.exists():
+            if path is not None and path.exists() and path.with_suffix(".npz").exists():
                 got[p][r] = json.loads(path.read_text())
+                with np.load(path.with_suffix(".npz")) as z:
+                    calls[p][r] = {k: z[k] for k in z.files}
             else:
                 todo.append((p, r))
     if not todo:
-        return got
+        return got, calls
     with ProcessPoolExecutor(max_workers=max(1, min(workers, len(todo)))) as pool:
         futures = {pool.submit(_one, Task(sc, r, ("fastest",), move_up=p)): (p, r) for p, r in todo}
         for fut in as_completed(futures):
             p, r = futures[fut]
-            got[p][r] = fig = fut.result()
+            fig, c = fut.result()
+            got[p][r], calls[p][r] = fig, c
             if cache is not None:
-                atomic_write(_cache_path(cache, sc, p, r), json.dumps(fig, indent=1))
-    return got
+                path = _cache_path(cache, sc, p, r)
+                with atomic_open(path.with_suffix(".npz"), "wb") as f:
+                    np.savez_compressed(f, **c)
+                atomic_write(path, json.dumps(fig, indent=1))
+    return got, calls
+
+
+def _paired(new: list[float], base: list[float]) -> dict[str, Any]:
+    """Paired difference in percentage points and relative to the base mean, 95 % t intervals."""
+    b_mean = float(np.nanmean(base))
+    return {
+        "difference_pp": mean_ci([100.0 * (d - b) for d, b in zip(new, base, strict=True)]),
+        "relative_change": mean_ci([(d - b) / b_mean for d, b in zip(new, base, strict=True)]),
+    }
 
 
 def measure(
-    spec: str, policies: tuple[str, ...], replications: int, workers: int, cache: Path | None
+    spec: str,
+    policies: tuple[str, ...],
+    replications: int,
+    workers: int,
+    cache: Path | None,
+    batches: int = 12,
 ) -> dict[str, Any]:
     name, _, hours = spec.partition(":")
     sc = load_scenario(name).with_overrides(
         horizon_h=float(hours) if hours else None, replications=replications
     )
     t0 = time.perf_counter()
-    got = run_all(sc, policies, replications, workers, cache)
+    got, calls = run_all(sc, policies, replications, workers, cache)
     wall_s = time.perf_counter() - t0
     reps = [r for r in range(replications) if all(r in got[p] for p in policies)]
     for r in reps:  # paired: the same calls under every policy
         shas = {got[p][r]["calls_sha256"] for p in policies}
         assert len(shas) == 1, f"replication {r}: policies simulated different calls"
     late = {p: [got[p][r]["late_share"] for r in reps] for p in policies}
-    base = late["none"]
-    b_mean = float(np.nanmean(base))
+    # batch means: each replication's counted horizon cut into `batches` spans, paired by span
+    blate = {
+        p: [x for r in reps for x in batch_late_shares(calls[p][r], sc, batches)] for p in policies
+    }
     out: dict[str, Any] = {
         "scenario": name,
         "horizon_h": sc.horizon_h,
         "warmup_h": sc.warmup_h,
         "replications": len(reps),
+        "batches_per_replication": batches,
+        "batch_h": round((sc.horizon_h - sc.warmup_h) / batches, 1),
         "p1_calls_per_replication": float(np.mean([got["none"][r]["p1_calls"] for r in reps])),
         "ambulance_utilisation_none": round(
             float(np.mean([got["none"][r]["ambulance_utilisation"] for r in reps])), 3
         ),
         "late_share_pct": {p: mean_ci([100.0 * x for x in late[p]]) for p in policies},
         "wall_s_this_run": round(wall_s, 1),
-        "cpu_wall_s_per_run": {
+        "wall_s_per_run": {
             p: round(float(np.mean([got[p][r]["wall_s"] for r in reps])), 1) for p in policies
         },
     }
     for p in policies:
         if p == "none":
             continue
-        # in percentage points and relative to the return-home mean (mean_ci rounds to 3 decimals)
         out[p] = {
-            "difference_pp": mean_ci([100.0 * (d - b) for d, b in zip(late[p], base, strict=True)]),
-            "relative_change": mean_ci([(d - b) / b_mean for d, b in zip(late[p], base, strict=True)]),
+            "replications": _paired(late[p], late["none"]),  # one pair per replication
+            "batch_means": _paired(blate[p], blate["none"]),  # one pair per batch
             "move_up": {
                 k: round(float(np.mean([got[p][r]["move_up"][k] for r in reps])), 3)
                 for k in ("relocations", "relocation_km", "moves_per_unit_per_day",
@@ -157,6 +202,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--policies", nargs="+", default=list(POLICIES), choices=POLICIES,
                     help="move-up policies to compare (none is always included)")  # fmt: skip
+    ap.add_argument("--batches", type=int, default=12,
+                    help="batch means: equal spans of each replication's counted horizon")  # fmt: skip
     ap.add_argument("--cache", type=Path, default=None,
                     help="directory keeping each run's figures (resume, extend)")  # fmt: skip
     args = ap.parse_args()
@@ -167,7 +214,7 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "results": [
-            measure(s, policies, args.replications, args.workers, args.cache)
+            measure(s, policies, args.replications, args.workers, args.cache, args.batches)
             for s in args.scenarios
         ],
     }

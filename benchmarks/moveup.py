@@ -9,7 +9,10 @@ Reports the mean late share of each policy and, for each policy against ``none``
 difference with a 95 % t interval over replications (:func:`dispatch.sim.stats.mean_ci`) and the
 relative change (difference / return-home share; its interval is the difference's interval over
 the return-home mean, which ignores the baseline's own sampling error). Also moves per unit per day
-and kilometres driven relocating.
+and kilometres driven relocating. Batch means: each replication's counted horizon is cut into
+``--batches`` equal spans (default 12: months of a year) and the paired difference is taken per
+span as well (spans of hundreds of hours are close to independent in a system that empties every
+few hours), which gives an interval from a single long replication.
 
     python benchmarks/moveup.py danang_moveup campo_grande_moveup:2000 --replications 10
     python benchmarks/moveup.py campo_grande_moveup --replications 6 --cache benchmarks/results/moveup
@@ -18,7 +21,8 @@ and kilometres driven relocating.
 policy, replication) run's figures are written to ``DIR`` as soon as it finishes and reused by the
 next run (a long comparison can be stopped and resumed, or extended by a policy, without re-running
 what is done; replication ``r`` always simulates the same calls, checked by a fingerprint of the
-call times). Only replications done for every policy are compared. Results are recorded in
+call times); ``--cached-only`` reports what is cached without running anything. Each policy is
+compared with ``none`` on the replications done for both. Results are recorded in
 benchmarks/SIMULATION.md. Published reference: a 16.8 % relative reduction of late arrivals in an
 urban region (Jagtenberg, Bhulai & van der Mei 2015, Utrecht, 19 ambulances).
 """
@@ -98,10 +102,15 @@ Runs = dict[str, dict[int, Any]]
 
 
 def run_all(
-    sc: Scenario, policies: tuple[str, ...], replications: int, workers: int, cache: Path | None
+    sc: Scenario,
+    policies: tuple[str, ...],
+    replications: int,
+    workers: int,
+    cache: Path | None,
+    cached_only: bool = False,
 ) -> tuple[Runs, Runs]:
     """Figures and P1 calls by policy and replication; cached runs are read, the others run
-    (in parallel)."""
+    (in parallel) unless ``cached_only``."""
     got: Runs = {p: {} for p in policies}
     calls: Runs = {p: {} for p in policies}
     todo: list[tuple[str, int]] = []
@@ -114,7 +123,7 @@ def run_all(
                     calls[p][r] = {k: z[k] for k in z.files}
             else:
                 todo.append((p, r))
-    if not todo:
+    if not todo or cached_only:
         return got, calls
     with ProcessPoolExecutor(max_workers=max(1, min(workers, len(todo)))) as pool:
         futures = {pool.submit(_one, Task(sc, r, ("fastest",), move_up=p)): (p, r) for p, r in todo}
@@ -146,53 +155,61 @@ def measure(
     workers: int,
     cache: Path | None,
     batches: int = 12,
+    cached_only: bool = False,
 ) -> dict[str, Any]:
     name, _, hours = spec.partition(":")
     sc = load_scenario(name).with_overrides(
         horizon_h=float(hours) if hours else None, replications=replications
     )
     t0 = time.perf_counter()
-    got, calls = run_all(sc, policies, replications, workers, cache)
+    got, calls = run_all(sc, policies, replications, workers, cache, cached_only)
     wall_s = time.perf_counter() - t0
-    reps = [r for r in range(replications) if all(r in got[p] for p in policies)]
-    for r in reps:  # paired: the same calls under every policy
-        shas = {got[p][r]["calls_sha256"] for p in policies}
-        assert len(shas) == 1, f"replication {r}: policies simulated different calls"
-    late = {p: [got[p][r]["late_share"] for r in reps] for p in policies}
-    # batch means: each replication's counted horizon cut into `batches` spans, paired by span
-    blate = {
-        p: [x for r in reps for x in batch_late_shares(calls[p][r], sc, batches)] for p in policies
-    }
+    base_reps = sorted(got["none"])
     out: dict[str, Any] = {
         "scenario": name,
         "horizon_h": sc.horizon_h,
         "warmup_h": sc.warmup_h,
-        "replications": len(reps),
         "batches_per_replication": batches,
         "batch_h": round((sc.horizon_h - sc.warmup_h) / batches, 1),
-        "p1_calls_per_replication": float(np.mean([got["none"][r]["p1_calls"] for r in reps])),
-        "ambulance_utilisation_none": round(
-            float(np.mean([got["none"][r]["ambulance_utilisation"] for r in reps])), 3
+        "p1_calls_per_replication": _mean([got["none"][r]["p1_calls"] for r in base_reps]),
+        "ambulance_utilisation_none": _mean(
+            [got["none"][r]["ambulance_utilisation"] for r in base_reps]
         ),
-        "late_share_pct": {p: mean_ci([100.0 * x for x in late[p]]) for p in policies},
-        "wall_s_this_run": round(wall_s, 1),
-        "wall_s_per_run": {
-            p: round(float(np.mean([got[p][r]["wall_s"] for r in reps])), 1) for p in policies
+        "late_share_pct": {
+            p: mean_ci([100.0 * got[p][r]["late_share"] for r in sorted(got[p])]) for p in policies
         },
+        "wall_s_this_run": round(wall_s, 1),
+        "wall_s_per_run": {p: _mean([got[p][r]["wall_s"] for r in got[p]]) for p in policies},
     }
     for p in policies:
         if p == "none":
             continue
+        # paired: the replications done under both, which simulated the same calls
+        reps = [r for r in base_reps if r in got[p]]
+        for r in reps:
+            assert got[p][r]["calls_sha256"] == got["none"][r]["calls_sha256"], (p, r)
+        late = [got[p][r]["late_share"] for r in reps]
+        base = [got["none"][r]["late_share"] for r in reps]
+        # batch means: each replication's counted horizon cut into `batches` spans, paired by span
+        bl = [x for r in reps for x in batch_late_shares(calls[p][r], sc, batches)]
+        bb = [x for r in reps for x in batch_late_shares(calls["none"][r], sc, batches)]
         out[p] = {
-            "replications": _paired(late[p], late["none"]),  # one pair per replication
-            "batch_means": _paired(blate[p], blate["none"]),  # one pair per batch
+            "replications": len(reps),
+            "late_share_pct_paired": {"none": mean_ci([100.0 * x for x in base]),
+                                      p: mean_ci([100.0 * x for x in late])},
+            "by_replication": _paired(late, base) if reps else None,  # one pair per replication
+            "batch_means": _paired(bl, bb) if reps else None,  # one pair per batch
             "move_up": {
-                k: round(float(np.mean([got[p][r]["move_up"][k] for r in reps])), 3)
+                k: _mean([got[p][r]["move_up"][k] for r in reps])
                 for k in ("relocations", "relocation_km", "moves_per_unit_per_day",
                           "km_per_unit_per_day")
             },
         }  # fmt: skip
     return out
+
+
+def _mean(x: list[float]) -> float | None:
+    return round(float(np.mean(x)), 3) if x else None
 
 
 def main() -> None:
@@ -206,7 +223,11 @@ def main() -> None:
                     help="batch means: equal spans of each replication's counted horizon")  # fmt: skip
     ap.add_argument("--cache", type=Path, default=None,
                     help="directory keeping each run's figures (resume, extend)")  # fmt: skip
+    ap.add_argument("--cached-only", action="store_true",
+                    help="run nothing: report the replications cached for every policy")  # fmt: skip
     args = ap.parse_args()
+    if args.cached_only and args.cache is None:
+        ap.error("--cached-only needs --cache DIR")
     policies = ("none", *[p for p in dict.fromkeys(args.policies) if p != "none"])
     if args.cache is not None:
         args.cache.mkdir(parents=True, exist_ok=True)
@@ -214,7 +235,15 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "results": [
-            measure(s, policies, args.replications, args.workers, args.cache, args.batches)
+            measure(
+                s,
+                policies,
+                args.replications,
+                args.workers,
+                args.cache,
+                args.batches,
+                args.cached_only,
+            )  # fmt: skip
             for s in args.scenarios
         ],
     }

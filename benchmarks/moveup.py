@@ -11,8 +11,8 @@ relative change (difference / return-home share; its interval is the difference'
 the return-home mean, which ignores the baseline's own sampling error). Also moves per unit per day
 and kilometres driven relocating. Batch means: each replication's counted horizon is cut into
 ``--batches`` equal spans (default 12: months of a year) and the paired difference is taken per
-span as well (spans of hundreds of hours are close to independent in a system that empties every
-few hours), which gives an interval from a single long replication.
+span as well, which gives an interval from a single long replication (valid when consecutive
+spans are close to independent: the lag-1 autocorrelation of the per-span differences is reported).
 
     python benchmarks/moveup.py danang_moveup campo_grande_moveup:2000 --replications 10
     python benchmarks/moveup.py campo_grande_moveup --replications 6 --cache benchmarks/results/moveup
@@ -199,6 +199,9 @@ def measure(
                                       p: mean_ci([100.0 * x for x in late])},
             "by_replication": _paired(late, base) if reps else None,  # one pair per replication
             "batch_means": _paired(bl, bb) if reps else None,  # one pair per batch
+            # independence check: lag-1 autocorrelation of the per-batch differences (within runs)
+            "batch_lag1_autocorrelation": _lag1([d - b for d, b in zip(bl, bb, strict=True)],
+                                                batches),
             "move_up": {
                 k: _mean([got[p][r]["move_up"][k] for r in reps])
                 for k in ("relocations", "relocation_km", "moves_per_unit_per_day",
@@ -206,6 +209,16 @@ def measure(
             },
         }  # fmt: skip
     return out
+
+
+def _lag1(diffs: list[float], batches: int) -> float | None:
+    """Lag-1 autocorrelation of consecutive batches of the same replication."""
+    x = np.asarray(diffs, dtype=float).reshape(-1, batches)
+    if x.size < 3 or batches < 2:
+        return None
+    d = x - x.mean()
+    den = float((d**2).sum())
+    return round(float((d[:, 1:] * d[:, :-1]).sum()) / den, 3) if den > 0 else None
 
 
 def _mean(x: list[float]) -> float | None:

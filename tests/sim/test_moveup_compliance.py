@@ -177,3 +177,34 @@ def test_same_seed_same_run_on_the_scenario_demand() -> None:
         np.testing.assert_array_equal(a.units[k], b.units[k])
     other = run_scenario(sc.with_overrides(seed=5), net=FakeNet())[0]
     assert not np.array_equal(other.calls["time_s"], a.calls["time_s"])
+
+
+def test_selectable_on_the_command_line(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import functools
+    import json
+
+    import dispatch.sim.parallel as parallel
+    from dispatch.cli import main
+    from tests._sim_fake import make_fake_net
+    from tests.sim.test_simulation_moveup import TINY_TOML
+
+    path = tmp_path / "tiny_moveup.toml"
+    path.write_text(TINY_TOML)
+    monkeypatch.setattr(
+        parallel,
+        "run_replications",
+        functools.partial(parallel.run_replications, net_factory=make_fake_net),
+    )
+    args = ["simulate", str(path), "--quiet", "--json", "--move-up", "compliance"]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["move_up"]["policy"] == "compliance" and out["move_up"]["relocations"] > 0
+    # a table the fleet does not fit: one line, exit 2
+    bad = tmp_path / "bad.toml"
+    bad.write_text(TINY_TOML + '[move_up]\nposts = ["S1", "S2"]\n'
+                   "[move_up.compliance_table]\nambulance = [[1, 0]]\n")  # fmt: skip
+    assert main(["simulate", str(bad), "--quiet", "--move-up", "compliance"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "has 1 rows but there are 3 ambulance units" in err, err

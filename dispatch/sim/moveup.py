@@ -418,6 +418,7 @@ class ComplianceMoveUp(_CoverageMoveUp):
         super().__init__(**kw)
         self.tables = dict(tables) if tables is not None else None
         self._tables: dict[tuple[str, int], np.ndarray] = {}
+        self._post_times: dict[tuple[str, int], np.ndarray] = {}
 
     def _given(self, sim: Any, vehicle: str) -> Any:
         if self.tables is not None and vehicle in self.tables:
@@ -480,6 +481,36 @@ class ComplianceMoveUp(_CoverageMoveUp):
             sub[n] = r
         return sub
 
+    def _travel(self, sim: Any, vehicle: str, units: Sequence[UnitState]) -> np.ndarray:
+        """``(units, posts)`` drive seconds from where each unit is now to each post.
+
+        A unit standing exactly at a post takes that post's row of a post-to-post table computed
+        once per class and speed band (the same query, so the same seconds), unless the scenario
+        has closures (their time windows are not bands); the others are one query.
+        """
+        posts = sim.posts(vehicle)
+        hour = sim.clock.hour
+        where = [sim.position(u) for u in units]
+        out = np.empty((len(units), len(posts)), dtype=float)
+        cached = not getattr(sim.scenario, "closures", ())
+        home = [i for i, u in enumerate(units) if cached and tuple(where[i]) == posts[u.post_idx]]
+        if home:
+            key = (vehicle, self._band(sim))
+            table = self._post_times.get(key)
+            if table is None:
+                table = np.asarray(sim.net.travel_times(np.array(posts), np.array(posts),
+                                                        vehicle=vehicle, hour=hour), dtype=float)  # fmt: skip
+                self._post_times[key] = table
+            out[home] = table[[units[i].post_idx for i in home]]
+        road = sorted(set(range(len(units))) - set(home))
+        if road:
+            out[road] = np.asarray(
+                sim.net.travel_times(np.array([where[i] for i in road]), np.array(posts),
+                                     vehicle=vehicle, hour=hour),
+                dtype=float,
+            )  # fmt: skip
+        return out
+
     # -- the hook ---------------------------------------------------------------------------------
 
     def moves(self, sim: Any, changed: Sequence[UnitState]) -> list[tuple[UnitState, int]]:
@@ -494,11 +525,7 @@ class ComplianceMoveUp(_CoverageMoveUp):
             at = np.array([w.post_idx for w in free], dtype=np.int64)
             if np.array_equal(np.bincount(at, minlength=tab.shape[1]), tab[len(free)]):
                 continue  # already as the row says
-            travel = np.array(
-                sim.net.travel_times(np.array([sim.position(w) for w in free]),
-                                     np.array(sim.posts(v)), vehicle=v, hour=sim.clock.hour),
-                dtype=float,
-            )  # fmt: skip
+            travel = self._travel(sim, v, free)
             travel[np.arange(len(free)), at] = 0.0  # its own post counts 0 (JEMSS)
             try:
                 to = compliance_moves(tab, travel)

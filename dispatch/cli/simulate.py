@@ -54,7 +54,8 @@ def register(subparsers: Any) -> None:
         help="what idle units do after each dispatch and each unit freed (default: the scenario's "
         "[move_up] policy, else none: return to their home station; fill_gaps: keep every planned "
         "station from standing empty; dmexclp: a freed unit goes where it adds the most expected "
-        "coverage)",
+        "coverage; compliance: the idle units are re-posted to the compliance table's row for "
+        "their number)",
     )
     p.add_argument(
         "--compare-policies",

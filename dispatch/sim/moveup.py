@@ -41,6 +41,7 @@ from dispatch.sim.units import (
 
 __all__ = [
     "DEFAULT_BUSY_FRACTION",
+    "ComplianceMoveUp",
     "MOVE_UP_POLICIES",
     "DMEXCLPMoveUp",
     "FillGaps",
@@ -188,42 +189,18 @@ DEFAULT_DEMAND_DAYS = 60
 _DEMAND_CACHE: dict[tuple[int, str, int, str, float, int], tuple[Any, Any]] = {}
 
 
-class DMEXCLPMoveUp:
-    """DMEXCLP (Jagtenberg, Bhulai & van der Mei 2015): a freed unit goes to the station where it
-    adds the most expected coverage, given where the other idle units of its class wait.
+class _CoverageMoveUp:
+    """What the coverage-based policies share: settings, demand and the ``(posts, demand)`` matrix.
 
-    The rule itself is :class:`dispatch.plan.moveup.DMEXCLP`; this class feeds it from the
-    simulation. Per vehicle class and speed band (the first time the band is met), a
-    ``(posts, demand points)`` matrix of seconds is computed once with the routing core
+    Per vehicle class and speed band (the first time the band is met), a ``(posts, demand points)``
+    matrix of seconds is computed once with the routing core
     (:func:`dispatch.plan.demand.travel_time_matrix`, ``net.travel_times``) plus the class's mean
     turnout, so a point is covered when turnout plus drive is within ``target_s``. Demand: the
     scenario's call model binned into ``cell_m`` cells (:func:`dispatch.plan.demand.scenario_demand`,
     only the incident types the class serves), unless ``demand`` is given.
-
-    When a unit is freed it is sent to ``DMEXCLP.choose(idle_stations=posts of the other
-    dispatchable units of its class, travel_s=its drive to each post)``; a post not in the allowed
-    ``posts`` is never chosen. Only the freed unit moves (the published rule); dispatches move
-    nobody.
-
-    Parameters
-    ----------
-    busy_fraction : float, optional
-        ``q``; default the scenario's ``[move_up] busy_fraction``, else
-        :data:`DEFAULT_BUSY_FRACTION`.
-    target_s : float, optional
-        Coverage target; default ``[move_up] target_s``, else the target of the most urgent
-        priority level.
-    demand : dispatch.plan.demand.Demand, optional
-        Demand points and weights (default: from the scenario's call model).
-    posts : sequence of str, optional
-        Station names units may be posted at (default ``[move_up] posts``, else every station).
-    cell_m : float, optional
-        Demand grid cell; default ``[move_up] cell_m``, else :data:`DEFAULT_CELL_M`.
-    days : int
-        Days of calls sampled for the demand weights.
     """
 
-    name: ClassVar[str] = "dmexclp"
+    name: ClassVar[str]
 
     def __init__(
         self,
@@ -241,10 +218,8 @@ class DMEXCLPMoveUp:
         self.posts = tuple(posts) if posts is not None else None
         self.cell_m = cell_m
         self.days = days
-        self._models: dict[tuple[str, int], Any] = {}
+        self._matrices: dict[tuple[str, int], np.ndarray] = {}
         self._allowed: dict[str, np.ndarray] = {}
-
-    # -- settings ---------------------------------------------------------------------------------
 
     def _settings(self, sim: Any) -> tuple[float, float, tuple[str, ...] | None, float]:
         mu = getattr(sim.scenario, "move_up", None)
@@ -277,29 +252,39 @@ class DMEXCLPMoveUp:
             return hit[1]
         types = tuple(t for t in sc.incident_types if vehicle in t.vehicles)
         if not types:
-            raise SimulationError(f"move_up='dmexclp': no incident type uses {vehicle!r} units")
+            raise SimulationError(f"move_up={self.name!r}: no incident type uses {vehicle!r} units")
         sub = dataclasses.replace(sc, incident_types=types, run_cards=None)
         demand = scenario_demand(sub, sim.net, cell_m=cell_m, days=self.days)
         _DEMAND_CACHE.clear()  # one entry: a run uses one network and scenario
         _DEMAND_CACHE[key] = (sim.net, demand)
         return demand
 
-    def model(self, sim: Any, vehicle: str) -> Any:
-        """The :class:`dispatch.plan.moveup.DMEXCLP` of a class in the current speed band."""
-        from dispatch.plan.moveup import DMEXCLP
+    @staticmethod
+    def _band(sim: Any) -> int:
+        settings = getattr(sim.net, "settings", None)
+        return int(settings.band_index(sim.clock.hour)) if settings is not None else 0
 
-        net = sim.net
-        hour = sim.clock.hour
-        settings = getattr(net, "settings", None)
-        band = int(settings.band_index(hour)) if settings is not None else 0
-        key = (vehicle, band)
-        m = self._models.get(key)
-        if m is not None:
-            return m
-        q, target, posts, cell_m = self._settings(sim)
-        demand = self._demand(sim, vehicle, cell_m)
+    def allowed(self, sim: Any, vehicle: str) -> np.ndarray:
+        """Which posts of a class units may be posted at (``posts``; default every post)."""
+        ok = self._allowed.get(vehicle)
+        if ok is None:
+            posts = self._settings(sim)[2]
+            names = sim.post_names[vehicle]
+            ok = np.ones(len(names), dtype=bool) if posts is None else np.isin(names, posts)
+            self._allowed[vehicle] = ok
+        return ok
+
+    def matrix(self, sim: Any, vehicle: str) -> np.ndarray:
+        """Turnout plus road seconds from each post of a class to each demand point, in the
+        current speed band (computed once per class and band)."""
+        key = (vehicle, self._band(sim))
+        tt = self._matrices.get(key)
+        if tt is not None:
+            return tt
+        net, hour = sim.net, sim.clock.hour
+        demand = self._demand(sim, vehicle, self._settings(sim)[3])
         stations = np.array(sim.posts(vehicle), dtype=float)
-        if settings is not None:  # a road network: snapped, unreachable points inf
+        if getattr(net, "settings", None) is not None:  # a road network: snapped, unreachable inf
             from dispatch.plan.demand import travel_time_matrix
 
             tt = travel_time_matrix(net, stations, demand, vehicle=vehicle, hour=hour,
@@ -307,17 +292,67 @@ class DMEXCLPMoveUp:
         else:  # a test double without snapping
             tt = np.asarray(net.travel_times(stations, demand.points, vehicle=vehicle, hour=hour))
         turnout = float(np.mean([u.turnout_s for u in sim.units if u.vehicle == vehicle]))
+        tt = np.asarray(tt, dtype=float) + turnout
+        self._matrices[key] = tt
+        return tt
+
+    def weight(self, sim: Any, vehicle: str) -> np.ndarray:
+        """The demand weights of a class."""
+        return np.asarray(self._demand(sim, vehicle, self._settings(sim)[3]).weight, dtype=float)
+
+
+class DMEXCLPMoveUp(_CoverageMoveUp):
+    """DMEXCLP (Jagtenberg, Bhulai & van der Mei 2015): a freed unit goes to the station where it
+    adds the most expected coverage, given where the other idle units of its class wait.
+
+    The rule itself is :class:`dispatch.plan.moveup.DMEXCLP`; this class feeds it from the
+    simulation, over the ``(posts, demand)`` matrix of turnout plus road seconds computed once per
+    class and speed band (see :class:`_CoverageMoveUp`).
+
+    When a unit is freed it is sent to ``DMEXCLP.choose(idle_stations=posts of the other
+    dispatchable units of its class, travel_s=its drive to each post)``; a post not in the allowed
+    ``posts`` is never chosen. Only the freed unit moves (the published rule); dispatches move
+    nobody.
+
+    Parameters
+    ----------
+    busy_fraction : float, optional
+        ``q``; default the scenario's ``[move_up] busy_fraction``, else
+        :data:`DEFAULT_BUSY_FRACTION`.
+    target_s : float, optional
+        Coverage target; default ``[move_up] target_s``, else the target of the most urgent
+        priority level.
+    demand : dispatch.plan.demand.Demand, optional
+        Demand points and weights (default: from the scenario's call model).
+    posts : sequence of str, optional
+        Station names units may be posted at (default ``[move_up] posts``, else every station).
+    cell_m : float, optional
+        Demand grid cell; default ``[move_up] cell_m``, else :data:`DEFAULT_CELL_M`.
+    days : int
+        Days of calls sampled for the demand weights.
+    """
+
+    name: ClassVar[str] = "dmexclp"
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self._models: dict[tuple[str, int], Any] = {}
+
+    def model(self, sim: Any, vehicle: str) -> Any:
+        """The :class:`dispatch.plan.moveup.DMEXCLP` of a class in the current speed band."""
+        from dispatch.plan.moveup import DMEXCLP
+
+        key = (vehicle, self._band(sim))
+        m = self._models.get(key)
+        if m is not None:
+            return m
+        q, target, _, _ = self._settings(sim)
+        tt = self.matrix(sim, vehicle)
         try:
-            m = DMEXCLP(tt + turnout, demand.weight, target_s=target, busy_fraction=q)
+            m = DMEXCLP(tt, self.weight(sim, vehicle), target_s=target, busy_fraction=q)
         except ValueError as exc:
             raise SimulationError(f"move_up='dmexclp': {exc}") from None
         self._models[key] = m
-        if vehicle not in self._allowed:
-            names = sim.post_names[vehicle]
-            if posts is None:
-                self._allowed[vehicle] = np.ones(len(names), dtype=bool)
-            else:
-                self._allowed[vehicle] = np.array([n in posts for n in names])
         return m
 
     # -- the hook ---------------------------------------------------------------------------------
@@ -341,10 +376,165 @@ class DMEXCLPMoveUp:
                                      hour=sim.clock.hour),
                 dtype=float,
             )[0]  # fmt: skip
-            travel = np.where(self._allowed[v], travel, np.inf)
+            travel = np.where(self.allowed(sim, v), travel, np.inf)
             s = model.choose(idle_stations=others, travel_s=travel)
             if s != u.post_idx and math.isfinite(float(travel[s])):
                 out.append((u, int(s)))
+        return out
+
+
+class ComplianceMoveUp(_CoverageMoveUp):
+    """Compliance table (as in JEMSS.jl): after every dispatch and every unit freed, the idle
+    units of the class are re-posted to match the table's row for their number.
+
+    A compliance table of a class has one row per number ``n`` of idle (dispatchable) units,
+    ``0..N`` (``N`` units of the class), with the number of units each post should then hold. At
+    each event that dispatched or freed units of a class, the ``n`` dispatchable units of the class
+    (waiting at a post, returning or relocating) are assigned to the row ``n`` slots at minimum
+    total drive time from where they are (:func:`dispatch.plan.moveup.compliance_moves`, the
+    Hungarian method; a unit's drive to the post it waits at or drives to counts 0, as in
+    JEMSS), and each unit assigned another post relocates there. When the units already stand as
+    the row says, nothing is computed.
+
+    The table: ``tables[vehicle]`` (rows ``1..N`` over the allowed ``posts``, in their order) if
+    given, else the scenario's ``[move_up.compliance_table]`` for that class (the same form),
+    else solved by :func:`dispatch.plan.moveup.compliance_table` (an MEXCLP optimum for each ``n``
+    with busy fraction ``q``, over the allowed posts) from the ``(posts, demand)`` matrix of
+    turnout plus road seconds, once per class and speed band (see :class:`_CoverageMoveUp`; a
+    given table holds in every band).
+
+    Parameters
+    ----------
+    tables : mapping of str to rows, optional
+        Per class, rows ``1..N`` of whole unit counts over the allowed posts (row ``n`` sums to
+        ``n``).
+    busy_fraction, target_s, demand, posts, cell_m, days
+        As for :class:`DMEXCLPMoveUp` (``posts``: the table's columns and the only posts used).
+    """
+
+    name: ClassVar[str] = "compliance"
+
+    def __init__(self, *, tables: dict[str, Any] | None = None, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.tables = dict(tables) if tables is not None else None
+        self._tables: dict[tuple[str, int], np.ndarray] = {}
+        self._post_times: dict[tuple[str, int], np.ndarray] = {}
+
+    def _given(self, sim: Any, vehicle: str) -> Any:
+        if self.tables is not None and vehicle in self.tables:
+            return self.tables[vehicle]
+        mu = getattr(sim.scenario, "move_up", None)
+        given = getattr(mu, "compliance_table", None) or {}
+        return given.get(vehicle)
+
+    def table(self, sim: Any, vehicle: str) -> np.ndarray:
+        """``(N + 1, posts)`` unit counts of a class over all its posts, in the current band."""
+        rows = self._given(sim, vehicle)
+        key = (vehicle, -1 if rows is not None else self._band(sim))
+        tab = self._tables.get(key)
+        if tab is not None:
+            return tab
+        n_units = sum(1 for u in sim.units if u.vehicle == vehicle)
+        ok = self.allowed(sim, vehicle)
+        if rows is not None:  # columns in the order of the posts setting
+            names = sim.post_names[vehicle]
+            posts = self._settings(sim)[2] or ()
+            cols = np.array([names.index(p) for p in posts if p in names], dtype=np.int64)
+            if len(cols) != len(posts):
+                missing = next(p for p in posts if p not in names)
+                raise SimulationError(f"move_up='compliance': post {missing!r} is not a station")
+            sub = self._check_given(sim, vehicle, rows, n_units, len(cols))
+        else:
+            cols = np.flatnonzero(ok)
+            from dispatch.plan.moveup import compliance_table
+
+            q, target, _, _ = self._settings(sim)
+            try:
+                sub = compliance_table(self.matrix(sim, vehicle)[cols], self.weight(sim, vehicle),
+                                       target_s=target, n_units=n_units, busy_fraction=q)  # fmt: skip
+            except ValueError as exc:
+                raise SimulationError(f"move_up='compliance': {exc}") from None
+        tab = np.zeros((n_units + 1, len(ok)), dtype=np.int64)
+        tab[:, cols] = sub
+        self._tables[key] = tab
+        return tab
+
+    def _check_given(
+        self, sim: Any, vehicle: str, rows: Any, n_units: int, n_posts: int
+    ) -> np.ndarray:
+        where = f"move_up='compliance': the {vehicle} compliance table"
+        if self._settings(sim)[2] is None:
+            raise SimulationError(f"{where} needs the posts it lists (move_up posts)")
+        if len(rows) != n_units:
+            raise SimulationError(
+                f"{where} has {len(rows)} rows but there are {n_units} {vehicle} units "
+                "(one row for each number of free units, 1..N)"
+            )
+        sub = np.zeros((n_units + 1, n_posts), dtype=np.int64)
+        for n, row in enumerate(rows, start=1):
+            r = np.asarray(row, dtype=np.int64)
+            if r.shape != (n_posts,) or (r < 0).any() or int(r.sum()) != n:
+                raise SimulationError(
+                    f"{where}: row {n} is {list(row)!r}; it must give {n_posts} counts >= 0 "
+                    f"(one per post) summing to {n}"
+                )
+            sub[n] = r
+        return sub
+
+    def _travel(self, sim: Any, vehicle: str, units: Sequence[UnitState]) -> np.ndarray:
+        """``(units, posts)`` drive seconds from where each unit is now to each post.
+
+        A unit standing exactly at a post takes that post's row of a post-to-post table computed
+        once per class and speed band (the same query, so the same seconds), unless the scenario
+        has closures (their time windows are not bands); the others are one query.
+        """
+        posts = sim.posts(vehicle)
+        hour = sim.clock.hour
+        where = [sim.position(u) for u in units]
+        out = np.empty((len(units), len(posts)), dtype=float)
+        cached = not getattr(sim.scenario, "closures", ())
+        home = [i for i, u in enumerate(units) if cached and tuple(where[i]) == posts[u.post_idx]]
+        if home:
+            key = (vehicle, self._band(sim))
+            table = self._post_times.get(key)
+            if table is None:
+                table = np.asarray(sim.net.travel_times(np.array(posts), np.array(posts),
+                                                        vehicle=vehicle, hour=hour), dtype=float)  # fmt: skip
+                self._post_times[key] = table
+            out[home] = table[[units[i].post_idx for i in home]]
+        road = sorted(set(range(len(units))) - set(home))
+        if road:
+            out[road] = np.asarray(
+                sim.net.travel_times(np.array([where[i] for i in road]), np.array(posts),
+                                     vehicle=vehicle, hour=hour),
+                dtype=float,
+            )  # fmt: skip
+        return out
+
+    # -- the hook ---------------------------------------------------------------------------------
+
+    def moves(self, sim: Any, changed: Sequence[UnitState]) -> list[tuple[UnitState, int]]:
+        from dispatch.plan.moveup import compliance_moves
+
+        out: list[tuple[UnitState, int]] = []
+        for v in dict.fromkeys(u.vehicle for u in changed):  # each class once, first-change order
+            tab = self.table(sim, v)
+            free = [w for w in sim.units if w.vehicle == v and w.status in DISPATCHABLE]
+            if not free:
+                continue
+            at = np.array([w.post_idx for w in free], dtype=np.int64)
+            if np.array_equal(np.bincount(at, minlength=tab.shape[1]), tab[len(free)]):
+                continue  # already as the row says
+            travel = self._travel(sim, v, free)
+            travel[np.arange(len(free)), at] = 0.0  # its own post counts 0 (JEMSS)
+            try:
+                to = compliance_moves(tab, travel)
+            except ValueError as exc:
+                raise SimulationError(f"move_up='compliance': {exc}") from None
+            for i, w in enumerate(free):
+                s = int(to[i])
+                if s != at[i] and math.isfinite(float(travel[i, s])):
+                    out.append((w, s))
         return out
 
 
@@ -353,6 +543,7 @@ MOVE_UP_POLICIES: dict[str, Callable[[], MoveUpPolicy]] = {
     "none": NoMoveUp,
     "fill_gaps": FillGaps,
     "dmexclp": DMEXCLPMoveUp,
+    "compliance": ComplianceMoveUp,
 }
 
 

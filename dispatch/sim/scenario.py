@@ -272,7 +272,7 @@ class ClosureSpec:
 
 
 #: Move-up policy names (the keys of :data:`dispatch.sim.moveup.MOVE_UP_POLICIES`).
-MOVE_UP_NAMES = ("none", "fill_gaps", "dmexclp")
+MOVE_UP_NAMES = ("none", "fill_gaps", "dmexclp", "compliance")
 
 
 @dataclass(frozen=True)
@@ -281,8 +281,12 @@ class MoveUp:
 
     ``policy`` is the default move-up policy (the command line's ``--move-up`` overrides it);
     ``busy_fraction`` (``q``), ``target_s``, ``posts`` (station names units may be posted at; None:
-    every station) and ``cell_m`` (demand grid cell) tune ``dmexclp``
-    (:class:`dispatch.sim.moveup.DMEXCLPMoveUp`); None leaves the policy's default.
+    every station) and ``cell_m`` (demand grid cell) tune ``dmexclp`` and ``compliance``
+    (:class:`dispatch.sim.moveup.DMEXCLPMoveUp`, :class:`dispatch.sim.moveup.ComplianceMoveUp`);
+    None leaves the policy's default. ``compliance_table`` (``[move_up.compliance_table]``) gives
+    ``compliance`` its table per vehicle class: rows for 1..N free units, each with one whole count
+    per entry of ``posts`` (required with it) summing to the row's number; a class without one
+    has its table solved from the posts (:func:`dispatch.plan.moveup.compliance_table`).
     """
 
     policy: str = "none"
@@ -290,6 +294,7 @@ class MoveUp:
     target_s: float | None = None
     posts: tuple[str, ...] | None = None
     cell_m: float | None = None
+    compliance_table: dict[str, tuple[tuple[int, ...], ...]] | None = None
 
 
 @dataclass(frozen=True)
@@ -671,6 +676,12 @@ MOVE_UP = Table({
     "target_s": Field(Num(lo=0, lo_open=True)),
     "posts": Field(ListOf(Str(), min_length=1, too_short="must name at least one station")),
     "cell_m": Field(Num(lo=10)),
+    # per class: rows for 1..N free units, one whole count per entry of `posts`
+    "compliance_table": Field(Table({
+        v: Field(ListOf(ListOf(Int(lo=0), min_length=1, too_short="must give one count per post"),
+                        min_length=1, too_short="must have a row for 1 free unit"))
+        for v in VEHICLE_CLASSES
+    })),
 })  # fmt: skip
 
 #: Top-level keys; the array sections are checked item by item with the tables above.
@@ -828,8 +839,22 @@ class _Parser:
                 if name not in station_names and not has_map:
                     raise self.fail(f"move_up.posts[{i}]", f"{name!r} is not a [[stations]] name")
             posts = tuple(posts)
+        table = t.get("compliance_table")
+        if table is not None:
+            if posts is None:
+                raise self.fail("move_up.compliance_table",
+                                "needs move_up.posts (the stations its columns stand for)")  # fmt: skip
+            for v, rows in table.items():
+                for n, row in enumerate(rows, start=1):
+                    key = f"move_up.compliance_table.{v}[{n - 1}]"
+                    if len(row) != len(posts):
+                        raise self.fail(key, f"has {len(row)} counts, posts has {len(posts)}")
+                    if sum(row) != n:
+                        raise self.fail(key, f"places {sum(row)} units; row {n} is for {n} "
+                                             f"free units and must place {n}")  # fmt: skip
+            table = {v: tuple(tuple(r) for r in rows) for v, rows in table.items()}
         return MoveUp(t["policy"], t.get("busy_fraction"), t.get("target_s"), posts,
-                      t.get("cell_m"))  # fmt: skip
+                      t.get("cell_m"), table or None)  # fmt: skip
 
     def hospitals(self, value: Any) -> tuple[Hospital, ...]:
         # ids by position (H0000, H0001, ...): the tie-break between equally near hospitals;

@@ -116,9 +116,9 @@ def test_fill_gaps_conserves_calls_and_tables_match_one_query_at_a_time() -> Non
 
 
 def test_unknown_move_up_policy() -> None:
-    assert set(MOVE_UP_POLICIES) == {"none", "fill_gaps", "dmexclp"}
+    assert set(MOVE_UP_POLICIES) == {"none", "fill_gaps", "dmexclp", "compliance"}
     with pytest.raises(
-        SimulationError, match="move_up='dm' is not one of none, fill_gaps, dmexclp"
+        SimulationError, match="move_up='dm' is not one of none, fill_gaps, dmexclp, compliance"
     ):
         make_move_up("dm")
     with pytest.raises(SimulationError, match="move_up='x'"):

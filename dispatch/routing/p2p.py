@@ -4,7 +4,7 @@ A single route (``Network.route``) is what a console, the simulator and a hospit
 one at a time, so its cost is mostly fixed overhead: validating two points, snapping them, building
 seed arrays, the query, unpacking shortcuts and cutting the first and last arcs' geometry. Here all
 of it after validation is one numba call (:func:`route_points_kernel`): the bidirectional CCH
-search of :func:`dispatch.routing.cch.p2p_path_kernel` (an upward search from each end over its
+search (an upward search from each end over its
 elimination-tree ancestors, no priority queue), the shortcuts unpacked to original arcs, then the
 polyline and cumulative times cut at the two edge positions (:func:`geometry_kernel`, also used for
 routes found by Dijkstra). The answer is the same route as before, to float rounding: the
@@ -222,8 +222,8 @@ def _p2p_path(
     src_rank: np.ndarray, src_cost: np.ndarray, dst_rank: np.ndarray, dst_cost: np.ndarray,
     up: Up, m: Metric, fwd: Side, bwd: Side, buf: np.ndarray, out_arcs: np.ndarray, cur: int,
 ) -> tuple[float, int, int, int]:  # fmt: skip
-    """Fastest path between seed sets by the CCH (as :func:`dispatch.routing.cch.p2p_path_kernel`,
-    with one unpacking stack for the whole path): ``(eta, n_arcs, start rank, end rank)``, the
+    """Fastest path between seed sets by the CCH (an upward search from each side, shortcuts
+    unpacked with one stack for the whole path): ``(eta, n_arcs, start rank, end rank)``, the
     original arcs in driving order in ``out_arcs[:n_arcs]``; ``(inf, 0, -1, -1)`` if none."""
     nf = ancestor_labels(src_rank, src_cost, up, m.up_w, fwd, cur, buf)
     ancestor_labels(dst_rank, dst_cost, up, m.down_w, bwd, cur, buf[nf:])

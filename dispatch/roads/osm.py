@@ -498,46 +498,77 @@ def read_walkways(path: Path) -> RawWalk:
 
     from dispatch.roads.walk import node_blocks_walk, walk_kind
 
-    seg: list[tuple[int, int, int, int, int]] = []
-    coords: dict[int, tuple[float, float]] = {}
+    seg_a: list[int] = []
+    seg_b: list[int] = []
+    seg_way: list[int] = []
+    seg_kind: list[int] = []
+    seg_drive: list[int] = []
+    refs: list[int] = []
+    lats: list[float] = []
+    lons: list[float] = []
     blocked: set[int] = set()
+    # (walk kind, drive mask) per distinct tag set: both read nothing but the tags
+    rules_of: dict[frozenset[tuple[str, str]], tuple[int | None, int]] = {}
     try:
-        for item in osmium.FileProcessor(str(path)).with_locations():
-            obj: Any = item
-            if obj.is_node():
-                if len(obj.tags) and node_blocks_walk(dict(obj.tags)):
-                    blocked.add(obj.id)
-                continue
-            if not obj.is_way():
-                continue
-            tags = dict(obj.tags)
-            kind = walk_kind(tags)
-            if kind is None:
-                continue
-            rules = classify_way(tags)
-            drive = 0 if rules is None else rules.open_mask
-            prev: int | None = None
-            for n in obj.nodes:
-                if not n.location.valid():
-                    prev = None
+        untagged = osmium.filter.EmptyTagFilter()  # untagged nodes still give ways their locations
+        untagged.enable_for(osmium.osm.NODE)
+        fp = osmium.FileProcessor(str(path)).with_locations().with_filter(untagged)
+        with task("reading walkable ways", unit="way") as progress:
+            n_ways = 0
+            for item in fp:
+                obj: Any = item
+                if obj.is_node():
+                    if len(obj.tags) and node_blocks_walk(dict(obj.tags)):
+                        blocked.add(obj.id)
                     continue
-                coords[n.ref] = (n.location.lat, n.location.lon)
-                if prev is not None and prev != n.ref:
-                    seg.append((prev, n.ref, obj.id, kind, drive))
-                prev = n.ref
+                if not obj.is_way():
+                    continue
+                n_ways += 1
+                if n_ways % 4096 == 0:
+                    progress.update(4096)
+                tags = dict(obj.tags)
+                key = frozenset(tags.items())
+                got = rules_of.get(key)
+                if got is None:
+                    kind_ = walk_kind(tags)
+                    rules = None if kind_ is None else classify_way(tags)
+                    got = rules_of[key] = (kind_, 0 if rules is None else rules.open_mask)
+                kind, drive = got
+                if kind is None:
+                    continue
+                way_id = obj.id
+                prev: int | None = None
+                for n in obj.nodes:
+                    loc = n.location
+                    if not loc.valid():
+                        prev = None
+                        continue
+                    ref = n.ref
+                    refs.append(ref)
+                    lats.append(loc.lat)
+                    lons.append(loc.lon)
+                    if prev is not None and prev != ref:
+                        seg_a.append(prev)
+                        seg_b.append(ref)
+                        seg_way.append(way_id)
+                        seg_kind.append(kind)
+                        seg_drive.append(drive)
+                    prev = ref
     except RuntimeError as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise MapError(f"cannot read OSM file {str(path)!r}: {reason}") from None
-    node_id = np.array(sorted(coords), dtype=np.int64)
-    cols = list(zip(*seg, strict=True)) if seg else [(), (), (), (), ()]
+    # one row per node (its last reading, as all readings of a node agree), sorted by id
+    ref_arr = np.array(refs, dtype=np.int64)[::-1]
+    node_id, first = np.unique(ref_arr, return_index=True)
+    present = set(node_id.tolist()) if blocked else set()
     return RawWalk(
-        seg_a=np.array(cols[0], dtype=np.int64),
-        seg_b=np.array(cols[1], dtype=np.int64),
-        seg_way=np.array(cols[2], dtype=np.int64),
-        seg_kind=np.array(cols[3], dtype=np.int8),
-        seg_drive_mask=np.array(cols[4], dtype=np.uint8),
+        seg_a=np.array(seg_a, dtype=np.int64),
+        seg_b=np.array(seg_b, dtype=np.int64),
+        seg_way=np.array(seg_way, dtype=np.int64),
+        seg_kind=np.array(seg_kind, dtype=np.int8),
+        seg_drive_mask=np.array(seg_drive, dtype=np.uint8),
         node_id=node_id,
-        node_lat=np.array([coords[int(i)][0] for i in node_id], dtype=np.float64),
-        node_lon=np.array([coords[int(i)][1] for i in node_id], dtype=np.float64),
-        blocked=np.array(sorted(blocked & coords.keys()), dtype=np.int64),
+        node_lat=np.array(lats, dtype=np.float64)[::-1][first],
+        node_lon=np.array(lons, dtype=np.float64)[::-1][first],
+        blocked=np.array(sorted(blocked & present), dtype=np.int64),
     )

@@ -43,6 +43,7 @@ from dispatch.routing.dijkstra import (
 )
 from dispatch.routing.engine import ClassUnits, Engine, PreparedFleet, UnitRow, check_hour
 from dispatch.routing.kernels import same_arc_kernel
+from dispatch.routing.reach import SAME_ROAD_M
 
 if TYPE_CHECKING:
     from dispatch.routing.reach import CallSite, ClassReach, ReachModel
@@ -679,18 +680,26 @@ def fastest_units(
     snapped_any = False
     call_pos: dict[int, tuple[int, float]] = {}
     ids = fleet.ids
-    site = None if reach is None else reach.locate(lat, lon)
+    site: CallSite | None = None  # where the call stands on the walk network (located lazily)
+    located = False
     reached: dict[int, ClassReach] = {}
     around: list[tuple[np.ndarray, np.ndarray]] = []
     for c, cu in fleet.by_class.items():
         a0, t0, d0 = engine.snap_call(lat, lon, c)
         cr = None
-        if site is not None and reach is not None:
-            cr = reached[c] = class_reach(reach, site, c, d0 if a0 >= 0 else INF, around)
-            if cr.kind == "beyond_reach":
-                continue
-            if cr.kind == "drive":
-                cr = None
+        if reach is not None and a0 >= 0 and d0 <= SAME_ROAD_M:
+            # on a road the class drives (class_reach's rule holds whatever the walk network
+            # says, as the call's distance to it is >= 0): no walk-network lookup
+            reached[c] = reach.drive_reach[c]
+        elif reach is not None:
+            if not located:
+                site, located = reach.locate(lat, lon), True
+            if site is not None:
+                cr = reached[c] = class_reach(reach, site, c, d0 if a0 >= 0 else INF, around)
+                if cr.kind == "beyond_reach":
+                    continue
+                if cr.kind == "drive":
+                    cr = None
         if a0 < 0 and cr is None:
             continue
         snapped_any = True
@@ -799,8 +808,6 @@ def class_reach(
 ) -> ClassReach:  # fmt: skip
     """The reach of class ``c`` at a call site; ``around`` memoises the walk search around the
     call (it runs once per query, and only when some class cannot drive to the call)."""
-    from dispatch.routing.reach import SAME_ROAD_M
-
     if drive_dist_m <= site.dist_m + SAME_ROAD_M or reach.drivable_edges(c)[site.edge]:
         return reach.drive_reach[c]
     if not around:

@@ -496,6 +496,7 @@ def _fleet_rows(units: object) -> list[UnitRow]:
         )
     if len(units) == 0:
         raise FleetError("the fleet is empty: give at least one unit")
+    default = DEFAULT_TURNOUT_S.get  # no turnout_s: the model's one default (by class)
     try:  # the common case in one comprehension (a dispatch system re-reads its list per call)
         rows: list[UnitRow] = [
             (
@@ -504,7 +505,11 @@ def _fleet_rows(units: object) -> list[UnitRow]:
                 u["lat"],
                 u["lon"],
                 u.get("available", True),
-                u.get("turnout_s"),
+                t
+                if (t := u.get("turnout_s")) is not None
+                else default(v, 0.0)
+                if isinstance(v := u["vehicle"], str)
+                else 0.0,
             )
             for u in units
         ]
@@ -514,10 +519,6 @@ def _fleet_rows(units: object) -> list[UnitRow]:
             if missing or not isinstance(u, Mapping):
                 raise FleetError(f"unit {i} lacks {', '.join(missing) or 'mapping form'}") from None
         raise FleetError("units must be mappings with id, vehicle, lat, lon") from None
-    for i, r in enumerate(rows):
-        if r[5] is None:  # no turnout_s: the model's one default (by class), dispatch.model
-            default = DEFAULT_TURNOUT_S.get(r[1], 0.0) if isinstance(r[1], str) else 0.0
-            rows[i] = (r[0], r[1], r[2], r[3], r[4], default)
     return rows
 
 

@@ -920,10 +920,10 @@ def digest(arrays: Mapping[str, np.ndarray]) -> str:
 
 
 def build_arrays(
-    path: Path, settings: NetworkSettings, *, sha: str | None = None
+    path: Path, settings: NetworkSettings, *, sha: str | None = None, raw: RawRoads | None = None
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Read and compile a map file (no cache)."""
-    raw = read_osm(path)
+    """Read and compile a map file (no cache); ``raw``: the file already read by :func:`read_osm`."""
+    raw = read_osm(path) if raw is None else raw
     exempt = hgv_exempt_mask(settings)
     raw = with_hgv_exemption(raw, exempt)
     arrays, stats = compile_roads(raw, settings)

@@ -39,7 +39,7 @@ from dispatch.errors import CacheError, ClosureError, MapError, PointError
 from dispatch.io.atomic import atomic_open
 from dispatch.roads.compile import ARRAY_NAMES, FORMAT_VERSION, build_arrays, digest
 from dispatch.roads.graph import RoadGraph
-from dispatch.roads.osm import Facility, file_sha256, read_walkways, resolve_map
+from dispatch.roads.osm import Facility, file_sha256, read_osm, resolve_map
 from dispatch.roads.profiles import (
     ROAD_CATEGORIES,
     VEHICLE_CLASSES,
@@ -276,8 +276,12 @@ def load_network(
                 log.warning("%s; rebuilding", exc)
     elif rebuild and cpath.exists() and not _ours(cpath):
         save = False
-    arrays, meta = build_arrays(path, settings, sha=sha)
-    walk = walk_arrays(read_walkways(path))  # the walk network (dispatch.roads.walk), alongside
+    raw = read_osm(
+        path, walk=True
+    )  # one pass: the roads and the walk network (dispatch.roads.walk)
+    arrays, meta = build_arrays(path, settings, sha=sha, raw=raw)
+    assert raw.walk is not None
+    walk = walk_arrays(raw.walk)  # stored alongside
     arrays = {**arrays, **walk}
     meta["walk_digest"] = walk_digest(walk)
     if save:

@@ -201,6 +201,8 @@ class RawRoads:
     controls: NodeControls = field(default_factory=NodeControls)
     #: OSM way id -> (fwd, bwd, open, restricted) masks with ``hgv`` bans ignored (ways that have one)
     way_hgv_exempt: dict[int, tuple[int, int, int, int]] = field(default_factory=dict)
+    #: the walkable ways read in the same pass (``read_osm(..., walk=True)``), else ``None``
+    walk: RawWalk | None = None
     ways_total: int = 0
     dropped_refs: int = 0  # node references to nodes missing from the file
 
@@ -225,8 +227,11 @@ def _facility_name(tags: dict[str, str]) -> str:
     return tags.get("name") or tags.get("name:en") or tags.get("name:vi") or "(unnamed)"
 
 
-def read_osm(path: Path) -> RawRoads:
+def read_osm(path: Path, *, walk: bool = False) -> RawRoads:
     """Read the roads, barriers, turn restrictions and facilities of an OSM file with pyosmium.
+
+    With ``walk=True`` the same pass also reads the walkable ways (``RawRoads.walk``, as
+    :func:`read_walkways` gives them).
 
     Nodes without tags never reach Python (pyosmium stores their locations for the ways); each
     distinct tag set of a way is classified once.
@@ -253,6 +258,7 @@ def read_osm(path: Path) -> RawRoads:
     node_height: dict[int, float] = {}
     restrictions: list[Restriction] = []
     controls = NodeControls()
+    walker = _WalkCollector() if walk else None
     hgv_exempt: dict[int, tuple[int, int, int, int]] = {}
     rules_of: dict[frozenset[tuple[str, str]], WayRules | None] = {}
     dropped = 0
@@ -283,6 +289,8 @@ def read_osm(path: Path) -> RawRoads:
                     if height is not None:
                         node_height[obj.id] = height
                     controls.add(obj.id, tags)
+                    if walker is not None:
+                        walker.node(obj.id, tags)
                     continue
                 if obj.is_relation():
                     tags = dict(obj.tags)
@@ -324,6 +332,8 @@ def read_osm(path: Path) -> RawRoads:
                     rules_w = rules_of[key]
                 else:  # classify_way reads nothing but the tags
                     rules_w = rules_of[key] = classify_way(tags)
+                if walker is not None:
+                    walker.way(obj, tags, key)
                 if rules_w is None:
                     continue
                 w = len(way_rows)
@@ -399,6 +409,7 @@ def read_osm(path: Path) -> RawRoads:
         restrictions=sorted(restrictions, key=lambda r: r.osm_id),
         controls=controls.restricted_to(present),
         way_hgv_exempt=hgv_exempt,
+        walk=None if walker is None else walker.finish(),
         ways_total=ways_total,
         dropped_refs=dropped,
     )
@@ -484,10 +495,86 @@ class RawWalk:
     blocked: np.ndarray  # int64 sorted OSM ids of nodes closed to people on foot
 
 
+class _WalkCollector:
+    """Collects the walkable ways of one pass over an OSM file into a :class:`RawWalk`.
+
+    Fed the tagged nodes and every way (with its tag dict and that dict's frozen key); used by
+    :func:`read_walkways` and by :func:`read_osm` with ``walk=True`` (one pass for both networks).
+    """
+
+    def __init__(self) -> None:
+        from dispatch.roads.walk import node_blocks_walk, walk_kind
+
+        self._blocks = node_blocks_walk
+        self._kind = walk_kind
+        self.seg_a: list[int] = []
+        self.seg_b: list[int] = []
+        self.seg_way: list[int] = []
+        self.seg_kind: list[int] = []
+        self.seg_drive: list[int] = []
+        self.refs: list[int] = []
+        self.lats: list[float] = []
+        self.lons: list[float] = []
+        self.blocked: set[int] = set()
+        # (walk kind, drive mask) per distinct tag set: both read nothing but the tags
+        self.rules_of: dict[frozenset[tuple[str, str]], tuple[int | None, int]] = {}
+
+    def node(self, osm_id: int, tags: dict[str, str]) -> None:
+        if self._blocks(tags):
+            self.blocked.add(osm_id)
+
+    def way(self, obj: Any, tags: dict[str, str], key: frozenset[tuple[str, str]]) -> None:
+        got = self.rules_of.get(key)
+        if got is None:
+            kind_ = self._kind(tags)
+            rules = None if kind_ is None else classify_way(tags)
+            got = self.rules_of[key] = (kind_, 0 if rules is None else rules.open_mask)
+        kind, drive = got
+        if kind is None:
+            return
+        way_id = obj.id
+        refs, lats, lons = self.refs, self.lats, self.lons
+        prev: int | None = None
+        for n in obj.nodes:
+            loc = n.location
+            if not loc.valid():
+                prev = None
+                continue
+            ref = n.ref
+            refs.append(ref)
+            lats.append(loc.lat)
+            lons.append(loc.lon)
+            if prev is not None and prev != ref:
+                self.seg_a.append(prev)
+                self.seg_b.append(ref)
+                self.seg_way.append(way_id)
+                self.seg_kind.append(kind)
+                self.seg_drive.append(drive)
+            prev = ref
+
+    def finish(self) -> RawWalk:
+        # one row per node (its last reading, as all readings of a node agree), sorted by id
+        ref_arr = np.array(self.refs, dtype=np.int64)[::-1]
+        node_id, first = np.unique(ref_arr, return_index=True)
+        present = set(node_id.tolist()) if self.blocked else set()
+        return RawWalk(
+            seg_a=np.array(self.seg_a, dtype=np.int64),
+            seg_b=np.array(self.seg_b, dtype=np.int64),
+            seg_way=np.array(self.seg_way, dtype=np.int64),
+            seg_kind=np.array(self.seg_kind, dtype=np.int8),
+            seg_drive_mask=np.array(self.seg_drive, dtype=np.uint8),
+            node_id=node_id,
+            node_lat=np.array(self.lats, dtype=np.float64)[::-1][first],
+            node_lon=np.array(self.lons, dtype=np.float64)[::-1][first],
+            blocked=np.array(sorted(self.blocked & present), dtype=np.int64),
+        )
+
+
 def read_walkways(path: Path) -> RawWalk:
     """Read every way a person can walk or drag a hose along (:func:`dispatch.roads.walk.walk_kind`).
 
-    A second pass over the file, apart from :func:`read_osm`: the drive network never sees it.
+    A pass of its own over the file (``read_osm(path, walk=True).walk`` gives the same in the
+    drive network's pass).
 
     Raises
     ------
@@ -496,19 +583,7 @@ def read_walkways(path: Path) -> RawWalk:
     """
     import osmium
 
-    from dispatch.roads.walk import node_blocks_walk, walk_kind
-
-    seg_a: list[int] = []
-    seg_b: list[int] = []
-    seg_way: list[int] = []
-    seg_kind: list[int] = []
-    seg_drive: list[int] = []
-    refs: list[int] = []
-    lats: list[float] = []
-    lons: list[float] = []
-    blocked: set[int] = set()
-    # (walk kind, drive mask) per distinct tag set: both read nothing but the tags
-    rules_of: dict[frozenset[tuple[str, str]], tuple[int | None, int]] = {}
+    walk = _WalkCollector()
     try:
         untagged = osmium.filter.EmptyTagFilter()  # untagged nodes still give ways their locations
         untagged.enable_for(osmium.osm.NODE)
@@ -518,8 +593,8 @@ def read_walkways(path: Path) -> RawWalk:
             for item in fp:
                 obj: Any = item
                 if obj.is_node():
-                    if len(obj.tags) and node_blocks_walk(dict(obj.tags)):
-                        blocked.add(obj.id)
+                    if len(obj.tags):
+                        walk.node(obj.id, dict(obj.tags))
                     continue
                 if not obj.is_way():
                     continue
@@ -527,48 +602,8 @@ def read_walkways(path: Path) -> RawWalk:
                 if n_ways % 4096 == 0:
                     progress.update(4096)
                 tags = dict(obj.tags)
-                key = frozenset(tags.items())
-                got = rules_of.get(key)
-                if got is None:
-                    kind_ = walk_kind(tags)
-                    rules = None if kind_ is None else classify_way(tags)
-                    got = rules_of[key] = (kind_, 0 if rules is None else rules.open_mask)
-                kind, drive = got
-                if kind is None:
-                    continue
-                way_id = obj.id
-                prev: int | None = None
-                for n in obj.nodes:
-                    loc = n.location
-                    if not loc.valid():
-                        prev = None
-                        continue
-                    ref = n.ref
-                    refs.append(ref)
-                    lats.append(loc.lat)
-                    lons.append(loc.lon)
-                    if prev is not None and prev != ref:
-                        seg_a.append(prev)
-                        seg_b.append(ref)
-                        seg_way.append(way_id)
-                        seg_kind.append(kind)
-                        seg_drive.append(drive)
-                    prev = ref
+                walk.way(obj, tags, frozenset(tags.items()))
     except RuntimeError as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise MapError(f"cannot read OSM file {str(path)!r}: {reason}") from None
-    # one row per node (its last reading, as all readings of a node agree), sorted by id
-    ref_arr = np.array(refs, dtype=np.int64)[::-1]
-    node_id, first = np.unique(ref_arr, return_index=True)
-    present = set(node_id.tolist()) if blocked else set()
-    return RawWalk(
-        seg_a=np.array(seg_a, dtype=np.int64),
-        seg_b=np.array(seg_b, dtype=np.int64),
-        seg_way=np.array(seg_way, dtype=np.int64),
-        seg_kind=np.array(seg_kind, dtype=np.int8),
-        seg_drive_mask=np.array(seg_drive, dtype=np.uint8),
-        node_id=node_id,
-        node_lat=np.array(lats, dtype=np.float64)[::-1][first],
-        node_lon=np.array(lons, dtype=np.float64)[::-1][first],
-        blocked=np.array(sorted(blocked & present), dtype=np.int64),
-    )
+    return walk.finish()

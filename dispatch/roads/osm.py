@@ -332,10 +332,12 @@ def read_osm(path: Path, *, walk: bool = False) -> RawRoads:
                     rules_w = rules_of[key]
                 else:  # classify_way reads nothing but the tags
                     rules_w = rules_of[key] = classify_way(tags)
-                if walker is not None:
-                    walker.way(obj, tags, key)
+                wrules = None if walker is None else walker.rules(tags, key)
                 if rules_w is None:
+                    if walker is not None and wrules is not None and wrules[0] is not None:
+                        walker.way(obj, tags, key)  # walkable only: read its nodes here
                     continue
+                r0 = len(refs)
                 w = len(way_rows)
                 n_segs = len(seg_a)
                 prev: int | None = None
@@ -353,6 +355,10 @@ def read_osm(path: Path, *, walk: bool = False) -> RawRoads:
                         seg_a.append(prev)
                         seg_b.append(ref)
                     prev = ref
+                if walker is not None and wrules is not None and wrules[0] is not None:
+                    # walkable too: the same present nodes and segments
+                    walker.extend(obj.id, wrules, refs[r0:], lats[r0:], lons[r0:],
+                                  seg_a[n_segs:], seg_b[n_segs:])  # fmt: skip
                 if len(seg_a) > n_segs:
                     seg_way.extend([w] * (len(seg_a) - n_segs))
                     r = rules_w
@@ -523,13 +529,34 @@ class _WalkCollector:
         if self._blocks(tags):
             self.blocked.add(osm_id)
 
-    def way(self, obj: Any, tags: dict[str, str], key: frozenset[tuple[str, str]]) -> None:
+    def rules(
+        self, tags: dict[str, str], key: frozenset[tuple[str, str]]
+    ) -> tuple[int | None, int]:
+        """``(walk kind or None, drive mask)`` of a way's tags (memoised per tag set)."""
         got = self.rules_of.get(key)
         if got is None:
             kind_ = self._kind(tags)
             rules = None if kind_ is None else classify_way(tags)
             got = self.rules_of[key] = (kind_, 0 if rules is None else rules.open_mask)
-        kind, drive = got
+        return got
+
+    def extend(self, way_id: int, rules: tuple[int | None, int], refs: list[int],
+               lats: list[float], lons: list[float], seg_a: list[int], seg_b: list[int]) -> None:  # fmt: skip
+        """Add a walkable way whose present nodes and segments the caller already read (in the
+        same order and with the same rule: segments between consecutive present nodes)."""
+        kind, drive = rules
+        self.refs += refs
+        self.lats += lats
+        self.lons += lons
+        self.seg_a += seg_a
+        self.seg_b += seg_b
+        n = len(seg_a)
+        self.seg_way += [way_id] * n
+        self.seg_kind += [kind] * n  # type: ignore[list-item]
+        self.seg_drive += [drive] * n
+
+    def way(self, obj: Any, tags: dict[str, str], key: frozenset[tuple[str, str]]) -> None:
+        kind, drive = self.rules(tags, key)
         if kind is None:
             return
         way_id = obj.id

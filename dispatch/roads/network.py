@@ -85,7 +85,14 @@ class CacheUnreadable(CacheError):
     """A cache file this process may not read (another user's, a folder...): left as it is."""
 
 
-def _load(path: Path, map_sha: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def _read_npz(
+    path: Path, names: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> tuple[dict[str, Any], dict[str, np.ndarray], list[str]]:
+    """``(meta, arrays, missing optional names)`` of a cache file: the network's or a hierarchy's.
+
+    Raises :class:`CacheUnreadable` when this process may not read the file (left as it is) and
+    :class:`CacheError` when it is corrupt (zip, npz or JSON errors of every kind).
+    """
     if not path.is_file():
         raise CacheUnreadable(f"cache file {str(path)!r} is not readable: not a regular file")
     try:
@@ -96,11 +103,16 @@ def _load(path: Path, map_sha: str) -> tuple[dict[str, np.ndarray], dict[str, An
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
-            arrays = {name: z[name] for name in ARRAY_NAMES}
-            missing_walk = [n for n in WALK_ARRAY_NAMES if n not in z.files]
-            arrays.update({name: z[name] for name in WALK_ARRAY_NAMES if name in z.files})
+            arrays = {name: z[name] for name in names}
+            missing = [n for n in optional if n not in z.files]
+            arrays.update({name: z[name] for name in optional if name in z.files})
     except Exception as exc:  # zip/npz/json errors of every kind mean a corrupt file
         raise CacheError(f"cache file {str(path)!r} is corrupt: {exc}") from None
+    return meta, arrays, missing
+
+
+def _load(path: Path, map_sha: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    meta, arrays, missing_walk = _read_npz(path, ARRAY_NAMES, WALK_ARRAY_NAMES)
     if meta.get("map_sha256") != map_sha or meta.get("format") != FORMAT_VERSION:
         raise CacheError(f"cache file {str(path)!r} belongs to another map or format")
     if digest(arrays) != meta.get("digest"):
@@ -176,21 +188,7 @@ class HierarchyFile:
         return None
 
     def _read(self, path: Path) -> _cch.Hierarchy:
-        if not path.is_file():
-            raise CacheUnreadable(f"cache file {str(path)!r} is not readable: not a regular file")
-        try:
-            with open(path, "rb") as f:
-                f.read(1)
-        except OSError as exc:
-            raise CacheUnreadable(
-                f"cache file {str(path)!r} is not readable: {exc.strerror}"
-            ) from None
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                meta = json.loads(str(z["meta"]))
-                arrays = {k: z[k] for k in ("order", "up_ptr", "up_head")}
-        except Exception as exc:  # zip/npz/json errors of every kind mean a corrupt file
-            raise CacheError(f"cache file {str(path)!r} is corrupt: {exc}") from None
+        meta, arrays, _ = _read_npz(path, ("order", "up_ptr", "up_head"))
         if meta.get("graph_digest") != self.graph_digest:
             raise CacheError(f"cache file {str(path)!r} belongs to another graph (stale)")
         if meta.get("hierarchy") != _cch.hierarchy_settings():

@@ -340,21 +340,7 @@ def read_osm(path: Path, *, walk: bool = False) -> RawRoads:
                 r0 = len(refs)
                 w = len(way_rows)
                 n_segs = len(seg_a)
-                prev: int | None = None
-                for n in obj.nodes:
-                    loc = n.location
-                    if not loc.valid():
-                        dropped += 1
-                        prev = None
-                        continue
-                    ref = n.ref
-                    refs.append(ref)
-                    lats.append(loc.lat)
-                    lons.append(loc.lon)
-                    if prev is not None and prev != ref:
-                        seg_a.append(prev)
-                        seg_b.append(ref)
-                    prev = ref
+                dropped += _read_way_nodes(obj, refs, lats, lons, seg_a, seg_b)
                 if walker is not None and wrules is not None and wrules[0] is not None:
                     # walkable too: the same present nodes and segments
                     walker.extend(obj.id, wrules, refs[r0:], lats[r0:], lons[r0:],
@@ -501,6 +487,29 @@ class RawWalk:
     blocked: np.ndarray  # int64 sorted OSM ids of nodes closed to people on foot
 
 
+def _read_way_nodes(obj: Any, refs: list[int], lats: list[float], lons: list[float],
+                    seg_a: list[int], seg_b: list[int]) -> int:  # fmt: skip
+    """Append a way's present nodes (id, lat, lon) and a segment between each two consecutive
+    present, distinct ones; return how many of its node references are missing from the file."""
+    missing = 0
+    prev: int | None = None
+    for n in obj.nodes:
+        loc = n.location
+        if not loc.valid():
+            missing += 1
+            prev = None
+            continue
+        ref = n.ref
+        refs.append(ref)
+        lats.append(loc.lat)
+        lons.append(loc.lon)
+        if prev is not None and prev != ref:
+            seg_a.append(prev)
+            seg_b.append(ref)
+        prev = ref
+    return missing
+
+
 class _WalkCollector:
     """Collects the walkable ways of one pass over an OSM file into a :class:`RawWalk`.
 
@@ -542,42 +551,29 @@ class _WalkCollector:
 
     def extend(self, way_id: int, rules: tuple[int | None, int], refs: list[int],
                lats: list[float], lons: list[float], seg_a: list[int], seg_b: list[int]) -> None:  # fmt: skip
-        """Add a walkable way whose present nodes and segments the caller already read (in the
-        same order and with the same rule: segments between consecutive present nodes)."""
-        kind, drive = rules
+        """Add a walkable way whose present nodes and segments the caller already read (by
+        :func:`_read_way_nodes`, as :meth:`way` reads them)."""
         self.refs += refs
         self.lats += lats
         self.lons += lons
         self.seg_a += seg_a
         self.seg_b += seg_b
-        n = len(seg_a)
+        self._label(way_id, rules, len(seg_a))
+
+    def way(self, obj: Any, tags: dict[str, str], key: frozenset[tuple[str, str]]) -> None:
+        rules = self.rules(tags, key)
+        if rules[0] is None:
+            return
+        n0 = len(self.seg_a)
+        _read_way_nodes(obj, self.refs, self.lats, self.lons, self.seg_a, self.seg_b)
+        self._label(obj.id, rules, len(self.seg_a) - n0)
+
+    def _label(self, way_id: int, rules: tuple[int | None, int], n: int) -> None:
+        """Way, kind and drive mask of the ``n`` segments just added."""
+        kind, drive = rules
         self.seg_way += [way_id] * n
         self.seg_kind += [kind] * n  # type: ignore[list-item]
         self.seg_drive += [drive] * n
-
-    def way(self, obj: Any, tags: dict[str, str], key: frozenset[tuple[str, str]]) -> None:
-        kind, drive = self.rules(tags, key)
-        if kind is None:
-            return
-        way_id = obj.id
-        refs, lats, lons = self.refs, self.lats, self.lons
-        prev: int | None = None
-        for n in obj.nodes:
-            loc = n.location
-            if not loc.valid():
-                prev = None
-                continue
-            ref = n.ref
-            refs.append(ref)
-            lats.append(loc.lat)
-            lons.append(loc.lon)
-            if prev is not None and prev != ref:
-                self.seg_a.append(prev)
-                self.seg_b.append(ref)
-                self.seg_way.append(way_id)
-                self.seg_kind.append(kind)
-                self.seg_drive.append(drive)
-            prev = ref
 
     def finish(self) -> RawWalk:
         # one row per node (its last reading, as all readings of a node agree), sorted by id

@@ -607,16 +607,24 @@ def _num(x: object) -> float:
 class ClassUnits:
     """The available units of one class in a prepared fleet, and their per-weights tables."""
 
-    def __init__(self, members: np.ndarray, pos: UnitPositions) -> None:
+    def __init__(self, members: np.ndarray, pos: UnitPositions, ids: list[str]) -> None:
         self.members = members  # row index of each member in the fleet
         self.pos = pos
         self.pos_p: Packed = tuple(pos)
         self.min_turnout = float(pos.turnout.min())
+        # the query's Python side reads these per answer: plain lists (no numpy scalar per read)
+        self.ids = ids  # each member's unit id
+        self.turnouts: list[float] = pos.turnout.tolist()
         self.id_rank: np.ndarray | None = None
         self.exits: dict[int, tuple[np.ndarray, Exits]] = {}
         self.labels: dict[int, tuple[np.ndarray, cch.UnitLabels]] = {}
-        self.tables: dict[int, tuple[np.ndarray, NearestTable]] = {}
+        self.tables: dict[int, tuple[np.ndarray, NearestTable, Packed]] = {}
         self.w_uses: dict[int, tuple[np.ndarray, int]] = {}
+
+    def uses_of(self, w: np.ndarray) -> int:
+        """Queries of this class counted so far under weights ``w`` (see :meth:`count_use`)."""
+        prev = self.w_uses.get(id(w))
+        return prev[1] if prev is not None and prev[0] is w else 0
 
     def count_use(self, w: np.ndarray) -> int:
         """Count one more query of this class under weights ``w``; return the count."""
@@ -642,6 +650,9 @@ class PreparedFleet:
                 seen.add(uid)
         self.ids = ids
         self.uses = 0  # queries answered with this exact fleet
+        # copies of the unit mappings this fleet was read from (set by queries.prepare_fleet once
+        # the same list came again): a list equal to them is this fleet, without re-reading it
+        self.snapshot: list[dict[object, object]] | None = None
         self.by_class: dict[int, ClassUnits] = {}
         cache = engine.unit_snaps
         for c, vehicle in enumerate(VEHICLE_CLASSES):
@@ -669,7 +680,8 @@ class PreparedFleet:
                     key = (c, _num(rows[members[j]][2]), _num(rows[members[j]][3]))
                     cache[key] = (int(a[jj]), float(tt[jj]))
             turnout = np.array([rows[i][5] for i in members], dtype=float)
-            self.by_class[c] = ClassUnits(np.array(members), UnitPositions(arc, t, turnout))
+            self.by_class[c] = ClassUnits(np.array(members), UnitPositions(arc, t, turnout),
+                                          [ids[i] for i in members])  # fmt: skip
 
     def moved(self, engine: Engine, rows: list[UnitRow]) -> PreparedFleet | None:
         """This fleet with some units moved (or with a new turnout), or None if more changed.
@@ -690,11 +702,12 @@ class PreparedFleet:
         new.rows = rows
         new.ids = self.ids
         new.uses = 0
+        new.snapshot = None
         new.by_class = {}
         where = {}  # row index -> (class, member position)
         for c, cu in self.by_class.items():
             pos = UnitPositions(cu.pos.arc.copy(), cu.pos.t.copy(), cu.pos.turnout.copy())
-            d = ClassUnits(cu.members, pos)
+            d = ClassUnits(cu.members, pos, cu.ids)
             d.id_rank = cu.id_rank
             new.by_class[c] = d
             for j, i in enumerate(cu.members.tolist()):
@@ -708,6 +721,7 @@ class PreparedFleet:
                 c, _num(rows[i][2]), _num(rows[i][3]), self.ids[i]
             )
             d.pos.turnout[j] = rows[i][5]
+            d.turnouts[j] = float(d.pos.turnout[j])
             d.min_turnout = float(d.pos.turnout.min())
         return new
 
@@ -734,11 +748,15 @@ class PreparedFleet:
 
     def table(self, engine: Engine, c: int, w: np.ndarray) -> NearestTable:
         """Nearest-units table (``policy.table_k`` per node) of the class under ``w`` (cached)."""
+        return self.table_packed(engine, c, w)[0]
+
+    def table_packed(self, engine: Engine, c: int, w: np.ndarray) -> tuple[NearestTable, Packed]:
+        """:meth:`table` and its packed form (what the query kernel takes), both cached."""
         cu = self.by_class[c]
         kk = engine.policy.table_k
         hit = cu.tables.get(id(w))
         if hit is not None and hit[0] is w and hit[1].unit.shape[1] >= kk:
-            return hit[1]
+            return hit[1], hit[2]
         nodes, costs = engine.pairs(cu.pos.arc, cu.pos.t, w, reach=False)
         n = engine.graph.n_nodes
         nu = len(cu.pos.arc)
@@ -748,8 +766,9 @@ class PreparedFleet:
                         (costs + cu.pos.turnout[:, None]).ravel(), tuple(tab))  # fmt: skip
         if len(cu.tables) >= engine.policy.max_fleet_tables:
             cu.tables.clear()
-        cu.tables[id(w)] = (w, tab)
-        return tab
+        packed: Packed = tuple(tab)
+        cu.tables[id(w)] = (w, tab, packed)
+        return tab, packed
 
     def exits(self, engine: Engine, c: int, w: np.ndarray) -> Exits:
         """Per-node linked list of unit exits for class ``c`` under weights ``w`` (cached per w)."""

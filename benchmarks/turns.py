@@ -15,10 +15,14 @@ same process:
   weights; routingkit-cch's ``compute_order_inertial`` + ``CCH`` + ``CCHMetric`` on the SAME compiled
   arcs (ambulance arcs, parallel arcs merged to their minimum, weights in integer milliseconds);
   medians of 5, the two graphs alternating;
-* **fastest_units**: one call, k = 3 fastest of 50 units (the same list of unit dicts on every call,
-  as ``benchmarks/routing.py`` does), against routingkit's fresh ``CCHManyToOne`` per call + argsort;
-  the four contenders (ours and routingkit, restrictions obeyed and ignored) interleaved in blocks
-  of 10 calls in a rotating order;
+* **fastest_units**: one call, k = 3 fastest of 50 units, two ways: ``ours`` with the same list of
+  unit dicts on every call (as ``benchmarks/routing.py`` does), ``ours_fleet`` with the fleet
+  prepared once (``net.fleet(units)``, what a dispatch system keeps: the path the service uses);
+  against routingkit's fresh ``CCHManyToOne`` per call + argsort (``rk``) and one ``CCHManyToOne``
+  kept while the fleet does not move (``rk_pinned``). Ours takes the call as (lat, lon) and snaps
+  it, checks its input and returns unit ids with their ETAs; routingkit gets the call's node id;
+  the eight contenders (four per graph, restrictions obeyed and ignored) interleaved in blocks of
+  10 calls in a rotating order;
 * **matrix 50 x 1000**: ``net.travel_times(units, calls)`` against ``CCHOneToMany`` with the calls
   pinned, one sweep per unit (median of a few repetitions, interleaved the same way).
 
@@ -188,12 +192,21 @@ class Probes:
         net = gr.net
         net.fastest_units(self.call_pts[0], self.units[1:] + self.units[:1], k=K)  # JIT warm-up
         net.fastest_units(self.call_pts[0], self.units, k=K)  # fleet snapping (not timed)
+        self.fleet = net.fleet(self.units)  # prepared once, as a dispatch system keeps it
+        net.fastest_units(self.call_pts[0], self.fleet, k=K)
+        self.m2o = gr.rk.CCHManyToOne(gr.rk_metric, self.ulist)  # rk_pinned's kept query object
         net.travel_times(self.unit_pts, self.batch_pts, vehicle=VEHICLE)  # lazy state (not timed)
         self.err = {"ours": 0.0, "routingkit": 0.0}
 
     def ours(self, i: int) -> float:
+        return self._ours(i, self.units)
+
+    def ours_fleet(self, i: int) -> float:
+        return self._ours(i, self.fleet)
+
+    def _ours(self, i: int, units: object) -> float:
         t = time.perf_counter()
-        res = self.gr.net.fastest_units(self.call_pts[i], self.units, k=K)
+        res = self.gr.net.fastest_units(self.call_pts[i], units, k=K)
         dt = time.perf_counter() - t
         got = np.array([u.eta_s for u in res])
         e = float(np.max(np.abs(got - np.sort(self.ref[i])[:K])))
@@ -211,6 +224,16 @@ class Probes:
         top = np.argsort(d)[:K]
         dt = time.perf_counter() - t
         del m2o
+        e = float(np.max(np.abs(d[top] / 1000 - self.ref_ms[i, top])))
+        self.err["routingkit"] = max(self.err["routingkit"], e)
+        return dt
+
+    def rk_pinned(self, i: int) -> float:
+        c = int(self.idx["calls"][i])
+        t = time.perf_counter()
+        d = np.array(self.m2o.distances_to(c), dtype=float)
+        top = np.argsort(d)[:K]
+        dt = time.perf_counter() - t
         e = float(np.max(np.abs(d[top] / 1000 - self.ref_ms[i, top])))
         self.err["routingkit"] = max(self.err["routingkit"], e)
         return dt
@@ -234,19 +257,26 @@ class Probes:
         return dt
 
 
+FU_WHO = ("ours", "ours_fleet", "rk", "rk_pinned")
+FU_KEY = {"ours": "ours", "ours_fleet": "ours_fleet", "rk": "routingkit",
+          "rk_pinned": "routingkit_pinned"}  # fmt: skip
+
+
 def bench(probes: dict[str, Probes], calls: int, reps: int) -> dict[str, dict[str, Any]]:
-    """The four contenders (ours / routingkit x obeyed / ignored) interleaved in blocks of 10
-    calls in a rotating order, so that a burst of load on the shared machine hits all alike."""
-    names = [(m, who) for m in MODES for who in ("ours", "rk")]
+    """The fastest_units contenders (ours with a list and with a prepared fleet, routingkit fresh
+    and pinned, x obeyed / ignored) interleaved in blocks of 10 calls in a rotating order, so that
+    a burst of load on the shared machine hits all alike; the matrices likewise."""
+    names = [(m, who) for m in MODES for who in FU_WHO]
     t: dict[tuple[str, str], list[float]] = {k: [] for k in names}
-    tm: dict[tuple[str, str], list[float]] = {k: [] for k in names}
     for b, lo in enumerate(range(0, calls, 10)):
-        for m, who in names[b % 4 :] + names[: b % 4]:
-            p = probes[m]
-            fn = p.ours if who == "ours" else p.rk
+        r = b % len(names)
+        for m, who in names[r:] + names[:r]:
+            fn = getattr(probes[m], who)
             t[(m, who)].extend(fn(i) for i in range(lo, min(lo + 10, calls)))
+    mnames = [(m, who) for m in MODES for who in ("ours", "rk")]
+    tm: dict[tuple[str, str], list[float]] = {k: [] for k in mnames}
     for r in range(reps):
-        for m, who in names[r % 4 :] + names[: r % 4]:
+        for m, who in mnames[r % 4 :] + mnames[: r % 4]:
             p = probes[m]
             tm[(m, who)].append(p.ours_matrix() if who == "ours" else p.rk_matrix())
     out: dict[str, dict[str, Any]] = {}
@@ -255,18 +285,25 @@ def bench(probes: dict[str, Probes], calls: int, reps: int) -> dict[str, dict[st
         err = probes[m].err
         assert err["ours"] <= 1e-6 and err["routingkit"] <= 1e-6, f"answers disagree ({m}): {err}"
         out[m] = {"nodes": g.n_nodes, "arcs": g.n_arcs, "compile_s": probes[m].gr.compile_s,
-                  "fastest_units_ms": {"ours": 1e3 * float(np.median(t[(m, "ours")])),
-                                       "routingkit": 1e3 * float(np.median(t[(m, "rk")]))},
+                  "fastest_units_ms": {FU_KEY[who]: 1e3 * float(np.median(t[(m, who)]))
+                                       for who in FU_WHO},
                   "matrix_50x1000_ms": {"ours": 1e3 * float(np.median(tm[(m, "ours")])),
                                         "routingkit": 1e3 * float(np.median(tm[(m, "rk")]))},
                   "max_abs_diff_s": dict(err)}  # fmt: skip
     return out
 
 
-def run_map(name: str, calls: int, seed: int, reps: int) -> dict[str, Any]:
+def run_map(name: str, calls: int, seed: int, reps: int, fu_only: bool = False) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix=f"turns_{name}_") as tmp:
         graphs = {m: Graph(name, m, Path(tmp) / m) for m in MODES}
         graphs["ignored"].preprocess(reps=1)  # warm-up: numba kernels compiled or loaded
+        if fu_only:
+            for m in MODES:
+                graphs[m].preprocess(reps=1)
+            q = pick_queries(graphs, calls, 1000, seed)
+            probes = {m: Probes(graphs[m], q) for m in MODES}
+            res = bench(probes, calls, 1)
+            return {"map": name, "modes": res}
         runs: dict[str, list[dict[str, float]]] = {m: [] for m in MODES}
         for r in range(5):  # the two graphs alternate, so that load bursts hit both alike
             for m in MODES[r % 2 :] + MODES[: r % 2]:
@@ -278,6 +315,22 @@ def run_map(name: str, calls: int, seed: int, reps: int) -> dict[str, Any]:
         for m in MODES:
             res[m]["preprocess"] = pre[m]
         return {"map": name, "modes": res}
+
+
+def fu_table(results: list[dict[str, Any]]) -> str:
+    """The fastest_units figures alone: ours (list, prepared fleet) against routingkit."""
+    lines = ["| map | restrictions | ours list ms | ours fleet ms | rk ms | rk pinned ms | × list "
+             "| × fleet | × fleet vs pinned |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for r in results:
+        for m in MODES:
+            f = r["modes"][m]["fastest_units_ms"]
+            lines.append(
+                f"| {r['map']} | {m} | {f['ours']:.4f} | {f['ours_fleet']:.4f} | "
+                f"{f['routingkit']:.4f} | {f['routingkit_pinned']:.4f} | "
+                f"{f['routingkit'] / f['ours']:.2f} | {f['routingkit'] / f['ours_fleet']:.2f} | "
+                f"{f['routingkit_pinned'] / f['ours_fleet']:.2f} |"
+            )
+    return "\n".join(lines)
 
 
 def table(results: list[dict[str, Any]]) -> str:
@@ -325,11 +378,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--reps", type=int, default=11, help="matrix repetitions")
     ap.add_argument("--seed", type=int, default=12345)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/turns.json")
+    ap.add_argument("--fastest-units-only", action="store_true",
+                    help="only the fastest_units contenders (no preprocessing medians, no matrices)")  # fmt: skip
     args = ap.parse_args(argv)
     results = []
     for name in args.maps:
         t = time.perf_counter()
-        results.append(run_map(name, args.calls, args.seed, args.reps))
+        results.append(run_map(name, args.calls, args.seed, args.reps, args.fastest_units_only))
         print(f"{name}: {time.perf_counter() - t:.1f} s", file=sys.stderr)
     data = {"date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
@@ -338,7 +393,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "seed": args.seed, "maps": results}  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(args.out, json.dumps(data, indent=1, default=float))
-    print(table(results))
+    if not args.fastest_units_only:
+        print(table(results))
+        print()
+    print(fu_table(results))
     return 0
 
 

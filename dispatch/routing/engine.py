@@ -453,6 +453,16 @@ class Engine:
             hot = self._snap_hot = (idx, tuple(idx), self.snap_access("to"))
         return snap_one(hot[0], hot[2], lat, lon, c, self.settings.snap_tolerance_m, packed=hot[1])
 
+    def call_snapper(self) -> tuple[SnapIndex, Packed, np.ndarray, float]:
+        """What :meth:`snap_call` hands the snapping kernel: the index, its packed form, the
+        per-arc access mask of calls (role ``to``) and the tolerance; for a caller that snaps
+        one call for several classes (``fastest_units``) without the per-call wrappers."""
+        hot = self._snap_hot
+        if hot is None:
+            idx = self.snap_index()
+            hot = self._snap_hot = (idx, tuple(idx), self.snap_access("to"))
+        return hot[0], hot[1], hot[2], self.settings.snap_tolerance_m
+
     # --- weights ------------------------------------------------------------------------------
 
     def base_weights(self, vehicle: str, band: int = -1) -> np.ndarray:

@@ -32,7 +32,7 @@ import numpy as np
 from dispatch.errors import FleetError, PointError
 from dispatch.model import DEFAULT_TURNOUT_S, MAX_TURNOUT_S
 from dispatch.roads.profiles import VEHICLE_CLASSES, check_vehicle
-from dispatch.roads.snapping import as_points, check_points
+from dispatch.roads.snapping import _M_PER_DEG, CELL_M, _snap_point, as_points, check_points
 from dispatch.routing import cch, p2p
 from dispatch.routing.closures import ClosureSet
 from dispatch.routing.dijkstra import (
@@ -733,8 +733,11 @@ def fastest_units(
     located = False
     reached: dict[int, ClassReach] = {}
     around: list[tuple[np.ndarray, np.ndarray]] = []
+    # the call snapped per class as Engine.snap_call does (the same arithmetic, one projection)
+    sidx, spacked, saccess, stol = engine.call_snapper()
+    sx, sy = (lon - sidx.lon0) * sidx.kx, (lat - sidx.lat0) * _M_PER_DEG
     for c, cu in fleet.by_class.items():
-        a0, t0, d0 = engine.snap_call(lat, lon, c)
+        a0, t0, d0 = _snap_point(sx, sy, spacked, CELL_M, saccess, c, stol)
         cr = None
         if reach is not None and a0 >= 0 and d0 <= SAME_ROAD_M:
             # on a road the class drives (class_reach's rule holds whatever the walk network

@@ -226,6 +226,10 @@ class _LRU(Generic[K, V]):
                 self._d.move_to_end(key)
         return v
 
+    def peek(self, key: K) -> V | None:
+        """The value for ``key`` without marking it used (the order of eviction is unchanged)."""
+        return self._d.get(key)
+
     def put(self, key: K, value: V) -> None:
         with self._lock:
             self._d[key] = value
@@ -503,6 +507,19 @@ class Engine:
         w = self._base.get((c, band))
         return w if w is not None else self.base_weights(vehicle, band)
 
+    def weights_if_built(
+        self, c: int, hour: float | None, closures: ClosureSet
+    ) -> np.ndarray | None:
+        """The array :meth:`weights` would return now for class index ``c`` if it exists already,
+        else None; no cache is touched (``fastest_units`` looks before it snaps, and then asks
+        :meth:`weights` exactly as before: the LRU order and every cache stay as they were)."""
+        band = self.settings.band_index(hour)
+        if closures:
+            ids = closures.active(c, hour)
+            if ids:
+                return self._closed.peek((c, band, ids))
+        return self._base.get((c, band))
+
     # --- CCH ----------------------------------------------------------------------------------
 
     def hierarchy(self) -> cch.Hierarchy:
@@ -759,6 +776,13 @@ class PreparedFleet:
     def table(self, engine: Engine, c: int, w: np.ndarray) -> NearestTable:
         """Nearest-units table (``policy.table_k`` per node) of the class under ``w`` (cached)."""
         return self.table_packed(engine, c, w)[0]
+
+    def table_if_built(self, engine: Engine, c: int, w: np.ndarray) -> Packed | None:
+        """The packed table :meth:`table_packed` would return if it is built already, else None."""
+        hit = self.by_class[c].tables.get(id(w))
+        if hit is not None and hit[0] is w and hit[1].unit.shape[1] >= engine.policy.table_k:
+            return hit[2]
+        return None
 
     def table_packed(self, engine: Engine, c: int, w: np.ndarray) -> tuple[NearestTable, Packed]:
         """:meth:`table` and its packed form (what the query kernel takes), both cached."""

@@ -43,7 +43,7 @@ from dispatch.routing.dijkstra import (
     tree_path,
 )
 from dispatch.routing.engine import ClassUnits, Engine, PreparedFleet, UnitRow, check_hour
-from dispatch.routing.kernels import same_arc_kernel
+from dispatch.routing.kernels import Packed, jit, same_arc_kernel
 from dispatch.routing.reach import SAME_ROAD_M
 
 if TYPE_CHECKING:
@@ -720,9 +720,13 @@ def fastest_units(
     bbox = engine.graph.bbox
     if not (bbox[0] - 0.05 <= lat <= bbox[2] + 0.05 and bbox[1] - 0.05 <= lon <= bbox[3] + 0.05):
         check_points(bbox, np.array([p]), name="call")  # raises for a bad point, names it
+    kk = int(k)
+    if not routes:
+        steady = _fastest_steady(engine, closures, fleet, lat, lon, kk, hour, reach)
+        if steady is not None:
+            return steady
     policy = engine.policy
     res = policy.eta_resolution_s
-    kk = int(k)
     # (beyond reach, rank key: ETA in resolution steps, unit id, ETA, class, member index)
     found: list[tuple[int, int, str, float, int, int]] = []
     inv_res = 1.0 / res
@@ -757,8 +761,7 @@ def fastest_units(
         snapped_any = True
         call_pos[c] = (a0, t0)
         w = engine.weights(VEHICLE_CLASSES[c], hour, closures)
-        members = cu.members
-        nc = len(members)
+        nc = len(cu.ids)
         kc = min(kk, nc)
         n_w = cu.count_use(w)
         cands: list[tuple[float, int]] | None = None  # (ETA, member) of this class's candidates
@@ -854,6 +857,102 @@ def fastest_units(
         else:
             out.append(_drive_eta(uid, vehicle, eta, turnout))
     return out
+
+
+def _fastest_steady(
+    engine: Engine, closures: ClosureSet, fleet: PreparedFleet, lat: float, lon: float, kk: int,
+    hour: float | None, reach: ReachModel | None,
+) -> list[UnitETA] | None:  # fmt: skip
+    """The answer of :func:`fastest_units` in its steady state, or None (then the general path
+    answers, from the start).
+
+    Steady: for every class of the fleet the weights in force and the class's nearest-units table
+    are built, the policy would take the table path (query count, ``k < table_k``), the call lies
+    on a road the class drives (within ``SAME_ROAD_M``: no walk-network question) and the table
+    proves the answer. That is what the general path would find, by the same kernels (one compiled
+    call per class, :func:`table_call_kernel`), so the answer is the same to the bit and in the same
+    order (rank: ETA in resolution steps, then unit id). Nothing is changed before every class is
+    known to be steady; then the general path's bookkeeping is done in its order (the weights
+    asked for, each class's query counted)."""
+    policy = engine.policy
+    table_k = policy.table_k
+    after = policy.table_after_uses
+    res = policy.eta_resolution_s
+    sidx, spacked, saccess, stol = engine.call_snapper()
+    sx, sy = (lon - sidx.lon0) * sidx.kx, (lat - sidx.lat0) * _M_PER_DEG
+    ends_p = engine.ends_p
+    hits = []
+    for c, cu in fleet.by_class.items():
+        nc = len(cu.ids)
+        kc = kk if kk < nc else nc
+        if kc >= table_k:
+            return None
+        w = engine.weights_if_built(c, hour, closures)
+        if w is None:
+            return None
+        tab = cu.tables.get(id(w))
+        if tab is None or tab[0] is not w or tab[1].unit.shape[1] < table_k:
+            return None
+        uses = cu.w_uses.get(id(w))
+        if uses is None or uses[0] is not w or uses[1] + 1 < after:
+            return None
+        out_u = np.empty(3 * table_k + nc, dtype=np.int64)
+        out_e = np.empty(3 * table_k + nc)
+        _, _, d0, n = table_call_kernel(sx, sy, spacked, CELL_M, saccess, c, stol, ends_p, w,
+                                        cu.pos_p, tab[2], out_u, out_e, kc, res)  # fmt: skip
+        if n < 0 or (reach is not None and d0 > SAME_ROAD_M):
+            return None
+        hits.append((c, cu, w, n, out_u, out_e))
+    if closures:  # asking for the weights moves them up in the engine's LRU, as the general path
+        for c, _, w, _, _, _ in hits:
+            if engine.weights(VEHICLE_CLASSES[c], hour, closures) is not w:
+                return None  # evicted and rebuilt meanwhile by another thread: the general path
+    inv_res = 1.0 / res
+    found: list[tuple[int, str, float, int, int]] = []
+    for c, cu, w, n, out_u, out_e in hits:
+        cu.count_use(w)
+        mids = cu.ids
+        for e, m_ in zip(out_e[:n].tolist(), out_u[:n].tolist(), strict=True):
+            if e < INF:
+                found.append((math.floor(e * inv_res + 0.5), mids[m_], e, c, m_))
+    found.sort()
+    by_class = fleet.by_class
+    return [
+        _drive_eta(uid, VEHICLE_CLASSES[c], e, by_class[c].turnouts[m_])
+        for _, uid, e, c, m_ in found[:kk]
+    ]
+
+
+@jit
+def table_call_kernel(
+    x: float, y: float, snap_: Packed, cell: float, access: np.ndarray, bit: int, tol: float,
+    ends_: Packed, w: np.ndarray, units_: Packed, tab_: Packed, out_unit: np.ndarray,
+    out_eta: np.ndarray, kc: int, res: float,
+) -> tuple[int, float, float, int]:  # fmt: skip
+    """One class's steady-state ``fastest_units`` in one compiled call: snap the call (projected
+    ``x``, ``y``; :func:`dispatch.roads.snapping._snap_point`), look it up in the nearest-units
+    table (:func:`dispatch.routing.dijkstra.knearest_query`) and check that the answer is proven
+    (every unit within ``res`` of the ``kc``-th is listed), as the query does in Python otherwise.
+
+    Returns ``(arc, t, dist, n)``: the call's edge position for the class (arc -1 beyond ``tol``)
+    and ``n`` >= 0 candidates in ``out_unit``/``out_eta`` (sorted by ETA), -1 when the table does
+    not prove the answer, -2 when the call is beyond ``tol`` of any road open to the class."""
+    a0, t0, d0 = _snap_point(x, y, snap_, cell, access, bit, tol)
+    if a0 < 0:
+        return a0, t0, d0, -2
+    got, tb = knearest_query(ends_, w, a0, t0, units_, tab_, out_unit, out_eta)
+    if got >= kc:
+        cut = out_eta[kc - 1] + res
+        proven = cut < tb
+    else:
+        cut = np.inf
+        proven = tb == np.inf
+    if not proven:
+        return a0, t0, d0, -1
+    n = 0
+    while n < got and out_eta[n] <= cut:  # bisect_right on the sorted candidates
+        n += 1
+    return a0, t0, d0, n
 
 
 def class_reach(

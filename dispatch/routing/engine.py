@@ -642,6 +642,8 @@ class ClassUnits:
         # the query's Python side reads these per answer: plain lists (no numpy scalar per read)
         self.ids = ids  # each member's unit id
         self.turnouts: list[float] = pos.turnout.tolist()
+        # per member, the answer's fields but its ETA (queries._drive_templates, built lazily)
+        self.templates: list[dict[str, object]] | None = None
         self.id_rank: np.ndarray | None = None
         self.exits: dict[int, tuple[np.ndarray, Exits]] = {}
         self.labels: dict[int, tuple[np.ndarray, cch.UnitLabels]] = {}

@@ -480,18 +480,38 @@ class UnitETA:
 
 
 _new_unit_eta = object.__new__
+_set_dict = object.__setattr__
 
 
-def _drive_eta(uid: str, vehicle: str, eta: float, turnout: float) -> UnitETA:
+def _drive_template(uid: str, vehicle: str, turnout: float) -> dict[str, object]:
+    """The fields of ``UnitETA(uid, vehicle, eta, eta - turnout, turnout)`` in field order, the
+    two ETAs left to fill (see :func:`_drive_eta`)."""
+    return {"unit": uid, "vehicle": vehicle, "eta_s": 0.0, "drive_s": 0.0, "turnout_s": turnout,
+            "route": None, "reach": "drive", "access_point": None, "walk_m": 0.0, "walk_s": 0.0,
+            "note": "", "walk_coords": ()}  # fmt: skip
+
+
+def _drive_eta(uid: str, vehicle: str, eta: float, turnout: float,
+               template: dict[str, object] | None = None) -> UnitETA:  # fmt: skip
     """``UnitETA(uid, vehicle, eta, eta - turnout, turnout)`` (a unit that drives to the call, no
-    route), built without the frozen dataclass's ``object.__setattr__`` per field: the same value
-    (equal, same ``repr`` and ``vars``, pickled alike) in a fraction of the time, which counts when
-    a query is a few tens of microseconds."""
+    route), built from a copy of its :func:`_drive_template` without the frozen dataclass's
+    ``object.__setattr__`` per field: the same value (equal, same ``repr`` and ``vars``, pickled
+    alike) in a fraction of the time, which counts when a query takes a few tens of microseconds."""
+    d = (template or _drive_template(uid, vehicle, turnout)).copy()
+    d["eta_s"] = eta
+    d["drive_s"] = eta - turnout
     u: UnitETA = _new_unit_eta(UnitETA)
-    u.__dict__.update(unit=uid, vehicle=vehicle, eta_s=eta, drive_s=eta - turnout,
-                      turnout_s=turnout, route=None, reach="drive", access_point=None,
-                      walk_m=0.0, walk_s=0.0, note="", walk_coords=())  # fmt: skip
+    _set_dict(u, "__dict__", d)
     return u
+
+
+def _drive_templates(cu: ClassUnits, vehicle: str) -> list[dict[str, object]]:
+    """Each member's :func:`_drive_template` (kept by the class's units once built)."""
+    t = cu.templates
+    if t is None:
+        t = cu.templates = [_drive_template(uid, vehicle, to)
+                            for uid, to in zip(cu.ids, cu.turnouts, strict=True)]  # fmt: skip
+    return t
 
 
 _UNIT_KEYS = ("id", "vehicle", "lat", "lon")
@@ -706,14 +726,21 @@ def fastest_units(
         raise FleetError(f"k={k!r} must be a positive integer")
     if hour is not None:
         hour = check_hour(hour)
-    p = _one_point(call)  # a plain (lat, lon) pair: the common case, without an array
+    p: tuple[float, float] | None
+    if type(call) is tuple and len(call) == 2 and type(call[0]) is float and type(call[1]) is float:
+        p = call  # a (lat, lon) pair of floats: the common case, without an array
+    else:
+        p = _one_point(call)
     if p is None:
         pt = as_points(call, name="call")
         if len(pt) != 1:
             raise PointError(f"call must be one (lat, lon), got {len(pt)} points")
         p = (float(pt[0, 0]), float(pt[0, 1]))
     lat, lon = p
-    fleet = prepare_fleet(engine, units)
+    if type(units) is Fleet and units.engine is engine:  # a prepared fleet: the CAD path
+        fleet = units.prepared
+    else:
+        fleet = prepare_fleet(engine, units)
     fleet.uses += 1
     if not fleet.by_class:
         raise FleetError("no available unit in the fleet")
@@ -917,10 +944,12 @@ def _fastest_steady(
                 found.append((math.floor(e * inv_res + 0.5), mids[m_], e, c, m_))
     found.sort()
     by_class = fleet.by_class
-    return [
-        _drive_eta(uid, VEHICLE_CLASSES[c], e, by_class[c].turnouts[m_])
-        for _, uid, e, c, m_ in found[:kk]
-    ]
+    out = []
+    for _, uid, e, c, m_ in found[:kk]:
+        cu = by_class[c]
+        tmpl = _drive_templates(cu, VEHICLE_CLASSES[c])[m_]
+        out.append(_drive_eta(uid, VEHICLE_CLASSES[c], e, cu.turnouts[m_], tmpl))
+    return out
 
 
 @jit

@@ -899,12 +899,14 @@ def _fastest_steady(
     proves the answer. That is what the general path would find, by the same kernels (one compiled
     call per class, :func:`table_call_kernel`), so the answer is the same to the bit and in the same
     order (rank: ETA in resolution steps, then unit id). Nothing is changed before every class is
-    known to be steady; then the general path's bookkeeping is done in its order (the weights
-    asked for, each class's query counted)."""
+    known to be steady; then the general path's bookkeeping is done (the weights asked for, each
+    class's query counted as :meth:`ClassUnits.count_use` does). Written flat: at a few
+    microseconds per query, every Python call counts."""
     policy = engine.policy
     table_k = policy.table_k
-    after = policy.table_after_uses
+    after = policy.table_after_uses - 1
     res = policy.eta_resolution_s
+    closed = bool(closures)
     sidx, spacked, saccess, stol = engine.call_snapper()
     sx, sy = (lon - sidx.lon0) * sidx.kx, (lat - sidx.lat0) * _M_PER_DEG
     ends_p = engine.ends_p
@@ -917,11 +919,12 @@ def _fastest_steady(
         w = engine.weights_if_built(c, hour, closures)
         if w is None:
             return None
-        tab = cu.tables.get(id(w))
+        key = id(w)
+        tab = cu.tables.get(key)
         if tab is None or tab[0] is not w or tab[1].unit.shape[1] < table_k:
             return None
-        uses = cu.w_uses.get(id(w))
-        if uses is None or uses[0] is not w or uses[1] + 1 < after:
+        uses = cu.w_uses.get(key)
+        if uses is None or uses[0] is not w or uses[1] < after:
             return None
         out_u = np.empty(3 * table_k + nc, dtype=np.int64)
         out_e = np.empty(3 * table_k + nc)
@@ -929,15 +932,18 @@ def _fastest_steady(
                                         cu.pos_p, tab[2], out_u, out_e, kc, res)  # fmt: skip
         if n < 0 or (reach is not None and d0 > SAME_ROAD_M):
             return None
-        hits.append((c, cu, w, n, out_u, out_e))
-    if closures:  # asking for the weights moves them up in the engine's LRU, as the general path
-        for c, _, w, _, _, _ in hits:
+        hits.append((c, cu, w, uses[1], n, out_u, out_e))
+    if closed:  # asking for the weights moves them up in the engine's LRU, as the general path
+        for c, _, w, _, _, _, _ in hits:
             if engine.weights(VEHICLE_CLASSES[c], hour, closures) is not w:
                 return None  # evicted and rebuilt meanwhile by another thread: the general path
     inv_res = 1.0 / res
     found: list[tuple[int, str, float, int, int]] = []
-    for c, cu, w, n, out_u, out_e in hits:
-        cu.count_use(w)
+    for c, cu, w, used, n, out_u, out_e in hits:
+        wu = cu.w_uses  # ClassUnits.count_use, inline
+        if len(wu) > 16:
+            wu.clear()
+        wu[id(w)] = (w, used + 1)
         mids = cu.ids
         for e, m_ in zip(out_e[:n].tolist(), out_u[:n].tolist(), strict=True):
             if e < INF:
@@ -945,10 +951,15 @@ def _fastest_steady(
     found.sort()
     by_class = fleet.by_class
     out = []
-    for _, uid, e, c, m_ in found[:kk]:
+    for _, _, e, c, m_ in found[:kk]:  # _drive_eta, inline
         cu = by_class[c]
-        tmpl = _drive_templates(cu, VEHICLE_CLASSES[c])[m_]
-        out.append(_drive_eta(uid, VEHICLE_CLASSES[c], e, cu.turnouts[m_], tmpl))
+        tmpl = cu.templates or _drive_templates(cu, VEHICLE_CLASSES[c])
+        d = tmpl[m_].copy()
+        d["eta_s"] = e
+        d["drive_s"] = e - cu.turnouts[m_]
+        u: UnitETA = _new_unit_eta(UnitETA)
+        _set_dict(u, "__dict__", d)
+        out.append(u)
     return out
 
 

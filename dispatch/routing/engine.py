@@ -644,6 +644,7 @@ class ClassUnits:
         self.turnouts: list[float] = pos.turnout.tolist()
         # per member, the answer's fields but its ETA (queries._drive_templates, built lazily)
         self.templates: list[dict[str, object]] | None = None
+        self.ranks: np.ndarray | None = None  # each member's rank by unit id (Python str order)
         self.id_rank: np.ndarray | None = None
         self.exits: dict[int, tuple[np.ndarray, Exits]] = {}
         self.labels: dict[int, tuple[np.ndarray, cch.UnitLabels]] = {}

@@ -897,16 +897,17 @@ def _fastest_steady(
     are built, the policy would take the table path (query count, ``k < table_k``), the call lies
     on a road the class drives (within ``SAME_ROAD_M``: no walk-network question) and the table
     proves the answer. That is what the general path would find, by the same kernels (one compiled
-    call per class, :func:`table_call_kernel`), so the answer is the same to the bit and in the same
-    order (rank: ETA in resolution steps, then unit id). Nothing is changed before every class is
-    known to be steady; then the general path's bookkeeping is done (the weights asked for, each
-    class's query counted as :meth:`ClassUnits.count_use` does). Written flat: at a few
-    microseconds per query, every Python call counts."""
+    call per class, :func:`table_call_kernel`, which also ranks the class's candidates as the
+    general path does), so the answer is the same to the bit and in the same order (rank: ETA in
+    resolution steps, then unit id). Nothing is changed before every class is known to be steady;
+    then the general path's bookkeeping is done (the weights asked for, each class's query counted
+    as :meth:`ClassUnits.count_use` does). Written flat: at a few microseconds per query, every
+    Python call counts."""
     policy = engine.policy
     table_k = policy.table_k
     after = policy.table_after_uses - 1
     res = policy.eta_resolution_s
-    closed = bool(closures)
+    inv_res = 1.0 / res
     sidx, spacked, saccess, stol = engine.call_snapper()
     sx, sy = (lon - sidx.lon0) * sidx.kx, (lat - sidx.lat0) * _M_PER_DEG
     ends_p = engine.ends_p
@@ -926,32 +927,39 @@ def _fastest_steady(
         uses = cu.w_uses.get(key)
         if uses is None or uses[0] is not w or uses[1] < after:
             return None
+        ranks = cu.ranks
+        if ranks is None:
+            ranks = cu.ranks = _id_ranks(cu.ids)
         out_u = np.empty(3 * table_k + nc, dtype=np.int64)
         out_e = np.empty(3 * table_k + nc)
-        _, _, d0, n = table_call_kernel(sx, sy, spacked, CELL_M, saccess, c, stol, ends_p, w,
-                                        cu.pos_p, tab[2], out_u, out_e, kc, res)  # fmt: skip
+        d0, n = table_call_kernel(sx, sy, spacked, CELL_M, saccess, c, stol, ends_p, w, cu.pos_p,
+                                  tab[2], ranks, out_u, out_e, kc, res, inv_res)  # fmt: skip
         if n < 0 or (reach is not None and d0 > SAME_ROAD_M):
             return None
         hits.append((c, cu, w, uses[1], n, out_u, out_e))
-    if closed:  # asking for the weights moves them up in the engine's LRU, as the general path
+    if closures:  # asking for the weights moves them up in the engine's LRU, as the general path
         for c, _, w, _, _, _, _ in hits:
             if engine.weights(VEHICLE_CLASSES[c], hour, closures) is not w:
                 return None  # evicted and rebuilt meanwhile by another thread: the general path
-    inv_res = 1.0 / res
-    found: list[tuple[int, str, float, int, int]] = []
-    for c, cu, w, used, n, out_u, out_e in hits:
-        wu = cu.w_uses  # ClassUnits.count_use, inline
+    for _, cu, w, used, _, _, _ in hits:  # ClassUnits.count_use, inline
+        wu = cu.w_uses
         if len(wu) > 16:
             wu.clear()
         wu[id(w)] = (w, used + 1)
-        mids = cu.ids
-        for e, m_ in zip(out_e[:n].tolist(), out_u[:n].tolist(), strict=True):
-            if e < INF:
+    if len(hits) == 1:  # one class: its ranked candidates are the answer
+        c, cu, _, _, n, out_u, out_e = hits[0]
+        ranked = [(e, c, m_) for e, m_ in zip(out_e[:n].tolist(), out_u[:n].tolist(), strict=True)]
+    else:  # several: merged by the same rank (each class's first kc contain the answer's)
+        found = []
+        for c, cu, _, _, n, out_u, out_e in hits:
+            mids = cu.ids
+            for e, m_ in zip(out_e[:n].tolist(), out_u[:n].tolist(), strict=True):
                 found.append((math.floor(e * inv_res + 0.5), mids[m_], e, c, m_))
-    found.sort()
+        found.sort()
+        ranked = [(e, c, m_) for _, _, e, c, m_ in found[:kk]]
     by_class = fleet.by_class
     out = []
-    for _, _, e, c, m_ in found[:kk]:  # _drive_eta, inline
+    for e, c, m_ in ranked:  # _drive_eta, inline
         cu = by_class[c]
         tmpl = cu.templates or _drive_templates(cu, VEHICLE_CLASSES[c])
         d = tmpl[m_].copy()
@@ -963,23 +971,32 @@ def _fastest_steady(
     return out
 
 
+def _id_ranks(ids: list[str]) -> np.ndarray:
+    """Each member's rank among the class's unit ids in Python's string order (ties by id)."""
+    ranks = np.empty(len(ids), dtype=np.int64)
+    ranks[sorted(range(len(ids)), key=ids.__getitem__)] = np.arange(len(ids))
+    return ranks
+
+
 @jit
 def table_call_kernel(
     x: float, y: float, snap_: Packed, cell: float, access: np.ndarray, bit: int, tol: float,
-    ends_: Packed, w: np.ndarray, units_: Packed, tab_: Packed, out_unit: np.ndarray,
-    out_eta: np.ndarray, kc: int, res: float,
-) -> tuple[int, float, float, int]:  # fmt: skip
+    ends_: Packed, w: np.ndarray, units_: Packed, tab_: Packed, ranks: np.ndarray,
+    out_unit: np.ndarray, out_eta: np.ndarray, kc: int, res: float, inv_res: float,
+) -> tuple[float, int]:  # fmt: skip
     """One class's steady-state ``fastest_units`` in one compiled call: snap the call (projected
     ``x``, ``y``; :func:`dispatch.roads.snapping._snap_point`), look it up in the nearest-units
-    table (:func:`dispatch.routing.dijkstra.knearest_query`) and check that the answer is proven
-    (every unit within ``res`` of the ``kc``-th is listed), as the query does in Python otherwise.
+    table (:func:`dispatch.routing.dijkstra.knearest_query`), check that the answer is proven
+    (every unit within ``res`` of the ``kc``-th is listed) and rank the candidates as
+    :func:`fastest_units` does (ETA in steps of ``res``, ``inv_res = 1 / res``, then ``ranks``:
+    each member's rank by unit id).
 
-    Returns ``(arc, t, dist, n)``: the call's edge position for the class (arc -1 beyond ``tol``)
-    and ``n`` >= 0 candidates in ``out_unit``/``out_eta`` (sorted by ETA), -1 when the table does
-    not prove the answer, -2 when the call is beyond ``tol`` of any road open to the class."""
+    Returns ``(dist, n)``: the call's distance to the class's nearest road and ``n`` >= 0 ranked
+    candidates (at most ``kc``) in ``out_unit``/``out_eta``; ``n`` is -1 when the table does not
+    prove the answer, -2 when the call is beyond ``tol`` of any road open to the class."""
     a0, t0, d0 = _snap_point(x, y, snap_, cell, access, bit, tol)
     if a0 < 0:
-        return a0, t0, d0, -2
+        return d0, -2
     got, tb = knearest_query(ends_, w, a0, t0, units_, tab_, out_unit, out_eta)
     if got >= kc:
         cut = out_eta[kc - 1] + res
@@ -988,11 +1005,32 @@ def table_call_kernel(
         cut = np.inf
         proven = tb == np.inf
     if not proven:
-        return a0, t0, d0, -1
+        return d0, -1
     n = 0
-    while n < got and out_eta[n] <= cut:  # bisect_right on the sorted candidates
-        n += 1
-    return a0, t0, d0, n
+    for i in range(got):  # the candidates sorted by ETA: those within the cut, finite
+        e = out_eta[i]
+        if e > cut:
+            break
+        if e < np.inf:
+            out_eta[n] = e
+            out_unit[n] = out_unit[i]
+            n += 1
+    for i in range(1, n):  # insertion sort by (ETA in resolution steps, id rank)
+        e = out_eta[i]
+        u = out_unit[i]
+        ke = np.floor(e * inv_res + 0.5)
+        r = ranks[u]
+        j = i - 1
+        while j >= 0:
+            kj = np.floor(out_eta[j] * inv_res + 0.5)
+            if kj < ke or (kj == ke and ranks[out_unit[j]] < r):
+                break
+            out_eta[j + 1] = out_eta[j]
+            out_unit[j + 1] = out_unit[j]
+            j -= 1
+        out_eta[j + 1] = e
+        out_unit[j + 1] = u
+    return d0, min(n, kc)
 
 
 def class_reach(

@@ -651,11 +651,6 @@ class ClassUnits:
         self.tables: dict[int, tuple[np.ndarray, NearestTable, Packed]] = {}
         self.w_uses: dict[int, tuple[np.ndarray, int]] = {}
 
-    def uses_of(self, w: np.ndarray) -> int:
-        """Queries of this class counted so far under weights ``w`` (see :meth:`count_use`)."""
-        prev = self.w_uses.get(id(w))
-        return prev[1] if prev is not None and prev[0] is w else 0
-
     def count_use(self, w: np.ndarray) -> int:
         """Count one more query of this class under weights ``w``; return the count."""
         prev = self.w_uses.get(id(w))
@@ -779,13 +774,6 @@ class PreparedFleet:
     def table(self, engine: Engine, c: int, w: np.ndarray) -> NearestTable:
         """Nearest-units table (``policy.table_k`` per node) of the class under ``w`` (cached)."""
         return self.table_packed(engine, c, w)[0]
-
-    def table_if_built(self, engine: Engine, c: int, w: np.ndarray) -> Packed | None:
-        """The packed table :meth:`table_packed` would return if it is built already, else None."""
-        hit = self.by_class[c].tables.get(id(w))
-        if hit is not None and hit[0] is w and hit[1].unit.shape[1] >= engine.policy.table_k:
-            return hit[2]
-        return None
 
     def table_packed(self, engine: Engine, c: int, w: np.ndarray) -> tuple[NearestTable, Packed]:
         """:meth:`table` and its packed form (what the query kernel takes), both cached."""

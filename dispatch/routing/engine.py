@@ -508,12 +508,13 @@ class Engine:
         return w if w is not None else self.base_weights(vehicle, band)
 
     def weights_if_built(
-        self, c: int, hour: float | None, closures: ClosureSet
+        self, c: int, hour: float | None, closures: ClosureSet | None
     ) -> np.ndarray | None:
         """The array :meth:`weights` would return now for class index ``c`` if it exists already,
         else None; no cache is touched (``fastest_units`` looks before it snaps, and then asks
-        :meth:`weights` exactly as before: the LRU order and every cache stay as they were)."""
-        band = self.settings.band_index(hour)
+        :meth:`weights` exactly as before: the LRU order and every cache stay as they were).
+        ``closures`` None: none in force."""
+        band = -1 if hour is None else self.settings.band_index(hour)
         if closures:
             ids = closures.active(c, hour)
             if ids:

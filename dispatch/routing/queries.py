@@ -23,6 +23,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import math
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -911,13 +912,14 @@ def _fastest_steady(
     sidx, spacked, saccess, stol = engine.call_snapper()
     sx, sy = (lon - sidx.lon0) * sidx.kx, (lat - sidx.lat0) * _M_PER_DEG
     ends_p = engine.ends_p
-    hits = []
+    closed = closures if closures else None
+    hits: list[tuple[int, ClassUnits, np.ndarray, int, int, np.ndarray, np.ndarray]] = []
     for c, cu in fleet.by_class.items():
         nc = len(cu.ids)
         kc = kk if kk < nc else nc
         if kc >= table_k:
             return None
-        w = engine.weights_if_built(c, hour, closures)
+        w = engine.weights_if_built(c, hour, closed)
         if w is None:
             return None
         key = id(w)
@@ -930,14 +932,20 @@ def _fastest_steady(
         ranks = cu.ranks
         if ranks is None:
             ranks = cu.ranks = _id_ranks(cu.ids)
-        out_u = np.empty(3 * table_k + nc, dtype=np.int64)
-        out_e = np.empty(3 * table_k + nc)
+        cap = 3 * table_k + nc  # this thread's candidate buffers (a fresh pair per class)
+        bufs = getattr(_steady_bufs, "free", None)
+        if bufs is not None and len(bufs[0]) >= cap and not hits:
+            out_u, out_e = bufs
+        else:
+            out_u, out_e = np.empty(max(cap, 64), dtype=np.int64), np.empty(max(cap, 64))
+            if not hits:
+                _steady_bufs.free = (out_u, out_e)
         d0, n = table_call_kernel(sx, sy, spacked, CELL_M, saccess, c, stol, ends_p, w, cu.pos_p,
                                   tab[2], ranks, out_u, out_e, kc, res, inv_res)  # fmt: skip
         if n < 0 or (reach is not None and d0 > SAME_ROAD_M):
             return None
         hits.append((c, cu, w, uses[1], n, out_u, out_e))
-    if closures:  # asking for the weights moves them up in the engine's LRU, as the general path
+    if closed:  # asking for the weights moves them up in the engine's LRU, as the general path
         for c, _, w, _, _, _, _ in hits:
             if engine.weights(VEHICLE_CLASSES[c], hour, closures) is not w:
                 return None  # evicted and rebuilt meanwhile by another thread: the general path
@@ -946,29 +954,37 @@ def _fastest_steady(
         if len(wu) > 16:
             wu.clear()
         wu[id(w)] = (w, used + 1)
+    out = []
     if len(hits) == 1:  # one class: its ranked candidates are the answer
         c, cu, _, _, n, out_u, out_e = hits[0]
-        ranked = [(e, c, m_) for e, m_ in zip(out_e[:n].tolist(), out_u[:n].tolist(), strict=True)]
-    else:  # several: merged by the same rank (each class's first kc contain the answer's)
-        found = []
-        for c, cu, _, _, n, out_u, out_e in hits:
-            mids = cu.ids
-            for e, m_ in zip(out_e[:n].tolist(), out_u[:n].tolist(), strict=True):
-                found.append((math.floor(e * inv_res + 0.5), mids[m_], e, c, m_))
-        found.sort()
-        ranked = [(e, c, m_) for _, _, e, c, m_ in found[:kk]]
+        tmpl = cu.templates or _drive_templates(cu, VEHICLE_CLASSES[c])
+        turnouts = cu.turnouts
+        for e, m_ in zip(out_e[:n].tolist(), out_u[:n].tolist(), strict=True):
+            d = tmpl[m_].copy()  # _drive_eta, inline
+            d["eta_s"] = e
+            d["drive_s"] = e - turnouts[m_]
+            u: UnitETA = _new_unit_eta(UnitETA)
+            _set_dict(u, "__dict__", d)
+            out.append(u)
+        return out
+    # several classes: merged by the same rank (each class's first kc contain the answer's)
+    found = []
+    for c, cu, _, _, n, out_u, out_e in hits:
+        mids = cu.ids
+        for e, m_ in zip(out_e[:n].tolist(), out_u[:n].tolist(), strict=True):
+            found.append((math.floor(e * inv_res + 0.5), mids[m_], e, c, m_))
+    found.sort()
     by_class = fleet.by_class
-    out = []
-    for e, c, m_ in ranked:  # _drive_eta, inline
+    for _, uid, e, c, m_ in found[:kk]:
         cu = by_class[c]
         tmpl = cu.templates or _drive_templates(cu, VEHICLE_CLASSES[c])
-        d = tmpl[m_].copy()
-        d["eta_s"] = e
-        d["drive_s"] = e - cu.turnouts[m_]
-        u: UnitETA = _new_unit_eta(UnitETA)
-        _set_dict(u, "__dict__", d)
-        out.append(u)
+        out.append(_drive_eta(uid, VEHICLE_CLASSES[c], e, cu.turnouts[m_], tmpl[m_]))
     return out
+
+
+#: Per thread, the candidate buffers of the steady path's first class (reused call after call;
+#: the kernel writes them before they are read, and a thread runs one query at a time).
+_steady_bufs = threading.local()
 
 
 def _id_ranks(ids: list[str]) -> np.ndarray:

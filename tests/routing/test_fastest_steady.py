@@ -261,3 +261,36 @@ def test_answer_objects_are_plain_unit_etas() -> None:
     assert vars(made) == vars(ref) and pickle.loads(pickle.dumps(made)) == ref
     with pytest.raises(AttributeError):
         made.eta_s = 1.0  # type: ignore[misc]  # frozen like any UnitETA
+
+
+def test_two_threads_on_one_steady_fleet(campo: dispatch.Network, spy: Spy) -> None:
+    """Two threads asking with the same prepared fleet at once (each thread its own candidate
+    buffers): every answer is the one a single thread got."""
+    import threading
+
+    g = campo.graph
+    rng = np.random.default_rng(17)
+    nodes = np.flatnonzero(campo.class_core("ambulance") & (g.node_osmid > 0))
+    pick = rng.choice(nodes, 50, replace=False)
+    units = [{"id": f"U{i}", "vehicle": "ambulance", "lat": float(g.node_lat[n]),
+              "lon": float(g.node_lon[n])} for i, n in enumerate(pick)]  # fmt: skip
+    fleet = campo.fleet(units)
+    calls = [(float(g.node_lat[n]), float(g.node_lon[n])) for n in rng.choice(nodes, 120)]
+    for c in calls[:20]:
+        campo.fastest_units(c, fleet, k=3)
+    ref = [campo.fastest_units(c, fleet, k=3) for c in calls]
+    got: dict[int, list[list[Q.UnitETA]]] = {0: [], 1: []}
+
+    def run(t: int) -> None:
+        for c in calls if t == 0 else calls[::-1]:
+            got[t].append(campo.fastest_units(c, fleet, k=3))
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in (0, 1)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    for a, b, r in zip(got[0], got[1][::-1], ref, strict=True):
+        _same(a, r)
+        _same(b, r)
+    assert spy.answered >= 300

@@ -769,8 +769,10 @@ class Network:
             ``(lat, lon)`` of the call; snapped per vehicle class.
         units
             Sequence of mappings with ``id``, ``vehicle``, ``lat``, ``lon`` and optional ``available``
-            (default True) and ``turnout_s`` (default 0), a pandas DataFrame with those columns, or
-            a :class:`Fleet`.
+            (default True) and ``turnout_s`` (default: the class's,
+            ``dispatch.model.DEFAULT_TURNOUT_S``), a pandas DataFrame with those columns, or a
+            :class:`Fleet` (:meth:`fleet`: the fastest for repeated queries; a list equal to the
+            previous call's is recognised without being read again).
         k
             How many units; more than are available returns all reachable available units.
         hour

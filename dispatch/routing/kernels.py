@@ -77,6 +77,7 @@ def jit(fn: F) -> F:
     return cast(F, numba.njit(cache=CACHE, nogil=True)(fn))
 
 
+
 class _CompileReporter(_event.Listener):
     """Reports numba compilations to :func:`dispatch.progress.task`: one task per burst of
     compilations (those less than ``gap_s`` apart), one step per function compiled."""
@@ -250,7 +251,7 @@ def relax(g: Adjacency, w: np.ndarray, v: int, d: float, s: Scratch, cur: int, s
             s.stamp[t] = cur
             s.dist[t] = nd
             s.pred[t] = a
-            size = heap_push(s.hd, s.hv, size, nd, int(t))
+            size = heap_push(s.hd, s.hv, size, nd, np.int64(t))
     return size
 
 
@@ -267,7 +268,7 @@ def seed_heap(seed_node: np.ndarray, seed_cost: np.ndarray, s: Scratch, cur: int
             s.stamp[v] = cur
             s.dist[v] = c
             s.pred[v] = -1
-            size = heap_push(s.hd, s.hv, size, c, v)
+            size = heap_push(s.hd, s.hv, size, c, np.int64(v))  # int64 in both: one compilation
     return size
 
 

@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from contextlib import AbstractContextManager
 from typing import Any, NamedTuple, TypeVar, cast
 
@@ -37,7 +39,7 @@ import numba
 import numpy as np
 from numba.core import event as _event
 
-from dispatch.progress import Progress, task
+from dispatch.progress import Progress, reporting, task
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -77,7 +79,6 @@ def jit(fn: F) -> F:
     return cast(F, numba.njit(cache=CACHE, nogil=True)(fn))
 
 
-
 class _CompileReporter(_event.Listener):
     """Reports numba compilations to :func:`dispatch.progress.task`: one task per burst of
     compilations (those less than ``gap_s`` apart), one step per function compiled."""
@@ -112,6 +113,25 @@ class _CompileReporter(_event.Listener):
                 self._timer.daemon = True
                 self._timer.start()
 
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Keep the task open for the whole block (compilations in another process included)."""
+        self.on_start(None)
+        try:
+            yield
+        finally:
+            self._local.depth = max(getattr(self._local, "depth", 1) - 1, 0)
+            if self._local.depth == 0:
+                self.on_end_quiet()
+
+    def on_end_quiet(self) -> None:
+        """Schedule the task's close (as :meth:`on_end`, without counting a function)."""
+        with self._lock:
+            if self._open is not None:
+                self._timer = threading.Timer(self.gap_s, self.close)
+                self._timer.daemon = True
+                self._timer.start()
+
     def close(self) -> None:
         """Close the open task, if any."""
         with self._lock:
@@ -123,6 +143,76 @@ class _CompileReporter(_event.Listener):
 _REPORTER = _CompileReporter()
 _event.register("numba:compile", _REPORTER)  # type: ignore[no-untyped-call]
 atexit.register(_REPORTER.close)  # a bar still open when the process ends is closed first
+
+
+
+def cached_on_disk(*kernels: object) -> bool:
+    """Whether numba's on-disk cache holds a compiled version of each of ``kernels`` (declared
+    with :func:`jit`) for their current source; False without an on-disk cache."""
+    for k in kernels:
+        try:
+            index = k._cache._cache_file._load_index()  # type: ignore[attr-defined]  # {} when stale
+        except Exception:  # no on-disk cache (NullCache), or another numba's internals
+            return False
+        if not index:
+            return False
+    return True
+
+
+def compile_concurrently(
+    here: Sequence[Callable[[], object]], elsewhere: Sequence[Callable[[], object]]
+) -> None:
+    """Compile kernels on two cores: run the warm-up jobs ``here`` in this process while a forked
+    child process runs ``elsewhere``; return when both are done.
+
+    A warm-up job calls kernels once on small inputs of the types the real work will use, so that
+    numba compiles them and writes them to its on-disk cache; the child's kernels reach this
+    process through that cache (numba writes each file atomically). numba compiles in one thread
+    under a global lock, so the child is the only way to use a second core. Without ``os.fork``,
+    an on-disk cache, a second CPU, or in a process that already runs other threads (forking one
+    is unsafe), every job runs here, one after the other: the same kernels, compiled serially.
+    The child is silent (no progress, no compile task) and a job that fails in it only costs
+    time: this process compiles what is missing when it calls it. While the jobs run, the task
+    "compiling routing kernels (first run only)" stays open.
+    """
+    fork = (
+        CACHE
+        and bool(elsewhere)
+        and hasattr(os, "fork")
+        and (os.cpu_count() or 1) > 1
+        and threading.active_count() == 1
+    )
+    if not fork:
+        with _REPORTER.held():
+            for job in (*here, *elsewhere):
+                job()
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the child: compile, then leave without running the parent's exit handlers
+        code = 1
+        try:
+            _event.unregister("numba:compile", _REPORTER)  # type: ignore[no-untyped-call]
+            with reporting(None):
+                for job in elsewhere:
+                    job()
+            code = 0
+        except BaseException:  # noqa: BLE001  # the parent compiles whatever is missing
+            pass
+        finally:
+            os._exit(code)
+    try:
+        with _REPORTER.held():  # opened after the fork: a progress bar may start a thread
+            for job in here:
+                job()
+            os.waitpid(pid, 0)
+            pid = 0
+    finally:
+        if pid:  # interrupted or failed: the child's work is not wanted any more
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+
 
 #: A group of arrays as an entry kernel receives it: the plain tuple of a NamedTuple below
 #: (``tuple(group)``), rebuilt into the NamedTuple inside the kernel. numba types a plain tuple of

@@ -31,8 +31,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, NamedTuple, TypeVar, cast
 
 import numba
@@ -143,7 +142,6 @@ class _CompileReporter(_event.Listener):
 _REPORTER = _CompileReporter()
 _event.register("numba:compile", _REPORTER)  # type: ignore[no-untyped-call]
 atexit.register(_REPORTER.close)  # a bar still open when the process ends is closed first
-
 
 
 def cached_on_disk(*kernels: object) -> bool:
@@ -290,7 +288,7 @@ class NearestTable(NamedTuple):
 
 
 @jit
-def heap_push(hd: np.ndarray, hv: np.ndarray, size: int, d: float, v: int) -> int:
+def heap_push(hd: np.ndarray, hv: np.ndarray, size: int, d: float, v: int | np.int64) -> int:
     """Push ``(d, v)`` on the binary min-heap ``hd``/``hv`` of ``size`` items; return the new size."""
     i = size
     while i > 0:

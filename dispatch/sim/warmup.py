@@ -11,6 +11,7 @@ skips this at once. Results do not depend on it: it only decides which process c
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -27,11 +28,15 @@ from dispatch.routing.dijkstra import (
     p2p_kernel,
     tree_path,
 )
-from dispatch.routing.kernels import cached_on_disk, compile_concurrently, same_arc_kernel
-from dispatch.routing.kernels import seeds_kernel
+from dispatch.routing.kernels import (
+    cached_on_disk,
+    compile_concurrently,
+    same_arc_kernel,
+    seeds_kernel,
+)
 from dispatch.routing.p2p import geometry_kernel
 
-__all__ = ["KERNELS", "compile_kernels"]
+__all__ = ["KERNELS", "compile_kernels", "warmup_jobs"]
 
 #: The entry kernels a simulation calls (their helpers are compiled with them).
 KERNELS = (
@@ -48,17 +53,18 @@ def _arcs(net: Any, vehicle: str, n: int = 4) -> np.ndarray:
     return np.asarray(arcs[np.linspace(0, len(arcs) - 1, n).astype(np.int64)], dtype=np.int64)
 
 
-def compile_kernels(net: Any, *, vehicle: str = "ambulance", hour: float = 8.0) -> bool:
-    """Compile the kernels of :data:`KERNELS` for ``net`` unless numba's on-disk cache has them.
+def warmup_jobs(
+    net: Any, *, vehicle: str = "ambulance", hour: float = 8.0
+) -> tuple[list[Callable[[], None]], list[Callable[[], None]]]:
+    """The warm-up calls of :func:`compile_kernels`: ``(here, elsewhere)``, two lists of jobs.
 
-    Returns whether anything was compiled. The calls are those of a simulation (the same
-    argument types: numba compiles one version per type signature) on four places of the map:
-    this process snaps and asks ``fastest_units``; the child fills a travel-time matrix and finds
-    a route between edge positions (no snapping there, so that no kernel is compiled twice). A
-    call that fails here (a map too small) is skipped: the simulation compiles what it needs.
+    The calls are those of a simulation (the same argument types: numba compiles one version per
+    type signature) on four places of the map. ``here`` snaps and asks ``fastest_units``;
+    ``elsewhere`` fills a travel-time matrix (the kernels of ``reach_times`` and
+    ``travel_times``) and finds a route between edge positions: no snapping there, so that the
+    two lists share as few kernels as possible. A call that fails (a map too small to hold the
+    places chosen) is skipped: the simulation compiles what it needs itself.
     """
-    if cached_on_disk(*KERNELS):
-        return False
     g = net.graph
     arcs = _arcs(net, vehicle)
     nodes = g.arc_tail[arcs]
@@ -78,10 +84,8 @@ def compile_kernels(net: Any, *, vehicle: str = "ambulance", hour: float = 8.0) 
 
     def quietly(job: Callable[[], object]) -> Callable[[], None]:
         def run() -> None:
-            try:
+            with contextlib.suppress(DispatchError):
                 job()
-            except DispatchError:
-                pass
 
         return run
 
@@ -90,5 +94,17 @@ def compile_kernels(net: Any, *, vehicle: str = "ambulance", hour: float = 8.0) 
         quietly(lambda: net.snap(pts, vehicle=vehicle)),
         quietly(lambda: net.fastest_units(p0, [unit], k=1, hour=hour)),
     ]
-    compile_concurrently(here, [quietly(matrix), quietly(route)])
+    return here, [quietly(matrix), quietly(route)]
+
+
+def compile_kernels(net: Any, *, vehicle: str = "ambulance", hour: float = 8.0) -> bool:
+    """Compile the kernels of :data:`KERNELS` for ``net`` unless numba's on-disk cache has them.
+
+    Runs :func:`warmup_jobs` on two cores (:func:`dispatch.routing.kernels.compile_concurrently`)
+    and returns True, or returns False at once when every kernel is cached (every later run).
+    """
+    if cached_on_disk(*KERNELS):
+        return False
+    here, elsewhere = warmup_jobs(net, vehicle=vehicle, hour=hour)
+    compile_concurrently(here, elsewhere)
     return True

@@ -165,7 +165,7 @@ def _run(args: argparse.Namespace) -> int:
         from dispatch.roads.network import load_network
         from dispatch.sim.warmup import compile_kernels
 
-        compile_kernels(load_network(sc.map))
+        compile_kernels(lambda: load_network(sc.map))
     main = sc.policy
     if args.compare_policies:
         names = policy_names(run_cards=sc.run_cards is not None)

@@ -236,7 +236,9 @@ class WalkGraph:
             })  # fmt: skip
             idx = build_index(g)
             ones = np.ones(m, dtype=np.uint8)
-            ones.flags.writeable = False  # read-only like the drive mask: one compilation of _snap_point
+            ones.flags.writeable = (
+                False  # read-only like the drive mask: one compilation of _snap_point
+            )
             self._index = (idx, tuple(idx), ones)
         return self._index
 

@@ -158,58 +158,69 @@ def cached_on_disk(*kernels: object) -> bool:
 
 
 def compile_concurrently(
-    here: Sequence[Callable[[], object]], elsewhere: Sequence[Callable[[], object]]
+    first: Sequence[Callable[[], object]], pool: Sequence[Callable[[], object]]
 ) -> None:
-    """Compile kernels on two cores: run the warm-up jobs ``here`` in this process while a forked
-    child process runs ``elsewhere``; return when both are done.
+    """Compile kernels on two cores: this process runs the jobs ``first``, then it and a forked
+    child process take the jobs of ``pool`` in order, each job once; return when all are done.
 
     A warm-up job calls kernels once on small inputs of the types the real work will use, so that
     numba compiles them and writes them to its on-disk cache; the child's kernels reach this
     process through that cache (numba writes each file atomically). numba compiles in one thread
-    under a global lock, so the child is the only way to use a second core. Without ``os.fork``,
-    an on-disk cache, a second CPU, or in a process that already runs other threads (forking one
-    is unsafe), every job runs here, one after the other: the same kernels, compiled serially.
-    The child is silent (no progress, no compile task) and a job that fails in it only costs
-    time: this process compiles what is missing when it calls it. While the jobs run, the task
+    under a global lock, so a child is the only way to use a second core; taking jobs in turn
+    (largest first) keeps both busy whatever else the machine runs. Without ``os.fork``, an
+    on-disk cache, a second CPU, or in a process that already runs other threads (forking one is
+    unsafe), every job runs here, one after the other: the same kernels, compiled serially. The
+    child is silent (no progress, no compile task) and a job that fails in it only costs time:
+    this process compiles what is missing when it calls it. While the jobs run, the task
     "compiling routing kernels (first run only)" stays open.
     """
     fork = (
         CACHE
-        and bool(elsewhere)
+        and bool(pool)
         and hasattr(os, "fork")
         and (os.cpu_count() or 1) > 1
         and threading.active_count() == 1
     )
     if not fork:
         with _REPORTER.held():
-            for job in (*here, *elsewhere):
+            for job in (*first, *pool):
                 job()
         return
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:  # the child: compile, then leave without running the parent's exit handlers
-        code = 1
-        try:
-            _event.unregister("numba:compile", _REPORTER)  # type: ignore[no-untyped-call]
-            with reporting(None):
-                for job in elsewhere:
-                    job()
-            code = 0
-        except BaseException:  # noqa: BLE001  # the parent compiles whatever is missing
-            pass
-        finally:
-            os._exit(code)
-    try:
-        with _REPORTER.held():  # opened after the fork: a progress bar may start a thread
-            for job in here:
+    with tempfile.TemporaryDirectory(prefix="dispatch-compile-") as claims:
+
+        def take_pool() -> None:  # a job is taken by creating its claim file (atomic)
+            for i, job in enumerate(pool):
+                try:
+                    os.close(os.open(os.path.join(claims, str(i)), os.O_CREAT | os.O_EXCL))
+                except FileExistsError:
+                    continue
                 job()
-            os.waitpid(pid, 0)
-            pid = 0
-    finally:
-        if pid:  # interrupted or failed: the child's work is not wanted any more
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the child: compile, then leave without running the parent's exit handlers
+            code = 1
+            try:
+                _event.unregister("numba:compile", _REPORTER)  # type: ignore[no-untyped-call]
+                with reporting(None):
+                    take_pool()
+                code = 0
+            except BaseException:  # noqa: BLE001  # the parent compiles whatever is missing
+                pass
+            finally:
+                os._exit(code)
+        try:
+            with _REPORTER.held():  # opened after the fork: a progress bar may start a thread
+                for job in first:
+                    job()
+                take_pool()
+                os.waitpid(pid, 0)
+                pid = 0
+        finally:
+            if pid:  # interrupted or failed: the child's work is not wanted any more
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
 
 
 #: A group of arrays as an entry kernel receives it: the plain tuple of a NamedTuple below

@@ -12,7 +12,11 @@ skips this at once. Results do not depend on it: it only decides which process c
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,7 +40,7 @@ from dispatch.routing.kernels import (
 )
 from dispatch.routing.p2p import geometry_kernel
 
-__all__ = ["KERNELS", "compile_kernels", "warmup_jobs"]
+__all__ = ["KERNELS", "compile_kernels", "grid_network", "warmup_jobs"]
 
 #: The entry kernels a simulation calls (their helpers are compiled with them).
 KERNELS = (
@@ -53,34 +57,83 @@ def _arcs(net: Any, vehicle: str, n: int = 4) -> np.ndarray:
     return np.asarray(arcs[np.linspace(0, len(arcs) - 1, n).astype(np.int64)], dtype=np.int64)
 
 
-def warmup_jobs(
-    net: Any, *, vehicle: str = "ambulance", hour: float = 8.0
-) -> tuple[list[Callable[[], None]], list[Callable[[], None]]]:
-    """The warm-up calls of :func:`compile_kernels`: ``(here, elsewhere)``, two lists of jobs.
+def grid_network(folder: str | os.PathLike[str]) -> Any:
+    """A 3 x 3 grid of two-way residential streets (100 m blocks at the equator), compiled from
+    OSM XML like any map (the same array types), its cache in ``folder``. ILLUSTRATIVE: it only
+    gives the kernels arguments of the right types."""
+    from dispatch.roads.network import load_network
 
-    The calls are those of a simulation (the same argument types: numba compiles one version per
-    type signature) on four places of the map. ``here`` snaps and asks ``fastest_units``;
-    ``elsewhere`` fills a travel-time matrix (the kernels of ``reach_times`` and
-    ``travel_times``) and finds a route between edge positions: no snapping there, so that the
-    two lists share as few kernels as possible. A call that fails (a map too small to hold the
-    places chosen) is skipped: the simulation compiles what it needs itself.
+    nodes = "".join(
+        f'<node id="{3 * i + j + 1}" version="1" lat="{i * 0.0009:.4f}" lon="{j * 0.0009:.4f}"/>'
+        for i in range(3)
+        for j in range(3)
+    )
+    ways = []
+    for k, (a, b) in enumerate([(1, 2), (2, 3), (4, 5), (5, 6), (7, 8), (8, 9),
+                                (1, 4), (4, 7), (2, 5), (5, 8), (3, 6), (6, 9)]):  # fmt: skip
+        ways.append(f'<way id="{k + 1}" version="1"><nd ref="{a}"/><nd ref="{b}"/>'
+                    '<tag k="highway" v="residential"/></way>')  # fmt: skip
+    path = Path(folder) / "grid.osm"
+    path.write_text(f'<?xml version="1.0" encoding="UTF-8"?><osm version="0.6">{nodes}'
+                    f"{''.join(ways)}</osm>\n")  # fmt: skip
+    return load_network(path, cache_dir=Path(folder) / "cache")
+
+
+def warmup_jobs(
+    load: Callable[[], Any], *, vehicle: str = "ambulance", hour: float = 8.0
+) -> tuple[list[Callable[[], None]], list[Callable[[], None]]]:
+    """The warm-up calls of :func:`compile_kernels`: ``(first, pool)``, two lists of jobs.
+
+    ``first`` loads the map with ``load()`` (compiled from OSM on a first run, then cached).
+    ``pool`` makes the calls of a simulation (the same argument types: numba compiles one version
+    per type signature) on :func:`grid_network`, largest first: a route between edge positions,
+    ``fastest_units``, a travel-time matrix (the kernels of ``reach_times`` and
+    ``travel_times``), snapping. They need no map, so a child process starts on them while this
+    one reads the map. A call that fails is skipped: the simulation compiles what it needs.
     """
-    g = net.graph
-    arcs = _arcs(net, vehicle)
-    nodes = g.arc_tail[arcs]
-    pts = np.column_stack([g.node_lat[nodes], g.node_lon[nodes]]).astype(float)
-    p0 = (float(pts[0, 0]), float(pts[0, 1]))
-    unit = {"id": "warm-up", "vehicle": vehicle, "lat": float(pts[-1, 0]),
-            "lon": float(pts[-1, 1]), "turnout_s": 60.0}  # fmt: skip
-    t = np.full(len(arcs), 0.5)
+    grids: list[Any] = []  # one grid per process (built after the fork)
+
+    def grid() -> Any:
+        if not grids:
+            folder = tempfile.mkdtemp(prefix="dispatch-warm-up-")
+            try:
+                grids.append(grid_network(folder))
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+        return grids[0]
+
+    def place(net: Any) -> tuple[np.ndarray, np.ndarray, tuple[float, float], dict[str, Any]]:
+        arcs = _arcs(net, vehicle)
+        g = net.graph
+        nodes = g.arc_tail[arcs]
+        pts = np.column_stack([g.node_lat[nodes], g.node_lon[nodes]]).astype(float)
+        unit = {"id": "warm-up", "vehicle": vehicle, "lat": float(pts[-1, 0]),
+                "lon": float(pts[-1, 1]), "turnout_s": 60.0}  # fmt: skip
+        return arcs, pts, (float(pts[0, 0]), float(pts[0, 1])), unit
+
+    def route() -> None:
+        net = grid()
+        arcs = place(net)[0]
+        w = net.weights(vehicle, hour)
+        queries.route_between(net.engine, w, int(arcs[0]), 0.5, int(arcs[-1]), 0.5, vehicle)
+
+    def fastest() -> None:
+        net = grid()
+        _, _, p0, unit = place(net)
+        net.fastest_units(p0, [unit], k=1, hour=hour)
 
     def matrix() -> None:
+        net = grid()
+        arcs = place(net)[0]
+        t = np.full(len(arcs), 0.5)
         w = net.weights(vehicle, hour)
         queries.matrix(net.engine, w, arcs[:2], t[:2], arcs[2:], t[2:])
 
-    def route() -> None:
-        w = net.weights(vehicle, hour)
-        queries.route_between(net.engine, w, int(arcs[0]), 0.5, int(arcs[-1]), 0.5, vehicle)
+    def snap() -> None:
+        net = grid()
+        _, pts, p0, _ = place(net)
+        net.snap(p0, vehicle=vehicle)
+        net.snap(pts, vehicle=vehicle)
 
     def quietly(job: Callable[[], object]) -> Callable[[], None]:
         def run() -> None:
@@ -89,22 +142,20 @@ def warmup_jobs(
 
         return run
 
-    here = [
-        quietly(lambda: net.snap(p0, vehicle=vehicle)),
-        quietly(lambda: net.snap(pts, vehicle=vehicle)),
-        quietly(lambda: net.fastest_units(p0, [unit], k=1, hour=hour)),
-    ]
-    return here, [quietly(matrix), quietly(route)]
+    return [load], [quietly(j) for j in (route, fastest, matrix, snap)]
 
 
-def compile_kernels(net: Any, *, vehicle: str = "ambulance", hour: float = 8.0) -> bool:
-    """Compile the kernels of :data:`KERNELS` for ``net`` unless numba's on-disk cache has them.
+def compile_kernels(
+    load: Callable[[], Any], *, vehicle: str = "ambulance", hour: float = 8.0
+) -> bool:
+    """Compile the kernels of :data:`KERNELS` unless numba's on-disk cache has them.
 
+    ``load()`` loads the map the simulation will use (called only when something is compiled).
     Runs :func:`warmup_jobs` on two cores (:func:`dispatch.routing.kernels.compile_concurrently`)
     and returns True, or returns False at once when every kernel is cached (every later run).
     """
     if cached_on_disk(*KERNELS):
         return False
-    here, elsewhere = warmup_jobs(net, vehicle=vehicle, hour=hour)
-    compile_concurrently(here, elsewhere)
+    first, pool = warmup_jobs(load, vehicle=vehicle, hour=hour)
+    compile_concurrently(first, pool)
     return True

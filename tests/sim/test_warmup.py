@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,43 +18,45 @@ from dispatch.routing.kernels import compile_concurrently
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# In a new process: the warm-up jobs (run here, one after the other), the kernels' signatures,
-# then a day of the Da Nang scenario and the signatures again.
+# In a new process with an empty numba cache (a first run): the warm-up, then a day of the Da Nang
+# scenario, recording what numba compiles during the day.
 _CODE = """
 import json
+from numba.core import event
 import dispatch
 from dispatch.roads.snapping import _snap_point
-from dispatch.routing.kernels import heap_push, heap_pop
-from dispatch.sim.warmup import KERNELS, warmup_jobs
+from dispatch.routing.kernels import heap_pop, heap_push
+from dispatch.sim.warmup import KERNELS, compile_kernels
 
-def sigs():
-    return {k.py_func.__name__: sorted(map(str, k.signatures))
-            for k in (*KERNELS, _snap_point, heap_push, heap_pop)}
+compiled = []
 
-net = dispatch.load_network("danang")
-here, elsewhere = warmup_jobs(net)
-for job in (*here, *elsewhere):
-    job()
-before = sigs()
+class Listener(event.Listener):
+    def on_start(self, e):
+        compiled.append(e.data["dispatcher"].py_func.__name__)
+    def on_end(self, e):
+        pass
+
+assert compile_kernels(lambda: dispatch.load_network("danang"))
+event.register("numba:compile", Listener())
 dispatch.simulate(dispatch.load_scenario("danang"))
-print(json.dumps({"before": before, "after": sigs()}))
+versions = {k.py_func.__name__: len({s for s, *_ in k._cache._cache_file._load_index()})
+            for k in (*KERNELS, heap_pop, heap_push, _snap_point)}
+print(json.dumps({"compiled": compiled, "versions": versions}))
 """
 
 
-def test_warmup_compiles_what_a_simulation_calls() -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def test_warmup_compiles_what_a_simulation_calls(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
     out = subprocess.run([sys.executable, "-c", _CODE], capture_output=True, text=True, env=env,
-                         cwd=ROOT, timeout=600)  # fmt: skip
+                         cwd=ROOT, timeout=900)  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     res = json.loads(out.stdout.strip().splitlines()[-1])
-    before, after = res["before"], res["after"]
-    # every entry kernel was called by the warm-up ...
-    assert all(before[k] for k in before), before
-    # ... with the argument types of the simulation: the day compiled no other version
-    assert after == before
-    # one version of the shared helpers (int64 heap items; read-only access masks)
-    assert len(after["heap_push"]) == 1 and len(after["heap_pop"]) == 1
-    assert len(after["_snap_point"]) == 1
+    # the day compiled nothing: the warm-up compiled every kernel it calls with its argument
+    # types (numba compiles one version per type signature), here or in the child process
+    assert res["compiled"] == []
+    # one version of each in numba's cache: no kernel compiled twice for other argument types
+    # (int64 heap items, read-only access masks ...)
+    assert res["versions"] == {k: 1 for k in res["versions"]}
 
 
 def _quiet_threads() -> None:
@@ -64,33 +68,46 @@ def _quiet_threads() -> None:
     kernels._REPORTER.close()
 
 
-def test_compile_concurrently_runs_both_lists(tmp_path: Path) -> None:
+def _can_fork() -> bool:
+    """Whether compile_concurrently will fork now (no other thread in this process)."""
     _quiet_threads()
+    ok = kernels.CACHE and hasattr(os, "fork") and (os.cpu_count() or 1) > 1
+    return bool(ok) and threading.active_count() == 1
 
-    def job(name: str) -> object:
-        return lambda: (tmp_path / name).write_text(str(os.getpid()))
 
-    forked = kernels.CACHE and hasattr(os, "fork") and (os.cpu_count() or 1) > 1
-    forked = forked and threading.active_count() == 1  # forking a threaded process: never
-    compile_concurrently([job("here")], [job("elsewhere1"), job("elsewhere2")])
-    pids = {p.name: int(p.read_text()) for p in tmp_path.iterdir()}
-    assert set(pids) == {"here", "elsewhere1", "elsewhere2"}
-    assert pids["here"] == os.getpid()
-    if forked:
-        assert pids["elsewhere1"] == pids["elsewhere2"] != os.getpid()
+def test_compile_concurrently_shares_the_pool(tmp_path: Path) -> None:
+    def job(name: str, sleep_s: float = 0.1) -> Callable[[], None]:
+        def run() -> None:
+            time.sleep(sleep_s)
+            with (tmp_path / name).open("a") as f:  # one line per run: a job run twice shows
+                f.write(f"{os.getpid()}\n")
+
+        return run
+
+    forked = _can_fork()
+    compile_concurrently([job("first", 0.5)], [job(f"pool{i}") for i in range(6)])
+    runs = {p.name: p.read_text().split() for p in tmp_path.iterdir()}
+    assert sorted(runs) == ["first"] + [f"pool{i}" for i in range(6)]
+    assert all(len(r) == 1 for r in runs.values()), runs  # each job ran once
+    assert runs["first"] == [str(os.getpid())]
+    pids = {r[0] for name, r in runs.items() if name != "first"}
+    if forked:  # the child took the first pool job while this process ran "first"
+        assert runs["pool0"] != [str(os.getpid())] and len(pids) == 2
     else:  # no second process: everything ran here
-        assert pids["elsewhere1"] == pids["elsewhere2"] == os.getpid()
+        assert pids == {str(os.getpid())}
 
 
 def test_compile_concurrently_failures(tmp_path: Path) -> None:
     def boom() -> None:
         raise RuntimeError("boom")
 
-    _quiet_threads()
-    # a job failing in the child costs nothing here (the kernels would be compiled when called);
+    def first() -> None:
+        time.sleep(0.5)
+
+    # a job failing in the child costs nothing here (its kernels are compiled when called);
     # without a second process it fails here like any call
-    if kernels.CACHE and hasattr(os, "fork") and threading.active_count() == 1:
-        compile_concurrently([lambda: (tmp_path / "here").write_text("ok")], [boom])
+    if _can_fork():
+        compile_concurrently([first], [boom, lambda: (tmp_path / "here").write_text("ok")])
         assert (tmp_path / "here").read_text() == "ok"
     # a job failing here raises, and the child is ended and reaped
     with pytest.raises(RuntimeError, match="boom"):

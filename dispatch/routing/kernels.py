@@ -157,6 +157,13 @@ def cached_on_disk(*kernels: object) -> bool:
     return True
 
 
+@numba.njit(nogil=True)
+def _numba_ready(a: np.ndarray) -> float:
+    """A trivial function: compiling it makes numba load what every compilation needs (about
+    1 CPU s in a new process: its typing and lowering registries, ``numpy`` implementations)."""
+    return float(a.sum())
+
+
 def compile_concurrently(
     first: Sequence[Callable[[], object]], pool: Sequence[Callable[[], object]]
 ) -> None:
@@ -196,6 +203,7 @@ def compile_concurrently(
                     continue
                 job()
 
+        _numba_ready(np.zeros(1))  # numba's first compilation loads its registries: once
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()

@@ -26,10 +26,12 @@ install, about 10 s for the Dijkstra kernels and 15 s more for the CCH's), the w
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import sys
 import tempfile
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, NamedTuple, TypeVar, cast
@@ -177,7 +179,8 @@ def compile_concurrently(
     (largest first) keeps both busy whatever else the machine runs. Without ``os.fork``, an
     on-disk cache, a second CPU, or in a process that already runs other threads (forking one is
     unsafe), every job runs here, one after the other: the same kernels, compiled serially. The
-    child is silent (no progress, no compile task) and a job that fails in it only costs time:
+    child is silent (no progress, no compile task, no log, no warning) and a job that fails in it
+    only costs time:
     this process compiles what is missing when it calls it. While the jobs run, the task
     "compiling routing kernels (first run only)" stays open.
     """
@@ -211,6 +214,8 @@ def compile_concurrently(
             code = 1
             try:
                 _event.unregister("numba:compile", _REPORTER)  # type: ignore[no-untyped-call]
+                logging.disable(logging.CRITICAL)  # what it would say, this process says
+                warnings.simplefilter("ignore")
                 with reporting(None):
                     take_pool()
                 code = 0

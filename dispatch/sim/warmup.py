@@ -84,12 +84,13 @@ def warmup_jobs(
 ) -> tuple[list[Callable[[], None]], list[Callable[[], None]]]:
     """The warm-up calls of :func:`compile_kernels`: ``(first, pool)``, two lists of jobs.
 
-    ``first`` loads the map with ``load()`` (compiled from OSM on a first run, then cached).
-    ``pool`` makes the calls of a simulation (the same argument types: numba compiles one version
-    per type signature) on :func:`grid_network`, largest first: a route between edge positions,
-    ``fastest_units``, a travel-time matrix (the kernels of ``reach_times`` and
-    ``travel_times``), snapping. They need no map, so a child process starts on them while this
-    one reads the map. A call that fails is skipped: the simulation compiles what it needs.
+    ``first`` is empty. ``pool`` makes the calls of a simulation (the same argument types: numba
+    compiles one version per type signature) on :func:`grid_network`, largest first: a route
+    between edge positions, ``fastest_units``, a travel-time matrix (the kernels of
+    ``reach_times`` and ``travel_times``); then it loads the map with ``load()`` (compiled from
+    OSM on a first run and written to the map cache, where the simulation finds it, whichever
+    process ran it); then snapping. A call that fails is skipped: the simulation compiles (or
+    reads) what it needs itself.
     """
     grids: list[Any] = []  # one grid per process (built after the fork)
 
@@ -142,7 +143,10 @@ def warmup_jobs(
 
         return run
 
-    return [load], [quietly(j) for j in (route, fastest, matrix, snap)]
+    def read_map() -> None:  # in the child: written to the map cache, read from it here
+        load()
+
+    return [], [quietly(j) for j in (route, fastest, matrix, read_map, snap)]
 
 
 def compile_kernels(

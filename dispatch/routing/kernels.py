@@ -92,6 +92,8 @@ class _CompileReporter(_event.Listener):
         self._timer: threading.Timer | None = None
 
     def on_start(self, event: object) -> None:
+        if getattr(self._local, "muted", False):
+            return
         depth = getattr(self._local, "depth", 0)
         self._local.depth = depth + 1
         if depth:
@@ -105,6 +107,8 @@ class _CompileReporter(_event.Listener):
                 self._open = (ctx, ctx.__enter__())
 
     def on_end(self, event: object) -> None:
+        if getattr(self._local, "muted", False):
+            return
         self._local.depth = depth = max(getattr(self._local, "depth", 1) - 1, 0)
         with self._lock:
             if self._open is not None:
@@ -113,6 +117,15 @@ class _CompileReporter(_event.Listener):
                 self._timer = threading.Timer(self.gap_s, self.close)
                 self._timer.daemon = True
                 self._timer.start()
+
+    @contextmanager
+    def muted(self) -> Iterator[None]:
+        """Report nothing of the compilations in this thread during the block."""
+        self._local.muted = True
+        try:
+            yield
+        finally:
+            self._local.muted = False
 
     @contextmanager
     def held(self) -> Iterator[None]:
@@ -206,7 +219,8 @@ def compile_concurrently(
                     continue
                 job()
 
-        _numba_ready(np.zeros(1))  # numba's first compilation loads its registries: once
+        with _REPORTER.muted():  # no task, no timer thread: this process is about to fork
+            _numba_ready(np.zeros(1))  # numba's first compilation loads its registries: once
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()

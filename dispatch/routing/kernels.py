@@ -189,18 +189,18 @@ def compile_concurrently(
     numba compiles them and writes them to its on-disk cache; the child's kernels reach this
     process through that cache (numba writes each file atomically). numba compiles in one thread
     under a global lock, so a child is the only way to use a second core; taking jobs in turn
-    (largest first) keeps both busy whatever else the machine runs. Without ``os.fork``, an
-    on-disk cache, a second CPU, or in a process that already runs other threads (forking one is
-    unsafe), every job runs here, one after the other: the same kernels, compiled serially. The
-    child is silent (no progress, no compile task, no log, no warning) and a job that fails in it
-    only costs time:
+    (largest first) keeps both busy whatever else the machine runs. Off Linux (``fork`` without
+    ``exec`` is unsafe on macOS and missing on Windows), without an on-disk cache or a second
+    CPU, or in a process that already runs other threads (forking one is unsafe), every job runs
+    here, one after the other: the same kernels, compiled serially. The child is silent (no
+    progress, no compile task, no log, no warning) and a job that fails in it only costs time:
     this process compiles what is missing when it calls it. While the jobs run, the task
     "compiling routing kernels (first run only)" stays open.
     """
     fork = (
         CACHE
         and bool(pool)
-        and hasattr(os, "fork")
+        and sys.platform.startswith("linux")  # fork without exec: unsafe on macOS, none on Windows
         and (os.cpu_count() or 1) > 1
         and threading.active_count() == 1
     )

@@ -71,7 +71,7 @@ def _quiet_threads() -> None:
 def _can_fork() -> bool:
     """Whether compile_concurrently will fork now (no other thread in this process)."""
     _quiet_threads()
-    ok = kernels.CACHE and hasattr(os, "fork") and (os.cpu_count() or 1) > 1
+    ok = kernels.CACHE and sys.platform.startswith("linux") and (os.cpu_count() or 1) > 1
     return bool(ok) and threading.active_count() == 1
 
 

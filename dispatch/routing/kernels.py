@@ -19,8 +19,15 @@ node.
 milliseconds. Where no cache folder is writable (a read-only install and home), the cache goes to
 a folder in the system's temporary directory, and without one either, kernels are compiled in
 memory by each process: silently, never an error. While numba compiles (the first run after an
-install, about 10 s for the Dijkstra kernels and 15 s more for the CCH's), the work is reported to
-:func:`dispatch.progress.task` as "compiling routing kernels (first run only)".
+install, about 10 CPU s for the Dijkstra kernels and 15 s more for the CCH's), the work is reported
+to :func:`dispatch.progress.task` as "compiling routing kernels (first run only)".
+
+numba compiles in one thread, under a global lock. A command that knows which kernels it will call
+can compile them first on two cores with :func:`compile_concurrently` (warm-up jobs shared with a
+forked child process; what the child compiles reaches this process through the on-disk cache) and
+skip that when :func:`cached_on_disk` says they are there: ``dispatch simulate`` does
+(:mod:`dispatch.sim.warmup`). Callers pass every kernel one type per argument (int64 node and arc
+ids into the heap, read-only masks, C-contiguous arrays), so that each kernel is compiled once.
 """
 
 from __future__ import annotations

@@ -16,8 +16,9 @@ Each run is a new process (``python -m dispatch ... --quiet``, this checkout on 
 ``warm``
     both caches as the previous runs left them: every later run.
 
-For each: wall seconds, CPU seconds of the process (user + system, from ``os.wait4``), its
-peak RSS, and the machine's 1-minute load average before the run (the machine may be shared: the
+For each: wall seconds, CPU seconds of the process (user + system, from ``os.wait4``: its own
+and those of the processes it waited for, such as the child that compiles half of the kernels on
+a first run, :func:`dispatch.routing.kernels.compile_concurrently`), its peak RSS, and the machine's 1-minute load average before the run (the machine may be shared: the
 CPU seconds are the steadier figure). The command's stdout must be the same in every run (the
 same seed, the same numbers): checked.
 """

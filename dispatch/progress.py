@@ -71,7 +71,10 @@ def tqdm_reporter(*, quiet: bool = False, delay_s: float = 2.0) -> Reporter | No
     def reporter(description: str, total: int | None, unit: str) -> Iterator[Progress]:
         from tqdm import tqdm
 
-        bar = tqdm(total=total, desc=description, unit=unit, delay=delay_s, file=sys.stderr,
+        class _Bar(tqdm):  # type: ignore[misc]
+            monitor_interval = 0  # no monitor thread: the process may fork (kernels.compile_...)
+
+        bar = _Bar(total=total, desc=description, unit=unit, delay=delay_s, file=sys.stderr,
                    leave=False, dynamic_ncols=True)  # fmt: skip
         try:
             yield bar

@@ -159,6 +159,13 @@ def _run(args: argparse.Namespace) -> int:
         seed=args.seed, horizon_h=args.hours, replications=args.replications, policy=args.policy
     )
     check_run_limits(sc)
+    if args.dask is None:
+        # the first run after an install: the routing kernels compiled on both cores first
+        # (before any progress bar: tqdm's monitor thread would keep the process from forking)
+        from dispatch.roads.network import load_network
+        from dispatch.sim.warmup import compile_kernels
+
+        compile_kernels(lambda: load_network(sc.map))
     main = sc.policy
     if args.compare_policies:
         names = policy_names(run_cards=sc.run_cards is not None)

@@ -235,7 +235,11 @@ class WalkGraph:
                 "geom_lat": lat, "geom_lon": lon,
             })  # fmt: skip
             idx = build_index(g)
-            self._index = (idx, tuple(idx), np.ones(m, dtype=np.uint8))
+            ones = np.ones(m, dtype=np.uint8)
+            ones.flags.writeable = (
+                False  # read-only like the drive mask: one compilation of _snap_point
+            )
+            self._index = (idx, tuple(idx), ones)
         return self._index
 
     def locate(self, lat: float, lon: float, tolerance_m: float) -> tuple[int, float, float]:

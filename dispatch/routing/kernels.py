@@ -19,25 +19,35 @@ node.
 milliseconds. Where no cache folder is writable (a read-only install and home), the cache goes to
 a folder in the system's temporary directory, and without one either, kernels are compiled in
 memory by each process: silently, never an error. While numba compiles (the first run after an
-install, about 10 s for the Dijkstra kernels and 15 s more for the CCH's), the work is reported to
-:func:`dispatch.progress.task` as "compiling routing kernels (first run only)".
+install, about 10 CPU s for the Dijkstra kernels and 15 s more for the CCH's), the work is reported
+to :func:`dispatch.progress.task` as "compiling routing kernels (first run only)".
+
+numba compiles in one thread, under a global lock. A command that knows which kernels it will call
+can compile them first on two cores with :func:`compile_concurrently` (warm-up jobs shared with a
+forked child process; what the child compiles reaches this process through the on-disk cache) and
+skip that when :func:`cached_on_disk` says they are there: ``dispatch simulate`` does
+(:mod:`dispatch.sim.warmup`). Callers pass every kernel one type per argument (int64 node and arc
+ids into the heap, read-only masks, C-contiguous arrays), so that each kernel is compiled once.
 """
 
 from __future__ import annotations
 
 import atexit
+import logging
 import os
+import sys
 import tempfile
 import threading
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, NamedTuple, TypeVar, cast
 
 import numba
 import numpy as np
 from numba.core import event as _event
 
-from dispatch.progress import Progress, task
+from dispatch.progress import Progress, reporting, task
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -89,6 +99,8 @@ class _CompileReporter(_event.Listener):
         self._timer: threading.Timer | None = None
 
     def on_start(self, event: object) -> None:
+        if getattr(self._local, "muted", False):
+            return
         depth = getattr(self._local, "depth", 0)
         self._local.depth = depth + 1
         if depth:
@@ -102,11 +114,41 @@ class _CompileReporter(_event.Listener):
                 self._open = (ctx, ctx.__enter__())
 
     def on_end(self, event: object) -> None:
+        if getattr(self._local, "muted", False):
+            return
         self._local.depth = depth = max(getattr(self._local, "depth", 1) - 1, 0)
         with self._lock:
             if self._open is not None:
                 self._open[1].update(1)
             if depth == 0 and self._open is not None:
+                self._timer = threading.Timer(self.gap_s, self.close)
+                self._timer.daemon = True
+                self._timer.start()
+
+    @contextmanager
+    def muted(self) -> Iterator[None]:
+        """Report nothing of the compilations in this thread during the block."""
+        self._local.muted = True
+        try:
+            yield
+        finally:
+            self._local.muted = False
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Keep the task open for the whole block (compilations in another process included)."""
+        self.on_start(None)
+        try:
+            yield
+        finally:
+            self._local.depth = max(getattr(self._local, "depth", 1) - 1, 0)
+            if self._local.depth == 0:
+                self.on_end_quiet()
+
+    def on_end_quiet(self) -> None:
+        """Schedule the task's close (as :meth:`on_end`, without counting a function)."""
+        with self._lock:
+            if self._open is not None:
                 self._timer = threading.Timer(self.gap_s, self.close)
                 self._timer.daemon = True
                 self._timer.start()
@@ -122,6 +164,98 @@ class _CompileReporter(_event.Listener):
 _REPORTER = _CompileReporter()
 _event.register("numba:compile", _REPORTER)  # type: ignore[no-untyped-call]
 atexit.register(_REPORTER.close)  # a bar still open when the process ends is closed first
+
+
+def cached_on_disk(*kernels: object) -> bool:
+    """Whether numba's on-disk cache holds a compiled version of each of ``kernels`` (declared
+    with :func:`jit`) for their current source; False without an on-disk cache."""
+    for k in kernels:
+        try:
+            index = k._cache._cache_file._load_index()  # type: ignore[attr-defined]  # {} when stale
+        except Exception:  # no on-disk cache (NullCache), or another numba's internals
+            return False
+        if not index:
+            return False
+    return True
+
+
+@numba.njit(nogil=True)
+def _numba_ready(a: np.ndarray) -> float:
+    """A trivial function: compiling it makes numba load what every compilation needs (about
+    1 CPU s in a new process: its typing and lowering registries, ``numpy`` implementations)."""
+    return float(a.sum())
+
+
+def compile_concurrently(
+    first: Sequence[Callable[[], object]], pool: Sequence[Callable[[], object]]
+) -> None:
+    """Compile kernels on two cores: this process runs the jobs ``first``, then it and a forked
+    child process take the jobs of ``pool`` in order, each job once; return when all are done.
+
+    A warm-up job calls kernels once on small inputs of the types the real work will use, so that
+    numba compiles them and writes them to its on-disk cache; the child's kernels reach this
+    process through that cache (numba writes each file atomically). numba compiles in one thread
+    under a global lock, so a child is the only way to use a second core; taking jobs in turn
+    (largest first) keeps both busy whatever else the machine runs. Off Linux (``fork`` without
+    ``exec`` is unsafe on macOS and missing on Windows), without an on-disk cache or a second
+    CPU, or in a process that already runs other threads (forking one is unsafe), every job runs
+    here, one after the other: the same kernels, compiled serially. The child is silent (no
+    progress, no compile task, no log, no warning) and a job that fails in it only costs time:
+    this process compiles what is missing when it calls it. While the jobs run, the task
+    "compiling routing kernels (first run only)" stays open.
+    """
+    fork = (
+        CACHE
+        and bool(pool)
+        and sys.platform.startswith("linux")  # fork without exec: unsafe on macOS, none on Windows
+        and (os.cpu_count() or 1) > 1
+        and threading.active_count() == 1
+    )
+    if not fork:
+        with _REPORTER.held():
+            for job in (*first, *pool):
+                job()
+        return
+    with tempfile.TemporaryDirectory(prefix="dispatch-compile-") as claims:
+
+        def take_pool() -> None:  # a job is taken by creating its claim file (atomic)
+            for i, job in enumerate(pool):
+                try:
+                    os.close(os.open(os.path.join(claims, str(i)), os.O_CREAT | os.O_EXCL))
+                except FileExistsError:
+                    continue
+                job()
+
+        with _REPORTER.muted():  # no task, no timer thread: this process is about to fork
+            _numba_ready(np.zeros(1))  # numba's first compilation loads its registries: once
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the child: compile, then leave without running the parent's exit handlers
+            code = 1
+            try:
+                _event.unregister("numba:compile", _REPORTER)  # type: ignore[no-untyped-call]
+                logging.disable(logging.CRITICAL)  # what it would say, this process says
+                warnings.simplefilter("ignore")
+                with reporting(None):
+                    take_pool()
+                code = 0
+            except BaseException:  # noqa: BLE001  # the parent compiles whatever is missing
+                pass
+            finally:
+                os._exit(code)
+        try:
+            with _REPORTER.held():  # opened after the fork: a progress bar may start a thread
+                for job in first:
+                    job()
+                take_pool()
+                os.waitpid(pid, 0)
+                pid = 0
+        finally:
+            if pid:  # interrupted or failed: the child's work is not wanted any more
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+
 
 #: A group of arrays as an entry kernel receives it: the plain tuple of a NamedTuple below
 #: (``tuple(group)``), rebuilt into the NamedTuple inside the kernel. numba types a plain tuple of
@@ -199,7 +333,7 @@ class NearestTable(NamedTuple):
 
 
 @jit
-def heap_push(hd: np.ndarray, hv: np.ndarray, size: int, d: float, v: int) -> int:
+def heap_push(hd: np.ndarray, hv: np.ndarray, size: int, d: float, v: int | np.int64) -> int:
     """Push ``(d, v)`` on the binary min-heap ``hd``/``hv`` of ``size`` items; return the new size."""
     i = size
     while i > 0:
@@ -250,7 +384,7 @@ def relax(g: Adjacency, w: np.ndarray, v: int, d: float, s: Scratch, cur: int, s
             s.stamp[t] = cur
             s.dist[t] = nd
             s.pred[t] = a
-            size = heap_push(s.hd, s.hv, size, nd, int(t))
+            size = heap_push(s.hd, s.hv, size, nd, np.int64(t))
     return size
 
 
@@ -267,7 +401,7 @@ def seed_heap(seed_node: np.ndarray, seed_cost: np.ndarray, s: Scratch, cur: int
             s.stamp[v] = cur
             s.dist[v] = c
             s.pred[v] = -1
-            size = heap_push(s.hd, s.hv, size, c, v)
+            size = heap_push(s.hd, s.hv, size, c, np.int64(v))  # int64 in both: one compilation
     return size
 
 

@@ -44,7 +44,14 @@ from scipy.sparse.csgraph import connected_components
 from dispatch.errors import MapError
 from dispatch.geo import haversine_m
 from dispatch.progress import Progress, task
-from dispatch.roads.delays import control_counts
+from dispatch.roads.delays import (
+    TURN_NONE,
+    bearings_deg,
+    control_counts,
+    junction_nodes,
+    signal_junctions,
+    turn_kind,
+)
 from dispatch.roads.osm import RawRoads, file_sha256, read_osm, with_hgv_exemption
 from dispatch.roads.profiles import (
     ACCESS_KEYS,
@@ -57,7 +64,7 @@ from dispatch.roads.profiles import (
 )
 
 #: Bump when the compiled format or the compile rules change: old caches are then rebuilt.
-FORMAT_VERSION = 8
+FORMAT_VERSION = 9
 
 ARRAY_NAMES = (
     "node_osmid", "node_lat", "node_lon",
@@ -65,6 +72,7 @@ ARRAY_NAMES = (
     "arc_length_m", "arc_cat", "arc_maxspeed_kmh", "arc_width_m", "arc_maxweight_t",
     "arc_contraflow", "arc_way", "arc_twin", "geom_ptr", "geom_node", "geom_lat", "geom_lon",
     "arc_tag_access", "node_osm",
+    "arc_turn",  # turn arcs: straight / near / far / U-turn (dispatch.roads.delays.turn_kind)
     "arc_signals", "arc_stops", "arc_gates",  # dispatch.roads.delays
 )  # fmt: skip
 
@@ -364,6 +372,20 @@ def _compile(
     patterns = _resolve_restrictions(raw, tails, heads, segs, rev, contra, obey, rstats)
     restricted_nodes = {int(heads[p[i]]) for p, _ in patterns for i in range(len(p) - 1)}
 
+    # --- turn costs: the junctions that get them, and the bearing of every arc (one segment each)
+    mode = settings.turn_costs
+    if mode == "signals":
+        costed = set(signal_junctions(raw).tolist())
+    elif mode == "junctions":
+        costed = set(junction_nodes(raw).tolist())
+    else:
+        costed = set()
+    a_from = np.where(rev, idx_b[segs], idx_a[segs])
+    a_to = np.where(rev, idx_a[segs], idx_b[segs])
+    bearing = bearings_deg(raw.node_lat[a_from], raw.node_lon[a_from], raw.node_lat[a_to],
+                           raw.node_lon[a_to])  # fmt: skip
+    near_is_right = settings.driving_side == "right"
+
     # --- barriers: per-class blocks at nodes (barrier and access tags, height restrictors)
     block = np.zeros(n_all, dtype=np.uint8)
     for osm, m in raw.node_block.items():
@@ -385,7 +407,8 @@ def _compile(
     barrier_counts = dict.fromkeys(VEHICLE_CLASSES, 0)
     new_orig: list[int] = []  # original node of each new node
     new_group: list[int] = []  # 0: ordered with the original nodes; 1: after them
-    gadget: list[tuple[int, int, int, int, int]] = []  # (tail, head, kind, mask, attr arc)
+    # (tail, head, kind, mask, attr arc, turn kind)
+    gadget: list[tuple[int, int, int, int, int, int]] = []
     barrier_patterns: list[tuple[tuple[int, ...], int]] = []
     for v in sorted(incident):
         arms = sorted(incident[v])
@@ -395,7 +418,7 @@ def _compile(
             barrier_counts[name] += int(block[v]) >> i & 1
         sel_t = np.array(out_at.get(v, []), dtype=np.int64)
         sel_h = np.array(in_at.get(v, []), dtype=np.int64)
-        if v in restricted_nodes:  # also a via node: stop passage with forbidden pairs
+        if v in restricted_nodes or v in costed:  # expanded anyway: forbid passage by pairs
             barrier_patterns += [((int(e), int(g)), int(block[v])) for e in sel_h for g in sel_t
                                  if segs[e] != segs[g]]  # fmt: skip
             continue
@@ -414,12 +437,16 @@ def _compile(
             for s1 in arms:
                 for s2 in arms:
                     if s1 != s2:
-                        gadget.append((mouth[s1], mouth[s2], _PASSAGE, passing, attr[s2]))
+                        gadget.append((mouth[s1], mouth[s2], _PASSAGE, passing, attr[s2],
+                                       TURN_NONE))
     patterns += barrier_patterns
 
     # --- expand restricted nodes: arrival states x departure roads
     in_r = {int(heads[p[i]]) for p, _ in patterns for i in range(len(p) - 1)}
-    r_arr = np.array(sorted(in_r), dtype=np.int64)
+    if mode != "off":
+        costed |= in_r  # junctions expanded for restrictions get turn costs too
+    expanded = in_r | costed
+    r_arr = np.array(sorted(expanded), dtype=np.int64)
     touch_t = np.isin(tails, r_arr)
     touch_h = np.isin(heads, r_arr)
     out_arcs = _arcs_at(np.flatnonzero(touch_t), tails)
@@ -436,9 +463,10 @@ def _compile(
     auto = _Automaton(patterns)
     plain = np.flatnonzero(~touch_t & ~touch_h)  # arcs far from any restriction: kept as they are
     phys: list[tuple[int, int, int, bool]] = []  # (tail, head, arc, tracked copy?)
-    arrival: dict[tuple[int, int], int] = {}
+    # arrival nodes by (node, state, arc in): the arc in only where turns cost (-1 elsewhere)
+    arrival: dict[tuple[int, int, int], int] = {}
     departure: dict[tuple[int, int], int] = {}
-    work: deque[tuple[int, int]] = deque()
+    work: deque[tuple[int, int, int]] = deque()
 
     def new_node(orig: int, group: int) -> int:
         new_orig.append(orig)
@@ -448,8 +476,8 @@ def _compile(
     def orig_of(x: int) -> int:
         return x if x < n_all else new_orig[x - n_all]
 
-    def arrive(v: int, s: int) -> int:
-        key = (v, s)
+    def arrive(v: int, s: int, a_in: int) -> int:
+        key = (v, s, a_in if v in costed else -1)
         node = arrival.get(key)
         if node is None:
             node = arrival[key] = new_node(orig_of(v), 1)
@@ -458,26 +486,29 @@ def _compile(
 
     for a in np.flatnonzero(~touch_t & touch_h).tolist():
         s, _ = auto.step(0, a)
-        phys.append((int(tails[a]), arrive(int(heads[a]), s), a, False))
+        phys.append((int(tails[a]), arrive(int(heads[a]), s, a), a, False))
     while work:
-        v, s = work.popleft()
-        here = arrival[(v, s)]
+        v, s, e = work.popleft()
+        here = arrival[(v, s, e)]
         for a in out_arcs.get(v, []):
             s2, forbidden = auto.step(s, a)
             turn = ALL_CLASSES & ~forbidden & int(masks[a])
             if not turn:
                 continue
+            kind_of_turn = TURN_NONE if e < 0 else turn_kind(
+                float(bearing[e]), float(bearing[a]), bool(segs[e] == segs[a]), near_is_right
+            )
             dep = departure.get((a, s2))
             if dep is None:
                 tracked = auto.depth[s2] > 1
                 dep = departure[(a, s2)] = new_node(orig_of(v), 1 if tracked else 0)
                 head = int(heads[a])
-                if head in in_r:
-                    phys.append((dep, arrive(head, s2), a, tracked))
+                if head in expanded:
+                    phys.append((dep, arrive(head, s2, a), a, tracked))
                 else:
                     assert s2 == 0, "a restriction state reached a node outside the expansion"
                     phys.append((dep, head, a, tracked))
-            gadget.append((here, dep, _TURN, turn, a))
+            gadget.append((here, dep, _TURN, turn, a, kind_of_turn))
     progress.update(1)
 
     # --- one table of arcs: physical copies, then zero-length gadget arcs
@@ -492,6 +523,7 @@ def _compile(
     x_tracked = cat([np.zeros(len(plain), bool),
                      np.array([p[3] for p in phys] + [False] * len(gadget), dtype=bool)])  # fmt: skip
     x_contra = np.where(x_kind == _PHYSICAL, contra[x_src], False)
+    x_turn = cat([np.full(n_p, TURN_NONE, np.int8), np.array([g[5] for g in gadget], np.int8)])
     orig = np.concatenate([np.arange(n_all), np.array(new_orig, dtype=np.int64)])
     group = np.concatenate([np.zeros(n_all, np.int64), np.array(new_group, dtype=np.int64)])
     del tails, heads, touch_t, touch_h, plain
@@ -513,6 +545,7 @@ def _compile(
     del g, labels, used, norm, keep_node, keep_arc
     x_tail, x_head, x_src = x_tail[sel], x_head[sel], x_src[sel]
     x_kind, x_mask, x_tracked, x_contra = x_kind[sel], x_mask[sel], x_tracked[sel], x_contra[sel]
+    x_turn = x_turn[sel]
     way = raw.seg_way[segs[x_src]]
     merge_key = np.where(
         x_kind == _PHYSICAL,
@@ -571,7 +604,9 @@ def _compile(
         "geom_lat": raw.node_lat[gi],
         "geom_lon": raw.node_lon[gi],
         "node_osm": osm_of,
+        "arc_turn": x_turn[first],
     }
+    turn_arcs = np.flatnonzero(arrays["arc_turn"] != TURN_NONE)
     stats: dict[str, Any] = {
         "ways_read": raw.ways_total,
         "road_ways": len(raw.way_id),
@@ -583,6 +618,13 @@ def _compile(
         "turn_restrictions": rstats,
         "barriers_per_class": barrier_counts,
         "expanded_nodes": int(np.count_nonzero(end_nodes >= n_all)),
+        "turn_costs": {
+            "mode": mode,
+            "driving_side": settings.driving_side,
+            "junctions": len(np.unique(osm_of[arc_tail[turn_arcs]])),
+            "turn_arcs": {k: int(np.count_nonzero(arrays["arc_turn"] == i))
+                          for i, k in enumerate(("straight", "near", "far", "u_turn"))},
+        },  # fmt: skip
         "weight_signs_not_applied": int(np.isfinite(raw.way_weight_sign_t).sum()),
         "restricted_access_ways": int((raw.way_restricted_mask > 0).sum()),
     }

@@ -443,8 +443,6 @@ def _compile(
 
     # --- expand restricted nodes: arrival states x departure roads
     in_r = {int(heads[p[i]]) for p, _ in patterns for i in range(len(p) - 1)}
-    if mode != "off":
-        costed |= in_r  # junctions expanded for restrictions get turn costs too
     expanded = in_r | costed
     r_arr = np.array(sorted(expanded), dtype=np.int64)
     touch_t = np.isin(tails, r_arr)

@@ -258,7 +258,11 @@ def test_danang_motorcar_no_alleys(danang: dispatch.Network) -> None:
     assert walked >= 4
 
 
-def test_danang_alleys_match_networkx(danang: dispatch.Network) -> None:
+def test_danang_alleys_match_networkx() -> None:
+    # without turn costs: at a junction expanded for them the reference below may stop at any copy
+    # of the junction, the engine only at positions on roads a call snaps to (see the report of
+    # branch s4-turncosts)
+    danang = dispatch.load_network("danang", settings=dispatch.network_settings(turn_costs="off"))
     rm = danang.reach_model
     assert rm is not None
     nodes = _alley_nodes(danang, rm, 1)

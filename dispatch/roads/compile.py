@@ -437,8 +437,9 @@ def _compile(
             for s1 in arms:
                 for s2 in arms:
                     if s1 != s2:
-                        gadget.append((mouth[s1], mouth[s2], _PASSAGE, passing, attr[s2],
-                                       TURN_NONE))
+                        gadget.append(
+                            (mouth[s1], mouth[s2], _PASSAGE, passing, attr[s2], TURN_NONE)
+                        )
     patterns += barrier_patterns
 
     # --- expand restricted nodes: arrival states x departure roads
@@ -493,8 +494,12 @@ def _compile(
             turn = ALL_CLASSES & ~forbidden & int(masks[a])
             if not turn:
                 continue
-            kind_of_turn = TURN_NONE if e < 0 else turn_kind(
-                float(bearing[e]), float(bearing[a]), bool(segs[e] == segs[a]), near_is_right
+            kind_of_turn = (
+                TURN_NONE
+                if e < 0
+                else turn_kind(
+                    float(bearing[e]), float(bearing[a]), bool(segs[e] == segs[a]), near_is_right
+                )
             )
             dep = departure.get((a, s2))
             if dep is None:
@@ -620,8 +625,10 @@ def _compile(
             "mode": mode,
             "driving_side": settings.driving_side,
             "junctions": len(np.unique(osm_of[arc_tail[turn_arcs]])),
-            "turn_arcs": {k: int(np.count_nonzero(arrays["arc_turn"] == i))
-                          for i, k in enumerate(("straight", "near", "far", "u_turn"))},
+            "turn_arcs": {
+                k: int(np.count_nonzero(arrays["arc_turn"] == i))
+                for i, k in enumerate(("straight", "near", "far", "u_turn"))
+            },
         },  # fmt: skip
         "weight_signs_not_applied": int(np.isfinite(raw.way_weight_sign_t).sum()),
         "restricted_access_ways": int((raw.way_restricted_mask > 0).sum()),

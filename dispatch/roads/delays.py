@@ -56,7 +56,8 @@ def bearings_deg(
     array([90.])
     """
     dx = (lon1 - lon0) * np.cos(np.radians((lat0 + lat1) / 2))
-    return np.degrees(np.arctan2(dx, lat1 - lat0))
+    out: np.ndarray = np.degrees(np.arctan2(dx, lat1 - lat0))
+    return out
 
 
 def turn_kind(bearing_in: float, bearing_out: float, reverse: bool, near_is_right: bool) -> int:

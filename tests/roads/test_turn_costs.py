@@ -130,6 +130,19 @@ def test_bad_settings_are_named(options: dict[str, Any], match: str) -> None:
         network_settings(**options)
 
 
+def test_map_info_reports_the_junctions_with_turn_costs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dispatch.cli import main
+
+    monkeypatch.setenv("DISPATCH_CACHE_DIR", str(tmp_path))
+    assert main(["map", "info", str(CROSS)]) == 0
+    out = capsys.readouterr().out
+    assert "turn costs   1 junctions (signals; right-hand traffic): 4 straight, 4 right, 4 left, " \
+           "4 U-turn arcs" in out  # fmt: skip
+    assert "ambulance 2/5/20" in out
+
+
 # --- real maps: every kernel against networkx on the exported, expanded network ---------------
 
 

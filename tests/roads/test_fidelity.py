@@ -420,8 +420,8 @@ def test_restrictions_exact_against_networkx_line_graph_on_monaco() -> None:
     of the network compiled *without* restrictions, forbidden turns removed)."""
     from dispatch.roads.osm import resolve_map
 
-    net = dispatch.load_network("monaco", settings=network_settings(turn_costs="off"))
-    free = dispatch.load_network("monaco", settings=network_settings(turn_costs="off",
+    net = dispatch.load_network("monaco")
+    free = dispatch.load_network("monaco", settings=network_settings(
         profiles={v: {"obey_turn_restrictions": False} for v in VEHICLE_CLASSES}))  # fmt: skip
     assert free.stats["expanded_nodes"] < net.stats["expanded_nodes"]
     assert net.stats["turn_restrictions"]["applied"] >= 20

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse.csgraph import breadth_first_order, connected_components
 
 from dispatch.errors import MapError
 from dispatch.geo import haversine_m
@@ -301,6 +301,22 @@ def _resolve_restrictions(
     return patterns
 
 
+def _between(inside: np.ndarray, tails: np.ndarray, heads: np.ndarray) -> np.ndarray:
+    """Nodes reachable from a node of ``inside`` that also reach one (along the arcs)."""
+    n = len(inside)
+    src = np.flatnonzero(inside)
+    out = []
+    for a, b in ((tails, heads), (heads, tails)):
+        # one extra node, n, with an arc to every node inside: a search from it
+        t = np.concatenate([a, np.full(len(src), n)])
+        h = np.concatenate([b, src])
+        g = csr_matrix((np.ones(len(t), dtype=np.int8), (t, h)), shape=(n + 1, n + 1))
+        seen = np.zeros(n + 1, dtype=bool)
+        seen[breadth_first_order(g, n, directed=True, return_predecessors=False)] = True
+        out.append(seen[:n])
+    return out[0] & out[1]
+
+
 def _grouped(keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """``(ptr, order)``: the positions of ``keys`` (ints in ``[0, n)``) grouped by key, ascending
     within a key: the positions with key ``v`` are ``order[ptr[v]:ptr[v + 1]]``."""
@@ -542,6 +558,12 @@ def _compile(
     sizes = np.bincount(labels[used])
     best = int(np.argmax(sizes))  # ties: lowest label = component of the lowest OSM id
     keep_node = (labels == best) & used
+    if mode != "off" and x_contra.any():
+        # the departure node of a contraflow arc out of a junction expanded for turn costs (and
+        # the arrival node it leads to) are on no normal cycle: keep the expanded nodes on a path
+        # out of the part and back into it, or contraflow would stop at every costed junction
+        # (with turn costs off the compiler stays main's, which drops them at restricted nodes)
+        keep_node |= _between(keep_node, x_tail, x_head) & (np.arange(n_tot) >= n_all)
     keep_arc = keep_node[x_tail] & keep_node[x_head]
     sel = np.flatnonzero(keep_arc)
     nodes_in_scc = _count_distinct(orig[keep_node], n_all)

@@ -185,3 +185,22 @@ def test_kernels_match_networkx_on_the_expanded_export(map_name: str, mode: str)
     # same; a point snaps to another arc of the same road: fractions round differently, < 1 ms)
     base = off.travel_times(pts, pts, vehicle=vehicle)
     assert (tt >= base - 1e-3).all() and (tt > base + 1.0).any()
+
+
+def test_contraflow_leaves_a_costed_junction(tmp_path: Path) -> None:
+    """The ambulance may take the eastbound one-way W -> C against the flow (factor 1 here): from E
+    it reaches a point 0.3 blocks east of W straight through C, 0.7 T along the contraflow arc,
+    instead of round by M (C -> M -> W -> point: 2.3 T). The contraflow arc leaves from a departure
+    node of the expanded junction and must survive the compiler's strongly-connected-part step."""
+    over = {v: dict(EXACT[v]) for v in VEHICLE_CLASSES}
+    over["ambulance"].update(contraflow=True, contraflow_max_m=200.0, contraflow_factor=1.0)
+    s = SIGNAL_DELAY_S["ambulance"]
+    point = (0.0, 0.0003)
+    etas = {}
+    for mode in ("off", "signals"):
+        net = dispatch.load_network(CROSS, cache_dir=tmp_path / mode,
+                                    settings=network_settings(profiles=over, turn_costs=mode))  # fmt: skip
+        assert int(net.arc_contraflow.sum()) == 2  # against ways 100 and 102
+        etas[mode] = eta(net, E, point)
+    assert etas["off"] == pytest.approx(1.7 * T + s)
+    assert etas["signals"] == pytest.approx(1.7 * T + s)  # straight on into it: no turn cost

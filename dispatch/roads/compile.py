@@ -17,7 +17,12 @@ Pipeline (:func:`compile_roads`):
      departure node per road out, joined by zero-length *turn arcs* whose class masks leave out the
      forbidden turns. States come from an Aho-Corasick automaton over the forbidden arc sequences, so
      ``no_*``/``only_*`` restrictions via a node or via several ways, per class, are exact. Roads
-     along a via way are duplicated only while a vehicle is still inside the restricted sequence.
+     along a via way are duplicated only while a vehicle is still inside the restricted sequence;
+   * a junction where turns cost time (``NetworkSettings.turn_costs``: signalised junctions by
+     default, every junction, or none) is expanded the same way with one arrival node per road in,
+     and each turn arc records its kind (``arc_turn``: straight, near, far, U-turn, from the bearings
+     of the segments at the junction, :func:`dispatch.roads.delays.turn_kind`), which
+     :func:`dispatch.roads.delays.arc_delay_s` prices per class (docs/turn-costs.md).
 3. keep the largest strongly connected part (contraflow arcs left out), report the dropped share;
 4. merge chains of pass-through nodes into one arc, but only along one OSM way with one class mask
    (never through an expanded node), so that an arc has one road category, speed limit and width:
@@ -343,7 +348,8 @@ def compile_roads(
     obeys turn restrictions); the cache is keyed by them.
 
     Every step works on whole arrays (numpy/scipy); Python loops run only over the junctions that
-    carry a barrier or a turn restriction (a few hundred on a city map), never over every arc.
+    carry a barrier, a turn restriction or turn costs (a few hundred on a city map by default; every
+    junction with ``turn_costs="junctions"``), never over every arc.
     """
     settings = settings or network_settings()
     with task("compiling the road network", total=6, unit="step") as progress:

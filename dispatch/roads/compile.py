@@ -564,11 +564,12 @@ def _compile(
     sizes = np.bincount(labels[used])
     best = int(np.argmax(sizes))  # ties: lowest label = component of the lowest OSM id
     keep_node = (labels == best) & used
-    if mode != "off" and x_contra.any():
+    if mode != "off" and x_contra.any() and any(p.contraflow for p in settings.profiles.values()):
         # the departure node of a contraflow arc out of a junction expanded for turn costs (and
         # the arrival node it leads to) are on no normal cycle: keep the expanded nodes on a path
         # out of the part and back into it, or contraflow would stop at every costed junction
-        # (with turn costs off the compiler stays main's, which drops them at restricted nodes)
+        # (with turn costs off the compiler stays main's, which drops them at restricted nodes;
+        # with no class driving contraflow, the copies would only grow the graph)
         keep_node |= _between(keep_node, x_tail, x_head) & (np.arange(n_tot) >= n_all)
     keep_arc = keep_node[x_tail] & keep_node[x_head]
     sel = np.flatnonzero(keep_arc)

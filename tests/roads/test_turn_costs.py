@@ -63,10 +63,9 @@ def test_each_turn_costs_its_class_value_at_a_signal(tmp_path: Path, vehicle: st
     assert eta(net, E, W, vehicle) == pytest.approx(T + s + C_M + M_W)  # 6 deg: straight on
     tc = net.stats["turn_costs"]
     assert (tc["mode"], tc["junctions"]) == ("signals", 1)
-    # 5 roads in (from W, E, N, S, and W -> M -> C against way 102) x 5 out (to M, E, N, S, and
-    # C -> W against way 100): the contraflow arcs are compiled for every class and open only to a
-    # class with ``contraflow`` on (none by default, so no time above uses them)
-    assert tc["turn_arcs"] == {"straight": 6, "near": 6, "far": 6, "u_turn": 7}
+    # 4 roads in (from W, E, N, S) x 4 out (to M, E, N, S): one of each kind per road in (the
+    # contraflow arcs against ways 100 and 102 are left out: no class drives contraflow here)
+    assert tc["turn_arcs"] == {"straight": 4, "near": 4, "far": 4, "u_turn": 4}
 
 
 def test_off_gives_the_times_without_turn_costs(tmp_path: Path) -> None:
@@ -140,8 +139,8 @@ def test_map_info_reports_the_junctions_with_turn_costs(
     monkeypatch.setenv("DISPATCH_CACHE_DIR", str(tmp_path))
     assert main(["map", "info", str(CROSS)]) == 0
     out = capsys.readouterr().out
-    assert "turn costs   1 junctions (signals; right-hand traffic): 6 straight, 6 right, 6 left, " \
-           "7 U-turn arcs" in out  # fmt: skip
+    assert "turn costs   1 junctions (signals; right-hand traffic): 4 straight, 4 right, 4 left, " \
+           "4 U-turn arcs" in out  # fmt: skip
     assert "ambulance 2/5/20" in out
 
 

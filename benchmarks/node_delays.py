@@ -1,4 +1,4 @@
-"""What the signal and gate delays and the hgv rule change in ETAs (not a speed benchmark).
+"""What the signal and gate delays, the hgv rule and turn costs change in ETAs (not a speed benchmark).
 
 For each map: 200 call points and 50 unit points (seeded, drawn from the nodes in every
 class's reachable part, so that every class can snap them), the travel-time matrix of each class
@@ -6,6 +6,11 @@ with the default profiles (delays on) and with every node delay set to 0 (before
 fire classes with ``obey_hgv_bans=True`` (hgv=no binding, as before). Reports per class the change
 of every finite unit-to-call ETA and of each call's fastest unit (its ETA, and the share of calls
 whose fastest unit changes), as median and percentiles.
+
+Turn costs (``turns``): the same counts of calls and units, drawn as positions part-way along
+random roads (seeded; a call or a station stands anywhere on a street, and a point exactly at an
+expanded junction would start on one of its copies), timed with turn costs at signalised
+junctions (the default) and at every junction, each against ``turn_costs="off"``.
 
     python benchmarks/node_delays.py danang --calls 200 --units 50 --seed 13
 
@@ -58,6 +63,34 @@ def compare(after: np.ndarray, before: np.ndarray) -> dict[str, Any]:
     }
 
 
+def turn_effect(map_name: str, n_calls: int, n_units: int, seed: int) -> dict[str, Any]:
+    """ETA changes from turn costs (signals, junctions) against none, per class."""
+    from dispatch.roads.snapping import position
+
+    nets = {m: dispatch.load_network(map_name, settings=dispatch.network_settings(turn_costs=m))
+            for m in ("off", "signals", "junctions")}  # fmt: skip
+    off = nets["off"]
+    rng = np.random.default_rng(seed)
+    every = (1 << len(VEHICLE_CLASSES)) - 1
+    core = np.logical_and.reduce([off.class_core(v) for v in VEHICLE_CLASSES])
+    ok = np.logical_and.reduce([np.isfinite(off.weights(v)) for v in VEHICLE_CLASSES])
+    ok &= core[off.arc_tail] & core[off.arc_head] & ~off.arc_contraflow
+    ok &= (off.snap_access("from") & off.snap_access("to") & every) == every
+    ok &= off.arc_length_m > 20.0
+    arcs = rng.choice(np.flatnonzero(ok), n_calls + n_units, replace=False)
+    lat, lon = position(off.graph, off.engine.geom_cum_m(), arcs,
+                        rng.uniform(0.1, 0.9, len(arcs)))  # fmt: skip
+    pts = np.column_stack([lat, lon])
+    calls, units = pts[:n_calls], pts[n_calls:]
+    out: dict[str, Any] = {m: {"junctions": nets[m].stats["turn_costs"]["junctions"]}
+                           for m in ("signals", "junctions")}  # fmt: skip
+    for v in VEHICLE_CLASSES:
+        before = off.travel_times(units, calls, vehicle=v)
+        for m in ("signals", "junctions"):
+            out[m][v] = compare(nets[m].travel_times(units, calls, vehicle=v), before)
+    return out
+
+
 def measure(map_name: str, n_calls: int, n_units: int, seed: int) -> dict[str, Any]:
     net = dispatch.load_network(map_name)
     zero = dispatch.load_network(map_name, settings=dispatch.network_settings(profiles=ZERO))
@@ -81,6 +114,7 @@ def measure(map_name: str, n_calls: int, n_units: int, seed: int) -> dict[str, A
             out["hgv"][v]["reachable_share"] = {
                 "bound": round(hgv.reachable_share(v), 4), "not_bound": round(net.reachable_share(v), 4)
             }  # fmt: skip
+    out["turns"] = turn_effect(map_name, n_calls, n_units, seed)
     out["wall_s"] = round(time.perf_counter() - t0, 2)
     out["machine"] = f"{platform.processor() or platform.machine()}, {platform.python_version()}"
     out["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -101,8 +135,13 @@ def main() -> None:
             print(json.dumps(r, sort_keys=True))
             continue
         print(f"{m}: {args.calls} calls x {args.units} units, seed {args.seed} ({r['date']})")
-        for kind in ("delays", "hgv"):
-            for v, c in r[kind].items():
+        sections = [(k, r[k]) for k in ("delays", "hgv")]
+        for mode in ("signals", "junctions"):
+            t = dict(r["turns"][mode])
+            print(f"  turn costs at {mode}: {t.pop('junctions')} junctions")
+            sections.append((f"turns@{mode}", t))
+        for kind, section in sections:
+            for v, c in section.items():
                 e, f = c["eta_change_s"], c["fastest_unit_eta_change_s"]
                 print(f"  {kind:<6} {v:<11} ETA change s median {e.get('median')} p90 {e.get('p90')} "
                       f"p99 {e.get('p99')} ({c['eta_change_pct'].get('median')} % median); "

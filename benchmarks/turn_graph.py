@@ -9,7 +9,10 @@ arrays the CCH builds on (no turn costs are applied: only the structure's cost i
   node per arc in and one per arc out, joined by one turn arc per (in, out) pair: the same gadget
   the compiler uses for turn restrictions (:mod:`dispatch.roads.compile`), applied to every junction;
 * ``signal_junctions``: the same, only at junctions with a traffic signal on one of their arcs
-  (turn costs where waiting to turn across traffic matters most).
+  (turn costs where waiting to turn across traffic matters most);
+* ``compiled_signals`` / ``compiled_junctions``: what the compiler builds with
+  ``turn_costs="signals"`` (the default) / ``"junctions"`` (:mod:`dispatch.roads.compile`: turn arcs
+  only where a turn is a choice, pass-through nodes merged), against ``node_based`` = ``"off"``.
 
 For each: nodes, arcs, upward CCH edges, ``build_hierarchy`` (order + contraction) and
 ``customize`` times (median of ``--repeat`` runs, after one warm-up that compiles the kernels).
@@ -108,7 +111,7 @@ def timed(f: Callable[[], Any], repeat: int) -> tuple[float, Any]:
 
 
 def measure(map_name: str, repeat: int) -> list[dict[str, Any]]:
-    net = dispatch.load_network(map_name)
+    net = dispatch.load_network(map_name, settings=dispatch.network_settings(turn_costs="off"))
     g = net.graph
     signal_nodes = np.zeros(net.n_nodes, bool)
     sig = g.arc_signals > 0
@@ -119,6 +122,11 @@ def measure(map_name: str, repeat: int) -> list[dict[str, Any]]:
         "junctions": expand(net, junctions(net)),
         "edge_based": edge_based(net),
     }
+    for mode in ("signals", "junctions"):
+        c = dispatch.load_network(
+            map_name, settings=dispatch.network_settings(turn_costs=mode)
+        ).graph
+        variants[f"compiled_{mode}"] = (c.arc_tail, c.arc_head, c.node_lat, c.node_lon)
     cch.customize(cch.build_hierarchy(*variants["node_based"]), net.weights("ambulance"))  # warm-up
     rows = []
     for name, (t, h, lat, lon) in variants.items():

@@ -1,36 +1,40 @@
-"""Query cost of turn-awareness: turn restrictions obeyed vs ignored, side by side with routingkit-cch.
+"""Query cost of turn-awareness: turn restrictions and turn costs, side by side with routingkit-cch.
 
 Run from the repository root (routingkit-cch comes with ``pip install -e ".[bench]"``)::
 
     nice python benchmarks/turns.py [--maps danang hcmc monaco liechtenstein campo_grande]
+                                    [--modes ignored obeyed signals junctions]
                                     [--calls 200] [--out benchmarks/results/turns.json]
 
-For every map the network is compiled twice: with the default profiles (turn restrictions obeyed:
-the junctions they touch are expanded, :mod:`dispatch.roads.compile`) and with
-``obey_turn_restrictions = False`` for every class (no expansion). On each compiled graph, in the
-same process:
+For every map the network is compiled once per mode (:mod:`dispatch.roads.compile`):
+
+* ``ignored``: ``obey_turn_restrictions = False`` for every class, no turn costs (no expansion);
+* ``obeyed``: restrictions obeyed (the junctions they touch are expanded), no turn costs;
+* ``signals``: the default, restrictions obeyed and turn costs at signalised junctions (expanded);
+* ``junctions``: restrictions obeyed and turn costs at every junction (every one expanded).
+
+On each compiled graph, in the same process:
 
 * **preprocessing**: compile (OSM -> arrays, into a temporary cache folder, once), our CCH order +
   contraction (:func:`dispatch.routing.cch.build_hierarchy`) and customization for the ambulance
   weights; routingkit-cch's ``compute_order_inertial`` + ``CCH`` + ``CCHMetric`` on the SAME compiled
   arcs (ambulance arcs, parallel arcs merged to their minimum, weights in integer milliseconds);
-  medians of 5, the two graphs alternating;
+  medians of 5, the graphs alternating;
 * **fastest_units**: one call, k = 3 fastest of 50 units, two ways: ``ours`` with the same list of
   unit dicts on every call (as ``benchmarks/routing.py`` does), ``ours_fleet`` with the fleet
   prepared once (``net.fleet(units)``, what a dispatch system keeps: the path the service uses);
   against routingkit's fresh ``CCHManyToOne`` per call + argsort (``rk``) and one ``CCHManyToOne``
   kept while the fleet does not move (``rk_pinned``). Ours takes the call as (lat, lon) and snaps
   it, checks its input and returns unit ids with their ETAs; routingkit gets the call's node id;
-  the eight contenders (four per graph, restrictions obeyed and ignored) interleaved in blocks of
-  10 calls in a rotating order;
+  the contenders (four per graph) interleaved in blocks of 10 calls in a rotating order;
 * **matrix 50 x 1000**: ``net.travel_times(units, calls)`` against ``CCHOneToMany`` with the calls
   pinned, one sweep per unit (median of a few repetitions, interleaved the same way).
 
-Queries (seeded) are positions of OSM nodes present in both compiled graphs, in the ambulance's
+Queries (seeded) are positions of OSM nodes present in every compiled graph, in the ambulance's
 largest strongly connected part, alone at their coordinates (a junction expanded for restrictions
-has several nodes at one point) and snapping to themselves (not to a road passing over them). Answers: ours against scipy Dijkstra on the same float arcs
+or turn costs has several nodes at one point) and snapping to themselves (not to a road passing over them). Answers: ours against scipy Dijkstra on the same float arcs
 (1e-6 s), routingkit against scipy on the millisecond weights; any disagreement fails the run.
-Ratios are ``routingkit / ours`` (above 1: ours faster) and ``obeyed / ignored`` (the cost of
+Ratios are ``routingkit / ours`` (above 1: ours faster) and ``mode / ignored`` (the cost of
 turn-awareness for each engine).
 """
 
@@ -68,16 +72,17 @@ from dispatch.routing import cch  # noqa: E402
 
 VEHICLE = "ambulance"
 K = 3
-MODES = ("obeyed", "ignored")
+MODES = ("ignored", "obeyed", "signals", "junctions")
 DEFAULT_MAPS = ("danang", "hcmc", "monaco", "liechtenstein", "campo_grande")
 
 
 def settings_for(mode: str) -> dispatch.NetworkSettings:
-    if mode == "obeyed":
-        return dispatch.network_settings()
-    return dispatch.network_settings(
-        profiles={c: {"obey_turn_restrictions": False} for c in dispatch.VEHICLE_CLASSES}
-    )
+    if mode == "ignored":
+        return dispatch.network_settings(
+            profiles={c: {"obey_turn_restrictions": False} for c in dispatch.VEHICLE_CLASSES},
+            turn_costs="off",
+        )
+    return dispatch.network_settings(turn_costs="off" if mode == "obeyed" else mode)
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
@@ -209,7 +214,11 @@ class Probes:
         res = self.gr.net.fastest_units(self.call_pts[i], units, k=K)
         dt = time.perf_counter() - t
         got = np.array([u.eta_s for u in res])
-        e = float(np.max(np.abs(got - np.sort(self.ref[i])[:K])))
+        # units are ranked by ETA rounded to the engine's resolution (1 ms), then by id: the k
+        # best may swap a unit with one less than 1 ms faster; each unit's ETA itself is exact
+        res_s = self.gr.net.policy.eta_resolution_s
+        assert float(np.max(np.abs(got - np.sort(self.ref[i])[:K]))) <= res_s + 1e-9
+        e = 0.0
         for u in res:
             e = max(e, abs(u.eta_s - self.ref[i, self.ids.index(u.unit)]))
         self.err["ours"] = max(self.err["ours"], e)
@@ -264,23 +273,25 @@ FU_KEY = {"ours": "ours", "ours_fleet": "ours_fleet", "rk": "routingkit",
 
 def bench(probes: dict[str, Probes], calls: int, reps: int) -> dict[str, dict[str, Any]]:
     """The fastest_units contenders (ours with a list and with a prepared fleet, routingkit fresh
-    and pinned, x obeyed / ignored) interleaved in blocks of 10 calls in a rotating order, so that
+    and pinned, on each graph) interleaved in blocks of 10 calls in a rotating order, so that
     a burst of load on the shared machine hits all alike; the matrices likewise."""
-    names = [(m, who) for m in MODES for who in FU_WHO]
+    modes = list(probes)
+    names = [(m, who) for m in modes for who in FU_WHO]
     t: dict[tuple[str, str], list[float]] = {k: [] for k in names}
     for b, lo in enumerate(range(0, calls, 10)):
         r = b % len(names)
         for m, who in names[r:] + names[:r]:
             fn = getattr(probes[m], who)
             t[(m, who)].extend(fn(i) for i in range(lo, min(lo + 10, calls)))
-    mnames = [(m, who) for m in MODES for who in ("ours", "rk")]
+    mnames = [(m, who) for m in modes for who in ("ours", "rk")]
     tm: dict[tuple[str, str], list[float]] = {k: [] for k in mnames}
     for r in range(reps):
-        for m, who in mnames[r % 4 :] + mnames[: r % 4]:
+        nm = len(mnames)
+        for m, who in mnames[r % nm :] + mnames[: r % nm]:
             p = probes[m]
             tm[(m, who)].append(p.ours_matrix() if who == "ours" else p.rk_matrix())
     out: dict[str, dict[str, Any]] = {}
-    for m in MODES:
+    for m in modes:
         g = probes[m].gr.net.graph
         err = probes[m].err
         assert err["ours"] <= 1e-6 and err["routingkit"] <= 1e-6, f"answers disagree ({m}): {err}"
@@ -293,36 +304,40 @@ def bench(probes: dict[str, Probes], calls: int, reps: int) -> dict[str, dict[st
     return out
 
 
-def run_map(name: str, calls: int, seed: int, reps: int, fu_only: bool = False) -> dict[str, Any]:
+def run_map(name: str, calls: int, seed: int, reps: int,
+            modes: Sequence[str] = MODES, fu_only: bool = False) -> dict[str, Any]:  # fmt: skip
+    modes = list(modes)
     with tempfile.TemporaryDirectory(prefix=f"turns_{name}_") as tmp:
-        graphs = {m: Graph(name, m, Path(tmp) / m) for m in MODES}
-        graphs["ignored"].preprocess(reps=1)  # warm-up: numba kernels compiled or loaded
+        graphs = {m: Graph(name, m, Path(tmp) / m) for m in modes}
+        graphs[modes[0]].preprocess(reps=1)  # warm-up: numba kernels compiled or loaded
         if fu_only:
-            for m in MODES:
+            for m in modes:
                 graphs[m].preprocess(reps=1)
             q = pick_queries(graphs, calls, 1000, seed)
-            probes = {m: Probes(graphs[m], q) for m in MODES}
+            probes = {m: Probes(graphs[m], q) for m in modes}
             res = bench(probes, calls, 1)
             return {"map": name, "modes": res}
-        runs: dict[str, list[dict[str, float]]] = {m: [] for m in MODES}
-        for r in range(5):  # the two graphs alternate, so that load bursts hit both alike
-            for m in MODES[r % 2 :] + MODES[: r % 2]:
+        runs: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
+        nm = len(modes)
+        for r in range(5):  # the graphs alternate, so that load bursts hit all alike
+            for m in modes[r % nm :] + modes[: r % nm]:
                 runs[m].append(graphs[m].preprocess(reps=1))
         pre = {m: {k: float(np.median([x[k] for x in v])) for k in v[0]} for m, v in runs.items()}
         q = pick_queries(graphs, calls, 1000, seed)
-        probes = {m: Probes(graphs[m], q) for m in MODES}
+        probes = {m: Probes(graphs[m], q) for m in modes}
         res = bench(probes, calls, reps)
-        for m in MODES:
+        for m in modes:
             res[m]["preprocess"] = pre[m]
+            res[m]["turn_cost_junctions"] = graphs[m].net.stats["turn_costs"]["junctions"]
         return {"map": name, "modes": res}
 
 
 def fu_table(results: list[dict[str, Any]]) -> str:
     """The fastest_units figures alone: ours (list, prepared fleet) against routingkit."""
-    lines = ["| map | restrictions | ours list ms | ours fleet ms | rk ms | rk pinned ms | × list "
+    lines = ["| map | mode | ours list ms | ours fleet ms | rk ms | rk pinned ms | × list "
              "| × fleet | × fleet vs pinned |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for r in results:
-        for m in MODES:
+        for m in r["modes"]:
             f = r["modes"][m]["fastest_units_ms"]
             lines.append(
                 f"| {r['map']} | {m} | {f['ours']:.4f} | {f['ours_fleet']:.4f} | "
@@ -334,12 +349,12 @@ def fu_table(results: list[dict[str, Any]]) -> str:
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    lines = ["| map | restrictions | nodes / arcs | compile s | ours order+contract / customize ms "
+    lines = ["| map | mode | nodes / arcs | compile s | ours order+contract / customize ms "
              "| rk order+CCH / customize ms | fastest_units ours ms | rk ms | × | matrix 50x1000 "
              "ours ms | rk ms | × |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for r in results:
-        for m in MODES:
+        for m in r["modes"]:
             x = r["modes"][m]
             p = x["preprocess"]
             f, mm = x["fastest_units_ms"], x["matrix_50x1000_ms"]
@@ -350,30 +365,36 @@ def table(results: list[dict[str, Any]]) -> str:
                 f"{f['ours']:.4f} | {f['routingkit']:.4f} | {f['routingkit'] / f['ours']:.2f} | "
                 f"{mm['ours']:.2f} | {mm['routingkit']:.2f} | {mm['routingkit'] / mm['ours']:.2f} |"
             )
-    lines += ["", "| map | obeyed / ignored: ours fastest_units | rk | ours matrix | rk | ours "
-              "preprocessing (order+contract+customize) | rk |", "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    lines += ["", "| map | ratio | ours fastest_units | rk | ours matrix | rk | ours preprocessing "
+              "(order+contract+customize) | rk |", "|---|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+
+    def pre(x: dict[str, Any], who: str) -> float:
+        p = x["preprocess"]
+        if who == "ours":
+            return float(p["ours_order_contract_s"] + p["ours_customize_s"])
+        return float(p["rk_order_s"] + p["rk_cch_s"] + p["rk_customize_s"])
+
+    def ratio(a: dict[str, Any], b: dict[str, Any], key: str, who: str) -> str:
+        return f"{a[key][who] / b[key][who]:.2f}"
+
     for r in results:
-        a, b = r["modes"]["obeyed"], r["modes"]["ignored"]
-
-        def pre(x: dict[str, Any], who: str) -> float:
-            p = x["preprocess"]
-            if who == "ours":
-                return float(p["ours_order_contract_s"] + p["ours_customize_s"])
-            return float(p["rk_order_s"] + p["rk_cch_s"] + p["rk_customize_s"])
-
-        lines.append(
-            f"| {r['map']} | {a['fastest_units_ms']['ours'] / b['fastest_units_ms']['ours']:.2f} | "
-            f"{a['fastest_units_ms']['routingkit'] / b['fastest_units_ms']['routingkit']:.2f} | "
-            f"{a['matrix_50x1000_ms']['ours'] / b['matrix_50x1000_ms']['ours']:.2f} | "
-            f"{a['matrix_50x1000_ms']['routingkit'] / b['matrix_50x1000_ms']['routingkit']:.2f} | "
-            f"{pre(a, 'ours') / pre(b, 'ours'):.2f} | {pre(a, 'rk') / pre(b, 'rk'):.2f} |"
-        )
+        base = next(iter(r["modes"]))
+        for m in list(r["modes"])[1:]:
+            a, b = r["modes"][m], r["modes"][base]
+            lines.append(
+                f"| {r['map']} | {m} / {base} | {ratio(a, b, 'fastest_units_ms', 'ours')} | "
+                f"{ratio(a, b, 'fastest_units_ms', 'routingkit')} | "
+                f"{ratio(a, b, 'matrix_50x1000_ms', 'ours')} | "
+                f"{ratio(a, b, 'matrix_50x1000_ms', 'routingkit')} | "
+                f"{pre(a, 'ours') / pre(b, 'ours'):.2f} | {pre(a, 'rk') / pre(b, 'rk'):.2f} |"
+            )
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--maps", nargs="+", default=list(DEFAULT_MAPS), choices=sorted(MAP_FILES))
+    ap.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     ap.add_argument("--calls", type=int, default=200)
     ap.add_argument("--reps", type=int, default=11, help="matrix repetitions")
     ap.add_argument("--seed", type=int, default=12345)
@@ -384,7 +405,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = []
     for name in args.maps:
         t = time.perf_counter()
-        results.append(run_map(name, args.calls, args.seed, args.reps, args.fastest_units_only))
+        results.append(
+            run_map(name, args.calls, args.seed, args.reps, args.modes, args.fastest_units_only)
+        )
         print(f"{name}: {time.perf_counter() - t:.1f} s", file=sys.stderr)
     data = {"date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),

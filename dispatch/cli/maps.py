@@ -74,8 +74,8 @@ def cmd_info(args: argparse.Namespace) -> int:
             "barriers     nodes that stop a class: "
             + "  ".join(f"{v} {n}" for v, n in s["barriers_per_class"].items())
         )
-        print(f"expanded     {s['expanded_nodes']:,} nodes added for barriers and restrictions; "
-              f"{s['restricted_access_ways']:,} private/destination ways slowed; "
+        print(f"expanded     {s['expanded_nodes']:,} nodes added for barriers, restrictions and "
+              f"turn costs; {s['restricted_access_ways']:,} private/destination ways slowed; "
               f"{s['weight_signs_not_applied']:,} street maxweight signs read as truck bans")  # fmt: skip
     d = s.get("node_delays")
     if d is not None:
@@ -83,6 +83,16 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"delays       {d['signals_on_network']:,} traffic signals ({d['signals_directional']:,} "
               f"tagged one direction, {d['signals_direction_inferred']:,} approach signals "
               f"inferred), {d['stops_on_network']:,} stop signs; gates passed at a delay: {gates}")  # fmt: skip
+    tc = s.get("turn_costs")
+    if tc is not None:
+        near, far = ("right", "left") if tc["driving_side"] == "right" else ("left", "right")
+        k = tc["turn_arcs"]
+        costs = "  ".join(f"{v} {p.near_turn_s:g}/{p.far_turn_s:g}/{p.u_turn_s:g}"
+                          for v, p in net.settings.profiles.items())  # fmt: skip
+        print(f"turn costs   {tc['junctions']:,} junctions ({tc['mode']}; {tc['driving_side']}-hand "
+              f"traffic): {k['straight']:,} straight, {k['near']:,} {near}, {k['far']:,} {far}, "
+              f"{k['u_turn']:,} U-turn arcs")  # fmt: skip
+        print(f"  s per turn {near}/{far}/U-turn: {costs}")
     h = s.get("hgv_bans")
     if h is not None:
         who = ", ".join(h["not_applied_to"]) or "none"

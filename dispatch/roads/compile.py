@@ -17,7 +17,12 @@ Pipeline (:func:`compile_roads`):
      departure node per road out, joined by zero-length *turn arcs* whose class masks leave out the
      forbidden turns. States come from an Aho-Corasick automaton over the forbidden arc sequences, so
      ``no_*``/``only_*`` restrictions via a node or via several ways, per class, are exact. Roads
-     along a via way are duplicated only while a vehicle is still inside the restricted sequence.
+     along a via way are duplicated only while a vehicle is still inside the restricted sequence;
+   * a junction where turns cost time (``NetworkSettings.turn_costs``: signalised junctions by
+     default, every junction, or none) is expanded the same way with one arrival node per road in,
+     and each turn arc records its kind (``arc_turn``: straight, near, far, U-turn, from the bearings
+     of the segments at the junction, :func:`dispatch.roads.delays.turn_kind`), which
+     :func:`dispatch.roads.delays.arc_delay_s` prices per class (docs/turn-costs.md).
 3. keep the largest strongly connected part (contraflow arcs left out), report the dropped share;
 4. merge chains of pass-through nodes into one arc, but only along one OSM way with one class mask
    (never through an expanded node), so that an arc has one road category, speed limit and width:
@@ -39,12 +44,19 @@ from typing import Any
 
 import numpy as np
 from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse.csgraph import breadth_first_order, connected_components
 
 from dispatch.errors import MapError
 from dispatch.geo import haversine_m
 from dispatch.progress import Progress, task
-from dispatch.roads.delays import control_counts
+from dispatch.roads.delays import (
+    TURN_NONE,
+    bearings_deg,
+    control_counts,
+    junction_nodes,
+    signal_junctions,
+    turn_kind,
+)
 from dispatch.roads.osm import RawRoads, file_sha256, read_osm, with_hgv_exemption
 from dispatch.roads.profiles import (
     ACCESS_KEYS,
@@ -57,7 +69,7 @@ from dispatch.roads.profiles import (
 )
 
 #: Bump when the compiled format or the compile rules change: old caches are then rebuilt.
-FORMAT_VERSION = 8
+FORMAT_VERSION = 9
 
 ARRAY_NAMES = (
     "node_osmid", "node_lat", "node_lon",
@@ -65,6 +77,7 @@ ARRAY_NAMES = (
     "arc_length_m", "arc_cat", "arc_maxspeed_kmh", "arc_width_m", "arc_maxweight_t",
     "arc_contraflow", "arc_way", "arc_twin", "geom_ptr", "geom_node", "geom_lat", "geom_lon",
     "arc_tag_access", "node_osm",
+    "arc_turn",  # turn arcs: straight / near / far / U-turn (dispatch.roads.delays.turn_kind)
     "arc_signals", "arc_stops", "arc_gates",  # dispatch.roads.delays
 )  # fmt: skip
 
@@ -293,6 +306,22 @@ def _resolve_restrictions(
     return patterns
 
 
+def _between(inside: np.ndarray, tails: np.ndarray, heads: np.ndarray) -> np.ndarray:
+    """Nodes reachable from a node of ``inside`` that also reach one (along the arcs)."""
+    n = len(inside)
+    src = np.flatnonzero(inside)
+    out = []
+    for a, b in ((tails, heads), (heads, tails)):
+        # one extra node, n, with an arc to every node inside: a search from it
+        t = np.concatenate([a, np.full(len(src), n)])
+        h = np.concatenate([b, src])
+        g = csr_matrix((np.ones(len(t), dtype=np.int8), (t, h)), shape=(n + 1, n + 1))
+        seen = np.zeros(n + 1, dtype=bool)
+        seen[breadth_first_order(g, n, directed=True, return_predecessors=False)] = True
+        out.append(seen[:n])
+    return out[0] & out[1]
+
+
 def _grouped(keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """``(ptr, order)``: the positions of ``keys`` (ints in ``[0, n)``) grouped by key, ascending
     within a key: the positions with key ``v`` are ``order[ptr[v]:ptr[v + 1]]``."""
@@ -319,7 +348,8 @@ def compile_roads(
     obeys turn restrictions); the cache is keyed by them.
 
     Every step works on whole arrays (numpy/scipy); Python loops run only over the junctions that
-    carry a barrier or a turn restriction (a few hundred on a city map), never over every arc.
+    carry a barrier, a turn restriction or turn costs (a few hundred on a city map by default; every
+    junction with ``turn_costs="junctions"``), never over every arc.
     """
     settings = settings or network_settings()
     with task("compiling the road network", total=6, unit="step") as progress:
@@ -364,6 +394,20 @@ def _compile(
     patterns = _resolve_restrictions(raw, tails, heads, segs, rev, contra, obey, rstats)
     restricted_nodes = {int(heads[p[i]]) for p, _ in patterns for i in range(len(p) - 1)}
 
+    # --- turn costs: the junctions that get them, and the bearing of every arc (one segment each)
+    mode = settings.turn_costs
+    if mode == "signals":
+        costed = set(signal_junctions(raw).tolist())
+    elif mode == "junctions":
+        costed = set(junction_nodes(raw).tolist())
+    else:
+        costed = set()
+    a_from = np.where(rev, idx_b[segs], idx_a[segs])
+    a_to = np.where(rev, idx_a[segs], idx_b[segs])
+    bearing = bearings_deg(raw.node_lat[a_from], raw.node_lon[a_from], raw.node_lat[a_to],
+                           raw.node_lon[a_to])  # fmt: skip
+    near_is_right = settings.driving_side == "right"
+
     # --- barriers: per-class blocks at nodes (barrier and access tags, height restrictors)
     block = np.zeros(n_all, dtype=np.uint8)
     for osm, m in raw.node_block.items():
@@ -385,7 +429,8 @@ def _compile(
     barrier_counts = dict.fromkeys(VEHICLE_CLASSES, 0)
     new_orig: list[int] = []  # original node of each new node
     new_group: list[int] = []  # 0: ordered with the original nodes; 1: after them
-    gadget: list[tuple[int, int, int, int, int]] = []  # (tail, head, kind, mask, attr arc)
+    # (tail, head, kind, mask, attr arc, turn kind)
+    gadget: list[tuple[int, int, int, int, int, int]] = []
     barrier_patterns: list[tuple[tuple[int, ...], int]] = []
     for v in sorted(incident):
         arms = sorted(incident[v])
@@ -395,7 +440,7 @@ def _compile(
             barrier_counts[name] += int(block[v]) >> i & 1
         sel_t = np.array(out_at.get(v, []), dtype=np.int64)
         sel_h = np.array(in_at.get(v, []), dtype=np.int64)
-        if v in restricted_nodes:  # also a via node: stop passage with forbidden pairs
+        if v in restricted_nodes or v in costed:  # expanded anyway: forbid passage by pairs
             barrier_patterns += [((int(e), int(g)), int(block[v])) for e in sel_h for g in sel_t
                                  if segs[e] != segs[g]]  # fmt: skip
             continue
@@ -414,12 +459,15 @@ def _compile(
             for s1 in arms:
                 for s2 in arms:
                     if s1 != s2:
-                        gadget.append((mouth[s1], mouth[s2], _PASSAGE, passing, attr[s2]))
+                        gadget.append(
+                            (mouth[s1], mouth[s2], _PASSAGE, passing, attr[s2], TURN_NONE)
+                        )
     patterns += barrier_patterns
 
     # --- expand restricted nodes: arrival states x departure roads
     in_r = {int(heads[p[i]]) for p, _ in patterns for i in range(len(p) - 1)}
-    r_arr = np.array(sorted(in_r), dtype=np.int64)
+    expanded = in_r | costed
+    r_arr = np.array(sorted(expanded), dtype=np.int64)
     touch_t = np.isin(tails, r_arr)
     touch_h = np.isin(heads, r_arr)
     out_arcs = _arcs_at(np.flatnonzero(touch_t), tails)
@@ -436,9 +484,10 @@ def _compile(
     auto = _Automaton(patterns)
     plain = np.flatnonzero(~touch_t & ~touch_h)  # arcs far from any restriction: kept as they are
     phys: list[tuple[int, int, int, bool]] = []  # (tail, head, arc, tracked copy?)
-    arrival: dict[tuple[int, int], int] = {}
+    # arrival nodes by (node, state, arc in): the arc in only where turns cost (-1 elsewhere)
+    arrival: dict[tuple[int, int, int], int] = {}
     departure: dict[tuple[int, int], int] = {}
-    work: deque[tuple[int, int]] = deque()
+    work: deque[tuple[int, int, int]] = deque()
 
     def new_node(orig: int, group: int) -> int:
         new_orig.append(orig)
@@ -448,8 +497,8 @@ def _compile(
     def orig_of(x: int) -> int:
         return x if x < n_all else new_orig[x - n_all]
 
-    def arrive(v: int, s: int) -> int:
-        key = (v, s)
+    def arrive(v: int, s: int, a_in: int) -> int:
+        key = (v, s, a_in if v in costed else -1)
         node = arrival.get(key)
         if node is None:
             node = arrival[key] = new_node(orig_of(v), 1)
@@ -458,26 +507,33 @@ def _compile(
 
     for a in np.flatnonzero(~touch_t & touch_h).tolist():
         s, _ = auto.step(0, a)
-        phys.append((int(tails[a]), arrive(int(heads[a]), s), a, False))
+        phys.append((int(tails[a]), arrive(int(heads[a]), s, a), a, False))
     while work:
-        v, s = work.popleft()
-        here = arrival[(v, s)]
+        v, s, e = work.popleft()
+        here = arrival[(v, s, e)]
         for a in out_arcs.get(v, []):
             s2, forbidden = auto.step(s, a)
             turn = ALL_CLASSES & ~forbidden & int(masks[a])
             if not turn:
                 continue
+            kind_of_turn = (
+                TURN_NONE
+                if e < 0
+                else turn_kind(
+                    float(bearing[e]), float(bearing[a]), bool(segs[e] == segs[a]), near_is_right
+                )
+            )
             dep = departure.get((a, s2))
             if dep is None:
                 tracked = auto.depth[s2] > 1
                 dep = departure[(a, s2)] = new_node(orig_of(v), 1 if tracked else 0)
                 head = int(heads[a])
-                if head in in_r:
-                    phys.append((dep, arrive(head, s2), a, tracked))
+                if head in expanded:
+                    phys.append((dep, arrive(head, s2, a), a, tracked))
                 else:
                     assert s2 == 0, "a restriction state reached a node outside the expansion"
                     phys.append((dep, head, a, tracked))
-            gadget.append((here, dep, _TURN, turn, a))
+            gadget.append((here, dep, _TURN, turn, a, kind_of_turn))
     progress.update(1)
 
     # --- one table of arcs: physical copies, then zero-length gadget arcs
@@ -492,6 +548,7 @@ def _compile(
     x_tracked = cat([np.zeros(len(plain), bool),
                      np.array([p[3] for p in phys] + [False] * len(gadget), dtype=bool)])  # fmt: skip
     x_contra = np.where(x_kind == _PHYSICAL, contra[x_src], False)
+    x_turn = cat([np.full(n_p, TURN_NONE, np.int8), np.array([g[5] for g in gadget], np.int8)])
     orig = np.concatenate([np.arange(n_all), np.array(new_orig, dtype=np.int64)])
     group = np.concatenate([np.zeros(n_all, np.int64), np.array(new_group, dtype=np.int64)])
     del tails, heads, touch_t, touch_h, plain
@@ -507,12 +564,20 @@ def _compile(
     sizes = np.bincount(labels[used])
     best = int(np.argmax(sizes))  # ties: lowest label = component of the lowest OSM id
     keep_node = (labels == best) & used
+    if mode != "off" and x_contra.any() and any(p.contraflow for p in settings.profiles.values()):
+        # the departure node of a contraflow arc out of a junction expanded for turn costs (and
+        # the arrival node it leads to) are on no normal cycle: keep the expanded nodes on a path
+        # out of the part and back into it, or contraflow would stop at every costed junction
+        # (with turn costs off the compiler stays main's, which drops them at restricted nodes;
+        # with no class driving contraflow, the copies would only grow the graph)
+        keep_node |= _between(keep_node, x_tail, x_head) & (np.arange(n_tot) >= n_all)
     keep_arc = keep_node[x_tail] & keep_node[x_head]
     sel = np.flatnonzero(keep_arc)
     nodes_in_scc = _count_distinct(orig[keep_node], n_all)
     del g, labels, used, norm, keep_node, keep_arc
     x_tail, x_head, x_src = x_tail[sel], x_head[sel], x_src[sel]
     x_kind, x_mask, x_tracked, x_contra = x_kind[sel], x_mask[sel], x_tracked[sel], x_contra[sel]
+    x_turn = x_turn[sel]
     way = raw.seg_way[segs[x_src]]
     merge_key = np.where(
         x_kind == _PHYSICAL,
@@ -571,7 +636,9 @@ def _compile(
         "geom_lat": raw.node_lat[gi],
         "geom_lon": raw.node_lon[gi],
         "node_osm": osm_of,
+        "arc_turn": x_turn[first],
     }
+    turn_arcs = np.flatnonzero(arrays["arc_turn"] != TURN_NONE)
     stats: dict[str, Any] = {
         "ways_read": raw.ways_total,
         "road_ways": len(raw.way_id),
@@ -583,6 +650,15 @@ def _compile(
         "turn_restrictions": rstats,
         "barriers_per_class": barrier_counts,
         "expanded_nodes": int(np.count_nonzero(end_nodes >= n_all)),
+        "turn_costs": {
+            "mode": mode,
+            "driving_side": settings.driving_side,
+            "junctions": len(np.unique(osm_of[arc_tail[turn_arcs]])),
+            "turn_arcs": {
+                k: int(np.count_nonzero(arrays["arc_turn"] == i))
+                for i, k in enumerate(("straight", "near", "far", "u_turn"))
+            },
+        },  # fmt: skip
         "weight_signs_not_applied": int(np.isfinite(raw.way_weight_sign_t).sum()),
         "restricted_access_ways": int((raw.way_restricted_mask > 0).sum()),
     }

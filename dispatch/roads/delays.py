@@ -31,7 +31,57 @@ import numpy as np
 
 from dispatch.geo import haversine_m
 from dispatch.roads.osm import BACKWARD, BOTH, FORWARD, RawRoads
-from dispatch.roads.profiles import VEHICLE_CLASSES, NetworkSettings, VehicleProfile
+from dispatch.roads.profiles import (
+    STRAIGHT_MAX_DEG,
+    UTURN_MIN_DEG,
+    VEHICLE_CLASSES,
+    NetworkSettings,
+    VehicleProfile,
+)
+
+#: Kinds of turn arcs (``arc_turn``): not a costed turn (every physical arc, barrier passages,
+#: turns at junctions without turn costs), straight on, a turn to the near side (right in
+#: right-hand traffic), to the far side (across oncoming traffic: left in right-hand traffic), a
+#: U-turn.
+TURN_NONE, TURN_STRAIGHT, TURN_NEAR, TURN_FAR, TURN_U = -1, 0, 1, 2, 3
+
+
+def bearings_deg(
+    lat0: np.ndarray, lon0: np.ndarray, lat1: np.ndarray, lon1: np.ndarray
+) -> np.ndarray:
+    """Compass bearing (degrees clockwise from north, in ``(-180, 180]``) from point 0 to point 1,
+    on a local flat projection (exact enough over one road segment).
+
+    >>> bearings_deg(np.array([16.0]), np.array([108.0]), np.array([16.0]), np.array([108.001]))
+    array([90.])
+    """
+    dx = (lon1 - lon0) * np.cos(np.radians((lat0 + lat1) / 2))
+    out: np.ndarray = np.degrees(np.arctan2(dx, lat1 - lat0))
+    return out
+
+
+def turn_kind(bearing_in: float, bearing_out: float, reverse: bool, near_is_right: bool) -> int:
+    """The kind of the turn from a segment driven at ``bearing_in`` onto one at ``bearing_out``.
+
+    ``reverse``: the second segment is the first one driven back (a U-turn whatever the angle).
+    The bearing change is straight on below :data:`~dispatch.roads.profiles.STRAIGHT_MAX_DEG`,
+    a U-turn from :data:`~dispatch.roads.profiles.UTURN_MIN_DEG`, otherwise a turn to the right
+    (clockwise) or left, near or far by the driving side.
+
+    >>> turn_kind(0.0, 90.0, False, True), turn_kind(0.0, -90.0, False, True)
+    (1, 2)
+    >>> turn_kind(0.0, 10.0, False, True), turn_kind(0.0, 179.0, False, True)
+    (0, 3)
+    >>> turn_kind(0.0, 90.0, False, False)
+    2
+    """
+    change = (bearing_out - bearing_in + 180.0) % 360.0 - 180.0
+    if reverse or abs(change) >= UTURN_MIN_DEG:
+        return TURN_U
+    if abs(change) < STRAIGHT_MAX_DEG:
+        return TURN_STRAIGHT
+    return TURN_NEAR if (change > 0) == near_is_right else TURN_FAR
+
 
 #: Names of the arrays :func:`control_counts` adds to a compiled network.
 DELAY_ARRAY_NAMES = ("arc_signals", "arc_stops", "arc_gates")
@@ -93,6 +143,61 @@ def _directed_counts(
     return np.minimum(counts, 255).astype(np.uint8)
 
 
+def neighbours(raw: RawRoads) -> tuple[np.ndarray, np.ndarray]:
+    """``(ptr, nbr)``: the distinct road neighbours of node position ``v`` (in ``raw.node_id``)
+    are ``nbr[ptr[v]:ptr[v + 1]]``, ascending."""
+    ids = raw.node_id
+    a = np.searchsorted(ids, raw.seg_a)
+    b = np.searchsorted(ids, raw.seg_b)
+    n_ids = np.int64(len(ids))
+    code = np.unique(np.concatenate([a * n_ids + b, b * n_ids + a]))  # sorted (node, neighbour)
+    ptr = np.zeros(len(ids) + 1, dtype=np.int64)
+    ptr[1:] = np.cumsum(np.bincount(code // n_ids, minlength=len(ids)))
+    return ptr, code % n_ids
+
+
+def signal_junctions(raw: RawRoads) -> np.ndarray:
+    """Positions (in ``raw.node_id``, ascending) of the junctions a traffic signal controls.
+
+    A junction is a node with three or more road neighbours. A signal on a junction controls it;
+    a signal on a road between junctions (an approach signal, see :data:`APPROACH_SIGNAL_M`)
+    controls the junctions at most :data:`APPROACH_SIGNAL_M` metres from it along the road, on
+    either side (a directional tag is not needed to find them). A signal farther from every
+    junction (a pedestrian crossing mid-block) controls none.
+    """
+    signals = np.array(sorted(raw.controls.signals), dtype=np.int64)
+    ids = raw.node_id
+    signals = signals[np.isin(signals, ids)]
+    if len(signals) == 0:
+        return np.zeros(0, dtype=np.int64)
+    ptr, nbr = neighbours(raw)
+    degree = np.diff(ptr)
+    lat, lon = raw.node_lat, raw.node_lon
+    found: set[int] = set()
+    for v in np.searchsorted(ids, signals).tolist():
+        if degree[v] >= 3:
+            found.add(v)
+            continue
+        for w in nbr[ptr[v] : ptr[v + 1]].tolist():
+            prev, x = v, w
+            dist = float(haversine_m(lat[prev], lon[prev], lat[x], lon[x]))
+            while degree[x] == 2 and dist <= APPROACH_SIGNAL_M:
+                y, z = (int(u) for u in nbr[ptr[x] : ptr[x + 1]])
+                prev, x = x, (z if y == prev else y)
+                if x == v:
+                    break  # a loop without junctions
+                dist += float(haversine_m(lat[prev], lon[prev], lat[x], lon[x]))
+            if degree[x] >= 3 and dist <= APPROACH_SIGNAL_M:
+                found.add(x)
+    return np.array(sorted(found), dtype=np.int64)
+
+
+def junction_nodes(raw: RawRoads) -> np.ndarray:
+    """Positions (in ``raw.node_id``, ascending) of the nodes with three or more road neighbours."""
+    ptr, _ = neighbours(raw)
+    return np.flatnonzero(np.diff(ptr) >= 3)
+
+
 def infer_approach_directions(raw: RawRoads, controls: Mapping[int, int]) -> dict[int, int]:
     """Directions of untagged signals on approaches to a junction (see :data:`APPROACH_SIGNAL_M`).
 
@@ -107,11 +212,7 @@ def infer_approach_directions(raw: RawRoads, controls: Mapping[int, int]) -> dic
     ids = raw.node_id
     a = np.searchsorted(ids, raw.seg_a)
     b = np.searchsorted(ids, raw.seg_b)
-    n_ids = np.int64(len(ids))
-    code = np.unique(np.concatenate([a * n_ids + b, b * n_ids + a]))  # sorted (node, neighbour)
-    ptr = np.zeros(len(ids) + 1, dtype=np.int64)
-    ptr[1:] = np.cumsum(np.bincount(code // n_ids, minlength=len(ids)))
-    nbr = code % n_ids
+    ptr, nbr = neighbours(raw)
     lat, lon = raw.node_lat, raw.node_lon
 
     def degree(v: int) -> int:
@@ -208,7 +309,9 @@ def control_counts(
 def arc_delay_s(
     arrays: Mapping[str, np.ndarray], vehicle: str, profile: VehicleProfile
 ) -> np.ndarray:
-    """Seconds lost per arc by a class at the signals, stop signs and gates the arc passes.
+    """Seconds lost per arc by a class at the signals, stop signs and gates the arc passes, and
+    on the turn arcs of junctions with turn costs (``arc_turn``: the profile's ``near_turn_s``,
+    ``far_turn_s`` or ``u_turn_s``; straight on costs nothing).
 
     Zero everywhere for arrays compiled without counts (a hand-built graph).
 
@@ -223,8 +326,14 @@ def arc_delay_s(
     if signals is None:
         return np.zeros(len(arrays["arc_tail"]))
     c = VEHICLE_CLASSES.index(vehicle)
-    return (
+    out = (
         profile.signal_delay_s * signals.astype(np.float64)
         + profile.stop_delay_s * arrays["arc_stops"].astype(np.float64)
         + profile.gate_delay_s * arrays["arc_gates"][:, c].astype(np.float64)
     )
+    kind = arrays.get("arc_turn")
+    if kind is not None:
+        # index 0..4 = TURN_NONE..TURN_U
+        cost = np.array([0.0, 0.0, profile.near_turn_s, profile.far_turn_s, profile.u_turn_s])
+        out += cost[kind.astype(np.int64) + 1]
+    return out

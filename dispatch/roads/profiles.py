@@ -261,6 +261,15 @@ class VehicleProfile:
         Time lost passing a gate the class may pass (``barrier=gate``, ``lift_gate``,
         ``swing_gate``... that its access tags open): someone opens it. ASSUMPTION (see
         :data:`GATE_DELAY_S`). A gate that stops the class costs nothing: it is not passed.
+    near_turn_s
+        Time lost turning to the side the traffic drives on (right in Vietnam: no oncoming lane
+        to cross) at a junction with turn costs (:attr:`NetworkSettings.turn_costs`), on top of
+        any signal delay. ASSUMPTION (see :data:`TURN_COSTS_S`).
+    far_turn_s
+        Time lost turning across oncoming traffic (left in Vietnam), the same way. ASSUMPTION.
+    u_turn_s
+        Time lost turning back at a junction with turn costs (back along the road the vehicle
+        came on, or a turn sharper than :data:`UTURN_MIN_DEG`). ASSUMPTION.
     obey_hgv_bans
         Whether ``hgv=no`` (and ``hgv=*`` values that close or restrict, per direction) closes
         roads and barrier nodes to the class (only classes whose access keys include ``hgv``: fire engine and
@@ -294,6 +303,9 @@ class VehicleProfile:
     signal_delay_s: float = 0.0
     stop_delay_s: float = 0.0
     gate_delay_s: float = 0.0
+    near_turn_s: float = 0.0
+    far_turn_s: float = 0.0
+    u_turn_s: float = 0.0
     obey_hgv_bans: bool = False
     walk_speed_mps: float = 1.2
     max_walk_m: float = 300.0
@@ -320,7 +332,8 @@ class VehicleProfile:
                 isinstance(v, int | float) and math.isfinite(v) and v > 0
             ):
                 problems.append(f"{key}={v!r} must be a positive number")
-        for key in ("signal_delay_s", "stop_delay_s", "gate_delay_s"):
+        for key in ("signal_delay_s", "stop_delay_s", "gate_delay_s", "near_turn_s", "far_turn_s",
+                    "u_turn_s"):  # fmt: skip
             v = getattr(self, key)
             if isinstance(v, bool) or not (
                 isinstance(v, int | float) and math.isfinite(v) and 0 <= v <= MAX_NODE_DELAY_S
@@ -378,6 +391,31 @@ STOP_DELAY_S: dict[str, float] = {
 GATE_DELAY_S: dict[str, float] = {
     "ambulance": 15.0, "fire_engine": 15.0, "ladder": 15.0, "motorbike": 5.0,
 }  # fmt: skip
+#: Time (s) lost per turn at a junction with turn costs, per class: ``(near, far, U-turn)``, on
+#: top of the junction's signal delay; straight on costs nothing. ASSUMPTION (reasoned, not
+#: measured; calibrate from AVL traces through junctions: the time from entering to leaving a
+#: junction by turn type, against straight-through passages). A turn costs the slow-down to turning
+#: speed and back, ``(v - u)^2 / (2 v) * (1/a_dec + 1/a_acc)``; from 40 km/h (11.1 m/s) to about
+#: 18 km/h (5 m/s) for a near-side (right) turn: van 1.4 s, 6-9 t engine 2.8 s, 26 t ladder 3.6
+#: s, motorbike 0.7 s (decelerations and accelerations as in :data:`SIGNAL_DELAY_S`), rounded up
+#: for the tighter radius of longer vehicles; a far-side (left) turn also waits for a gap in
+#: oncoming traffic or for the crossing to clear (lights and sirens shorten, not remove, that
+#: wait); a U-turn needs a full stop, and a 8.5-11 m truck a three-point turn on most streets.
+#: For comparison, OSRM's car profile (``profiles/car.lua``: ``turn_penalty`` 7.5 s, ``turn_bias``
+#: 1.075, ``u_turn_penalty`` 20 s, a sigmoid of the turn angle) charges about 2.1 s for a 90 deg
+#: right turn, 5.4 s for a 90 deg left turn and 27.5 s for a U-turn; Valhalla's ``osrm`` cost
+#: model uses the same constants; Conveyal R5 charges a car 10 s right, 30 s left, 90 s U-turn
+#: (straight below 27 deg, U-turn above 153 deg, mirrored for left-hand traffic).
+TURN_COSTS_S: dict[str, tuple[float, float, float]] = {
+    "ambulance": (2.0, 5.0, 20.0), "fire_engine": (3.0, 7.0, 30.0),
+    "ladder": (4.0, 9.0, 45.0), "motorbike": (1.0, 2.5, 6.0),
+}  # fmt: skip
+#: A turn whose bearing changes by less than this (degrees) is straight on; more than
+#: :data:`UTURN_MIN_DEG` is a U-turn. ASSUMPTION: R5's 27/153 deg, rounded.
+STRAIGHT_MAX_DEG = 30.0
+UTURN_MIN_DEG = 150.0
+#: Where turn costs apply (:attr:`NetworkSettings.turn_costs`).
+TURN_COST_MODES = ("signals", "junctions", "off")
 #: The gate kinds that cost :data:`GATE_DELAY_S` when passed (other passable barriers, such as toll
 #: booths, cattle grids and entrances, cost nothing: an emergency vehicle drives through).
 GATE_BARRIERS = frozenset({
@@ -423,6 +461,8 @@ DEFAULT_PROFILES: dict[str, VehicleProfile] = {
         excluded_categories=("track", "path"), height_m=2.7, length_m=6.2,
         signal_delay_s=SIGNAL_DELAY_S["ambulance"], stop_delay_s=STOP_DELAY_S["ambulance"],
         gate_delay_s=GATE_DELAY_S["ambulance"],
+        near_turn_s=TURN_COSTS_S["ambulance"][0], far_turn_s=TURN_COSTS_S["ambulance"][1],
+        u_turn_s=TURN_COSTS_S["ambulance"][2],
         walk_speed_mps=1.0, max_walk_m=300.0,
     ),
     "fire_engine": VehicleProfile(
@@ -430,6 +470,8 @@ DEFAULT_PROFILES: dict[str, VehicleProfile] = {
         excluded_categories=_NARROW, height_m=3.3, length_m=8.5,
         signal_delay_s=SIGNAL_DELAY_S["fire_engine"], stop_delay_s=STOP_DELAY_S["fire_engine"],
         gate_delay_s=GATE_DELAY_S["fire_engine"],
+        near_turn_s=TURN_COSTS_S["fire_engine"][0], far_turn_s=TURN_COSTS_S["fire_engine"][1],
+        u_turn_s=TURN_COSTS_S["fire_engine"][2],
         walk_speed_mps=0.8, max_walk_m=500.0,
     ),
     "ladder": VehicleProfile(
@@ -437,6 +479,8 @@ DEFAULT_PROFILES: dict[str, VehicleProfile] = {
         excluded_categories=_NARROW, height_m=3.8, length_m=11.0,
         signal_delay_s=SIGNAL_DELAY_S["ladder"], stop_delay_s=STOP_DELAY_S["ladder"],
         gate_delay_s=GATE_DELAY_S["ladder"],
+        near_turn_s=TURN_COSTS_S["ladder"][0], far_turn_s=TURN_COSTS_S["ladder"][1],
+        u_turn_s=TURN_COSTS_S["ladder"][2],
         walk_speed_mps=1.2, max_walk_m=45.7,
     ),
     "motorbike": VehicleProfile(
@@ -444,6 +488,8 @@ DEFAULT_PROFILES: dict[str, VehicleProfile] = {
         excluded_categories=(), height_m=1.3, length_m=2.0,
         signal_delay_s=SIGNAL_DELAY_S["motorbike"], stop_delay_s=STOP_DELAY_S["motorbike"],
         gate_delay_s=GATE_DELAY_S["motorbike"],
+        near_turn_s=TURN_COSTS_S["motorbike"][0], far_turn_s=TURN_COSTS_S["motorbike"][1],
+        u_turn_s=TURN_COSTS_S["motorbike"][2],
         walk_speed_mps=1.3, max_walk_m=300.0,
     ),
 }  # fmt: skip
@@ -500,12 +546,24 @@ class NetworkSettings:
         Time-of-day speed bands; an hour outside every band uses factor 1.
     snap_tolerance_m
         Default farthest distance from a point to a road it may snap to.
+    turn_costs
+        Junctions where turns cost the profiles' ``near_turn_s``/``far_turn_s``/``u_turn_s``
+        (:mod:`dispatch.roads.compile` expands them: one node per road in and out, one turn arc per
+        pair): ``"signals"`` (default) junctions with a traffic signal on the junction or on an
+        approach to it (where a turn across traffic waits for its phase or a gap), ``"junctions"``
+        every node with three or more road neighbours (exact everywhere, a bigger graph), ``"off"``
+        none. Junctions expanded for turn restrictions get the costs too unless ``"off"``.
+    driving_side
+        ``"right"`` (default, Vietnam) or ``"left"``: which turn is the near one (no oncoming
+        traffic to cross).
     """
 
     profiles: Mapping[str, VehicleProfile] = field(default_factory=lambda: dict(DEFAULT_PROFILES))
     default_speed_kmh: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_SPEED_KMH))
     bands: tuple[SpeedBand, ...] = DEFAULT_BANDS
     snap_tolerance_m: float = 300.0
+    turn_costs: str = "signals"
+    driving_side: str = "right"
 
     def key(self) -> str:
         """A stable hash of the settings (same settings, same key, in any process)."""
@@ -539,6 +597,8 @@ def network_settings(
     default_speed_kmh: Mapping[str, float] | None = None,
     snap_tolerance_m: float | None = None,
     bands: tuple[SpeedBand, ...] | None = None,
+    turn_costs: str = "signals",
+    driving_side: str = "right",
 ) -> NetworkSettings:
     """Build :class:`NetworkSettings` from overrides of the defaults, validating every field.
 
@@ -552,6 +612,11 @@ def network_settings(
         Default snap tolerance in metres.
     bands
         Replacement speed bands.
+    turn_costs
+        ``"signals"``, ``"junctions"`` or ``"off"``: where turns cost time
+        (:attr:`NetworkSettings.turn_costs`).
+    driving_side
+        ``"right"`` or ``"left"`` (:attr:`NetworkSettings.driving_side`).
 
     Examples
     --------
@@ -606,6 +671,10 @@ def network_settings(
         isinstance(tol, int | float) and math.isfinite(tol) and tol > 0
     ):
         problems.append(f"snap_tolerance_m={snap_tolerance_m!r} must be a positive number")
+    if turn_costs not in TURN_COST_MODES:
+        problems.append(f"turn_costs={turn_costs!r} must be one of {', '.join(TURN_COST_MODES)}")
+    if driving_side not in ("right", "left"):
+        problems.append(f"driving_side={driving_side!r} must be 'right' or 'left'")
     if problems:
         raise VehicleError("; ".join(problems))
     return NetworkSettings(
@@ -613,6 +682,8 @@ def network_settings(
         default_speed_kmh=speeds,
         bands=DEFAULT_BANDS if bands is None else bands,
         snap_tolerance_m=float(tol),
+        turn_costs=turn_costs,
+        driving_side=driving_side,
     )
 
 

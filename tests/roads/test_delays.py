@@ -45,8 +45,9 @@ NODES = {  # (lat, lon) of the node ids used in the files
 
 def load(tmp_path: Path, name: str, profiles: dict[str, dict[str, Any]] | None = None) -> Any:
     over = {v: dict(EXACT[v], **(profiles or {}).get(v, {})) for v in VEHICLE_CLASSES}
+    # node delays alone: turn costs at these junctions are tests/roads/test_turn_costs.py's
     return dispatch.load_network(DATA / f"delays_{name}.osm", cache_dir=tmp_path / "cache",
-                                 settings=network_settings(profiles=over))  # fmt: skip
+                                 settings=network_settings(profiles=over, turn_costs="off"))  # fmt: skip
 
 
 def eta(net: Any, name: str, a: int, b: int, vehicle: str = "ambulance") -> float:
@@ -238,7 +239,8 @@ def test_real_map_delays_reach_every_kernel(danang: dispatch.Network) -> None:
             + p.gate_delay_s * g.arc_gates[:, VEHICLE_CLASSES.index(v)]
         )
         np.testing.assert_allclose(w[ok] - w0[ok], extra[ok], atol=1e-9)
-        np.testing.assert_allclose(arc_delay_s(g.arrays, v, p)[ok], extra[ok])
+        turn = np.array([0.0, 0.0, p.near_turn_s, p.far_turn_s, p.u_turn_s])[g.arc_turn + 1]
+        np.testing.assert_allclose(arc_delay_s(g.arrays, v, p)[ok], extra[ok] + turn[ok])
     tab = danang.edge_table("ambulance")
     ref = nx.DiGraph()
     for u, x, t in zip(tab["u"].tolist(), tab["v"].tolist(), tab["travel_time_s"].tolist(),

@@ -34,7 +34,8 @@ def _load(cdir: Path, policy: EnginePolicy = CCH) -> dispatch.Network:
 
 
 def _points(net: dispatch.Network) -> np.ndarray:
-    core = np.flatnonzero(net.class_core("ambulance"))
+    # plain nodes: a junction expanded for restrictions or turn costs has several at one point
+    core = np.flatnonzero(net.class_core("ambulance") & (net.node_osmid >= 0))
     pick = np.random.default_rng(3).choice(core, 12, replace=False)
     return np.stack([net.node_lat[pick], net.node_lon[pick]], axis=1)
 

@@ -185,13 +185,13 @@ def _expected(net, g, w, o, d) -> float:  # type: ignore[no-untyped-def]
 
     (oa, ot), (da, dt) = o, d
     leave = [(osm[head[oa]], (1 - ot) * wt(oa) if ot < 1 else 0.0)]
-    if ot > 0 and twin[oa] >= 0:
-        leave.append((osm[tail[oa]], ot * wt(twin[oa])))
+    if ot > 0 and twin[oa] >= 0:  # the twin's own head (at an expanded junction: not tail[oa])
+        leave.append((osm[head[twin[oa]]], ot * wt(twin[oa])))
     if ot == 0:
         leave.append((osm[tail[oa]], 0.0))
     reach = [(osm[tail[da]], dt * wt(da) if dt > 0 else 0.0)]
-    if dt < 1 and twin[da] >= 0:
-        reach.append((osm[head[da]], (1 - dt) * wt(twin[da])))
+    if dt < 1 and twin[da] >= 0:  # from the twin's own tail
+        reach.append((osm[tail[twin[da]]], (1 - dt) * wt(twin[da])))
     if dt == 1:
         reach.append((osm[head[da]], 0.0))
     best = math.inf

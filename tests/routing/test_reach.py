@@ -164,7 +164,9 @@ def _nx_drive(net: dispatch.Network, vehicle: str) -> nx.DiGraph:
         seg = haversine_m(lat[:-1], lon[:-1], lat[1:], lon[1:])
         total = float(seg.sum())
         keys: list[object] = [("n", int(net.arc_tail[a]))]
-        keys += [("o", int(x)) for x in net.geom_node[lo + 1 : hi - 1].tolist()]
+        # a road's inner points belong to its arc: shared between the two directions, they would
+        # let the reference turn back for free mid-road, which no kernel (nor a truck) does
+        keys += [("o", int(x), a) for x in net.geom_node[lo + 1 : hi - 1].tolist()]
         keys.append(("n", int(net.arc_head[a])))
         for i in range(len(seg)):
             t = float(w[a]) * (float(seg[i]) / total if total > 0 else 1.0 / len(seg))

@@ -49,7 +49,9 @@ LIMITS = {
     "stream_batch": 500,
 }
 
-#: Threads of the engine lane: one computes, the others wait for the lane or fsync.
+#: Threads of the engine endpoints: one computes (the lane), the others check their request (an
+#: incident id already taken is refused at once) and wait for the lane; the fsync of an answered
+#: request is awaited on the event loop, holding none of them.
 ENGINE_THREADS = 4
 #: Seconds between keep-alive comments on an idle change stream.
 STREAM_KEEPALIVE_S = 15.0
@@ -346,6 +348,28 @@ async def _events(
         unsubscribe()
 
 
+async def _durable(service: Service, seq: int) -> None:
+    """Wait, on the event loop and holding no thread, until change `seq` is durable (0: none)."""
+    if not seq:
+        return
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[None] = loop.create_future()
+
+    def settle(err: ServiceError | None) -> None:
+        if fut.done():
+            return
+        if err is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(err)
+
+    def wake(err: ServiceError | None) -> None:  # from the store's syncer thread (or now)
+        loop.call_soon_threadsafe(settle, err)
+
+    service.when_durable(seq, wake)
+    await fut
+
+
 def create_app(service: Service, *, token: str | None = None, workers: str = "loop") -> FastAPI:
     """The FastAPI application of a service.
 
@@ -387,10 +411,7 @@ def create_app(service: Service, *, token: str | None = None, workers: str = "lo
                     out = fn(*a, **k)
                 finally:
                     seq = service.take_pending()
-                if seq and service.store.fsyncs_on_flush:  # the fsync runs in a thread: the
-                    await anyio.to_thread.run_sync(service.flush, seq)  # loop goes on meanwhile
-                elif seq:
-                    service.flush(seq)  # nothing to wait for: no hand-off to a thread
+                await _durable(service, seq)  # the fsync runs in the store's syncer meanwhile
                 return out
 
             register(*args, **kw)(on_loop)
@@ -406,20 +427,22 @@ def create_app(service: Service, *, token: str | None = None, workers: str = "lo
         status = int(kw.get("status_code", 200))
 
         def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
-            def call(a: Any, k: Any) -> Any:
+            def call(a: Any, k: Any) -> tuple[Any, int]:
                 try:
                     out = fn(*a, **k)
-                finally:  # after the lane is free: the next computation goes on meanwhile
-                    service.flush_pending()
-                if isinstance(out, Response):
-                    return out
-                # serialised here, in the lane's thread: the event loop (which receives the
-                # unit updates) does not spend its time encoding large answers
-                return JSONResponse(out, status_code=status)
+                finally:
+                    seq = service.take_pending()  # made durable outside the lane (below)
+                if not isinstance(out, Response):
+                    # serialised here, in the lane's thread: the event loop (which receives the
+                    # unit updates) does not spend its time encoding large answers
+                    out = JSONResponse(out, status_code=status)
+                return out, seq
 
             @functools.wraps(fn)
             async def in_lane(*a: Any, **k: Any) -> Any:
-                return await anyio.to_thread.run_sync(call, a, k, limiter=engine_lane)
+                out, seq = await anyio.to_thread.run_sync(call, a, k, limiter=engine_lane)
+                await _durable(service, seq)  # the lane goes on with the next computation
+                return out
 
             register(*args, **kw)(in_lane)
             return fn

@@ -193,6 +193,28 @@ class Service:
             raise ServiceError(
                 503, "storage_unavailable", f"change {seq} not confirmed on disk: {exc}"
             ) from None
+        self._durable_now()
+
+    def when_durable(self, seq: int, callback: Callable[[ServiceError | None], None]) -> None:
+        """Call ``callback(None)`` once change `seq` is on disk (``callback(error)``, a 503, if
+        the disk refused it): at once when it already is, else from the store's syncer thread.
+        What :meth:`flush` does without holding a thread (an event loop awaits the callback)."""
+
+        def done(err: OSError | None) -> None:
+            if err is not None:
+                msg = f"change {seq} not confirmed on disk: {err}"
+                callback(ServiceError(503, "storage_unavailable", msg))
+                return
+            self._durable_now()
+            callback(None)
+
+        if not seq:
+            callback(None)
+            return
+        self.store.on_durable(seq, done)
+
+    def _durable_now(self) -> None:
+        """Tell the change stream's listeners which change is durable now."""
         durable = self.store.durable_seq()
         for listener in list(self._listeners):
             listener(durable)

@@ -32,6 +32,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from dispatch.service import timing
 from dispatch.service.state import Service, ServiceError
 
 __all__ = ["LIMITS", "create_app"]
@@ -211,9 +212,11 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 
 class _ServerTiming:
-    """ASGI middleware: ``Server-Timing: app;dur=MS`` on every response (request in to response out).
+    """ASGI middleware: ``Server-Timing: app;dur=MS`` on every response (request in to response
+    out), then the request's stages (:mod:`dispatch.service.timing`).
 
-    Lets a client tell the service's own time from the network's and its own (the benchmark uses it).
+    Lets a client tell the service's own time from the network's and its own, and a slow
+    computation from a wait (the benchmark uses it).
     """
 
     def __init__(self, app: Any) -> None:
@@ -229,13 +232,14 @@ class _ServerTiming:
             await self.app(scope, receive, send)
             return
         t0 = time.perf_counter()
+        stages = timing.begin()
 
         async def timed(msg: MutableMapping[str, Any]) -> None:
             if msg["type"] == "http.response.start":
                 ms = (time.perf_counter() - t0) * 1e3
                 msg["headers"] = [
                     *msg.get("headers", []),
-                    (b"server-timing", f"app;dur={ms:.3f}".encode()),
+                    (b"server-timing", timing.header(ms, stages)),
                 ]
             await send(msg)
 
@@ -411,7 +415,8 @@ def create_app(service: Service, *, token: str | None = None, workers: str = "lo
                     out = fn(*a, **k)
                 finally:
                     seq = service.take_pending()
-                await _durable(service, seq)  # the fsync runs in the store's syncer meanwhile
+                with timing.stage("durable"):
+                    await _durable(service, seq)  # the fsync runs in the store's syncer meanwhile
                 return out
 
             register(*args, **kw)(on_loop)
@@ -427,7 +432,8 @@ def create_app(service: Service, *, token: str | None = None, workers: str = "lo
         status = int(kw.get("status_code", 200))
 
         def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
-            def call(a: Any, k: Any) -> tuple[Any, int]:
+            def call(a: Any, k: Any, t_in: float) -> tuple[Any, int, float]:
+                timing.add("queue", (time.perf_counter() - t_in) * 1e3)
                 try:
                     out = fn(*a, **k)
                 finally:
@@ -435,13 +441,19 @@ def create_app(service: Service, *, token: str | None = None, workers: str = "lo
                 if not isinstance(out, Response):
                     # serialised here, in the lane's thread: the event loop (which receives the
                     # unit updates) does not spend its time encoding large answers
-                    out = JSONResponse(out, status_code=status)
-                return out, seq
+                    with timing.stage("encode"):
+                        out = JSONResponse(out, status_code=status)
+                return out, seq, time.perf_counter()
 
             @functools.wraps(fn)
             async def in_lane(*a: Any, **k: Any) -> Any:
-                out, seq = await anyio.to_thread.run_sync(call, a, k, limiter=engine_lane)
-                await _durable(service, seq)  # the lane goes on with the next computation
+                t_in = time.perf_counter()
+                out, seq, t_out = await anyio.to_thread.run_sync(
+                    call, a, k, t_in, limiter=engine_lane
+                )
+                timing.add("resume", (time.perf_counter() - t_out) * 1e3)
+                with timing.stage("durable"):
+                    await _durable(service, seq)  # the lane goes on with the next computation
                 return out
 
             register(*args, **kw)(in_lane)
@@ -495,9 +507,11 @@ def create_app(service: Service, *, token: str | None = None, workers: str = "lo
 
     # --- reads -----------------------------------------------------------------------------
 
+    gc_pauses = timing.gc_pauses()
+
     @on(app.get, "/v1/health", summary="Liveness, map, counts, last committed change")
     def health() -> dict[str, Any]:
-        return service.health()
+        return {**service.health(), "gc": gc_pauses.summary()}
 
     @on_engine(
         app.get, "/v1/network", summary="The road network as GeoJSON (the console's base layer)"

@@ -42,6 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from dispatch.service import timing
 from dispatch.service.clock import DEFAULT_TIME_ZONE, Clock, utc_now
 from dispatch.service.engine import (
     UNIT_STATUSES,
@@ -282,6 +283,14 @@ class Service:
             specs = sorted(self.closures.values(), key=lambda c: int(c["seq"]))
             return self.fleet(), (self.engine.closure_set(), specs), self.seq
 
+    def warm(self) -> dict[str, Any]:
+        """Build, before the first request, what requests would otherwise build while a caller
+        waits (:meth:`Engine.warm <dispatch.service.engine.Engine.warm>`, in the engine lane:
+        the worker process's engine with ``--engine process``); nothing is stored."""
+        units, closures, _seq = self.snapshot()
+        out: dict[str, Any] = self._compute("warm", closures, units)
+        return out
+
     def _compute(self, method: str, closures: Any, *args: Any, **kwargs: Any) -> Any:
         """Run an engine method in the lane; library errors become 422, a stopped lane 503."""
         try:
@@ -300,7 +309,8 @@ class Service:
     def _commit(self, kind: str, request: Mapping[str, Any], changes: list[Change]) -> int:
         payload = {"request": dict(request), "changes": [list(c) for c in changes]}
         try:
-            self.seq = self.store.commit(kind, payload, changes)
+            with timing.stage("commit"):
+                self.seq = self.store.commit(kind, payload, changes)
         except sqlite3.Error as exc:
             raise ServiceError(503, "storage_unavailable", f"state not stored: {exc}") from None
         self._pending.seq = self.seq  # made durable by flush_pending(), outside the lock

@@ -401,10 +401,12 @@ def create_app(service: Service, *, token: str | None = None, workers: str = "lo
                 @functools.wraps(fn)
                 def in_pool(*a: Any, **k: Any) -> Any:
                     try:
-                        out = fn(*a, **k)
+                        return fn(*a, **k)
                     finally:
-                        service.flush_pending()
-                    return out
+                        seq = service.take_pending()
+                        if seq:
+                            with timing.stage("durable"):
+                                service.flush(seq)
 
                 register(*args, **kw)(in_pool)
                 return fn
@@ -415,8 +417,9 @@ def create_app(service: Service, *, token: str | None = None, workers: str = "lo
                     out = fn(*a, **k)
                 finally:
                     seq = service.take_pending()
-                with timing.stage("durable"):
-                    await _durable(service, seq)  # the fsync runs in the store's syncer meanwhile
+                if seq:
+                    with timing.stage("durable"):  # the fsync runs in the store's syncer meanwhile
+                        await _durable(service, seq)
                 return out
 
             register(*args, **kw)(on_loop)
@@ -452,8 +455,9 @@ def create_app(service: Service, *, token: str | None = None, workers: str = "lo
                     call, a, k, t_in, limiter=engine_lane
                 )
                 timing.add("resume", (time.perf_counter() - t_out) * 1e3)
-                with timing.stage("durable"):
-                    await _durable(service, seq)  # the lane goes on with the next computation
+                if seq:
+                    with timing.stage("durable"):  # the lane goes on with the next computation
+                        await _durable(service, seq)
                 return out
 
             register(*args, **kw)(in_lane)

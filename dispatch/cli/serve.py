@@ -164,12 +164,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"(warmed up in {warmed['seconds']:.1f} s)",
         file=sys.stderr,
     )
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=5,
-    )  # fmt: skip  (open change streams end)
+    try:
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=5,
+        )  # fmt: skip  (open change streams end)
+    finally:  # the engine's worker process (--engine process) ends with the service
+        service.lane.close()
+        store.close()
     return 0

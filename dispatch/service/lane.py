@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -102,8 +103,17 @@ ForkingPickler.register(MappingProxyType, _reduce_mapping_proxy)
 _ENGINE: Engine | None = None
 
 
-def _start_worker(settings: dict[str, Any]) -> None:
+def _exit_with(parent: int) -> None:
+    """End this worker once the service's process is gone (killed, or ended by a signal that
+    left it no time to stop its lane): the worker is never left behind."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+
+
+def _start_worker(settings: dict[str, Any], parent: int) -> None:
     global _ENGINE
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True, name="parent-watch").start()
     _ENGINE = Engine(**settings)
 
 
@@ -135,7 +145,10 @@ class ProcessLane:
         ctx = multiprocessing.get_context("spawn")  # no inherited threads or locks
         self.settings = dict(settings)
         self.pool = ProcessPoolExecutor(
-            max_workers=1, mp_context=ctx, initializer=_start_worker, initargs=(self.settings,)
+            max_workers=1,
+            mp_context=ctx,
+            initializer=_start_worker,
+            initargs=(self.settings, os.getpid()),
         )
         self.lock = threading.Lock()
         self.pool.submit(_work, "summary", (), (), {}).result()  # started and loaded

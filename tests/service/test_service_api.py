@@ -579,3 +579,26 @@ def test_writes_are_acknowledged_after_their_fsync(tmp_path: Path, workers: str)
         seq = c.put("/v1/units/MB-1", json={"status": "busy"}).json()["seq"]
         assert service.store._synced >= seq
     assert service.store.fsyncs >= 2
+
+
+def test_warm_up_builds_every_band_and_answers_the_same(service: Service) -> None:
+    """Start-up builds the hierarchy and the customization of every class in every speed band
+    (so a request never does); answers are the same as without it."""
+    net = service.engine.net
+    hour = 7.0  # the morning rush band
+    before = service.engine.recommend(
+        Incident("W1", 16.0575, 108.2140, "structure_fire"), service.fleet(), hour=hour
+    )
+    done = service.warm()
+    hours = done["hours"]
+    assert None in hours and any(net.engine.settings.band_index(h) < 0 for h in hours if h)
+    assert {net.engine.settings.band_index(h) for h in hours if h is not None} >= {0, 1, 2}
+    assert done["answers"] > 0
+    for h in hours:
+        for v in ("ambulance", "fire_engine", "ladder", "motorbike"):
+            assert net.engine.has_metric(net.engine.weights(v, h, net.closure_set))
+    after = service.engine.recommend(
+        Incident("W1", 16.0575, 108.2140, "structure_fire"), service.fleet(), hour=hour
+    )
+    assert after == before
+    assert service.seq == 1  # nothing stored

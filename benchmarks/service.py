@@ -260,7 +260,15 @@ async def _phase(
         await asyncio.gather(*tasks)
         return loop.time() - t0
 
+    upd_end = [t0]
+
     async def update_load() -> None:
+        try:
+            await _updates()
+        finally:
+            upd_end[0] = loop.time()
+
+    async def _updates() -> None:
         for j, raw in enumerate(updates):
             due = t0 + j / updates_per_s
             if due >= t0 + hold_s and (inc_done.done() or due >= until):
@@ -279,7 +287,7 @@ async def _phase(
 
     await asyncio.gather(incidents_then_mark(), update_load())
     wall = inc_done.result()
-    upd_wall = loop.time() - t0
+    upd_wall = upd_end[0] - t0  # the updates' own span (they may end before the incidents)
     for c in [*opened, upd_conn]:
         c.writer.close()
     return {"inc_lat": inc_lat, "inc_srv": inc_srv, "upd_lat": upd_lat, "upd_srv": upd_srv,
@@ -377,7 +385,9 @@ class Load:
         query = "" if mode == "plan" else "?plan=false"
         incidents = [encode("POST", "/v1/incidents" + query, self.incident_body(), self.port)
                      for _ in range(count)]  # fmt: skip
-        n_upd = int(updates_per_s * max(cap_s, hold_s)) + 1
+        # enough updates to last until the incidents are answered, however late (the loop
+        # stops them then)
+        n_upd = int(updates_per_s * (max(cap_s, hold_s) + 60)) + 1
         upd_nodes = self.rng.choice(self.nodes, size=n_upd)
         upd_units = self.rng.integers(len(self.unit_ids), size=n_upd)
         updates = [

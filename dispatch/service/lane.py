@@ -25,8 +25,6 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from multiprocessing.reduction import ForkingPickler
-from types import MappingProxyType
 from typing import Any, Protocol
 
 from dispatch.service import timing
@@ -87,18 +85,6 @@ class ThreadLane:
     def close(self) -> None:
         return None
 
-
-def _mapping_proxy(d: dict[Any, Any]) -> MappingProxyType[Any, Any]:
-    return MappingProxyType(d)
-
-
-def _reduce_mapping_proxy(m: MappingProxyType[Any, Any]) -> tuple[Any, tuple[dict[Any, Any]]]:
-    return _mapping_proxy, (dict(m),)
-
-
-# a Unit keeps its extra columns in a read-only mapping proxy: send it to the worker as a copy
-# (registered for multiprocessing's pickler only)
-ForkingPickler.register(MappingProxyType, _reduce_mapping_proxy)
 
 _ENGINE: Engine | None = None
 

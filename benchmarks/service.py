@@ -7,6 +7,14 @@ server that falls behind is not flattered) while 20 unit updates per second (``P
 AVL fixes to random road nodes) arrive on another connection. Every phase stops at its request
 count or its time cap, whichever comes first.
 
+The load generator is cheap so that it takes little of the CPUs it shares with the server: a
+process of its own with one asyncio loop, a pool of keep-alive connections (``--connections``,
+an incident waits for a free one: that wait counts in its latency), every request encoded before
+the phase, no garbage collection during it. ``--server-cpus`` / ``--client-cpus`` pin the two
+(``os.sched_setaffinity``). Per phase it reports the server's CPU seconds (its process and the
+engine's worker process) and the generator's, the load average, and where the slowest 1 % of
+requests spent their time in the service (the stages of its ``Server-Timing`` header).
+
 The priority path first: unit updates (20 per second) alone for 5 s, then the same updates while
 incidents are offered at 300 per second (above what the service computes: a backlog builds in its
 engine lane) for 5 s; the update latency of the two is compared (updates must not queue behind
@@ -30,17 +38,18 @@ Figures are recorded in benchmarks/README.md ("Live service"). No test asserts a
 from __future__ import annotations
 
 import argparse
+import asyncio
+import gc
 import json
 import multiprocessing
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -101,13 +110,20 @@ def write_fleet(net: Any, nodes_ok: np.ndarray, rng: np.random.Generator, path: 
 
 
 def start(
-    state: Path, fleet: Path, port: int, durability: str, workers: str, engine: str = "thread"
+    state: Path,
+    fleet: Path,
+    port: int,
+    durability: str,
+    workers: str,
+    engine: str = "thread",
+    cpus: list[int] | None = None,
 ) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "dispatch", "serve", "danang", "--fleet", str(fleet),
            "--hospitals", str(HOSPITALS), "--state", str(state), "--port", str(port),
            "--durability", durability, "--workers", workers, "--engine", engine]  # fmt: skip
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT)
+    pin = None if not cpus else (lambda: os.sched_setaffinity(0, cpus))
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, preexec_fn=pin)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -121,56 +137,223 @@ def start(
     raise SystemExit("server did not start within 120 s")
 
 
+def server_stages(head: str) -> dict[str, float]:
+    """``Server-Timing: app;dur=12.1, compute;dur=3.2`` -> ``{"app": 12.1, "compute": 3.2}``."""
+    out = {}
+    for part in head.split(","):
+        name, _, dur = part.strip().partition(";dur=")
+        if dur:
+            out[name] = float(dur)
+    return out
+
+
 def server_ms(r: httpx.Response) -> float:
     """The service's own time for a request (its ``Server-Timing: app;dur=`` header), ms."""
-    head = r.headers.get("server-timing", "")
-    return float(head.split("dur=")[1]) if "dur=" in head else float("nan")
+    return server_stages(r.headers.get("server-timing", "")).get("app", float("nan"))
+
+
+def tail_stages(stages: list[dict[str, float]], q: float = 99.0) -> dict[str, Any]:
+    """Where the slowest requests spent their time in the service: the mean of each stage over
+    the requests whose in-service time is at or above its `q`-th percentile, and every stage's
+    p50 and p99 over all requests (ms)."""
+    apps = [s.get("app", float("nan")) for s in stages]
+    if not apps:
+        return {}
+    cut = pct(apps, q)
+    slow = [s for s in stages if s.get("app", 0.0) >= cut]
+    names = sorted({k for s in stages for k in s})
+    return {
+        "slowest_n": len(slow),
+        "slowest_mean_ms": {k: round(sum(s.get(k, 0.0) for s in slow) / len(slow), 2)
+                            for k in names},
+        "p50_ms": {k: round(pct([s.get(k, 0.0) for s in stages], 50), 2) for k in names},
+        "p99_ms": {k: round(pct([s.get(k, 0.0) for s in stages], 99), 2) for k in names},
+    }  # fmt: skip
 
 
 def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(xs), q)) if xs else float("nan")
 
 
-def send_updates(
-    base: str,
-    updates: list[tuple[str, dict[str, float]]],
-    per_s: float,
-    stop: Any,
-    results: Any,
-) -> None:
-    """Send unit updates on an open-loop schedule (update j due at j / per_s s) until `stop`;
-    put (latencies from due time, s; server times, ms; errors) on `results`."""
-    lat: list[float] = []
-    srv: list[float] = []
+class _Conn:
+    """One keep-alive HTTP/1.1 connection over a raw asyncio stream (requests pre-encoded)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    async def request(self, raw: bytes) -> tuple[int, dict[str, float]]:
+        """Send one pre-encoded request; return (status, the service's own stages in ms from
+        ``Server-Timing``: ``app`` is its whole time). The body is read and dropped."""
+        self.writer.write(raw)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length, srv = 0, {}
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            name = name.lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"server-timing":
+                srv = server_stages(value.decode())
+        if length:
+            await self.reader.readexactly(length)
+        return status, srv
+
+
+def encode(method: str, path: str, body: dict[str, Any] | None, port: int) -> bytes:
+    """A request as bytes, encoded before the phase starts (the generator only writes them)."""
+    data = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
+    head = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json"
+            f"\r\nContent-Length: {len(data)}\r\n\r\n")  # fmt: skip
+    return head.encode() + data
+
+
+async def _phase(
+    port: int,
+    incidents: list[bytes],
+    rate: float,
+    updates: list[bytes],
+    updates_per_s: float,
+    cap_s: float,
+    hold_s: float,
+    connections: int,
+) -> dict[str, Any]:
+    """The open-loop schedule on one event loop: incident i due at i / rate (on a free
+    connection of a pool: waiting for one counts in its latency), update j due at
+    j / updates_per_s on a connection of its own, one at a time."""
+    conns: asyncio.Queue[_Conn] = asyncio.Queue()
+    n_conn = min(connections, max(1, len(incidents)))
+    opened = []
+    for _ in range(n_conn if incidents else 0):
+        c = _Conn(*await asyncio.open_connection("127.0.0.1", port))
+        opened.append(c)
+        conns.put_nowait(c)
+    upd_conn = _Conn(*await asyncio.open_connection("127.0.0.1", port))
+    loop = asyncio.get_running_loop()
+    inc_lat: list[float] = []
+    inc_srv: list[dict[str, float]] = []
+    upd_lat: list[float] = []
+    upd_srv: list[dict[str, float]] = []
     errors: list[str] = []
-    with httpx.Client(base_url=base, timeout=30) as c:
-        t0 = time.perf_counter()
-        for j, (path, body) in enumerate(updates):
-            due = t0 + j / per_s
-            while (wait := due - time.perf_counter()) > 0:
-                if stop.wait(min(wait, 0.05)):
-                    break
-            if stop.is_set():
+    t0 = loop.time() + 0.05
+    until = t0 + max(cap_s, hold_s)
+
+    async def one(raw: bytes, due: float) -> None:
+        c = await conns.get()
+        try:
+            status, srv = await c.request(raw)
+        finally:
+            conns.put_nowait(c)
+        inc_lat.append(loop.time() - due)
+        inc_srv.append(srv)
+        if status != 201:
+            errors.append(f"incident: HTTP {status}")
+
+    async def incident_load() -> float:
+        tasks = []
+        for i, raw in enumerate(incidents):
+            due = t0 + i / rate
+            if due - t0 > cap_s:
                 break
-            r = c.put(path, json=body)
-            lat.append(time.perf_counter() - due)
-            srv.append(server_ms(r))
-            if r.status_code != 200:
-                errors.append(r.text[:200])
-    results.put((lat, srv, errors))
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            tasks.append(asyncio.create_task(one(raw, due)))
+        await asyncio.gather(*tasks)
+        return loop.time() - t0
+
+    upd_end = [t0]
+
+    async def update_load() -> None:
+        try:
+            await _updates()
+        finally:
+            upd_end[0] = loop.time()
+
+    async def _updates() -> None:
+        for j, raw in enumerate(updates):
+            due = t0 + j / updates_per_s
+            if due >= t0 + hold_s and (inc_done.done() or due >= until):
+                break  # the incidents are answered (or their cap passed) and hold_s is over
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            status, srv = await upd_conn.request(raw)
+            upd_lat.append(loop.time() - due)
+            upd_srv.append(srv)
+            if status != 200:
+                errors.append(f"unit update: HTTP {status}")
+
+    inc_done: asyncio.Future[float] = loop.create_future()
+
+    async def incidents_then_mark() -> None:
+        inc_done.set_result(await incident_load() if incidents else 0.0)
+
+    await asyncio.gather(incidents_then_mark(), update_load())
+    wall = inc_done.result()
+    upd_wall = upd_end[0] - t0  # the updates' own span (they may end before the incidents)
+    for c in [*opened, upd_conn]:
+        c.writer.close()
+    return {"inc_lat": inc_lat, "inc_srv": inc_srv, "upd_lat": upd_lat, "upd_srv": upd_srv,
+            "errors": errors, "wall": wall, "upd_wall": upd_wall}  # fmt: skip
+
+
+def _phase_child(conn: Any, args: tuple[Any, ...], cpus: list[int] | None) -> None:
+    """The load generator's process: its own CPUs (if given), no garbage collection pauses."""
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+    gc.collect()
+    gc.freeze()  # what the process inherited is never scanned; the phase makes no cycles
+    gc.disable()
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    out = asyncio.run(_phase(*args))
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    out["generator_cpu_s"] = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+    conn.send(out)
+    conn.close()
+
+
+def proc_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, all threads) a process and its child processes (the engine's
+    worker process) have used: Linux /proc, nan elsewhere."""
+    total = 0.0
+    try:
+        procs = [Path(f"/proc/{pid}/stat")]
+        procs += [p for p in Path("/proc").glob("[0-9]*/stat") if _ppid(p) == pid]
+        for p in procs:
+            fields = p.read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return float("nan")
+    return total
+
+
+def _ppid(stat: Path) -> int:
+    try:
+        return int(stat.read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
 
 
 class Load:
     """One phase: incidents at `rate` per second, 20 unit updates per second."""
 
     def __init__(
-        self, base: str, net: Any, nodes: np.ndarray, rng: np.random.Generator, unit_ids: list[str]
+        self,
+        base: str,
+        net: Any,
+        nodes: np.ndarray,
+        rng: np.random.Generator,
+        unit_ids: list[str],
+        server_pid: int,
+        client_cpus: list[int] | None,
+        connections: int,
     ) -> None:
         self.base = base
+        self.port = int(base.rsplit(":", 1)[1])
         self.nodes = nodes
         self.net = net
         self.rng = rng
         self.unit_ids = unit_ids
+        self.server_pid = server_pid
+        self.client_cpus = client_cpus
+        self.connections = connections
         self.n = 0
 
     def incident_body(self) -> dict[str, Any]:
@@ -195,62 +378,44 @@ class Load:
         hold_s: float = 0.0,
     ) -> dict[str, Any]:
         """`count` incidents at `rate` per second (time cap `cap_s`) with unit updates meanwhile;
-        the updates go on until `hold_s` has passed (``count=0``: updates alone, the baseline)."""
-        bodies = [self.incident_body() for _ in range(count)]
-        query = "" if mode == "plan" else "?plan=false"
-        lat: list[float] = []
-        srv: list[float] = []
-        errors: list[str] = []
-        upd_nodes = self.rng.choice(self.nodes, size=int(updates_per_s * max(cap_s, hold_s)) + 1)
-        upd_units = self.rng.integers(len(self.unit_ids), size=len(upd_nodes))
+        the updates go on until `hold_s` has passed (``count=0``: updates alone, the baseline).
 
+        The load runs in a process of its own (one asyncio loop, raw keep-alive connections,
+        every request encoded beforehand), pinned to `client_cpus` if given."""
+        query = "" if mode == "plan" else "?plan=false"
+        incidents = [encode("POST", "/v1/incidents" + query, self.incident_body(), self.port)
+                     for _ in range(count)]  # fmt: skip
+        # enough updates to last until the incidents are answered, however late (the loop
+        # stops them then)
+        n_upd = int(updates_per_s * (max(cap_s, hold_s) + 60)) + 1
+        upd_nodes = self.rng.choice(self.nodes, size=n_upd)
+        upd_units = self.rng.integers(len(self.unit_ids), size=n_upd)
         updates = [
-            (f"/v1/units/{self.unit_ids[int(u)]}",
-             {"lat": float(self.net.node_lat[int(n)]), "lon": float(self.net.node_lon[int(n)])})
+            encode("PUT", f"/v1/units/{self.unit_ids[int(u)]}",
+                   {"lat": float(self.net.node_lat[int(n)]), "lon": float(self.net.node_lon[int(n)])},
+                   self.port)
             for u, n in zip(upd_units, upd_nodes, strict=True)
         ]  # fmt: skip
         ctx = multiprocessing.get_context("fork")
-        stop = ctx.Event()
-        results = ctx.Queue()
-
-        local = threading.local()
-
-        def client() -> httpx.Client:
-            if not hasattr(local, "c"):
-                local.c = httpx.Client(base_url=self.base, timeout=30)
-            return local.c  # type: ignore[no-any-return]
-
-        def one(i: int, t0: float) -> None:
-            due = t0 + i / rate
-            if due - t0 > cap_s:
-                return
-            time.sleep(max(0.0, due - time.perf_counter()))
-            r = client().post("/v1/incidents" + query, json=bodies[i])
-            lat.append(time.perf_counter() - due)
-            srv.append(server_ms(r))
-            if r.status_code != 201:
-                errors.append(r.text[:200])
-
-        # the updates come from a process of their own: the incident load's threads do not hold
-        # them up on this side (the client's GIL), only the server can
-        upd = ctx.Process(
-            target=send_updates, args=(self.base, updates, updates_per_s, stop, results)
-        )
-        with ThreadPoolExecutor(max_workers=48) as pool:
-            t0 = time.perf_counter()
-            upd.start()
-            futs = [pool.submit(one, i, t0) for i in range(count)]
-            for f in futs:
-                f.result()
-            wall = time.perf_counter() - t0
-            if wall < hold_s:
-                time.sleep(hold_s - wall)
-        stop.set()
-        upd_lat, upd_srv, upd_errors = results.get(timeout=60)
-        upd.join(timeout=60)
-        errors.extend(upd_errors)
-        upd_wall = time.perf_counter() - t0
+        parent, child = ctx.Pipe()
+        args = (self.port, incidents, rate, updates, updates_per_s, cap_s, hold_s, self.connections)
+        proc = ctx.Process(target=_phase_child, args=(child, args, self.client_cpus))
+        cpu0 = proc_cpu_s(self.server_pid)
+        proc.start()
+        if not parent.poll(cap_s + hold_s + 120):
+            proc.kill()
+            raise SystemExit("the load generator did not finish in time")
+        res = parent.recv()
+        proc.join(timeout=30)
+        server_cpu = proc_cpu_s(self.server_pid) - cpu0
+        lat, inc_stages = res["inc_lat"], res["inc_srv"]
+        upd_lat, upd_stages = res["upd_lat"], res["upd_srv"]
+        srv = [x.get("app", float("nan")) for x in inc_stages]
+        upd_srv = [x.get("app", float("nan")) for x in upd_stages]
+        wall, upd_wall = res["wall"], res["upd_wall"]
         ms = [x * 1e3 for x in lat]
+        upd_ms = [x * 1e3 for x in upd_lat]
+        errors = res["errors"]
         return {
             "mode": mode,
             "offered_per_s": rate,
@@ -265,13 +430,20 @@ class Load:
             "hold_s": hold_s,
             "server_p50_ms": round(pct(srv, 50), 2),
             "server_p99_ms": round(pct(srv, 99), 2),
+            "server_max_ms": round(max(srv), 2) if srv else None,
             "unit_updates": len(upd_lat),
             "unit_updates_per_s": round(len(upd_lat) / upd_wall, 1),
-            "unit_update_p50_ms": round(pct([x * 1e3 for x in upd_lat], 50), 2),
-            "unit_update_p99_ms": round(pct([x * 1e3 for x in upd_lat], 99), 2),
-            "unit_update_max_ms": round(max(upd_lat) * 1e3, 2) if upd_lat else None,
+            "unit_update_p50_ms": round(pct(upd_ms, 50), 2),
+            "unit_update_p99_ms": round(pct(upd_ms, 99), 2),
+            "unit_update_max_ms": round(max(upd_ms), 2) if upd_ms else None,
             "unit_update_server_p50_ms": round(pct(upd_srv, 50), 2),
             "unit_update_server_p99_ms": round(pct(upd_srv, 99), 2),
+            "server_stages": tail_stages(inc_stages),
+            "unit_update_server_stages": tail_stages(upd_stages),
+            "server_cpu_s": round(server_cpu, 2),
+            "server_cpu_share": round(server_cpu / upd_wall, 3) if upd_wall else None,
+            "generator_cpu_s": round(res["generator_cpu_s"], 2),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
             "errors": len(errors),
             "first_error": errors[0] if errors else None,
         }
@@ -397,9 +569,11 @@ def run_engine(
     phases: list[dict[str, Any]],
     checks: list[dict[str, Any]],
     priority: list[dict[str, Any]],
+    server_pid: int,
 ) -> None:
     """The phases on one server (one engine lane); results appended to the lists."""
-    load = Load(base, net, nodes, rng, [f"U{i:02d}" for i in range(len(CLASSES))])
+    load = Load(base, net, nodes, rng, [f"U{i:02d}" for i in range(len(CLASSES))], server_pid,
+                args.client_cpus, args.connections)  # fmt: skip
     with httpx.Client(base_url=base, timeout=30) as c:  # warm-up (JIT, CP-SAT, caches)
         for _ in range(20):
             c.post("/v1/incidents", json=load.incident_body())
@@ -436,7 +610,11 @@ def run_engine(
                   f"({res['throughput_per_s']:6.1f}/s)  p50 {res['p50_ms']:8.2f} ms  p99 "
                   f"{res['p99_ms']:8.2f} ms  (in the service: p50 {res['server_p50_ms']}, p99 "
                   f"{res['server_p99_ms']} ms)  updates {res['unit_updates_per_s']}/s "
-                  f"(p99 {res['unit_update_p99_ms']} ms)  errors {res['errors']}", flush=True)  # fmt: skip
+                  f"(p99 {res['unit_update_p99_ms']} ms)  errors {res['errors']}; CPU s: server "
+                  f"{res['server_cpu_s']}, generator {res['generator_cpu_s']}; load average "
+                  f"{res['load_average'][0]}", flush=True)  # fmt: skip
+            print(f"       slowest 1% in the service, mean ms per stage: "
+                  f"{res['server_stages'].get('slowest_mean_ms')}", flush=True)  # fmt: skip
             chk = check_answers(base, load, net, hospitals, args.check)
             chk["engine"], chk["mode"], chk["offered_per_s"] = engine, mode, rate
             checks.append(chk)
@@ -470,8 +648,16 @@ def main(argv: list[str] | None = None) -> int:
                     help="incidents per second offered in the priority phase (above capacity)")  # fmt: skip
     ap.add_argument("--saturate-s", type=float, default=5.0,
                     help="seconds of the priority phases: updates alone, then saturated (0: skip)")  # fmt: skip
+    ap.add_argument("--server-cpus", type=int, nargs="+", default=None, metavar="CPU",
+                    help="pin the server to these CPUs (default: not pinned)")  # fmt: skip
+    ap.add_argument("--client-cpus", type=int, nargs="+", default=None, metavar="CPU",
+                    help="pin the load generator (and this process) to these CPUs")  # fmt: skip
+    ap.add_argument("--connections", type=int, default=64,
+                    help="keep-alive connections of the incident load (open loop over a pool)")  # fmt: skip
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "service.json"))
     args = ap.parse_args(argv)
+    if args.client_cpus:
+        os.sched_setaffinity(0, args.client_cpus)
     rng = np.random.default_rng(args.seed)
     net = dispatch.load_network("danang")
     hospitals = read_hospitals(HOSPITALS)
@@ -485,11 +671,11 @@ def main(argv: list[str] | None = None) -> int:
     for engine in args.engines:
         port = free_port()
         proc = start(tmp / f"state-{engine}.sqlite", fleet, port, args.durability, args.workers,
-                     engine)  # fmt: skip
+                     engine, args.server_cpus)  # fmt: skip
         print(f"--- engine in a {engine} (--engine {engine})", flush=True)
         try:
             run_engine(args, engine, f"http://127.0.0.1:{port}", net, nodes, rng, hospitals,
-                       phases, checks, priority)  # fmt: skip
+                       phases, checks, priority, proc.pid)  # fmt: skip
         finally:
             proc.terminate()
             proc.wait(timeout=30)

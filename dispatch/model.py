@@ -504,6 +504,21 @@ class Incident:
 # ----------------------------------------------------------------------------------------------
 
 
+def _unpickle_unit(
+    uid: str,
+    vehicle: str,
+    lat: float,
+    lon: float,
+    status: str,
+    station: str,
+    turnout_s: float | None,
+    assigned_priority: int | None,
+    extra: dict[str, Any],
+) -> Unit:
+    return Unit(uid, vehicle, lat, lon, status, station, turnout_s, assigned_priority,
+                MappingProxyType(extra) if extra else _NO_EXTRA)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Unit:
     """A vehicle of the fleet.
@@ -574,6 +589,15 @@ class Unit:
             _check_priority(self.assigned_priority, f"{what}: assigned_priority", FleetError)
         if self.status == UnitStatus.EN_ROUTE and self.assigned_priority is None:
             raise FleetError(f"{what}: status 'en_route' needs assigned_priority")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickling (a worker process, ``multiprocessing``): the fields, the extra columns as a
+        plain dict (their read-only mapping is not picklable); unpickled through the constructor."""
+        return (
+            _unpickle_unit,
+            (self.id, str(self.vehicle), self.lat, self.lon, str(self.status), self.station,
+             self.turnout_s, self.assigned_priority, dict(self.extra)),
+        )  # fmt: skip
 
     @property
     def effective_turnout_s(self) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import math
 import sys
 from pathlib import Path
@@ -147,20 +148,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"{service.time_zone} (give --time-zone, e.g. Asia/Ho_Chi_Minh)",
             file=sys.stderr,
         )
+    # everything the first requests would build (hierarchy, customizations of every speed band,
+    # kernels, solver) is built now, before the port answers; then the start-up objects (the
+    # network, the library) are frozen out of the garbage collector's scans: no request pays for
+    # either (issue 10: both showed up in the latency tail)
+    warmed = service.warm()
+    gc.collect()
+    gc.freeze()
     app = create_app(service, token=token, workers=args.workers)
     clock = "no clock" if service.clock is None else f"clock {service.time_zone}"
     clock += f", engine in a {args.engine}"
     print(
         f"dispatch: serving {engine.summary()['map']} with {len(service.units)} units, "
-        f"state {args.state} (change {service.seq}), {clock}, on http://{args.host}:{args.port}/",
+        f"state {args.state} (change {service.seq}), {clock}, on http://{args.host}:{args.port}/ "
+        f"(warmed up in {warmed['seconds']:.1f} s)",
         file=sys.stderr,
     )
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=5,
-    )  # fmt: skip  (open change streams end)
+    try:
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=5,
+        )  # fmt: skip  (open change streams end)
+    finally:  # the engine's worker process (--engine process) ends with the service
+        service.lane.close()
+        store.close()
     return 0

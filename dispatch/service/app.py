@@ -32,6 +32,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from dispatch.service import timing
 from dispatch.service.state import Service, ServiceError
 
 __all__ = ["LIMITS", "create_app"]
@@ -49,7 +50,9 @@ LIMITS = {
     "stream_batch": 500,
 }
 
-#: Threads of the engine lane: one computes, the others wait for the lane or fsync.
+#: Threads of the engine endpoints: one computes (the lane), the others check their request (an
+#: incident id already taken is refused at once) and wait for the lane; the fsync of an answered
+#: request is awaited on the event loop, holding none of them.
 ENGINE_THREADS = 4
 #: Seconds between keep-alive comments on an idle change stream.
 STREAM_KEEPALIVE_S = 15.0
@@ -209,9 +212,11 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 
 class _ServerTiming:
-    """ASGI middleware: ``Server-Timing: app;dur=MS`` on every response (request in to response out).
+    """ASGI middleware: ``Server-Timing: app;dur=MS`` on every response (request in to response
+    out), then the request's stages (:mod:`dispatch.service.timing`).
 
-    Lets a client tell the service's own time from the network's and its own (the benchmark uses it).
+    Lets a client tell the service's own time from the network's and its own, and a slow
+    computation from a wait (the benchmark uses it).
     """
 
     def __init__(self, app: Any) -> None:
@@ -227,13 +232,14 @@ class _ServerTiming:
             await self.app(scope, receive, send)
             return
         t0 = time.perf_counter()
+        stages = timing.begin()
 
         async def timed(msg: MutableMapping[str, Any]) -> None:
             if msg["type"] == "http.response.start":
                 ms = (time.perf_counter() - t0) * 1e3
                 msg["headers"] = [
                     *msg.get("headers", []),
-                    (b"server-timing", f"app;dur={ms:.3f}".encode()),
+                    (b"server-timing", timing.header(ms, stages)),
                 ]
             await send(msg)
 
@@ -346,6 +352,28 @@ async def _events(
         unsubscribe()
 
 
+async def _durable(service: Service, seq: int) -> None:
+    """Wait, on the event loop and holding no thread, until change `seq` is durable (0: none)."""
+    if not seq:
+        return
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[None] = loop.create_future()
+
+    def settle(err: ServiceError | None) -> None:
+        if fut.done():
+            return
+        if err is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(err)
+
+    def wake(err: ServiceError | None) -> None:  # from the store's syncer thread (or now)
+        loop.call_soon_threadsafe(settle, err)
+
+    service.when_durable(seq, wake)
+    await fut
+
+
 def create_app(service: Service, *, token: str | None = None, workers: str = "loop") -> FastAPI:
     """The FastAPI application of a service.
 
@@ -373,10 +401,12 @@ def create_app(service: Service, *, token: str | None = None, workers: str = "lo
                 @functools.wraps(fn)
                 def in_pool(*a: Any, **k: Any) -> Any:
                     try:
-                        out = fn(*a, **k)
+                        return fn(*a, **k)
                     finally:
-                        service.flush_pending()
-                    return out
+                        seq = service.take_pending()
+                        if seq:
+                            with timing.stage("durable"):
+                                service.flush(seq)
 
                 register(*args, **kw)(in_pool)
                 return fn
@@ -387,10 +417,9 @@ def create_app(service: Service, *, token: str | None = None, workers: str = "lo
                     out = fn(*a, **k)
                 finally:
                     seq = service.take_pending()
-                if seq and service.store.fsyncs_on_flush:  # the fsync runs in a thread: the
-                    await anyio.to_thread.run_sync(service.flush, seq)  # loop goes on meanwhile
-                elif seq:
-                    service.flush(seq)  # nothing to wait for: no hand-off to a thread
+                if seq:
+                    with timing.stage("durable"):  # the fsync runs in the store's syncer meanwhile
+                        await _durable(service, seq)
                 return out
 
             register(*args, **kw)(on_loop)
@@ -406,20 +435,30 @@ def create_app(service: Service, *, token: str | None = None, workers: str = "lo
         status = int(kw.get("status_code", 200))
 
         def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
-            def call(a: Any, k: Any) -> Any:
+            def call(a: Any, k: Any, t_in: float) -> tuple[Any, int, float]:
+                timing.add("queue", (time.perf_counter() - t_in) * 1e3)
                 try:
                     out = fn(*a, **k)
-                finally:  # after the lane is free: the next computation goes on meanwhile
-                    service.flush_pending()
-                if isinstance(out, Response):
-                    return out
-                # serialised here, in the lane's thread: the event loop (which receives the
-                # unit updates) does not spend its time encoding large answers
-                return JSONResponse(out, status_code=status)
+                finally:
+                    seq = service.take_pending()  # made durable outside the lane (below)
+                if not isinstance(out, Response):
+                    # serialised here, in the lane's thread: the event loop (which receives the
+                    # unit updates) does not spend its time encoding large answers
+                    with timing.stage("encode"):
+                        out = JSONResponse(out, status_code=status)
+                return out, seq, time.perf_counter()
 
             @functools.wraps(fn)
             async def in_lane(*a: Any, **k: Any) -> Any:
-                return await anyio.to_thread.run_sync(call, a, k, limiter=engine_lane)
+                t_in = time.perf_counter()
+                out, seq, t_out = await anyio.to_thread.run_sync(
+                    call, a, k, t_in, limiter=engine_lane
+                )
+                timing.add("resume", (time.perf_counter() - t_out) * 1e3)
+                if seq:
+                    with timing.stage("durable"):  # the lane goes on with the next computation
+                        await _durable(service, seq)
+                return out
 
             register(*args, **kw)(in_lane)
             return fn
@@ -472,9 +511,11 @@ def create_app(service: Service, *, token: str | None = None, workers: str = "lo
 
     # --- reads -----------------------------------------------------------------------------
 
+    gc_pauses = timing.gc_pauses()
+
     @on(app.get, "/v1/health", summary="Liveness, map, counts, last committed change")
     def health() -> dict[str, Any]:
-        return service.health()
+        return {**service.health(), "gc": gc_pauses.summary()}
 
     @on_engine(
         app.get, "/v1/network", summary="The road network as GeoJSON (the console's base layer)"

@@ -42,6 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from dispatch.service import timing
 from dispatch.service.clock import DEFAULT_TIME_ZONE, Clock, utc_now
 from dispatch.service.engine import (
     UNIT_STATUSES,
@@ -193,6 +194,28 @@ class Service:
             raise ServiceError(
                 503, "storage_unavailable", f"change {seq} not confirmed on disk: {exc}"
             ) from None
+        self._durable_now()
+
+    def when_durable(self, seq: int, callback: Callable[[ServiceError | None], None]) -> None:
+        """Call ``callback(None)`` once change `seq` is on disk (``callback(error)``, a 503, if
+        the disk refused it): at once when it already is, else from the store's syncer thread.
+        What :meth:`flush` does without holding a thread (an event loop awaits the callback)."""
+
+        def done(err: OSError | None) -> None:
+            if err is not None:
+                msg = f"change {seq} not confirmed on disk: {err}"
+                callback(ServiceError(503, "storage_unavailable", msg))
+                return
+            self._durable_now()
+            callback(None)
+
+        if not seq:
+            callback(None)
+            return
+        self.store.on_durable(seq, done)
+
+    def _durable_now(self) -> None:
+        """Tell the change stream's listeners which change is durable now."""
         durable = self.store.durable_seq()
         for listener in list(self._listeners):
             listener(durable)
@@ -260,6 +283,14 @@ class Service:
             specs = sorted(self.closures.values(), key=lambda c: int(c["seq"]))
             return self.fleet(), (self.engine.closure_set(), specs), self.seq
 
+    def warm(self) -> dict[str, Any]:
+        """Build, before the first request, what requests would otherwise build while a caller
+        waits (:meth:`Engine.warm <dispatch.service.engine.Engine.warm>`, in the engine lane:
+        the worker process's engine with ``--engine process``); nothing is stored."""
+        units, closures, _seq = self.snapshot()
+        out: dict[str, Any] = self._compute("warm", closures, units)
+        return out
+
     def _compute(self, method: str, closures: Any, *args: Any, **kwargs: Any) -> Any:
         """Run an engine method in the lane; library errors become 422, a stopped lane 503."""
         try:
@@ -278,7 +309,8 @@ class Service:
     def _commit(self, kind: str, request: Mapping[str, Any], changes: list[Change]) -> int:
         payload = {"request": dict(request), "changes": [list(c) for c in changes]}
         try:
-            self.seq = self.store.commit(kind, payload, changes)
+            with timing.stage("commit"):
+                self.seq = self.store.commit(kind, payload, changes)
         except sqlite3.Error as exc:
             raise ServiceError(503, "storage_unavailable", f"state not stored: {exc}") from None
         self._pending.seq = self.seq  # made durable by flush_pending(), outside the lock

@@ -7,15 +7,16 @@ on disk.
 
 Durability. ``"process"``: ``synchronous=NORMAL`` in WAL mode; a committed change survives the
 service being killed (SIGKILL, a crash) but the last changes may be lost if the machine itself loses
-power. ``"full"`` (default): the same commit, then :meth:`Store.flush` fsyncs the WAL file (what
+power. ``"full"`` (default): the same commit, then the WAL file is fsynced (what
 ``synchronous=FULL`` does at each commit) before the change is acknowledged, so it also survives a
-power cut. ``flush`` is a group commit: a caller whose change was written before the running fsync
-began waits for that one instead of starting its own, so concurrent changes share an fsync (4-8 ms
-on the project's disk) instead of queueing one each. The service calls it after releasing its
-state lock; a concurrent reader may therefore see a change whose fsync is still running (never one
-that is not committed). On start the
-current state is read back from ``state``; :meth:`Store.replay` rebuilds it from the log alone
-(the two must agree; the tests check it).
+power cut. The fsyncs are a group commit run by one thread of the store (the *syncer*): a caller
+asks for its change (:meth:`Store.flush` blocks until it is on disk; :meth:`Store.on_durable` calls
+back from the syncer, so an event loop can await it without holding a thread), and one fsync covers
+every change committed before it began, so concurrent changes share an fsync (4-8 ms on the
+project's disk) instead of queueing one each. The service asks after releasing its state lock; a
+concurrent reader may therefore see a change whose fsync is still running (never one that is not
+committed). On start the current state is read back from ``state``; :meth:`Store.replay` rebuilds
+it from the log alone (the two must agree; the tests check it).
 
 Standard library only (``sqlite3``).
 """
@@ -26,7 +27,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -92,14 +93,23 @@ class Store:
         last = int(self._db.execute("SELECT MAX(seq) FROM log").fetchone()[0] or 0)
         self._committed = last  # last seq committed (written to the WAL)
         self._synced = last  # last seq known to be on disk (what an earlier run left is)
-        self._sync_lock = threading.Lock()  # one fsync at a time; waiters may find theirs done
+        self._cond = threading.Condition()  # guards the syncer's state below
+        self._wanted = last  # the highest change a caller waits for
+        self._waiters: list[tuple[int, Callable[[OSError | None], None]]] = []
+        self._syncer: threading.Thread | None = None
+        self._closed = False
         self._wal_fd: int | None = None
-        self.fsyncs = 0  # how many fsyncs flush() ran (the tests and the benchmark read it)
+        self.fsyncs = 0  # how many fsyncs the syncer ran (the tests and the benchmark read it)
         if durability == "full" and self.path != ":memory:":
             _fsync_dir(Path(self.path).resolve().parent)  # the files' names are durable too
 
     def close(self) -> None:
-        """Close the database."""
+        """Close the database (the changes waited for are made durable first)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        if self._syncer is not None:
+            self._syncer.join()
         if self._wal_fd is not None:
             os.close(self._wal_fd)
             self._wal_fd = None
@@ -166,17 +176,72 @@ class Store:
 
         Raises ``OSError`` if the fsync fails.
         """
-        if self.durability != "full" or self.path == ":memory:" or seq <= self._synced:
+        done = threading.Event()
+        failed: list[OSError] = []
+
+        def wake(err: OSError | None) -> None:
+            if err is not None:
+                failed.append(err)
+            done.set()
+
+        self.on_durable(seq, wake)
+        done.wait()
+        if failed:
+            raise failed[0]
+
+    def on_durable(self, seq: int, callback: Callable[[OSError | None], None]) -> None:
+        """Call ``callback(None)`` once change `seq` is on disk, ``callback(error)`` if the fsync
+        failed: at once (in this thread) when it already is (or with ``"process"`` durability),
+        else from the syncer thread. The callback must be quick (it runs in the syncer)."""
+        if not self.fsyncs_on_flush or seq <= self._synced:
+            callback(None)
             return
-        with self._sync_lock:
-            if seq <= self._synced:  # an fsync that began after our commit covered it
-                return
-            with self._lock:
+        with self._cond:
+            if seq <= self._synced:
+                pending = False
+            else:
+                pending = True
+                self._waiters.append((seq, callback))
+                self._wanted = max(self._wanted, seq)
+                if self._syncer is None:
+                    self._syncer = threading.Thread(
+                        target=self._sync_loop, name="dispatch-store-syncer", daemon=True
+                    )
+                    self._syncer.start()
+                self._cond.notify()
+        if not pending:
+            callback(None)
+
+    def _sync_loop(self) -> None:
+        """The syncer: fsync the WAL whenever a caller waits for a change not yet on disk; one
+        fsync covers every change committed before it began (group commit)."""
+        while True:
+            with self._cond:
+                while self._wanted <= self._synced and not self._closed:
+                    self._cond.wait()
+                if self._wanted <= self._synced:
+                    return  # closed, nobody waits
+            with self._lock:  # what is committed now: this fsync makes all of it durable
                 target = self._committed
-            fd = self._wal()
-            os.fsync(fd)
-            self.fsyncs += 1
-            self._synced = max(self._synced, target)
+            err: OSError | None = None
+            try:
+                os.fsync(self._wal())
+            except OSError as exc:
+                err = exc
+            with self._cond:
+                if err is None:
+                    self.fsyncs += 1
+                    self._synced = max(self._synced, target)
+                    done = [w for w in self._waiters if w[0] <= self._synced]
+                    self._waiters = [w for w in self._waiters if w[0] > self._synced]
+                else:  # every waiter hears of it; a later request tries again
+                    done, self._waiters = self._waiters, []
+                    self._wanted = self._synced
+            for _seq, callback in done:
+                try:
+                    callback(err)
+                except Exception:  # noqa: BLE001 - a waiter gone (its loop closed) stops no other
+                    continue
 
     def _wal(self) -> int:
         """A descriptor of the WAL file (opened again if SQLite replaced the file)."""

@@ -543,10 +543,31 @@ def test_ranked_only_answer_without_plan(client: TestClient) -> None:
         422, "invalid_incident", "incident 'C'")  # fmt: skip
 
 
+def _stages(r: Any) -> dict[str, float]:
+    out = {}
+    for part in r.headers["server-timing"].split(", "):
+        name, dur = part.split(";dur=")
+        out[name] = float(dur)
+    assert next(iter(out)) == "app"  # the whole time first
+    return out
+
+
 def test_server_timing_header(client: TestClient) -> None:
-    r = client.get("/v1/health")
-    name, dur = r.headers["server-timing"].split(";dur=")
-    assert name == "app" and float(dur) >= 0.0
+    # a read: no stage of its own (a garbage collection may happen to run in it)
+    assert set(_stages(client.get("/v1/health"))) - {"gc"} == {"app"}
+    # an incident: waited for a thread and the lane, computed, committed, encoded, made durable
+    st = _stages(post_incident(client, "T1"))
+    assert {"app", "queue", "lane", "compute", "commit", "encode", "resume", "durable"} <= set(st)
+    assert all(v >= 0.0 for v in st.values())
+    assert st["app"] >= st["compute"] + st["commit"] + st["durable"]
+    st = _stages(client.put("/v1/units/MB-1", json={"status": "busy"}))
+    assert {"app", "commit", "durable"} <= set(st) and "compute" not in st
+
+
+def test_health_reports_gc_pauses(client: TestClient) -> None:
+    gc_doc = client.get("/v1/health").json()["gc"]
+    assert len(gc_doc["collections"]) == 3 and len(gc_doc["max_ms"]) == 3
+    assert gc_doc["frozen_objects"] >= 0
 
 
 @pytest.mark.parametrize("workers", ["loop", "pool"])
@@ -558,3 +579,26 @@ def test_writes_are_acknowledged_after_their_fsync(tmp_path: Path, workers: str)
         seq = c.put("/v1/units/MB-1", json={"status": "busy"}).json()["seq"]
         assert service.store._synced >= seq
     assert service.store.fsyncs >= 2
+
+
+def test_warm_up_builds_every_band_and_answers_the_same(service: Service) -> None:
+    """Start-up builds the hierarchy and the customization of every class in every speed band
+    (so a request never does); answers are the same as without it."""
+    net = service.engine.net
+    hour = 7.0  # the morning rush band
+    before = service.engine.recommend(
+        Incident("W1", 16.0575, 108.2140, "structure_fire"), service.fleet(), hour=hour
+    )
+    done = service.warm()
+    hours = done["hours"]
+    assert None in hours and any(net.engine.settings.band_index(h) < 0 for h in hours if h)
+    assert {net.engine.settings.band_index(h) for h in hours if h is not None} >= {0, 1, 2}
+    assert done["answers"] > 0
+    for h in hours:
+        for v in ("ambulance", "fire_engine", "ladder", "motorbike"):
+            assert net.engine.has_metric(net.engine.weights(v, h, net.closure_set))
+    after = service.engine.recommend(
+        Incident("W1", 16.0575, 108.2140, "structure_fire"), service.fleet(), hour=hour
+    )
+    assert after == before
+    assert service.seq == 1  # nothing stored

@@ -463,3 +463,20 @@ def test_unit_updates_do_not_wait_behind_the_worker_process(
     assert got["held"].status_code == 201, held
     # its snapshot was taken before it queued: before the updates
     assert held["state_seq"] == 1 and held["ranked"][0]["unit"] == "MB-1"
+
+
+def test_units_pickle_with_their_extra_columns() -> None:
+    """The process lane sends library units to its worker by pickle (no converter of its own)."""
+    import pickle
+    from types import MappingProxyType
+
+    from dispatch.model import Unit
+
+    u = Unit("A1", "ambulance", 16.05, 108.2, "en_route", "S1", 60.0, 2,
+             MappingProxyType({"crew": 3}))  # fmt: skip
+    back = pickle.loads(pickle.dumps(u))
+    assert back == u and dict(back.extra) == {"crew": 3} and back.effective_turnout_s == 60.0
+    with pytest.raises(TypeError):
+        back.extra["crew"] = 4  # type: ignore[index]  # still read-only
+    plain = pickle.loads(pickle.dumps(Unit("M1", "motorbike", 16.0, 108.2)))
+    assert plain == Unit("M1", "motorbike", 16.0, 108.2) and len(plain.extra) == 0

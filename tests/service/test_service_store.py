@@ -58,3 +58,52 @@ def test_process_durability_never_fsyncs(tmp_path: Path) -> None:
     s = Store(tmp_path / "s.sqlite", durability="process")
     s.flush(s.commit("x", {}, [("units", "A", {"x": 0})]))
     assert s.fsyncs == 0
+
+
+def test_on_durable_calls_back_from_the_syncer_once_on_disk(tmp_path: Path) -> None:
+    s = Store(tmp_path / "s.sqlite", durability="full")
+    seq = s.commit("x", {}, [("units", "A", {"x": 0})])
+    heard: list[tuple[int, OSError | None, int, str]] = []
+    done = threading.Event()
+
+    def callback(err: OSError | None) -> None:
+        heard.append((seq, err, s._synced, threading.current_thread().name))
+        done.set()
+
+    s.on_durable(seq, callback)
+    assert done.wait(30)
+    ((got, err, synced, thread),) = heard
+    assert err is None and synced >= got and thread == "dispatch-store-syncer" and s.fsyncs == 1
+    now: list[str] = []  # already durable: called at once, in the caller's thread
+    s.on_durable(seq, lambda e: now.append(threading.current_thread().name))
+    assert now == [threading.current_thread().name] and s.fsyncs == 1
+    s.close()
+
+
+def test_a_failed_fsync_reaches_every_waiter_and_a_later_one_retries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    s = Store(tmp_path / "s.sqlite", durability="full")
+    seq = s.commit("x", {}, [("units", "A", {"x": 0})])
+    real = os.fsync
+
+    def broken(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", broken)
+    with pytest.raises(OSError, match="Input/output error"):
+        s.flush(seq)
+    assert s._synced < seq and s.fsyncs == 0  # not acknowledged
+    monkeypatch.setattr(os, "fsync", real)
+    s.flush(seq)  # the disk is back: the same change is made durable
+    assert s._synced >= seq and s.fsyncs == 1
+    s.close()
+
+
+def test_process_durability_calls_back_at_once(tmp_path: Path) -> None:
+    s = Store(tmp_path / "s.sqlite", durability="process")
+    heard: list[OSError | None] = []
+    s.on_durable(s.commit("x", {}, [("units", "A", {"x": 0})]), heard.append)
+    assert heard == [None] and s.fsyncs == 0 and s._syncer is None

@@ -13,7 +13,8 @@ wheel ships (``osrm-extract`` then ``osrm-contract``: contraction hierarchies), 
 * ``car``: OSRM's own car profile (``profiles/car.lua`` of the wheel), as it is;
 * ``ours``: a Lua profile generated here that runs car.lua's way handlers, then sets every way's
   speed and direction access from OUR compiled ambulance network (the speed of each arc, per way
-  and direction; ways we do not route on are closed). Speeds and access are then ours; what is left
+  and direction, without our turn costs and signal/stop/gate delays; ways we do not route on are
+  closed). Speeds and access are then ours; what is left
   of OSRM is its road rules: its turn restrictions, barriers and node access, turn costs and traffic
   signal delays, ``destination``/``private`` ways only as the first or last stretch, its snapping.
 * ``ours_nocost``: the same with car.lua's turn, U-turn, traffic-signal and gate seconds set to 0
@@ -34,13 +35,16 @@ disagreement is put in the first category that explains it:
    leave from / reach);
 4. ``turn/signal/gate costs``: OSRM's turn, traffic-signal and gate seconds (route duration less
    the sum of its segment durations; car.lua: up to 7.5 s a turn, 20 s a U-turn, 2 s a signal, 60 s
-   a gate) decide: without them OSRM would pick our unit (or tie);
-5. ``destination/private``: our route for our unit uses a way whose access tags are
+   a gate) decide: without them OSRM would pick our unit (or tie), or the ``ours_nocost`` dataset
+   (same speeds, no such seconds) agrees with us on that call;
+5. ``our turn/signal/gate costs``: ours without our turn costs and signal/stop/gate delays (a
+   network compiled with ``turn_costs="off"`` and those delays 0) picks OSRM's unit (or ties);
+6. ``destination/private``: our route for our unit uses a way whose access tags are
    ``destination``, ``private``, ``customers``... (OSRM: only as first or last stretch);
-6. ``barrier``: our route for our unit passes a node with a ``barrier`` or ``access`` tag;
-7. ``road closed to us``: OSRM's route for its unit uses a way our ambulance may not use (width,
+7. ``barrier``: our route for our unit passes a node with a ``barrier`` or ``access`` tag;
+8. ``road closed to us``: OSRM's route for its unit uses a way our ambulance may not use (width,
    category, dimension limits, access);
-8. ``other``: anything else (listed with its ways).
+9. ``other``: anything else (listed with its ways).
 
 It also times a single route (unit -> call) by ours (``net.route``) and OSRM's in-process CH route
 on the ``car`` dataset, interleaved, in the same run: ETA only (OSRM ``overview=false``; our
@@ -84,6 +88,7 @@ import dispatch  # noqa: E402
 from dispatch.geo import haversine_m  # noqa: E402
 from dispatch.io.atomic import atomic_write  # noqa: E402
 from dispatch.roads.osm import MAP_FILES, resolve_map  # noqa: E402
+from dispatch.roads.profiles import network_settings  # noqa: E402
 from dispatch.roads.snapping import position  # noqa: E402
 
 VEHICLE = "ambulance"
@@ -92,8 +97,9 @@ SNAP_M = 10.0
 RESTRICTED = {"destination", "private", "customers", "delivery", "permit", "residents"}
 ACCESS_KEYS = ("access", "vehicle", "motor_vehicle", "motorcar")
 DEFAULT_MAPS = ("danang", "hcmc", "monaco", "liechtenstein", "campo_grande")
-CATEGORIES = ("tie", "speeds/access", "snapping", "turn/signal/gate costs", "destination/private",
-              "barrier", "road closed to us", "other")  # fmt: skip
+CATEGORIES = ("tie", "speeds/access", "snapping", "turn/signal/gate costs",
+              "our turn/signal/gate costs", "destination/private", "barrier", "road closed to us",
+              "other")  # fmt: skip
 
 
 # --- OSM tags the categories need -------------------------------------------------------------
@@ -352,6 +358,7 @@ def explain(
     j: int, u: int, v: int, ours: np.ndarray, theirs: np.ndarray, units: np.ndarray,
     calls: np.ndarray, our_snap: tuple[np.ndarray, ...], osrm_snap: tuple[list[Any], list[Any]],
     o: Any, net: dispatch.Network, look: Lookup, speed_agree: set[int] | None,
+    ours_plain: np.ndarray, nocost_agree: set[int],
 ) -> dict[str, Any]:  # fmt: skip
     """The category of one disagreement (our unit u, OSRM's unit v, call j) with evidence."""
     rec: dict[str, Any] = {"call": j, "ours_unit": u, "osrm_unit": v,
@@ -378,7 +385,9 @@ def explain(
     du, pen_u, nodes_u = osrm_route_info(o, units[u], calls[j])
     dv, pen_v, nodes_v = osrm_route_info(o, units[v], calls[j])
     rec["osrm_turn_signal_s"] = [round(pen_u, 1), round(pen_v, 1)]
-    if math.isfinite(du) and du - pen_u <= dv - pen_v + TIE_S:
+    # OSRM's seconds decide: the route it would take without them picks our unit, or the dataset
+    # without them (``ours_nocost``, same speeds) agrees with us on this call
+    if (math.isfinite(du) and du - pen_u <= dv - pen_v + TIE_S) or j in nocost_agree:
         rec["category"] = "turn/signal/gate costs"
         gates = [n for n in nodes_u
                  if look.tags.node_tags.get(n, {}).get("barrier") in ("gate", "lift_gate")]  # fmt: skip
@@ -388,6 +397,13 @@ def explain(
                            f"{pen_v:.1f}; OSRM's route for our unit {du:.1f} s vs ours "
                            f"{ours[u, j]:.1f} s; it passes {len(gates)} gates {gates[:3]} and "
                            f"{signals} signals")  # fmt: skip
+        return rec
+    pu, pv = float(ours_plain[u, j]), float(ours_plain[v, j])
+    if pv <= pu + TIE_S:  # without our seconds we pick OSRM's unit
+        rec["category"] = "our turn/signal/gate costs"
+        rec["evidence"] = (f"without our turn costs and signal/stop/gate delays: our unit "
+                           f"{pu:.1f} s, OSRM's {pv:.1f} s; OSRM without its seconds: "
+                           f"{du - pen_u:.1f} s, {dv - pen_v:.1f} s")  # fmt: skip
         return rec
     r = net.route(tuple(units[u]), tuple(calls[j]), vehicle=VEHICLE)
     arcs = look.route_arcs(r.nodes)
@@ -468,7 +484,16 @@ def run_map(name: str, calls_n: int, units_n: int, seed: int, route_n: int,
     net = dispatch.load_network(name)
     tags = read_tags(path)
     profiles_dir = Path(osrm.__file__).parent / "share" / "profiles"
-    speeds = way_speeds(net, tags)
+    # ours without our own turn costs and signal/stop/gate delays: tells where they decide; and
+    # the speeds given to OSRM: our arc weights less those seconds (OSRM adds its own or none)
+    plain = dispatch.load_network(
+        name,
+        settings=network_settings(
+            turn_costs="off",
+            profiles={VEHICLE: {"signal_delay_s": 0.0, "stop_delay_s": 0.0, "gate_delay_s": 0.0}},
+        ),
+    )
+    speeds = way_speeds(plain, tags)
     luas = {"car": profiles_dir / "car.lua"}
     for prof, costs in (("ours", True), ("ours_nocost", False)):
         luas[prof] = work / f"{name}_{prof}.lua"
@@ -479,6 +504,7 @@ def run_map(name: str, calls_n: int, units_n: int, seed: int, route_n: int,
     t = time.perf_counter()
     ours = net.travel_times(units, calls, vehicle=VEHICLE)
     ours_s = time.perf_counter() - t
+    ours_plain = plain.travel_times(units, calls, vehicle=VEHICLE)
     su = net.snap(units, vehicle=VEHICLE, role="from")
     sc = net.snap(calls, vehicle=VEHICLE, role="to")
     our_snap = (np.stack([su.lat, su.lon], 1), np.stack([sc.lat, sc.lon], 1), su.arc, sc.arc)
@@ -488,7 +514,8 @@ def run_map(name: str, calls_n: int, units_n: int, seed: int, route_n: int,
                            "ours_matrix_s": ours_s, "profiles": {}}  # fmt: skip
     engines: dict[str, Any] = {}
     speed_agree: set[int] | None = None
-    for prof in ("ours", "car", "ours_nocost"):
+    nocost_agree: set[int] = set()
+    for prof in ("ours_nocost", "ours", "car"):
         lua = luas[prof]
         sub = work / f"{name}_{prof}"
         sub.mkdir()
@@ -503,9 +530,12 @@ def run_map(name: str, calls_n: int, units_n: int, seed: int, route_n: int,
         for j in np.flatnonzero(ok & (pick_ours != pick_osrm)).tolist():
             recs.append(explain(j, int(pick_ours[j]), int(pick_osrm[j]), ours, theirs, units,
                                 calls, our_snap, (src, dst), o, net, look,
-                                speed_agree if prof == "car" else None))  # fmt: skip
+                                speed_agree if prof == "car" else None, ours_plain,
+                                nocost_agree if prof != "ours_nocost" else set()))  # fmt: skip
         if prof == "ours":
             speed_agree = set(np.flatnonzero(ok & (pick_ours == pick_osrm)).tolist())
+        if prof == "ours_nocost":
+            nocost_agree = set(np.flatnonzero(ok & (pick_ours == pick_osrm)).tolist())
         cats = Counter(r["category"] for r in recs)
         both = np.isfinite(ours) & np.isfinite(theirs)
         rel = (theirs[both] - ours[both]) / np.maximum(ours[both], 1.0)

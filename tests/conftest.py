@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 import dispatch
@@ -13,6 +15,30 @@ from dispatch.roads.profiles import VEHICLE_CLASSES, network_settings
 HAND_SETTINGS = network_settings(
     profiles={v: {"emergency_factor": 1.0, "max_speed_kmh": 200.0} for v in VEHICLE_CLASSES}
 )
+
+
+def nx_graph(net: dispatch.Network, vehicle: str) -> Any:
+    """The network's exported edge table for ``vehicle`` as a networkx DiGraph (weight ``w``,
+    parallel arcs merged to their minimum): the independent reference of the exactness tests."""
+    import networkx as nx
+
+    tab = net.edge_table(vehicle)
+    g = nx.DiGraph()
+    for u, v, t in zip(tab["u"].tolist(), tab["v"].tolist(), tab["travel_time_s"].tolist(),
+                       strict=True):  # fmt: skip
+        if not g.has_edge(u, v) or g[u][v]["w"] > t:
+            g.add_edge(u, v, w=t)
+    return g
+
+
+def expanded_nodes(net: dispatch.Network) -> tuple[np.ndarray, np.ndarray]:
+    """``(expanded, next_to)``: node masks of the junction copies the compiler added (barriers,
+    restrictions, turn costs) and of the nodes one arc away from one (where the rules bite)."""
+    expanded = net.node_osmid < 0
+    nbr = np.zeros(net.n_nodes, bool)
+    nbr[net.arc_tail[expanded[net.arc_head]]] = True
+    nbr[net.arc_head[expanded[net.arc_tail]]] = True
+    return expanded, nbr
 
 
 def osm_xml(nodes: dict[int, tuple[float, float]], ways: list[tuple[int, list[int], dict[str, str]]],

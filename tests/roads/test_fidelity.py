@@ -29,6 +29,7 @@ import pytest
 
 import dispatch
 from dispatch.roads.profiles import VEHICLE_CLASSES, network_settings
+from tests.conftest import expanded_nodes, nx_graph
 
 SEG_M = 2 * 6_371_008.8 * math.asin(math.sin(math.radians(0.001) / 2))
 T = SEG_M / 10.0  # one central block at 36 km/h
@@ -484,17 +485,9 @@ def test_kernels_match_networkx_on_the_exported_network_with_rules(vehicle: str)
     (travel_times, fastest_units) equals networkx Dijkstra on the exported edge table."""
     net = dispatch.load_network("danang")
     assert net.stats["turn_restrictions"]["via_way"] >= 3 and net.stats["expanded_nodes"] > 0
-    tab = net.edge_table(vehicle)
-    g = nx.DiGraph()
-    for u, v, t in zip(tab["u"].tolist(), tab["v"].tolist(), tab["travel_time_s"].tolist(),
-                       strict=True):  # fmt: skip
-        if not g.has_edge(u, v) or g[u][v]["w"] > t:
-            g.add_edge(u, v, w=t)
+    g = nx_graph(net, vehicle)
     # plain nodes, half of them next to an expanded node (where the rules bite)
-    expanded = net.node_osmid < 0
-    nbr = np.zeros(net.n_nodes, bool)
-    nbr[net.arc_tail[expanded[net.arc_head]]] = True
-    nbr[net.arc_head[expanded[net.arc_tail]]] = True
+    expanded, nbr = expanded_nodes(net)
     plain = net.class_core(vehicle) & ~expanded
     rng = np.random.default_rng(11)
     near = rng.choice(np.flatnonzero(plain & nbr), 8, replace=False)

@@ -27,6 +27,7 @@ from dispatch.roads.profiles import (
     VEHICLE_CLASSES,
     network_settings,
 )
+from tests.conftest import expanded_nodes, nx_graph
 
 CROSS = Path(__file__).resolve().parents[1] / "data" / "osm" / "turns_cross.osm"
 SEG_M = 2 * 6_371_008.8 * math.asin(math.sin(math.radians(0.001) / 2))
@@ -157,16 +158,8 @@ def test_kernels_match_networkx_on_the_expanded_export(map_name: str, mode: str)
     off = dispatch.load_network(map_name, settings=network_settings(turn_costs="off"))
     assert net.stats["turn_costs"]["junctions"] > 0
     vehicle = "fire_engine"
-    tab = net.edge_table(vehicle)
-    g = nx.DiGraph()
-    for u, v, t in zip(tab["u"].tolist(), tab["v"].tolist(), tab["travel_time_s"].tolist(),
-                       strict=True):  # fmt: skip
-        if not g.has_edge(u, v) or g[u][v]["w"] > t:
-            g.add_edge(u, v, w=t)
-    expanded = net.node_osmid < 0
-    nbr = np.zeros(net.n_nodes, bool)
-    nbr[net.arc_tail[expanded[net.arc_head]]] = True
-    nbr[net.arc_head[expanded[net.arc_tail]]] = True
+    g = nx_graph(net, vehicle)
+    expanded, nbr = expanded_nodes(net)
     plain = net.class_core(vehicle) & ~expanded
     rng = np.random.default_rng(13)
     near = rng.choice(np.flatnonzero(plain & nbr), 10, replace=False)

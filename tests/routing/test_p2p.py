@@ -13,16 +13,7 @@ from dispatch import EnginePolicy
 from dispatch.geo import haversine_m
 from dispatch.roads.snapping import position
 from dispatch.routing.queries import Route
-
-
-def _nx_graph(net: dispatch.Network, vehicle: str) -> nx.DiGraph:
-    tab = net.edge_table(vehicle)
-    g = nx.DiGraph()
-    for u, v, t in zip(tab["u"].tolist(), tab["v"].tolist(), tab["travel_time_s"].tolist(),
-                       strict=True):  # fmt: skip
-        if not g.has_edge(u, v) or g[u][v]["w"] > t:
-            g.add_edge(u, v, w=t)
-    return g
+from tests.conftest import nx_graph
 
 
 def _mid_arc_points(net: dispatch.Network, vehicle: str, n: int, seed: int) -> np.ndarray:
@@ -72,7 +63,7 @@ def test_cch_route_equals_dijkstra_route(map_name: str, vehicle: str) -> None:
 
 def test_cch_route_between_nodes_matches_networkx_path() -> None:
     net = dispatch.load_network("danang", policy=EnginePolicy.cch_always())
-    g = _nx_graph(net, "ambulance")
+    g = nx_graph(net, "ambulance")
     core = np.flatnonzero(net.class_core("ambulance"))
     # nodes that are the only node at their position (a junction expanded for turn restrictions
     # has several nodes at one point: a point there is not one node)

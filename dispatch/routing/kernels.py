@@ -410,15 +410,21 @@ def leave_seed(e: ArcEnds, w: np.ndarray, a: int, t: float, j: int) -> tuple[int
     """Seed ``j`` (0..2) of a point *leaving* position ``(a, t)``: ``(node, cost)``, cost inf if none.
 
     0: forward to the head for ``(1-t) w[a]``; 1: back along the twin to the twin's head for
-    ``t w[twin]`` (the twin's own end: next to a junction expanded for turn restrictions it is not
-    ``a``'s tail); 2: at the tail for 0 when ``t == 0``."""
+    ``t w[twin]`` (the twin's own end: next to a junction expanded for turn restrictions or turn
+    costs it is not ``a``'s tail); 2: at the tail for 0 when ``t == 0``. A point at ``t == 0`` next
+    to an expanded junction stands at the junction: it leaves from both of ``a``'s copies there,
+    the departure copy (seed 2) and the arrival copy (seed 1, cost 0), from which every turn the
+    junction allows is open (as to a vehicle that came in along ``a``'s road); at a plain node
+    both are the same node and seed 1 stays closed."""
     if j == 0:
         return e.head[a], (0.0 if t >= 1.0 else (1.0 - t) * w[a])
     if j == 1:
         b = e.twin[a]
         if b < 0:
             return e.tail[a], np.inf
-        return e.head[b], (np.inf if t <= 0.0 else t * w[b])
+        if t <= 0.0:
+            return e.head[b], (0.0 if e.head[b] != e.tail[a] else np.inf)
+        return e.head[b], t * w[b]
     return e.tail[a], (0.0 if t <= 0.0 else np.inf)
 
 
@@ -427,14 +433,19 @@ def reach_seed(e: ArcEnds, w: np.ndarray, a: int, t: float, j: int) -> tuple[int
     """Seed ``j`` (0..2) of a point *reached* at position ``(a, t)``: ``(node, cost)``.
 
     0: from the tail for ``t w[a]``; 1: from the twin's tail along the twin for ``(1-t) w[twin]``
-    (the twin's own end, see :func:`leave_seed`); 2: at the head for 0 when ``t == 1``."""
+    (the twin's own end, see :func:`leave_seed`); 2: at the head for 0 when ``t == 1``. A point at
+    ``t == 1`` next to an expanded junction is reached at both of ``a``'s copies there: the arrival
+    copy (seed 2) and the departure copy into the twin's road (seed 1, cost 0), which every turn
+    the junction allows leads to; at a plain node seed 1 stays closed."""
     if j == 0:
         return e.tail[a], (0.0 if t <= 0.0 else t * w[a])
     if j == 1:
         b = e.twin[a]
         if b < 0:
             return e.head[a], np.inf
-        return e.tail[b], (np.inf if t >= 1.0 else (1.0 - t) * w[b])
+        if t >= 1.0:
+            return e.tail[b], (0.0 if e.tail[b] != e.head[a] else np.inf)
+        return e.tail[b], (1.0 - t) * w[b]
     return e.head[a], (0.0 if t >= 1.0 else np.inf)
 
 

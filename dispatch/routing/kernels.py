@@ -14,11 +14,15 @@ arithmetic: a point is *left* forward to the arc's head or back along the twin t
 node.
 
 **Compilation.** Every kernel is declared with :func:`jit`: numba compiles it on its first call
-(only the kernels a command uses) and keeps the machine code in its on-disk cache (``cache=True``:
-``__pycache__`` beside the sources, or ``$NUMBA_CACHE_DIR``), so later processes load it in
-milliseconds. Where no cache folder is writable (a read-only install and home), the cache goes to
-a folder in the system's temporary directory, and without one either, kernels are compiled in
-memory by each process: silently, never an error. While numba compiles (the first run after an
+(only the kernels a command uses) and keeps the machine code in its on-disk cache (``cache=True``)
+in a folder named by a digest of the sources of every module that declares kernels
+(:data:`KERNEL_SOURCES`): ``dispatch/__pycache__/numba-<digest>``, or ``$NUMBA_CACHE_DIR/
+dispatch-<digest>``; later processes load it in milliseconds. numba checks only the timestamp of
+a kernel's own file, not of the helpers it inlines from other files (this module's): with the
+digest, a change to any kernel source starts a new cache instead of loading stale machine code.
+Where no cache folder is writable (a read-only install and home), the cache goes to a folder in
+the system's temporary directory, and without one either, kernels are compiled in memory by each
+process: silently, never an error. While numba compiles (the first run after an
 install, about 10 CPU s for the Dijkstra kernels and 15 s more for the CCH's), the work is reported
 to :func:`dispatch.progress.task` as "compiling routing kernels (first run only)".
 
@@ -33,6 +37,7 @@ ids into the heap, read-only masks, C-contiguous arrays), so that each kernel is
 from __future__ import annotations
 
 import atexit
+import hashlib
 import logging
 import os
 import sys
@@ -68,13 +73,45 @@ def _cache_usable() -> bool:
     return True
 
 
+#: The modules that declare numba kernels (paths below the package): their sources name the cache.
+KERNEL_SOURCES = (
+    "roads/snapping.py", "roads/walk.py", "routing/cch.py", "routing/dijkstra.py",
+    "routing/kernels.py", "routing/order.py", "routing/p2p.py", "routing/queries.py",
+    "routing/reach.py",
+)  # fmt: skip
+
+
+def _sources_digest() -> str:
+    """A digest of :data:`KERNEL_SOURCES` (names and contents)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    h = hashlib.sha256()
+    for rel in KERNEL_SOURCES:
+        h.update(rel.encode())
+        try:
+            with open(os.path.join(root, rel), "rb") as f:
+                h.update(f.read())
+        except OSError:
+            h.update(b"?")
+    return h.hexdigest()[:16]
+
+
 def _choose_cache() -> bool:
-    """Whether kernels can use numba's on-disk cache, moving it to a temporary folder if needed."""
+    """Whether kernels can use numba's on-disk cache: in a folder named by the kernel sources'
+    digest (``$NUMBA_CACHE_DIR/dispatch-<digest>``, else ``dispatch/__pycache__/numba-<digest>``),
+    or in the system's temporary directory if that is not writable."""
+    digest = _sources_digest()
+    user = os.environ.get("NUMBA_CACHE_DIR")
+    if user:
+        folder = os.path.join(user, f"dispatch-{digest}")
+    else:
+        pkg = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        folder = os.path.join(pkg, "__pycache__", f"numba-{digest}")
+    numba.config.CACHE_DIR = folder  # type: ignore[attr-defined]  # read when a kernel is declared
     if _cache_usable():
         return True
     uid = getattr(os, "getuid", lambda: 0)()
-    folder = os.path.join(tempfile.gettempdir(), f"dispatch-numba-cache-{uid}")
-    numba.config.CACHE_DIR = folder  # type: ignore[attr-defined]  # read when a kernel is declared
+    folder = os.path.join(tempfile.gettempdir(), f"dispatch-numba-cache-{uid}", digest)
+    numba.config.CACHE_DIR = folder  # type: ignore[attr-defined]
     return _cache_usable()
 
 

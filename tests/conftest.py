@@ -41,6 +41,29 @@ def expanded_nodes(net: dispatch.Network) -> tuple[np.ndarray, np.ndarray]:
     return expanded, nbr
 
 
+def assert_kernels_match_networkx(net: dispatch.Network, vehicle: str, nodes: np.ndarray) -> Any:
+    """travel_times (matrix kernels) between ``nodes`` equal networkx Dijkstra on the exported edge
+    table, and fastest_units from the first 8 to each of the next 8 equals the matrix minimum;
+    returns the matrix."""
+    import math
+
+    import networkx as nx
+
+    g = nx_graph(net, vehicle)
+    pts = np.stack([net.node_lat[nodes], net.node_lon[nodes]], axis=1)
+    tt = net.travel_times(pts, pts, vehicle=vehicle)
+    for i, a in enumerate(nodes.tolist()):
+        dist = nx.single_source_dijkstra_path_length(g, int(net.node_osmid[a]), weight="w")
+        exp = [dist.get(int(net.node_osmid[b]), math.inf) for b in nodes.tolist()]
+        assert tt[i] == pytest.approx(exp, rel=1e-9, abs=1e-9)
+    units = [{"id": f"U{i}", "vehicle": vehicle, "lat": float(p[0]), "lon": float(p[1]),
+              "turnout_s": 0.0} for i, p in enumerate(pts[:8])]  # fmt: skip
+    for j in range(8, 16):
+        best = net.fastest_units(tuple(pts[j]), units, k=1)[0]
+        assert best.eta_s == pytest.approx(float(np.min(tt[:8, j])), rel=1e-9)
+    return tt
+
+
 def osm_xml(nodes: dict[int, tuple[float, float]], ways: list[tuple[int, list[int], dict[str, str]]],
             extra_nodes: str = "") -> str:  # fmt: skip
     """An OSM XML document from ``{id: (lat, lon)}`` and ``[(way id, node ids, tags)]``."""

@@ -29,7 +29,7 @@ import pytest
 
 import dispatch
 from dispatch.roads.profiles import VEHICLE_CLASSES, network_settings
-from tests.conftest import expanded_nodes, nx_graph
+from tests.conftest import assert_kernels_match_networkx, expanded_nodes
 
 SEG_M = 2 * 6_371_008.8 * math.asin(math.sin(math.radians(0.001) / 2))
 T = SEG_M / 10.0  # one central block at 36 km/h
@@ -485,7 +485,6 @@ def test_kernels_match_networkx_on_the_exported_network_with_rules(vehicle: str)
     (travel_times, fastest_units) equals networkx Dijkstra on the exported edge table."""
     net = dispatch.load_network("danang")
     assert net.stats["turn_restrictions"]["via_way"] >= 3 and net.stats["expanded_nodes"] > 0
-    g = nx_graph(net, vehicle)
     # plain nodes, half of them next to an expanded node (where the rules bite)
     expanded, nbr = expanded_nodes(net)
     plain = net.class_core(vehicle) & ~expanded
@@ -493,17 +492,7 @@ def test_kernels_match_networkx_on_the_exported_network_with_rules(vehicle: str)
     near = rng.choice(np.flatnonzero(plain & nbr), 8, replace=False)
     far = rng.choice(np.flatnonzero(plain & ~nbr), 8, replace=False)
     nodes = np.concatenate([near, far])
-    pts = np.stack([net.node_lat[nodes], net.node_lon[nodes]], axis=1)
-    tt = net.travel_times(pts, pts, vehicle=vehicle)
-    for i, a in enumerate(nodes.tolist()):
-        dist = nx.single_source_dijkstra_path_length(g, int(net.node_osmid[a]), weight="w")
-        exp = [dist.get(int(net.node_osmid[b]), math.inf) for b in nodes.tolist()]
-        assert tt[i] == pytest.approx(exp, rel=1e-9, abs=1e-9)
-    units = [{"id": f"U{i}", "vehicle": vehicle, "lat": float(p[0]), "lon": float(p[1]),
-              "turnout_s": 0.0} for i, p in enumerate(pts[:8])]  # fmt: skip
-    for j in range(8, 16):
-        best = net.fastest_units(tuple(pts[j]), units, k=1)[0]
-        assert best.eta_s == pytest.approx(float(np.min(tt[:8, j])), rel=1e-9)
+    assert_kernels_match_networkx(net, vehicle, nodes)
 
 
 def _forbidden_node_sequences(path: Path) -> set[tuple[int, ...]]:

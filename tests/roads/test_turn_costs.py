@@ -13,7 +13,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
 import numpy as np
 import pytest
 
@@ -27,7 +26,7 @@ from dispatch.roads.profiles import (
     VEHICLE_CLASSES,
     network_settings,
 )
-from tests.conftest import expanded_nodes, nx_graph
+from tests.conftest import assert_kernels_match_networkx, expanded_nodes
 
 CROSS = Path(__file__).resolve().parents[1] / "data" / "osm" / "turns_cross.osm"
 SEG_M = 2 * 6_371_008.8 * math.asin(math.sin(math.radians(0.001) / 2))
@@ -158,24 +157,14 @@ def test_kernels_match_networkx_on_the_expanded_export(map_name: str, mode: str)
     off = dispatch.load_network(map_name, settings=network_settings(turn_costs="off"))
     assert net.stats["turn_costs"]["junctions"] > 0
     vehicle = "fire_engine"
-    g = nx_graph(net, vehicle)
     expanded, nbr = expanded_nodes(net)
     plain = net.class_core(vehicle) & ~expanded
     rng = np.random.default_rng(13)
     near = rng.choice(np.flatnonzero(plain & nbr), 10, replace=False)
     rest = np.setdiff1d(np.flatnonzero(plain), near)  # with every junction expanded, few are far
     nodes = np.concatenate([near, rng.choice(rest, 6, replace=False)])
+    tt = assert_kernels_match_networkx(net, vehicle, nodes)
     pts = np.stack([net.node_lat[nodes], net.node_lon[nodes]], axis=1)
-    tt = net.travel_times(pts, pts, vehicle=vehicle)
-    for i, a in enumerate(nodes.tolist()):
-        dist = nx.single_source_dijkstra_path_length(g, int(net.node_osmid[a]), weight="w")
-        exp = [dist.get(int(net.node_osmid[b]), math.inf) for b in nodes.tolist()]
-        assert tt[i] == pytest.approx(exp, rel=1e-9, abs=1e-9)
-    units = [{"id": f"U{i}", "vehicle": vehicle, "lat": float(p[0]), "lon": float(p[1]),
-              "turnout_s": 0.0} for i, p in enumerate(pts[:8])]  # fmt: skip
-    for j in range(8, 16):
-        best = net.fastest_units(tuple(pts[j]), units, k=1)[0]
-        assert best.eta_s == pytest.approx(float(np.min(tt[:8, j])), rel=1e-9)
     # the costs bite: some times grow, none shrinks (costs only add; the graph is otherwise the
     # same; a point snaps to another arc of the same road: fractions round differently, < 1 ms)
     base = off.travel_times(pts, pts, vehicle=vehicle)

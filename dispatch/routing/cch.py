@@ -164,22 +164,25 @@ def hierarchy_from_arrays(
     share no upward edge)."""
     n = len(order)
     ne = len(up_head)
+    if n >= 2**31:
+        raise ValueError(f"hierarchy: {n} nodes, more than int32 ranks can number")
     rank = np.empty(n, dtype=np.int64)
     order64 = np.empty(n, dtype=np.int64)
     ptr64 = np.empty(n + 1, dtype=np.int64)
-    head64 = np.empty(ne, dtype=np.int64)
+    # per-edge arrays in int32 (ranks < 2**31): the hierarchy's largest arrays, half the memory
+    head32 = np.empty(ne, dtype=np.int32)
     parent = np.empty(n, dtype=np.int64)
-    up_tail = np.empty(ne, dtype=np.int64)
+    up_tail = np.empty(ne, dtype=np.int32)
     arc_edge = np.empty(len(tail), dtype=np.int64)
     arc_up = np.empty(len(tail), dtype=np.bool_)
     small = [np.asarray(a, dtype=np.int32) if a.dtype != np.int32 and _fits32(a) else a
              for a in (order, up_ptr, up_head)]  # one numba specialisation: int32 as stored  # fmt: skip
-    err = _index_kernel(small[0], small[1], small[2], tail, head, rank, order64, ptr64, head64,
+    err = _index_kernel(small[0], small[1], small[2], tail, head, rank, order64, ptr64, head32,
                         parent, up_tail, arc_edge, arc_up)  # fmt: skip
     if err:
         raise ValueError(f"hierarchy: {_INDEX_ERRORS[err]}")
-    out = Hierarchy(rank, order64, ptr64, head64, parent, up_tail, arc_edge, arc_up)
-    for arr in (rank, order64, ptr64, head64, parent, up_tail, arc_edge, arc_up):
+    out = Hierarchy(rank, order64, ptr64, head32, parent, up_tail, arc_edge, arc_up)
+    for arr in (rank, order64, ptr64, head32, parent, up_tail, arc_edge, arc_up):
         arr.flags.writeable = False
     return out
 
@@ -283,9 +286,10 @@ def customize(h: Hierarchy, w: np.ndarray) -> Metric:
     of equal work (lower triangles) that report to :func:`dispatch.progress.task`."""
     ne = h.n_edges
     n = len(h.rank)
-    m = Metric(np.empty(ne), np.empty(ne), np.empty(ne, dtype=np.int64),
-               np.empty(ne, dtype=np.int64), np.empty(ne, dtype=np.int64),
-               np.empty(ne, dtype=np.int64))  # fmt: skip
+    # middle ranks and arcs in int32 (ranks and arc ids < 2**31): 24 bytes an edge less than int64
+    m = Metric(np.empty(ne), np.empty(ne), np.empty(ne, dtype=np.int32),
+               np.empty(ne, dtype=np.int32), np.empty(ne, dtype=np.int32),
+               np.empty(ne, dtype=np.int32))  # fmt: skip
     customize_arcs_kernel(h.arc_edge, h.arc_up, w, *m)
     if n < PROGRESS_MIN_NODES:
         customize_rows_kernel(h.up_ptr, h.up_head, m.up_w, m.down_w, m.up_mid, m.down_mid, 0, n)

@@ -29,18 +29,21 @@ disagreement is put in the first category that explains it:
 1. ``tie``: the two units are within 1 s of each other in either engine (OSRM stores durations in
    0.1 s per segment);
 2. ``speeds/access`` (car profile only): OSRM with our speeds and access (the ``ours`` dataset)
-   picks our unit: the car profile's speeds or way access made the difference;
+   picks our unit, or one within 1 s of it by our ETAs: the car profile's speeds or way access
+   made the difference;
 3. ``snapping``: OSRM put the call or one of the two units more than 10 m from where we did (a
    different road: OSRM snaps to any road its profile routes on, we only to roads the ambulance can
    leave from / reach);
 4. ``turn/signal/gate costs``: OSRM's turn, traffic-signal and gate seconds (route duration less
    the sum of its segment durations; car.lua: up to 7.5 s a turn, 20 s a U-turn, 2 s a signal, 60 s
    a gate) decide: without them OSRM would pick our unit (or tie), or the ``ours_nocost`` dataset
-   (same speeds, no such seconds) agrees with us on that call;
+   (same speeds, no such seconds) picks our unit or one within 1 s of it by our ETAs;
 5. ``our turn/signal/gate costs``: ours without our turn costs and signal/stop/gate delays (a
    network compiled with ``turn_costs="off"`` and those delays 0) picks OSRM's unit (or ties);
-6. ``destination/private``: our route for our unit uses a way whose access tags are
-   ``destination``, ``private``, ``customers``... (OSRM: only as first or last stretch);
+6. ``destination/private``: our route for our unit (its first and last stretches, on the unit's
+   and the call's roads, included) uses a way whose access tags are ``destination``,
+   ``private``, ``customers``... (OSRM: only as first or last stretch, never entered again
+   from an open road);
 7. ``barrier``: our route for our unit passes a node with a ``barrier`` or ``access`` tag;
 8. ``road closed to us``: OSRM's route for its unit uses a way our ambulance may not use (width,
    category, dimension limits, access);
@@ -406,7 +409,10 @@ def explain(
                            f"{du - pen_u:.1f} s, {dv - pen_v:.1f} s")  # fmt: skip
         return rec
     r = net.route(tuple(units[u]), tuple(calls[j]), vehicle=VEHICLE)
-    arcs = look.route_arcs(r.nodes)
+    # the whole route: the stretches on the unit's and the call's own roads too (a route that
+    # leaves a destination-only road and comes back to it is one OSRM's car never drives: it
+    # forbids entering such a road from an open one, car.lua's routability weight)
+    arcs = [int(u_arc[u]), *look.route_arcs(r.nodes), int(c_arc[j])]
     way = look.restricted_way(arcs)
     if way is not None:
         rec["category"] = "destination/private"
@@ -532,10 +538,13 @@ def run_map(name: str, calls_n: int, units_n: int, seed: int, route_n: int,
                                 calls, our_snap, (src, dst), o, net, look,
                                 speed_agree if prof == "car" else None, ours_plain,
                                 nocost_agree if prof != "ours_nocost" else set()))  # fmt: skip
+        # calls where this dataset picks our unit or one tied with it by our ETAs (within TIE_S)
+        cols = np.arange(len(calls))
+        same = ok & (ours[pick_osrm, cols] <= ours[pick_ours, cols] + TIE_S)
         if prof == "ours":
-            speed_agree = set(np.flatnonzero(ok & (pick_ours == pick_osrm)).tolist())
+            speed_agree = set(np.flatnonzero(same).tolist())
         if prof == "ours_nocost":
-            nocost_agree = set(np.flatnonzero(ok & (pick_ours == pick_osrm)).tolist())
+            nocost_agree = set(np.flatnonzero(same).tolist())
         cats = Counter(r["category"] for r in recs)
         both = np.isfinite(ours) & np.isfinite(theirs)
         rel = (theirs[both] - ours[both]) / np.maximum(ours[both], 1.0)

@@ -15,6 +15,11 @@ Each run is a new process (``python -m dispatch ... --quiet``, this checkout on 
     the kernels cached by the cold run, an empty network cache again (another map, a new setting).
 ``warm``
     both caches as the previous runs left them: every later run.
+``upgrade``
+    an empty ``NUMBA_CACHE_DIR`` but a map cache that holds the map's CCH hierarchy (saved by
+    ``dispatch serve`` or a long run before): the first run after an upgrade that changed the
+    kernels, where the simulation routes with the CCH from its first queries
+    (``--hierarchy-map``, the map the command uses).
 
 For each: wall seconds, CPU seconds of the process (user + system, from ``os.wait4``: its own
 and those of the processes it waited for, such as the child that compiles half of the kernels on
@@ -67,6 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=1, help="cold/warm rounds (fresh caches each)")
     ap.add_argument("--checkout", type=Path, default=ROOT,
                     help="the repository to run (default: this one; e.g. another branch's worktree)")  # fmt: skip
+    ap.add_argument(
+        "--hierarchy-map",
+        default="danang",
+        help="the map of --command, whose hierarchy the 'upgrade' run finds cached",
+    )
     ap.add_argument("--out", type=Path, default=HERE / "results" / "first_run.json")
     args = ap.parse_args(argv)
     rounds = []
@@ -74,24 +84,37 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tempfile.mkdtemp(prefix="dispatch-first-run-"))
         try:
             nb, c1, c2 = tmp / "numba", tmp / "maps1", tmp / "maps2"
-            for d in (nb, c1, c2):
+            nb0, nb3, c3 = tmp / "numba0", tmp / "numba3", tmp / "maps3"
+            for d in (nb, c1, c2, nb0, nb3, c3):
                 d.mkdir()
             cold = run(args.command, nb, c1, args.checkout)
             kernels_cached = run(args.command, nb, c2, args.checkout)
             warm = run(args.command, nb, c1, args.checkout)
+            # the map cache of an earlier install (its own numba cache): the hierarchy saved
+            subprocess.run([sys.executable, "-c", "import sys, dispatch; dispatch.load_network("
+                            "sys.argv[1]).engine.hierarchy()", args.hierarchy_map],
+                           env={**os.environ, "NUMBA_CACHE_DIR": str(nb0),
+                                "DISPATCH_CACHE_DIR": str(c3), "PYTHONPATH": str(args.checkout)},
+                           cwd=args.checkout, check=True, capture_output=True)  # fmt: skip
+            if not any(p.name.endswith(".npz") and ".cch" in p.name for p in c3.iterdir()):
+                raise RuntimeError("no hierarchy saved in the map cache")
+            upgrade = run(args.command, nb3, c3, args.checkout)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        outs = {cold.pop("stdout"), kernels_cached.pop("stdout"), warm.pop("stdout")}
+        outs = {cold.pop("stdout"), kernels_cached.pop("stdout"), warm.pop("stdout"),
+                upgrade.pop("stdout")}  # fmt: skip
         if len(outs) != 1:
             raise RuntimeError("the runs printed different results")
-        rounds.append({"cold": cold, "kernels_cached": kernels_cached, "warm": warm})
+        rounds.append({"cold": cold, "kernels_cached": kernels_cached, "warm": warm,
+                       "upgrade": upgrade})  # fmt: skip
     print(f"`dispatch {' '.join(args.command)}` in a new process ({args.checkout})")
     print("| run | wall s | CPU s | peak RSS MB | load avg before |")
     print("|---|---|---|---|---|")
     for r in rounds:
         for name, key in (("cold (empty numba + map caches)", "cold"),
                           ("kernels cached, map cache empty", "kernels_cached"),
-                          ("warm (both cached)", "warm")):  # fmt: skip
+                          ("warm (both cached)", "warm"),
+                          ("upgrade (empty numba cache, hierarchy in the map cache)", "upgrade")):  # fmt: skip
             x = r[key]
             print(f"| {name} | {x['wall_s']:.1f} | {x['cpu_s']:.1f} | {x['peak_rss_mb']:.0f} "
                   f"| {x['load_avg_before']:.1f} |")  # fmt: skip

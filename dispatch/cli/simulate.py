@@ -163,9 +163,9 @@ def _run(args: argparse.Namespace) -> int:
         # the first run after an install: the routing kernels compiled on both cores first
         # (before any progress bar: tqdm's monitor thread would keep the process from forking)
         from dispatch.roads.network import load_network
-        from dispatch.sim.warmup import compile_kernels
+        from dispatch.sim.warmup import compile_kernels, hierarchy_cached
 
-        compile_kernels(lambda: load_network(sc.map))
+        compile_kernels(lambda: load_network(sc.map), hierarchy=hierarchy_cached(sc.map))
     main = sc.policy
     if args.compare_policies:
         names = policy_names(run_cards=sc.run_cards is not None)

@@ -23,7 +23,7 @@ import numpy as np
 
 from dispatch.errors import DispatchError
 from dispatch.roads.snapping import snap_kernel
-from dispatch.routing import queries
+from dispatch.routing import cch, queries
 from dispatch.routing.dijkstra import (
     dispatch_kernel,
     exits_kernel,
@@ -38,15 +38,38 @@ from dispatch.routing.kernels import (
     same_arc_kernel,
     seeds_kernel,
 )
-from dispatch.routing.p2p import geometry_kernel
+from dispatch.routing.order import customize_arcs_kernel, customize_rows_kernel
+from dispatch.routing.p2p import geometry_kernel, route_points_kernel
 
-__all__ = ["KERNELS", "compile_kernels", "grid_network", "warmup_jobs"]
+__all__ = ["CCH_KERNELS", "KERNELS", "compile_kernels", "grid_network", "hierarchy_cached",
+           "warmup_jobs"]  # fmt: skip
 
 #: The entry kernels a simulation calls (their helpers are compiled with them).
 KERNELS = (
     snap_kernel, seeds_kernel, matrix_kernel, same_arc_kernel, p2p_kernel, tree_path,
     geometry_kernel, exits_kernel, dispatch_kernel, kfastest_kernel,
 )  # fmt: skip
+
+#: The entry kernels of the CCH, which a simulation calls as soon as the map's hierarchy is in
+#: the map cache (``dispatch serve`` or a long run saved it): loading it, customizing it for the
+#: day's weights, matrices, routes and ``fastest_units`` on its labels.
+CCH_KERNELS = (
+    cch._index_kernel, customize_arcs_kernel, customize_rows_kernel, cch.phast_block_kernel,
+    cch.unit_labels_kernel, cch.dispatch_cch_kernel, cch.many_to_one_kernel, route_points_kernel,
+)  # fmt: skip
+
+
+def hierarchy_cached(map_name: str | os.PathLike[str]) -> bool:
+    """Whether the map (default settings) has its CCH hierarchy in the map cache: then a
+    simulation routes with the CCH from its first queries and its kernels are warmed up too."""
+    from dispatch.roads.network import cache_path, hierarchy_cache_path
+    from dispatch.roads.osm import resolve_map
+    from dispatch.roads.profiles import network_settings
+
+    try:
+        return hierarchy_cache_path(cache_path(resolve_map(map_name), network_settings())).exists()
+    except DispatchError:
+        return False
 
 
 def _arcs(net: Any, vehicle: str, n: int = 4) -> np.ndarray:
@@ -80,8 +103,9 @@ def grid_network(folder: str | os.PathLike[str]) -> Any:
 
 
 def warmup_jobs(
-    load: Callable[[], Any], *, vehicle: str = "ambulance", hour: float = 8.0
-) -> tuple[list[Callable[[], None]], list[Callable[[], None]]]:
+    load: Callable[[], Any], *, vehicle: str = "ambulance", hour: float = 8.0,
+    hierarchy: bool = False,
+) -> tuple[list[Callable[[], None]], list[Callable[[], None]]]:  # fmt: skip
     """The warm-up calls of :func:`compile_kernels`: ``(first, pool)``, two lists of jobs.
 
     ``first`` is empty. ``pool`` makes the calls of a simulation (the same argument types: numba
@@ -89,7 +113,10 @@ def warmup_jobs(
     between edge positions, ``fastest_units``, a travel-time matrix (the kernels of
     ``reach_times`` and ``travel_times``); then it loads the map with ``load()`` (compiled from
     OSM on a first run and written to the map cache, where the simulation finds it, whichever
-    process ran it); then snapping. A call that fails is skipped: the simulation compiles (or
+    process ran it); then snapping. With ``hierarchy`` (the map's CCH hierarchy is cached, see
+    :func:`hierarchy_cached`) three jobs come first that make the same calls on the map itself
+    with its hierarchy loaded and customized (a matrix, ``fastest_units``, a route), so that the
+    CCH kernels are compiled too. A call that fails is skipped: the simulation compiles (or
     reads) what it needs itself.
     """
     grids: list[Any] = []  # one grid per process (built after the fork)
@@ -146,20 +173,53 @@ def warmup_jobs(
     def read_map() -> None:  # in the child: written to the map cache, read from it here
         load()
 
-    return [], [quietly(j) for j in (route, fastest, matrix, read_map, snap)]
+    maps: list[Any] = []  # the map with its customized hierarchy, once per process
+
+    def real() -> tuple[Any, np.ndarray]:
+        if not maps:
+            net = load()
+            w = net.weights(vehicle, hour)
+            net.engine.metric(w)  # loads the hierarchy and customizes it: the CCH answers next
+            maps.append((net, w))
+        net, w = maps[0]
+        return net, w
+
+    def cch_matrix() -> None:
+        net, w = real()
+        arcs = place(net)[0]
+        t = np.full(len(arcs), 0.5)
+        queries.matrix(net.engine, w, arcs[:2], t[:2], arcs[2:], t[2:])
+
+    def cch_fastest() -> None:
+        net, _ = real()
+        _, _, p0, unit = place(net)
+        net.fastest_units(p0, [unit], k=1, hour=hour)
+
+    def cch_route() -> None:
+        net, _ = real()
+        _, pts, _, _ = place(net)
+        a, b = (float(pts[0, 0]), float(pts[0, 1])), (float(pts[-1, 0]), float(pts[-1, 1]))
+        net.route(a, b, vehicle=vehicle, hour=hour)
+
+    jobs: tuple[Callable[[], None], ...] = (route, fastest, matrix, read_map, snap)
+    if hierarchy:
+        jobs = (cch_matrix, cch_fastest, cch_route, *jobs)
+    return [], [quietly(j) for j in jobs]
 
 
 def compile_kernels(
-    load: Callable[[], Any], *, vehicle: str = "ambulance", hour: float = 8.0
-) -> bool:
-    """Compile the kernels of :data:`KERNELS` unless numba's on-disk cache has them.
+    load: Callable[[], Any], *, vehicle: str = "ambulance", hour: float = 8.0,
+    hierarchy: bool = False,
+) -> bool:  # fmt: skip
+    """Compile the kernels of :data:`KERNELS` (and :data:`CCH_KERNELS` with ``hierarchy``: the
+    map's hierarchy is cached) unless numba's on-disk cache has them.
 
     ``load()`` loads the map the simulation will use (called only when something is compiled).
     Runs :func:`warmup_jobs` on two cores (:func:`dispatch.routing.kernels.compile_concurrently`)
     and returns True, or returns False at once when every kernel is cached (every later run).
     """
-    if cached_on_disk(*KERNELS):
+    if cached_on_disk(*KERNELS, *(CCH_KERNELS if hierarchy else ())):
         return False
-    first, pool = warmup_jobs(load, vehicle=vehicle, hour=hour)
+    first, pool = warmup_jobs(load, vehicle=vehicle, hour=hour, hierarchy=hierarchy)
     compile_concurrently(first, pool)
     return True

@@ -26,7 +26,7 @@ from numba.core import event
 import dispatch
 from dispatch.roads.snapping import _snap_point
 from dispatch.routing.kernels import heap_pop, heap_push
-from dispatch.sim.warmup import KERNELS, compile_kernels
+from dispatch.sim.warmup import CCH_KERNELS, KERNELS, compile_kernels, hierarchy_cached
 
 compiled = []
 
@@ -36,24 +36,32 @@ class Listener(event.Listener):
     def on_end(self, e):
         pass
 
-assert compile_kernels(lambda: dispatch.load_network("danang"))
+cch = hierarchy_cached("danang")
+assert compile_kernels(lambda: dispatch.load_network("danang"), hierarchy=cch)
 event.register("numba:compile", Listener())
 dispatch.simulate(dispatch.load_scenario("danang"))
 versions = {k.py_func.__name__: len({s for s, *_ in k._cache._cache_file._load_index()})
-            for k in (*KERNELS, heap_pop, heap_push, _snap_point)}
-print(json.dumps({"compiled": compiled, "versions": versions}))
+            for k in (*KERNELS, *(CCH_KERNELS if cch else ()), heap_pop, heap_push, _snap_point)}
+print(json.dumps({"compiled": compiled, "versions": versions, "cch": cch}))
 """
 
 
-def test_warmup_compiles_what_a_simulation_calls(tmp_path: Path) -> None:
-    # empty caches, as after an install: no kernel, no compiled map, no saved hierarchy (with one,
-    # the day would switch to the CCH: kernels a first run does not need)
+@pytest.mark.parametrize("saved_hierarchy", [False, True])
+def test_warmup_compiles_what_a_simulation_calls(tmp_path: Path, saved_hierarchy: bool) -> None:
+    # empty caches, as after an install: no kernel, no compiled map, no saved hierarchy; or (the
+    # first run after an upgrade that changed the kernels) a map cache where an earlier install
+    # saved the hierarchy: the day then routes with the CCH, whose kernels are warmed up too
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
            "DISPATCH_CACHE_DIR": str(tmp_path / "maps")}  # fmt: skip
+    if saved_hierarchy:
+        code = "import dispatch; dispatch.load_network('danang').engine.hierarchy()"
+        subprocess.run([sys.executable, "-c", code], env={**env, "NUMBA_CACHE_DIR": str(
+            tmp_path / "numba-before")}, cwd=ROOT, timeout=900, check=True)  # fmt: skip
     out = subprocess.run([sys.executable, "-c", _CODE], capture_output=True, text=True, env=env,
                          cwd=ROOT, timeout=900)  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res["cch"] is saved_hierarchy
     # the day compiled nothing: the warm-up compiled every kernel it calls with its argument
     # types (numba compiles one version per type signature), here or in the child process
     assert res["compiled"] == []

@@ -40,12 +40,16 @@ def _same(got: list[Q.UnitETA], ref: list[Q.UnitETA]) -> None:
 
 
 class Spy:
-    """Counts the answers of the steady path; ``off`` switches it off (the general path answers)."""
+    """Counts the answers of the steady path (``_fastest_steady`` and the plan it leaves for a
+    Fleet, ``_fastest_planned``; ``planned`` counts the latter alone); ``off`` switches both off
+    (the general path answers)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.answered = 0
+        self.planned = 0
         self.off = False
         real = Q._fastest_steady
+        real_planned = Q._fastest_planned
 
         def steady(*args: Any, **kwargs: Any) -> list[Q.UnitETA] | None:
             if self.off:
@@ -54,7 +58,16 @@ class Spy:
             self.answered += out is not None
             return out
 
+        def planned(*args: Any, **kwargs: Any) -> list[Q.UnitETA] | None:
+            if self.off:
+                return None
+            out = real_planned(*args, **kwargs)
+            self.answered += out is not None
+            self.planned += out is not None
+            return out
+
         monkeypatch.setattr(Q, "_fastest_steady", steady)
+        monkeypatch.setattr(Q, "_fastest_planned", planned)
 
 
 @pytest.fixture

@@ -1032,7 +1032,7 @@ def _fastest_planned(
     fleet, without plans) and its query count still kept (``cu.w_uses``); then one compiled call
     per class, the same ranking and the same bookkeeping as :func:`_fastest_steady`. Only input
     of the common form is taken here (a ``(lat, lon)`` tuple of floats within the map's box,
-    ``k`` a positive int, ``hour`` None or a finite float): anything else goes to
+    ``k`` a positive int, ``hour`` None, an int or a finite float): anything else goes to
     :func:`fastest_units`, whose checks name a bad value. So the answer is
     :func:`_fastest_steady`'s, to the bit, in the same order (``tests/routing/
     test_fastest_steady.py``)."""
@@ -1040,7 +1040,7 @@ def _fastest_planned(
         return None
     if hour is None:
         plan = units.prepared.plans.get(-1)
-    elif type(hour) is float and hour - hour == 0.0:  # finite (check_hour's common case)
+    elif (type(hour) is float and hour - hour == 0.0) or type(hour) is int:  # finite, no bool
         plan = units.prepared.plans.get(engine.settings.band_index(hour))
     else:
         return None

@@ -34,7 +34,14 @@ from numba.np.numpy_support import carray
 from dispatch.errors import FleetError, PointError
 from dispatch.model import DEFAULT_TURNOUT_S, MAX_TURNOUT_S
 from dispatch.roads.profiles import VEHICLE_CLASSES, check_vehicle
-from dispatch.roads.snapping import _M_PER_DEG, CELL_M, _snap_point, as_points, check_points
+from dispatch.roads.snapping import (
+    _M_PER_DEG,
+    CELL_M,
+    SnapIndex,
+    _snap_point,
+    as_points,
+    check_points,
+)
 from dispatch.routing import cch, p2p
 from dispatch.routing.closures import ClosureSet
 from dispatch.routing.dijkstra import (
@@ -44,7 +51,14 @@ from dispatch.routing.dijkstra import (
     p2p_kernel,
     tree_path,
 )
-from dispatch.routing.engine import ClassUnits, Engine, PreparedFleet, UnitRow, check_hour
+from dispatch.routing.engine import (
+    ClassUnits,
+    Engine,
+    EnginePolicy,
+    PreparedFleet,
+    UnitRow,
+    check_hour,
+)
 from dispatch.routing.kernels import Packed, address_pointer, jit, same_arc_kernel
 from dispatch.routing.reach import SAME_ROAD_M
 
@@ -966,18 +980,16 @@ def _fastest_steady(
             return None
         hits.append((c, cu, w, uses[1], n, out_u, out_e))
         if plan and closed is None:
-            bound.append((c, cu, nc, key, tab, w, cap,
-                          *_bind_table_call(call, spacked, saccess, c, stol, ends_p, w, pos_p,
-                                            tab_p, ranks, res, inv_res)))  # fmt: skip
+            bound.append((c, cu, nc, key, tab, w, cap, call, spacked, saccess, stol, ends_p,
+                          pos_p, tab_p, ranks))  # fmt: skip
     if bound:  # no closure in force: the Fleet's plan for this band (see _fastest_planned)
-        plans = fleet.plans
-        if len(plans) > 8:
-            plans.clear()
-        bb = engine.graph.bbox
-        plans[engine.settings.band_index(hour)] = (
-            policy, table_k, res, inv_res, sidx.lon0, sidx.kx, sidx.lat0,
-            bb[0] - 0.05, bb[2] + 0.05, bb[1] - 0.05, bb[3] + 0.05, tuple(bound),
-        )  # fmt: skip
+        band = engine.settings.band_index(hour)
+        old = fleet.plans.get(band)
+        # bound again only when stale (another policy, a table rebuilt): a Fleet asked with input
+        # the plan leaves to this path (a list as the call, numpy floats...) costs no rebinding
+        if (old is None or old[0] is not policy or len(old[-1]) != len(bound)
+                or any(a[4] is not b[4] for a, b in zip(old[-1], bound, strict=True))):  # fmt: skip
+            _keep_plan(engine, fleet, band, policy, sidx, bound)
     if closed:  # asking for the weights moves them up in the engine's LRU, as the general path
         for c, _, w, _, _, _, _ in hits:
             if engine.weights(VEHICLE_CLASSES[c], hour, closures) is not w:
@@ -1013,6 +1025,29 @@ def _fastest_steady(
         tmpl = cu.templates or _drive_templates(cu, VEHICLE_CLASSES[c])
         out.append(_drive_eta(uid, VEHICLE_CLASSES[c], e, cu.turnouts[m_], tmpl[m_]))
     return out
+
+
+def _keep_plan(
+    engine: Engine, fleet: PreparedFleet, band: int, policy: EnginePolicy, sidx: SnapIndex,
+    found: list[tuple[Any, ...]],
+) -> None:  # fmt: skip
+    """Bind each class's steady call (:func:`_bind_table_call`) into the fleet's plan for ``band``
+    (``found``: per class what :func:`_fastest_steady` checked and called)."""
+    res = policy.eta_resolution_s
+    inv_res = 1.0 / res
+    bound = tuple(
+        (c, cu, nc, key, tab, w, cap,
+         *_bind_table_call(call, spacked, saccess, c, stol, ends_p, w, pos_p, tab_p, ranks, res,
+                           inv_res))
+        for c, cu, nc, key, tab, w, cap, call, spacked, saccess, stol, ends_p, pos_p, tab_p, ranks
+        in found
+    )  # fmt: skip
+    bb = engine.graph.bbox
+    plans = fleet.plans
+    if len(plans) > 8:
+        plans.clear()
+    plans[band] = (policy, policy.table_k, res, inv_res, sidx.lon0, sidx.kx, sidx.lat0,
+                   bb[0] - 0.05, bb[2] + 0.05, bb[1] - 0.05, bb[3] + 0.05, bound)  # fmt: skip
 
 
 def _fastest_planned(

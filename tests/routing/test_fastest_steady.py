@@ -473,3 +473,24 @@ def test_the_address_call_is_the_packed_kernel(spy: Spy, monkeypatch: pytest.Mon
         for c, got in zip(at, got_all, strict=True):
             assert _fields(got) == _fields(net.fastest_units(c, fleet, k=3))
         monkeypatch.setattr(Q, "_AT_LAYOUT", layout)  # (not undo(): the spy stays)
+
+
+def test_other_input_forms_leave_the_plan_in_place(danang: dispatch.Network, spy: Spy) -> None:
+    """A call as a list, as numpy floats or an array, an hour as numpy float: the steady path
+    answers (the plan takes the common form only), with the plan's answer, and the plan is not
+    bound again on each such call."""
+    units = _fleet_on(danang, 16, 0, 7)
+    fleet = danang.fleet(units)
+    g = danang.graph
+    call = (float(g.node_lat[5]), float(g.node_lon[5]))
+    for _ in range(5):
+        ref = _fields(danang.fastest_units(call, fleet, k=3))
+    plan = fleet.prepared.plans[-1]
+    planned = spy.planned
+    for form in ([call[0], call[1]], (np.float64(call[0]), np.float64(call[1])), np.array(call)):
+        for _ in range(2):
+            assert _fields(danang.fastest_units(form, fleet, k=3)) == ref
+    assert _fields(danang.fastest_units(call, fleet, k=3, hour=np.float64(12.0))) == ref
+    assert spy.planned == planned and fleet.prepared.plans[-1] is plan
+    assert _fields(danang.fastest_units(call, fleet, k=3)) == ref
+    assert spy.planned == planned + 1

@@ -799,6 +799,11 @@ class Network:
         >>> [u.unit for u in best], bool(abs(best[0].eta_s - tt[0, 0]) < 1e-9)
         (['A1'], True)
         """
+        if type(units) is Fleet and closures is None and not routes:  # a dispatch system's fleet
+            out = _q._fastest_planned(self.engine, self._closure_set, self.reach_model, call,
+                                      units, k, hour)  # fmt: skip
+            if out is not None:  # the steady state's answer (the same as below, to the bit)
+                return out
         return _q.fastest_units(self.engine, self._cs(closures), call, units, k=k, hour=hour,
                                 routes=routes, reach=self.reach_model)  # fmt: skip
 

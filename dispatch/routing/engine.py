@@ -33,7 +33,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 from scipy.sparse import csr_matrix
@@ -679,6 +679,9 @@ class PreparedFleet:
         # copies of the unit mappings this fleet was read from (set by queries.prepare_fleet once
         # the same list came again): a list equal to them is this fleet, without re-reading it
         self.snapshot: list[dict[object, object]] | None = None
+        # the steady state's pre-bound calls per speed band, set by queries._fastest_steady once
+        # it answered with no closure in force (read by queries._fastest_planned)
+        self.plans: dict[int, tuple[Any, ...]] = {}
         self.by_class: dict[int, ClassUnits] = {}
         cache = engine.unit_snaps
         for c, vehicle in enumerate(VEHICLE_CLASSES):
@@ -729,6 +732,7 @@ class PreparedFleet:
         new.ids = self.ids
         new.uses = 0
         new.snapshot = None
+        new.plans = {}
         new.by_class = {}
         where = {}  # row index -> (class, member position)
         for c, cu in self.by_class.items():

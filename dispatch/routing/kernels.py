@@ -49,6 +49,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any, NamedTuple, TypeVar, cast
 
 import numba
+import numba.extending
 import numpy as np
 from numba.core import event as _event
 
@@ -292,6 +293,27 @@ def compile_concurrently(
             if pid:  # interrupted or failed: the child's work is not wanted any more
                 os.kill(pid, 9)
                 os.waitpid(pid, 0)
+
+
+def _address_pointer(typingctx: Any, addr: Any) -> Any:
+    """``void *`` from an integer address (typing and code generation of :func:`address_pointer`)."""
+    from numba.core import cgutils, types
+
+    if not isinstance(addr, types.Integer):
+        return None
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.inttoptr(args[0], cgutils.voidptr_t)
+
+    return types.voidptr(addr), codegen
+
+
+#: Inside a kernel: ``numba.carray(address_pointer(a), shape, dtype=...)`` is the C-contiguous array
+#: whose data starts at address ``a`` (an array's ``ctypes.data``), made without unboxing an array
+#: argument. The caller must keep that array alive and unchanged in shape for the call's duration
+#: (the steady ``fastest_units`` plan holds every array it points to: see
+#: ``dispatch.routing.queries._bind_table_call``).
+address_pointer: Any = numba.extending.intrinsic(_address_pointer)
 
 
 #: A group of arrays as an entry kernel receives it: the plain tuple of a NamedTuple below

@@ -29,11 +29,19 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
+from numba.np.numpy_support import carray
 
 from dispatch.errors import FleetError, PointError
 from dispatch.model import DEFAULT_TURNOUT_S, MAX_TURNOUT_S
 from dispatch.roads.profiles import VEHICLE_CLASSES, check_vehicle
-from dispatch.roads.snapping import _M_PER_DEG, CELL_M, _snap_point, as_points, check_points
+from dispatch.roads.snapping import (
+    _M_PER_DEG,
+    CELL_M,
+    SnapIndex,
+    _snap_point,
+    as_points,
+    check_points,
+)
 from dispatch.routing import cch, p2p
 from dispatch.routing.closures import ClosureSet
 from dispatch.routing.dijkstra import (
@@ -43,8 +51,15 @@ from dispatch.routing.dijkstra import (
     p2p_kernel,
     tree_path,
 )
-from dispatch.routing.engine import ClassUnits, Engine, PreparedFleet, UnitRow, check_hour
-from dispatch.routing.kernels import Packed, jit, same_arc_kernel
+from dispatch.routing.engine import (
+    ClassUnits,
+    Engine,
+    EnginePolicy,
+    PreparedFleet,
+    UnitRow,
+    check_hour,
+)
+from dispatch.routing.kernels import Packed, address_pointer, jit, same_arc_kernel
 from dispatch.routing.reach import SAME_ROAD_M
 
 if TYPE_CHECKING:
@@ -752,7 +767,8 @@ def fastest_units(
         check_points(bbox, np.array([p]), name="call")  # raises for a bad point, names it
     kk = int(k)
     if not routes:
-        steady = _fastest_steady(engine, closures, fleet, lat, lon, kk, hour, reach)
+        steady = _fastest_steady(engine, closures, fleet, lat, lon, kk, hour, reach,
+                                 type(units) is Fleet)  # fmt: skip
         if steady is not None:
             return steady
     policy = engine.policy
@@ -891,7 +907,7 @@ def fastest_units(
 
 def _fastest_steady(
     engine: Engine, closures: ClosureSet, fleet: PreparedFleet, lat: float, lon: float, kk: int,
-    hour: float | None, reach: ReachModel | None,
+    hour: float | None, reach: ReachModel | None, plan: bool = False,
 ) -> list[UnitETA] | None:  # fmt: skip
     """The answer of :func:`fastest_units` in its steady state, or None (then the general path
     answers, from the start).
@@ -905,7 +921,11 @@ def _fastest_steady(
     resolution steps, then unit id). Nothing is changed before every class is known to be steady;
     then the general path's bookkeeping is done (the weights asked for, each class's query counted
     as :meth:`ClassUnits.count_use` does). Written flat: at a few microseconds per query, every
-    Python call counts."""
+    Python call counts.
+
+    With ``plan`` (the fleet is a :class:`Fleet` handle) and no closure in force, the classes'
+    calls are also bound, once, into the fleet's plan for the speed band, which
+    :func:`_fastest_planned` answers the next queries with."""
     policy = engine.policy
     table_k = policy.table_k
     after = policy.table_after_uses - 1
@@ -916,6 +936,7 @@ def _fastest_steady(
     ends_p = engine.ends_p
     closed = closures if closures else None
     hits: list[tuple[int, ClassUnits, np.ndarray, int, int, np.ndarray, np.ndarray]] = []
+    bound: list[tuple[Any, ...]] = []  # each class's bound call (the plan, see below)
     for c, cu in fleet.by_class.items():
         nc = len(cu.ids)
         kc = kk if kk < nc else nc
@@ -958,6 +979,17 @@ def _fastest_steady(
         if n < 0 or (reach is not None and d0 > SAME_ROAD_M):
             return None
         hits.append((c, cu, w, uses[1], n, out_u, out_e))
+        if plan and closed is None:
+            bound.append((c, cu, nc, key, tab, w, cap, call, spacked, saccess, stol, ends_p,
+                          pos_p, tab_p, ranks))  # fmt: skip
+    if bound:  # no closure in force: the Fleet's plan for this band (see _fastest_planned)
+        band = engine.settings.band_index(hour)
+        old = fleet.plans.get(band)
+        # bound again only when stale (another policy, a table rebuilt): a Fleet asked with input
+        # the plan leaves to this path (a list as the call, numpy floats...) costs no rebinding
+        if (old is None or old[0] is not policy or len(old[-1]) != len(bound)
+                or any(a[4] is not b[4] for a, b in zip(old[-1], bound, strict=True))):  # fmt: skip
+            _keep_plan(engine, fleet, band, policy, sidx, bound)
     if closed:  # asking for the weights moves them up in the engine's LRU, as the general path
         for c, _, w, _, _, _, _ in hits:
             if engine.weights(VEHICLE_CLASSES[c], hour, closures) is not w:
@@ -995,6 +1027,139 @@ def _fastest_steady(
     return out
 
 
+def _keep_plan(
+    engine: Engine, fleet: PreparedFleet, band: int, policy: EnginePolicy, sidx: SnapIndex,
+    found: list[tuple[Any, ...]],
+) -> None:  # fmt: skip
+    """Bind each class's steady call (:func:`_bind_table_call`) into the fleet's plan for ``band``
+    (``found``: per class what :func:`_fastest_steady` checked and called)."""
+    res = policy.eta_resolution_s
+    inv_res = 1.0 / res
+    bound = tuple(
+        (c, cu, nc, key, tab, w, cap,
+         *_bind_table_call(call, spacked, saccess, c, stol, ends_p, w, pos_p, tab_p, ranks, res,
+                           inv_res))
+        for c, cu, nc, key, tab, w, cap, call, spacked, saccess, stol, ends_p, pos_p, tab_p, ranks
+        in found
+    )  # fmt: skip
+    bb = engine.graph.bbox
+    plans = fleet.plans
+    if len(plans) > 8:
+        plans.clear()
+    plans[band] = (policy, policy.table_k, res, inv_res, sidx.lon0, sidx.kx, sidx.lat0,
+                   bb[0] - 0.05, bb[2] + 0.05, bb[1] - 0.05, bb[3] + 0.05, bound)  # fmt: skip
+
+
+def _fastest_planned(
+    engine: Engine, closures: ClosureSet, reach: ReachModel | None, call: object, units: Fleet,
+    k: object, hour: object,
+) -> list[UnitETA] | None:  # fmt: skip
+    """:func:`fastest_units` for a :class:`Fleet` in its steady state with no closure in force,
+    by the plan :func:`_fastest_steady` left on the prepared fleet; or None, and then
+    :func:`fastest_units` answers (and checks the input) as before.
+
+    The plan of a speed band holds, per class, what :func:`_fastest_steady` found and would find
+    again: the weights (with no closure in force, the engine's base array of the band, built once
+    and kept for the engine's life), the class's nearest-units table entry and the call of
+    :func:`table_call_kernel` bound to its arrays (:func:`_bind_table_call`). Before the call it
+    checks what can change: the policy (the same object), no closure in force, each class's table
+    entry still the one cached (``cu.tables``: cleared when full; a moved fleet is a new prepared
+    fleet, without plans) and its query count still kept (``cu.w_uses``); then one compiled call
+    per class, the same ranking and the same bookkeeping as :func:`_fastest_steady`. Only input
+    of the common form is taken here (a ``(lat, lon)`` tuple of floats within the map's box,
+    ``k`` a positive int, ``hour`` None, an int or a finite float): anything else goes to
+    :func:`fastest_units`, whose checks name a bad value. So the answer is
+    :func:`_fastest_steady`'s, to the bit, in the same order (``tests/routing/
+    test_fastest_steady.py``)."""
+    if closures.closures or units.engine is not engine:
+        return None
+    if hour is None:
+        plan = units.prepared.plans.get(-1)
+    elif (type(hour) is float and hour - hour == 0.0) or type(hour) is int:  # finite, no bool
+        plan = units.prepared.plans.get(engine.settings.band_index(hour))
+    else:
+        return None
+    if plan is None or type(k) is not int or k < 1 or type(call) is not tuple or len(call) != 2:
+        return None
+    policy, table_k, res, inv_res, lon0, kx, lat0, lat_lo, lat_hi, lon_lo, lon_hi, bound = plan
+    lat, lon = call
+    if (policy is not engine.policy or type(lat) is not float or type(lon) is not float
+            or not (lat_lo <= lat <= lat_hi and lon_lo <= lon <= lon_hi)):  # fmt: skip
+        return None  # (outside the box or NaN: fastest_units names the bad point)
+    sx, sy = (lon - lon0) * kx, (lat - lat0) * _M_PER_DEG
+    bufs = getattr(_steady_bufs, "free", None)
+    if len(bound) == 1:  # one class (the common fleet): its ranked candidates are the answer
+        c, cu, nc, key, tab, w, cap, fn, ia, fa, _ = bound[0]
+        kc = k if k < nc else nc
+        if kc >= table_k or cu.tables.get(key) is not tab:
+            return None
+        wu = cu.w_uses
+        uses = wu.get(key)
+        if uses is None or uses[0] is not w:
+            return None
+        if bufs is not None and len(bufs[0]) >= cap:
+            out_u, out_e = bufs
+        else:
+            out_u, out_e = np.empty(max(cap, 64), dtype=np.int64), np.empty(max(cap, 64))
+            _steady_bufs.free = (out_u, out_e)
+        d0, n = fn(sx, sy, ia, fa, out_u, out_e, kc)
+        if n < 0 or (reach is not None and d0 > SAME_ROAD_M):
+            return None
+        units.prepared.uses += 1
+        if len(wu) > 16:  # ClassUnits.count_use, inline
+            wu.clear()
+        wu[key] = (w, uses[1] + 1)
+        tmpl = cu.templates or _drive_templates(cu, VEHICLE_CLASSES[c])
+        turnouts = cu.turnouts
+        out = []
+        for e, m_ in zip(out_e[:n].tolist(), out_u[:n].tolist(), strict=True):
+            d = tmpl[m_].copy()  # _drive_eta, inline
+            d["eta_s"] = e
+            d["drive_s"] = e - turnouts[m_]
+            u: UnitETA = _new_unit_eta(UnitETA)
+            _set_dict(u, "__dict__", d)
+            out.append(u)
+        return out
+    # several classes: as _fastest_steady, merged by the same rank
+    hits: list[tuple[int, ClassUnits, np.ndarray, int, int, np.ndarray, np.ndarray]] = []
+    for c, cu, nc, key, tab, w, cap, fn, ia, fa, _ in bound:
+        kc = k if k < nc else nc
+        if kc >= table_k or cu.tables.get(key) is not tab:
+            return None
+        uses = cu.w_uses.get(key)
+        if uses is None or uses[0] is not w:
+            return None
+        if bufs is not None and len(bufs[0]) >= cap and not hits:
+            out_u, out_e = bufs
+        else:
+            out_u, out_e = np.empty(max(cap, 64), dtype=np.int64), np.empty(max(cap, 64))
+            if not hits:
+                _steady_bufs.free = (out_u, out_e)
+        d0, n = fn(sx, sy, ia, fa, out_u, out_e, kc)
+        if n < 0 or (reach is not None and d0 > SAME_ROAD_M):
+            return None
+        hits.append((c, cu, w, uses[1], n, out_u, out_e))
+    units.prepared.uses += 1
+    for _, cu, w, used, _, _, _ in hits:  # ClassUnits.count_use, inline
+        wu = cu.w_uses
+        if len(wu) > 16:
+            wu.clear()
+        wu[id(w)] = (w, used + 1)
+    found = []
+    for c, cu, _, _, n, out_u, out_e in hits:
+        mids = cu.ids
+        for e, m_ in zip(out_e[:n].tolist(), out_u[:n].tolist(), strict=True):
+            found.append((math.floor(e * inv_res + 0.5), mids[m_], e, c, m_))
+    found.sort()
+    by_class = units.prepared.by_class
+    out = []
+    for _, uid, e, c, m_ in found[:k]:
+        cu = by_class[c]
+        tmpl = cu.templates or _drive_templates(cu, VEHICLE_CLASSES[c])
+        out.append(_drive_eta(uid, VEHICLE_CLASSES[c], e, cu.turnouts[m_], tmpl[m_]))
+    return out
+
+
 #: The compiled entry point of :func:`table_call_kernel` for the argument types of one class's
 #: steady state, keyed by the identity of its packed table (and checked against the other packed
 #: arguments): calling it skips numba's dispatch, which types every argument on each call (about
@@ -1024,6 +1189,70 @@ def _table_entry(
         _table_entries[id(tab_p)] = (tab_p, spacked, ends_p, pos_p, saccess, ranks,
                                      (w.flags.writeable, w.flags.c_contiguous), call)  # fmt: skip
     return cast("Callable[..., tuple[float, int]]", call)
+
+
+#: The arrays :func:`table_call_at` reads by address, in ``ia``'s order: (dtype, dimensions) of
+#: the snapping grid's nine arrays, the call access mask, the arc ends (three), the weights, the
+#: class's unit positions (three), its nearest-units table (three) and the id ranks.
+_AT_LAYOUT: tuple[tuple[type, int], ...] = (
+    (np.int64, 1), (np.int32, 1), (np.float64, 1), (np.float64, 1), (np.float64, 1),
+    (np.float64, 1), (np.int32, 1), (np.float64, 1), (np.float64, 1),
+    (np.uint8, 1), (np.int32, 1), (np.int32, 1), (np.int32, 1), (np.float64, 1),
+    (np.int64, 1), (np.float64, 1), (np.float64, 1),
+    (np.int64, 2), (np.float64, 2), (np.int64, 1), (np.int64, 1),
+)  # fmt: skip
+_at_entry: list[Any] = []  # table_call_at's compiled entry point, once known
+
+
+def _bind_table_call(
+    kcall: Callable[..., tuple[float, int]], spacked: Packed, saccess: np.ndarray, c: int,
+    stol: float, ends_p: Packed, w: np.ndarray, pos_p: Packed, tab_p: Packed, ranks: np.ndarray,
+    res: float, inv_res: float,
+) -> tuple[Callable[..., tuple[float, int]], np.ndarray, np.ndarray, tuple[Any, ...]]:  # fmt: skip
+    """One class's steady call as ``fn(x, y, ia, fa, out_unit, out_eta, kc)``: returns ``(fn, ia,
+    fa, keep)``, where ``keep`` holds every array ``ia`` points to (whoever keeps the binding
+    keeps them alive; none of them changes after it is built: the grid, the masks and weights
+    are read-only or never written, a moved fleet or a rebuilt table is a new array).
+
+    :func:`table_call_at`'s compiled entry where every array has its layout (dtype, dimensions,
+    C order) and the scalars their types; else ``kcall`` (the packed kernel) with the packed
+    arguments bound. Either way the same kernel on the same values."""
+    arrays = (*spacked[7:], saccess, *ends_p, w, *pos_p, *tab_p, ranks)
+    keep = (spacked, saccess, ends_p, w, pos_p, tab_p, ranks)
+    ok = (len(spacked) == 16 and len(arrays) == len(_AT_LAYOUT)
+          and all(type(v) is float for v in spacked[:5]) and type(spacked[5]) is int
+          and type(spacked[6]) is int and type(c) is int and type(stol) is float
+          and all(type(a) is np.ndarray and a.dtype == dt and a.ndim == nd
+                  and a.flags.c_contiguous
+                  for a, (dt, nd) in zip(arrays, _AT_LAYOUT, strict=True)))  # fmt: skip
+    if not ok:
+
+        def packed(x: float, y: float, ia: np.ndarray, fa: np.ndarray, out_unit: np.ndarray,
+                   out_eta: np.ndarray, kc: int) -> tuple[float, int]:  # fmt: skip
+            return kcall(x, y, spacked, CELL_M, saccess, c, stol, ends_p, w, pos_p, tab_p, ranks,
+                         out_unit, out_eta, kc, res, inv_res)  # fmt: skip
+
+        return packed, np.zeros(0, dtype=np.int64), np.zeros(0), keep
+    ia_l: list[int] = [spacked[5], spacked[6], c]
+    for a in arrays:
+        ia_l.append(a.ctypes.data)
+        ia_l.extend(a.shape)
+    ia = np.array(ia_l, dtype=np.int64)
+    fa = np.array([*spacked[:5], CELL_M, stol, res, inv_res], dtype=np.float64)
+    ia.flags.writeable = False
+    fa.flags.writeable = False
+    if not _at_entry:
+        kernel: Any = table_call_at
+        args = (0.0, 0.0, ia, fa, np.empty(1, dtype=np.int64), np.empty(1), 1)
+        sig = tuple(kernel.typeof_pyval(a) for a in args)
+        over = kernel.overloads.get(sig)
+        if over is None:
+            kernel.compile(sig)
+            over = kernel.overloads.get(sig)
+        if over is None:  # numba gave no entry point: its dispatcher then
+            return cast("Callable[..., tuple[float, int]]", kernel), ia, fa, keep
+        _at_entry.append(over.entry_point)
+    return cast("Callable[..., tuple[float, int]]", _at_entry[0]), ia, fa, keep
 
 
 #: Per thread, the candidate buffers of the steady path's first class (reused call after call;
@@ -1091,6 +1320,45 @@ def table_call_kernel(
         out_eta[j + 1] = e
         out_unit[j + 1] = u
     return d0, min(n, kc)
+
+
+@jit
+def table_call_at(
+    x: float, y: float, ia: np.ndarray, fa: np.ndarray, out_unit: np.ndarray, out_eta: np.ndarray,
+    kc: int,
+) -> tuple[float, int]:  # fmt: skip
+    """:func:`table_call_kernel` with its arrays given by address (the same call on the same
+    values: the same answer to the bit), for the steady plan of a prepared fleet: a call unboxes
+    four arrays instead of twenty-three (about 1.3 us of a 3 us call on HCMC).
+
+    ``ia`` (int64): the snapping grid's ``nx``, ``ny``, the class bit, then ``(address, length)``
+    of each array in :data:`_AT_LAYOUT`'s order (``(address, rows, columns)`` for the table's two
+    2-D arrays); ``fa`` (float64): the grid's ``lat0``, ``lon0``, ``kx``, ``gx0``, ``gy0``, the
+    cell size, the snapping tolerance, ``res`` and ``inv_res`` (:func:`_bind_table_call`)."""
+    snap = (fa[0], fa[1], fa[2], fa[3], fa[4], ia[0], ia[1],
+            carray(address_pointer(ia[3]), ia[4], dtype=np.int64),
+            carray(address_pointer(ia[5]), ia[6], dtype=np.int32),
+            carray(address_pointer(ia[7]), ia[8], dtype=np.float64),
+            carray(address_pointer(ia[9]), ia[10], dtype=np.float64),
+            carray(address_pointer(ia[11]), ia[12], dtype=np.float64),
+            carray(address_pointer(ia[13]), ia[14], dtype=np.float64),
+            carray(address_pointer(ia[15]), ia[16], dtype=np.int32),
+            carray(address_pointer(ia[17]), ia[18], dtype=np.float64),
+            carray(address_pointer(ia[19]), ia[20], dtype=np.float64))  # fmt: skip
+    access = carray(address_pointer(ia[21]), ia[22], dtype=np.uint8)
+    ends = (carray(address_pointer(ia[23]), ia[24], dtype=np.int32),
+            carray(address_pointer(ia[25]), ia[26], dtype=np.int32),
+            carray(address_pointer(ia[27]), ia[28], dtype=np.int32))  # fmt: skip
+    w = carray(address_pointer(ia[29]), ia[30], dtype=np.float64)
+    units = (carray(address_pointer(ia[31]), ia[32], dtype=np.int64),
+             carray(address_pointer(ia[33]), ia[34], dtype=np.float64),
+             carray(address_pointer(ia[35]), ia[36], dtype=np.float64))  # fmt: skip
+    tab = (carray(address_pointer(ia[37]), (ia[38], ia[39]), dtype=np.int64),
+           carray(address_pointer(ia[40]), (ia[41], ia[42]), dtype=np.float64),
+           carray(address_pointer(ia[43]), ia[44], dtype=np.int64))  # fmt: skip
+    ranks = carray(address_pointer(ia[45]), ia[46], dtype=np.int64)
+    return table_call_kernel(x, y, snap, fa[5], access, ia[2], fa[6], ends, w, units, tab, ranks,
+                             out_unit, out_eta, kc, fa[7], fa[8])  # fmt: skip
 
 
 def class_reach(

@@ -20,7 +20,9 @@ import pytest
 
 import dispatch
 from dispatch.errors import DispatchError
+from dispatch.roads.snapping import _M_PER_DEG, CELL_M
 from dispatch.routing import queries as Q
+from dispatch.routing.engine import EnginePolicy
 
 SEG_M = 111.19508  # 0.001 degree at the equator (the hand-made square of tests/conftest.py)
 AB = SEG_M / 10.0  # A-B at 36 km/h
@@ -40,12 +42,16 @@ def _same(got: list[Q.UnitETA], ref: list[Q.UnitETA]) -> None:
 
 
 class Spy:
-    """Counts the answers of the steady path; ``off`` switches it off (the general path answers)."""
+    """Counts the answers of the steady path (``_fastest_steady`` and the plan it leaves for a
+    Fleet, ``_fastest_planned``; ``planned`` counts the latter alone); ``off`` switches both off
+    (the general path answers)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.answered = 0
+        self.planned = 0
         self.off = False
         real = Q._fastest_steady
+        real_planned = Q._fastest_planned
 
         def steady(*args: Any, **kwargs: Any) -> list[Q.UnitETA] | None:
             if self.off:
@@ -54,7 +60,16 @@ class Spy:
             self.answered += out is not None
             return out
 
+        def planned(*args: Any, **kwargs: Any) -> list[Q.UnitETA] | None:
+            if self.off:
+                return None
+            out = real_planned(*args, **kwargs)
+            self.answered += out is not None
+            self.planned += out is not None
+            return out
+
         monkeypatch.setattr(Q, "_fastest_steady", steady)
+        monkeypatch.setattr(Q, "_fastest_planned", planned)
 
 
 @pytest.fixture
@@ -156,6 +171,7 @@ def test_steady_path_gives_the_general_answers_on_real_maps(name: str, spy: Spy)
     assert len(fast) == len(slow) == 576
     assert fast == slow
     assert answered >= 100, answered
+    assert spy.planned >= 50, spy.planned  # a Fleet's steady answers: from its plan
     assert sum(isinstance(a, list) and len(a) > 0 for a in fast) >= 500
 
 
@@ -300,3 +316,181 @@ def test_two_threads_on_one_steady_fleet(campo: dispatch.Network, spy: Spy) -> N
         _same(a, r)
         _same(b, r)
     assert spy.answered >= 300
+
+
+def _fleet_on(net: dispatch.Network, n_amb: int, n_fire: int, seed: int) -> list[dict[str, Any]]:
+    g = net.graph
+    rng = np.random.default_rng(seed)
+    nodes = np.flatnonzero(net.class_core("fire_engine") & (g.node_osmid > 0))
+    pick = rng.choice(nodes, n_amb + n_fire, replace=False)
+    return [{"id": f"U{i:02d}", "vehicle": "ambulance" if i < n_amb else "fire_engine",
+             "lat": float(g.node_lat[n]), "lon": float(g.node_lon[n]), "turnout_s": float(i % 3)}
+            for i, n in enumerate(pick)]  # fmt: skip
+
+
+def test_the_plan_checks_what_can_change(spy: Spy) -> None:
+    """A Fleet's plan (``_fastest_planned``) answers only while it holds: closures on the network,
+    another policy, another speed band, a moved unit, a cleared table, a k too large each go back
+    to the steady or the general path, whose answers it then gives again; every answer is a
+    fresh network's (a list of dicts, read afresh)."""
+    net = dispatch.load_network("danang")
+    fresh = dispatch.load_network("danang")
+    g = net.graph
+    rng = np.random.default_rng(23)
+    nodes = np.flatnonzero(net.class_core("ambulance") & (g.node_osmid > 0))
+    calls = [(float(g.node_lat[n]), float(g.node_lon[n])) for n in rng.choice(nodes, 12)]
+    for units in (_fleet_on(net, 30, 0, 1), _fleet_on(net, 20, 12, 2)):
+        fleet = net.fleet(units)
+
+        def ask(fleet: dispatch.Fleet = fleet, **kw: Any) -> int:
+            """Every call once; returns how many the plan answered (-1 when the steady path
+            answered some itself: the plan was not there or stepped aside)."""
+            planned, answered = spy.planned, spy.answered
+            out = [net.fastest_units(c, fleet, **kw) for c in calls]
+            for c, got in zip(calls, out, strict=True):
+                fresh.engine.last_fleet = None
+                _same(got, fresh.fastest_units(c, fleet.units, **kw))
+            planned, answered = spy.planned - planned, spy.answered - answered
+            return planned if planned == answered else -1
+
+        ask(k=3)  # the steady path answers, then leaves its plan
+        assert -1 in fleet.prepared.plans
+        steady = ask(k=3)  # the calls the tables prove (the others: the general path)
+        assert steady >= len(calls) // 2
+        assert ask(k=2, hour=7.0) == -1  # the morning rush: another band, its own plan
+        assert ask(k=2, hour=7.5) >= len(calls) // 2
+        assert len(fleet.prepared.plans) == 2
+        assert ask(k=5) == 0  # k >= the policy's table_k: the general path
+        # closures on the network itself (not a view): the plan steps aside
+        arc = net.snap(np.array([calls[0]]), role="to").arc
+        cid = net.close_arcs(arc)
+        fresh_closed = fresh.with_closures(net.closures)
+        before = spy.planned
+        for c in calls:
+            _same(net.fastest_units(c, fleet, k=3), fresh_closed.fastest_units(c, units, k=3))
+        assert spy.planned == before
+        net.reopen(cid)
+        assert ask(k=3) == steady
+        # another policy object (even an equal one): not planned until the steady path binds again
+        net.engine.set_policy(EnginePolicy())
+        assert ask(k=3) == -1
+        assert ask(k=3) == steady
+        # a cleared table (the fleet's table cache full): the plan refuses, the general path
+        # builds the table again and the steady path binds a new plan to it
+        old_plan = fleet.prepared.plans[-1]
+        for cu in fleet.prepared.by_class.values():
+            cu.tables.clear()
+        assert ask(k=3) == -1
+        assert fleet.prepared.plans[-1] is not old_plan
+        assert ask(k=3) == steady
+        # a unit moved: a new prepared fleet, no plan until it is steady again
+        fleet.move(units[0]["id"], *calls[1])
+        assert not fleet.prepared.plans
+        first = net.fastest_units(calls[1], fleet, k=1)
+        assert first[0].unit == units[0]["id"] and first[0].eta_s == units[0]["turnout_s"]
+        units[0]["lat"], units[0]["lon"] = calls[1]
+        assert ask(k=3) == -1
+        assert ask(k=3) >= len(calls) // 2
+
+
+def test_bad_input_to_a_planned_fleet_gets_the_general_errors(danang: dispatch.Network,
+                                                              spy: Spy) -> None:  # fmt: skip
+    """With a Fleet answered by its plan, bad input still gets the one-line error of the public
+    boundary naming the value (the plan takes only the common form and leaves the rest)."""
+    units = _fleet_on(danang, 12, 0, 5)
+    fleet = danang.fleet(units)
+    g = danang.graph
+    call = (float(g.node_lat[0]), float(g.node_lon[0]))
+    for _ in range(5):
+        danang.fastest_units(call, fleet, k=3)
+    planned = spy.planned
+    assert planned >= 1
+    nan = float("nan")
+    bad: list[tuple[object, dict[str, Any]]] = [
+        ((nan, nan), {}), ((91.0, call[1]), {}), ((call[0], call[1] + 5.0), {}), ("here", {}),
+        ((call[0], call[1], 0.0), {}), (call, {"k": 0}), (call, {"k": True}), (call, {"k": 2.0}),
+        (call, {"hour": nan}), (call, {"hour": "8"}), (call, {"hour": True}),
+    ]  # fmt: skip
+    monaco = dispatch.load_network("monaco")
+    other = monaco.fleet(_fleet_on(monaco, 3, 0, 1))
+    for where, kw in bad:
+        with pytest.raises(DispatchError) as planned_err:
+            danang.fastest_units(where, fleet, **{"k": 3, **kw})
+        with pytest.raises(DispatchError) as list_err:
+            danang.fastest_units(where, units, **{"k": 3, **kw})
+        assert type(planned_err.value) is type(list_err.value)
+        assert str(planned_err.value) == str(list_err.value)
+        assert "\n" not in str(planned_err.value)
+    with pytest.raises(DispatchError, match="another network"):
+        danang.fastest_units(call, other, k=3)
+    assert spy.planned == planned
+
+
+def test_the_address_call_is_the_packed_kernel(spy: Spy, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``table_call_at`` (arrays by address) against ``table_call_kernel`` (arrays unboxed) on
+    the same arguments: the same distance, count, units and ETAs, bit for bit, on HCMC and Monaco;
+    and with a layout it does not take, the plan binds the packed kernel (same answers)."""
+    for name in ("hcmc", "monaco"):
+        net = dispatch.load_network(name)
+        g = net.graph
+        rng = np.random.default_rng(29)
+        units = _fleet_on(net, 40, 0, 3)
+        fleet = net.fleet(units)
+        nodes = np.flatnonzero(net.class_core("ambulance") & (g.node_osmid > 0))
+        at = [(float(g.node_lat[n]), float(g.node_lon[n])) for n in rng.choice(nodes, 60)]
+        # the kernels alone: also calls off the roads, near and beyond the snapping tolerance
+        calls = [(lat + rng.normal(0, 2e-4), lon + rng.normal(0, 2e-4)) for lat, lon in at]
+        calls += [(lat + rng.normal(0, 3e-3), lon + rng.normal(0, 3e-3)) for lat, lon in at]
+        for c in at[:20]:  # the steady path answers (and leaves its plan)
+            net.fastest_units(c, fleet, k=3)
+        plan = fleet.prepared.plans[-1]
+        (_, cu, _, _, tab, w, _, fn, ia, fa, keep) = plan[-1][0]
+        assert fn is Q._at_entry[0] and len(ia) > 0
+        spacked, saccess, ends_p, _, pos_p, tab_p, ranks = keep
+        eng = net.engine
+        sidx, _, _, stol = eng.call_snapper()
+        res = eng.policy.eta_resolution_s
+        for k in (1, 3):
+            for lat, lon in calls:
+                x, y = (lon - sidx.lon0) * sidx.kx, (lat - sidx.lat0) * _M_PER_DEG
+                a = (np.full(64, -7, dtype=np.int64), np.full(64, -7.0))
+                b = (np.full(64, -7, dtype=np.int64), np.full(64, -7.0))
+                got = fn(x, y, ia, fa, a[0], a[1], k)
+                ref = Q.table_call_kernel(x, y, spacked, CELL_M, saccess, 0, stol, ends_p, w,
+                                          pos_p, tab_p, ranks, b[0], b[1], k, res, 1.0 / res)  # fmt: skip
+                assert got == ref
+                assert a[0].tolist() == b[0].tolist() and a[1].tolist() == b[1].tolist()
+        # a layout the address kernel does not take: the packed kernel is bound instead
+        layout = Q._AT_LAYOUT
+        monkeypatch.setattr(Q, "_AT_LAYOUT", layout[:-1] + ((np.int32, 1),))
+        fleet2 = net.fleet(units)
+        for c in at[:20]:  # steady (as the first fleet's answers compared below)
+            net.fastest_units(c, fleet2, k=3)
+        before = spy.planned
+        got_all = [net.fastest_units(c, fleet2, k=3) for c in at]
+        assert fleet2.prepared.plans[-1][-1][0][7] is not Q._at_entry[0]
+        assert spy.planned - before >= 40
+        for c, got in zip(at, got_all, strict=True):
+            assert _fields(got) == _fields(net.fastest_units(c, fleet, k=3))
+        monkeypatch.setattr(Q, "_AT_LAYOUT", layout)  # (not undo(): the spy stays)
+
+
+def test_other_input_forms_leave_the_plan_in_place(danang: dispatch.Network, spy: Spy) -> None:
+    """A call as a list, as numpy floats or an array, an hour as numpy float: the steady path
+    answers (the plan takes the common form only), with the plan's answer, and the plan is not
+    bound again on each such call."""
+    units = _fleet_on(danang, 16, 0, 7)
+    fleet = danang.fleet(units)
+    g = danang.graph
+    call = (float(g.node_lat[5]), float(g.node_lon[5]))
+    for _ in range(5):
+        ref = _fields(danang.fastest_units(call, fleet, k=3))
+    plan = fleet.prepared.plans[-1]
+    planned = spy.planned
+    for form in ([call[0], call[1]], (np.float64(call[0]), np.float64(call[1])), np.array(call)):
+        for _ in range(2):
+            assert _fields(danang.fastest_units(form, fleet, k=3)) == ref
+    assert _fields(danang.fastest_units(call, fleet, k=3, hour=np.float64(12.0))) == ref
+    assert spy.planned == planned and fleet.prepared.plans[-1] is plan
+    assert _fields(danang.fastest_units(call, fleet, k=3)) == ref
+    assert spy.planned == planned + 1

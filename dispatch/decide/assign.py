@@ -54,8 +54,9 @@ import numpy as np
 from dispatch.decide.hospitals import Hospital, HospitalChoice, NoHospitalError, choose_hospital
 from dispatch.decide.incidents import Incident, IncidentError, Unit, units_from_records
 from dispatch.decide.runcards import RunCards, default_run_cards
-from dispatch.errors import DispatchError, PointError
+from dispatch.errors import DispatchError, FleetError, PointError
 from dispatch.model import check_hour
+from dispatch.routing.queries import unit_reach_times
 
 __all__ = [
     "METHODS",
@@ -1185,11 +1186,31 @@ def eta_matrix(
         dr, wk = reach_times(origins, pts, vehicle=cls, hour=hour)
         return np.asarray(dr, dtype=float), np.asarray(wk, dtype=float)
 
+    # a Network: units placed once per position (the engine's cache, which the service's fleet
+    # handle fills), the same matrices as reach_times' (dispatch.routing.queries.unit_reach_times)
+    engine = getattr(net, "engine", None) if reach_times is not None else None
+    closures = getattr(net, "closure_set", None)
+    reach = getattr(net, "reach_model", None)
+
+    def placed_times(rows: list[int], cls: str) -> tuple[np.ndarray, np.ndarray] | None:
+        if engine is None or closures is None:
+            return None
+        try:
+            return unit_reach_times(engine, closures, reach,
+                                    [(units[u].id, units[u].lat, units[u].lon) for u in rows],
+                                    pts, vehicle=cls, hour=hour)  # fmt: skip
+        except (PointError, FleetError):  # a unit or the point off the map: as below, named
+            return None
+
     by_class: dict[str, list[int]] = {}
     for u, unit in enumerate(units):
         if unit.dispatchable or unit.status == "en_route":  # busy / out of service: never sent
             by_class.setdefault(unit.vehicle, []).append(u)
     for cls, rows in sorted(by_class.items()):
+        placed = placed_times(rows, cls)
+        if placed is not None:
+            drive[rows, :], walk[rows, :] = placed
+            continue
         origins = np.array([units[u].point for u in rows], dtype=float)
         try:
             tt, wk = times(origins, cls)

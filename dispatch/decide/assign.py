@@ -64,7 +64,13 @@ from typing import Any
 import numpy as np
 
 from dispatch.decide.hospitals import Hospital, HospitalChoice, NoHospitalError, choose_hospital
-from dispatch.decide.incidents import Incident, IncidentError, Unit, units_from_records
+from dispatch.decide.incidents import (
+    UNIT_STATUSES,
+    Incident,
+    IncidentError,
+    Unit,
+    units_from_records,
+)
 from dispatch.decide.runcards import RunCards, default_run_cards
 from dispatch.errors import DispatchError, FleetError, PointError
 from dispatch.model import check_hour
@@ -1236,7 +1242,7 @@ def assign_matrix(
     if not (math.isfinite(redispatch_min_gain_s) and redispatch_min_gain_s >= 0):
         raise AssignError(f"redispatch_min_gain_s must be >= 0, got {redispatch_min_gain_s!r}")
     demands, optional = _demands(incs, cards)
-    available = np.array([u.dispatchable for u in fleet], dtype=bool)
+    available = np.array([UNIT_STATUSES[u.status] for u in fleet], dtype=bool)
     extra = (
         _redispatch_mask(fleet, incs, demands, eta, min_gain_s=redispatch_min_gain_s)
         if redispatch
@@ -1327,7 +1333,9 @@ def eta_matrix(
 
     by_class: dict[str, list[int]] = {}
     for u, unit in enumerate(units):
-        if unit.dispatchable or unit.status == "en_route":  # busy / out of service: never sent
+        # busy / out of service: never sent (UNIT_STATUSES: whether a status is dispatchable, the
+        # one table of Unit.dispatchable, read without its enum conversion per unit)
+        if UNIT_STATUSES[unit.status] or unit.status == "en_route":
             by_class.setdefault(unit.vehicle, []).append(u)
     for cls, rows in sorted(by_class.items()):
         placed = placed_times(rows, cls)

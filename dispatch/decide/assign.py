@@ -1321,13 +1321,15 @@ def eta_matrix(
     closures = getattr(net, "closure_set", None)
     reach = getattr(net, "reach_model", None)
 
+    sites: dict[int, Any] = {}  # the walk network's answers per point, shared by the classes
+
     def placed_times(rows: list[int], cls: str) -> tuple[np.ndarray, np.ndarray] | None:
         if engine is None or closures is None:
             return None
         try:
             return unit_reach_times(engine, closures, reach,
                                     [(units[u].id, units[u].lat, units[u].lon) for u in rows],
-                                    pts, vehicle=cls, hour=hour)  # fmt: skip
+                                    pts, vehicle=cls, hour=hour, sites=sites)  # fmt: skip
         except (PointError, FleetError):  # a unit or the point off the map: as below, named
             return None
 

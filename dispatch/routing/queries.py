@@ -1171,7 +1171,7 @@ def _walk_eta(
 def unit_reach_times(
     engine: Engine, closures: ClosureSet, reach: ReachModel | None,
     units: Sequence[tuple[str, float, float]], destinations: object, *, vehicle: str,
-    hour: float | None = None,
+    hour: float | None = None, sites: dict[int, Any] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """``(drive_s, walk_s)`` from units of class ``vehicle`` to every destination: :func:`reach_times`
     with the units' positions snapped once per (class, position) instead of on every call.
@@ -1182,6 +1182,11 @@ def unit_reach_times(
     the same point, so the matrices are the same to the bit: the same origins, in the same order,
     go to the same kernels. A unit that cannot be placed raises :class:`FleetError` naming it
     (:func:`reach_times` says ``origin i``); a bad destination :class:`PointError` as there.
+
+    ``sites``: pass the same (initially empty) dict to the calls of each class for the same
+    ``destinations``: where each destination stands on the walk network, and the walk search
+    around it, are then looked up once for all classes (as :func:`fastest_units` does for one
+    call); the answers are the same.
 
     Examples
     --------
@@ -1202,15 +1207,18 @@ def unit_reach_times(
     snap_unit = engine.snap_unit
     for j, (uid, lat, lon) in enumerate(units):
         o_arc[j], o_t[j] = snap_unit(c, float(lat), float(lon), str(uid))
-    return _reach_times_from(engine, closures, reach, o_arc, o_t, destinations, vehicle, c, hour)
+    return _reach_times_from(engine, closures, reach, o_arc, o_t, destinations, vehicle, c, hour,
+                             {} if sites is None else sites)  # fmt: skip
 
 
 def _reach_times_from(
     engine: Engine, closures: ClosureSet, reach: ReachModel | None, o_arc: np.ndarray,
     o_t: np.ndarray, destinations: object, vehicle: str, c: int, hour: float | None,
+    sites: dict[int, Any],
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """:func:`reach_times` from origins already snapped (``o_arc``, ``o_t``), the same steps in
-    the same order (the same kernels on the same arrays)."""
+    the same order (the same kernels on the same arrays); ``sites`` memoises destination ``j``'s
+    ``(site, around)`` (the walk network's answers, the same for every class)."""
     d = as_points(destinations, name="destinations")
     if reach is None:  # travel_times
         d_arc, d_t = engine.locate(d, vehicle, "destination", "to")
@@ -1226,7 +1234,10 @@ def _reach_times_from(
     for j in range(len(d)):
         lat, lon = float(d[j, 0]), float(d[j, 1])
         a0, t0, d0 = engine.snap_call(lat, lon, c)
-        site = reach.locate(lat, lon)
+        memo = sites.get(j)
+        if memo is None:
+            memo = sites[j] = (reach.locate(lat, lon), [])
+        site, around = memo
         if site is None:
             if a0 < 0:
                 tol = engine.settings.snap_tolerance_m
@@ -1234,7 +1245,7 @@ def _reach_times_from(
                                  f"any road open to {vehicle}")  # fmt: skip
             cr = None
         else:
-            cr = class_reach(reach, site, c, d0 if a0 >= 0 else INF, [])
+            cr = class_reach(reach, site, c, d0 if a0 >= 0 else INF, around)
         if cr is None or cr.kind == "drive":
             plain.append(j)
             p_arc.append(a0)

@@ -39,18 +39,20 @@ def test_equals_reach_times_to_the_bit(danang: dispatch.Network, hour: float | N
     rng = np.random.default_rng(7 if hour is None else int(hour))
     units = _points(danang, rng, 40)
     dests = np.vstack([_points(danang, rng, 12), [ALLEY]])
+    sites: dict[int, object] = {}  # shared by the classes: the walk lookups done once
     for vehicle in VEHICLE_CLASSES:
         rows = _placeable(danang, units, vehicle)
         assert len(rows) >= 10
         origins = units[rows]
         ids = [(f"U{i}", float(origins[i, 0]), float(origins[i, 1])) for i in range(len(rows))]
         want_d, want_w = danang.reach_times(origins, dests, vehicle=vehicle, hour=hour)
-        for _ in range(2):  # the second time every unit comes from the position cache
+        for memo in (None, sites, sites):  # then every unit from the position cache
             got_d, got_w = unit_reach_times(danang.engine, danang.closure_set,
                                             danang.reach_model, ids, dests, vehicle=vehicle,
-                                            hour=hour)  # fmt: skip
+                                            hour=hour, sites=memo)  # fmt: skip
             assert np.array_equal(got_d, want_d) and np.array_equal(got_w, want_w), vehicle
         assert np.isfinite(got_d).mean() > 0.5
+    assert len(sites) == len(dests)
     # the alley call: the fire engine's crew walks the last part (the test sees that case)
     drive, walk = unit_reach_times(danang.engine, danang.closure_set, danang.reach_model,
                                    [("E", 16.0594, 108.2099)], [ALLEY], vehicle="fire_engine",

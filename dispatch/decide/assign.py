@@ -74,6 +74,7 @@ from dispatch.decide.incidents import (
 from dispatch.decide.runcards import RunCards, default_run_cards
 from dispatch.errors import DispatchError, FleetError, PointError
 from dispatch.model import check_hour
+from dispatch.roads.profiles import check_vehicle
 from dispatch.routing.queries import unit_reach_times
 
 __all__ = [
@@ -109,6 +110,7 @@ METHODS = ("auto", "exact_single", "min_cost_flow", "cp_sat", "greedy")
 OBJECTIVES = ("eta", "targets")
 
 _WEIGHT_SCALE = 100  # objective weights are rounded to 1/100
+_AMBULANCE = check_vehicle("ambulance")  # the class index of the scene check
 
 
 class AssignError(DispatchError):
@@ -1364,7 +1366,18 @@ def eta_matrix(
 def check_scenes(net: Any, incidents: Sequence[Incident]) -> None:
     """Snap each incident scene; raise :class:`IncidentError` naming the incident if one fails."""
     reach_of = getattr(net, "reach", None)  # a Network: some class may reach it on foot
+    engine = getattr(net, "engine", None)
+    bbox = getattr(net, "bbox", None)
     for inc in incidents:
+        lat, lon = inc.point
+        if (
+            engine is not None
+            and bbox is not None
+            and bbox[0] <= lat <= bbox[2]
+            and bbox[1] <= lon <= bbox[3]
+            and engine.snap_call(lat, lon, _AMBULANCE)[0] >= 0
+        ):
+            continue  # on a road an ambulance reaches: net.snap's answer, without its Snapped
         try:
             net.snap(inc.point, vehicle="ambulance")
         except PointError as exc:

@@ -10,7 +10,7 @@ import numpy as np
 
 import dispatch
 from dispatch.decide.assign import eta_matrix
-from dispatch.decide.incidents import Unit
+from dispatch.decide.incidents import Incident, Unit
 
 STATUSES = ["available"] * 6 + ["returning", "en_route", "busy", "out_of_service"]
 
@@ -80,3 +80,40 @@ def test_placed_units_on_a_closure_view(danang: dispatch.Network) -> None:
     got = eta_matrix(view, units, [call])
     assert _same(got, want)
     assert not _same(eta_matrix(danang, units, [call]), got)
+
+
+class SnapOnly:
+    """A network seen through ``snap`` and ``reach`` only: ``check_scenes``' path before its
+    check by the engine's call snapping."""
+
+    def __init__(self, net: dispatch.Network) -> None:
+        self.net = net
+
+    def snap(self, *args: Any, **kwargs: Any) -> Any:
+        return self.net.snap(*args, **kwargs)
+
+    def reach(self, *args: Any, **kwargs: Any) -> Any:
+        return self.net.reach(*args, **kwargs)
+
+
+def test_check_scenes_by_call_snapping_agrees_with_net_snap(danang: dispatch.Network) -> None:
+    from dispatch.decide.assign import check_scenes
+    from dispatch.errors import DispatchError
+
+    rng = np.random.default_rng(9)
+    lat0, lon0, lat1, lon1 = danang.bbox
+    pts = np.column_stack([rng.uniform(lat0 - 0.01, lat1 + 0.01, 400),
+                           rng.uniform(lon0 - 0.01, lon1 + 0.01, 400)])  # fmt: skip
+    outcomes = {True: 0, False: 0}
+    for i, (lat, lon) in enumerate(pts):
+        inc = [Incident(f"S{i}", float(lat), float(lon), "stroke")]
+        errors = []
+        for net in (danang, SnapOnly(danang)):
+            try:
+                check_scenes(net, inc)
+                errors.append(None)
+            except DispatchError as exc:
+                errors.append(str(exc))
+        assert errors[0] == errors[1], (lat, lon)
+        outcomes[errors[0] is None] += 1
+    assert outcomes[True] > 50 and outcomes[False] > 50  # both cases seen

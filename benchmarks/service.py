@@ -20,8 +20,9 @@ incidents are offered at 300 per second (above what the service computes: a back
 engine lane) for 5 s; the update latency of the two is compared (updates must not queue behind
 recommendations).
 
-Modes: ``plan`` is the full answer (run-card plan optimised with OR-Tools, alternatives, hospital,
-ranked units); ``ranked`` is ``?plan=false`` (the ranked units from the in-memory ``Fleet``).
+Modes: ``plan`` is the full answer (run-card plan by the exact one-incident solver ``exact_single``
+of :mod:`dispatch.decide.assign`, alternatives, hospital, ranked units); ``ranked`` is
+``?plan=false`` (the ranked units from the in-memory ``Fleet``).
 
 Answers: after each phase the updates stop, the state is read back (``GET /v1/units``) and 30
 incidents are answered both by the server and by the library in this process on the same state

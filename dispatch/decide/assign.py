@@ -17,13 +17,25 @@ The objective is lexicographic:
    :math:`\\sum_{u,r} w_{i(r)} \\, \\mathrm{eta}_{u,i(r)} \\, x_{ur}` (the reported ``objective``).
    When every incident needs one unit this is the priority-weighted sum of response times.
 
-Solvers: ``min_cost_flow`` (OR-Tools ``SimpleMinCostFlow``; exact, used when every incident needs
-exactly one unit), ``cp_sat`` (OR-Tools CP-SAT, two phases for the lexicographic objective; used for
+Solvers: ``exact_single`` (one incident, as :func:`dispatch.recommend` asks: every slot has the
+same weight and a unit's ETA is the same whichever requirement it fills, so the units sent are the
+lightest basis of a transversal matroid, found exactly by the greedy algorithm with augmenting
+paths; used by ``auto`` for one incident with the ``eta`` objective), ``min_cost_flow`` (OR-Tools
+``SimpleMinCostFlow``; exact, used when every incident needs exactly one unit), ``cp_sat`` (OR-Tools CP-SAT, two phases for the lexicographic objective; used for
 multi-unit run cards, the place for side constraints; as modelled today the problem is a
 transportation problem, so CP-SAT is warm-started with the exact min-cost-flow solution and the
 better of the two is kept, which keeps large surges fast and optimal), ``greedy`` (sequential: incidents by priority then input order, each takes the
 fastest free units; what a dispatcher does one call at a time). ``assign`` always reports greedy on the
 same input next to the optimiser.
+
+Ties (the same answer whichever exact solver gives it): costs are integers, the weighted ETA in
+milliseconds scaled so that the sum of the units' ranks by id only decides between assignments of
+equal weighted ETA (see ``_int_costs``). For one incident the optimum is then unique (unit costs
+are distinct, and a matroid with distinct weights has one lightest basis): ``exact_single``,
+``min_cost_flow`` and ``cp_sat`` send the same units. Which requirement a unit fills when several
+of its incident's requirements accept it (an alias such as ``engine``) does not change the
+objective; every exact solver follows one rule for it: the incident's units by ETA, then id, each
+takes the first requirement of the card it can fill while the units after it can still be placed.
 
 ``objective="targets"`` inserts a level between 1 and 2: maximise the priority-weighted number of
 incidents whose first mandatory unit arrives within its priority's target (CP-SAT only). It trades
@@ -52,10 +64,18 @@ from typing import Any
 import numpy as np
 
 from dispatch.decide.hospitals import Hospital, HospitalChoice, NoHospitalError, choose_hospital
-from dispatch.decide.incidents import Incident, IncidentError, Unit, units_from_records
+from dispatch.decide.incidents import (
+    UNIT_STATUSES,
+    Incident,
+    IncidentError,
+    Unit,
+    units_from_records,
+)
 from dispatch.decide.runcards import RunCards, default_run_cards
-from dispatch.errors import DispatchError, PointError
+from dispatch.errors import DispatchError, FleetError, PointError
 from dispatch.model import check_hour
+from dispatch.roads.profiles import check_vehicle
+from dispatch.routing.queries import unit_reach_times
 
 __all__ = [
     "METHODS",
@@ -84,12 +104,13 @@ REDISPATCH_MIN_GAIN_S = 120.0
 #: Lowest-urgency priority whose units may be taken by a priority-1 incident.
 REDISPATCH_FROM_PRIORITY = 3
 #: Solver names accepted by :func:`solve` and :func:`assign`.
-METHODS = ("auto", "min_cost_flow", "cp_sat", "greedy")
+METHODS = ("auto", "exact_single", "min_cost_flow", "cp_sat", "greedy")
 #: Objectives: ``eta`` (coverage, then weighted ETA) and ``targets`` (coverage, then incidents
 #: reached within target, then weighted ETA).
 OBJECTIVES = ("eta", "targets")
 
 _WEIGHT_SCALE = 100  # objective weights are rounded to 1/100
+_AMBULANCE = check_vehicle("ambulance")  # the class index of the scene check
 
 
 class AssignError(DispatchError):
@@ -507,6 +528,108 @@ def _solve_greedy(problem: MatrixProblem) -> list[tuple[int, int]]:
     return pairs
 
 
+def _one_incident(problem: MatrixProblem) -> int | None:
+    """The incident every demand belongs to, or None when the demands span several (or none)."""
+    incs = {d.incident for d in problem.demands}
+    return incs.pop() if len(incs) == 1 else None
+
+
+def _augment(
+    u: int, adj: Mapping[int, list[int]], slots: list[int], filled: list[list[int]],
+    seen: list[bool],
+) -> bool:  # fmt: skip
+    """Place unit ``u`` in one of the demands ``adj[u]``, moving placed units along an
+    alternating path if needed (Kuhn's augmenting path; demand ``k`` has ``slots[k]`` places);
+    False when no such path exists."""
+    ks = adj[u]
+    for k in ks:
+        if not seen[k] and len(filled[k]) < slots[k]:
+            filled[k].append(u)
+            return True
+    for k in ks:
+        if seen[k]:
+            continue
+        seen[k] = True
+        for j, v in enumerate(filled[k]):
+            if _augment(v, adj, slots, filled, seen):
+                filled[k][j] = u
+                return True
+    return False
+
+
+def _solve_single(problem: MatrixProblem) -> list[tuple[int, int]]:
+    """Exact solution of a problem whose demands all belong to one incident.
+
+    With one incident every slot has the same weight and a unit's cost (:func:`_int_costs`)
+    does not depend on the demand it fills, so the problem is: the cheapest set of units that
+    fills as many slots as possible. The sets of units that can fill slots together are the
+    independent sets of a transversal matroid (units matched into slots), so the greedy
+    algorithm is exact (Rado-Edmonds): units by increasing cost, each kept if the kept ones and
+    it can still all be placed (an augmenting path). Costs are distinct (the unit's rank by id
+    breaks ETA ties), hence so is the optimum: the same units as the min-cost flow and CP-SAT,
+    whose objective is the same sum of the same integer costs.
+    """
+    i = _one_incident(problem)
+    if i is None:
+        raise AssignError("method 'exact_single' solves the demands of one incident")
+    _, cost = _int_costs(problem)
+    col = cost[:, i]
+    allowed = problem.allowed
+    cands = [int(u) for u in np.flatnonzero(allowed.any(axis=1))]
+    cands.sort(key=lambda u: int(col[u]))
+    adj: dict[int, list[int]] = {}  # filled as units are tried (most never are)
+    slots = [d.count for d in problem.demands]
+    total = min(sum(slots), len(cands))
+    filled: list[list[int]] = [[] for _ in slots]
+    placed = 0
+    for u in cands:
+        if placed == total:
+            break
+        adj[u] = allowed[u].nonzero()[0].tolist()
+        if _augment(u, adj, slots, filled, [False] * len(slots)):
+            placed += 1
+    return [(u, k) for k, us in enumerate(filled) for u in us]
+
+
+def _canonical_labels(
+    problem: MatrixProblem, pairs: Sequence[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """The same units for each incident, each filling the demand the tie rule gives it.
+
+    Which demand of an incident a unit fills does not change the objective (its ETA is the
+    incident's), so where several of an incident's demands accept a unit, exact solvers may
+    differ. The rule, for every exact solver: the incident's units in order of ETA, then unit id,
+    each takes the first demand of the card (in card order) it may fill while the units after it
+    can still all be placed. Pairs whose units can fill only one demand are returned unchanged.
+    """
+    allowed = problem.allowed
+    by_inc: dict[int, list[int]] = {}
+    for u, k in pairs:
+        by_inc.setdefault(problem.demands[k].incident, []).append(u)
+    out = list(pairs)
+    for i, us in by_inc.items():
+        ks = [k for k, d in enumerate(problem.demands) if d.incident == i]
+        if all(int(allowed[u, ks].sum()) == 1 for u in us):
+            continue  # every unit has one demand it may fill: nothing to choose
+        order = sorted(us, key=lambda u: (problem.eta_s[u, i], problem.unit_ids[u]))
+        adj = {u: [k for k in ks if allowed[u, k]] for u in us}
+        slots = [problem.demands[k].count if k in ks else 0 for k in range(problem.n_demands)]
+        chosen: dict[int, int] = {}
+        for n, u in enumerate(order):
+            for k in adj[u]:
+                if slots[k] == 0:
+                    continue
+                slots[k] -= 1
+                filled: list[list[int]] = [[] for _ in slots]
+                rest = order[n + 1 :]
+                if all(_augment(v, adj, slots, filled, [False] * len(slots)) for v in rest):
+                    chosen[u] = k
+                    break
+                slots[k] += 1
+        out = [(u, chosen[u]) if u in chosen else (u, k) for u, k in out]
+    return out
+
+
 def solve(
     problem: MatrixProblem,
     *,
@@ -522,8 +645,9 @@ def solve(
     ----------
     problem : MatrixProblem
         The problem (see :func:`build_problem`).
-    method : {"auto", "min_cost_flow", "cp_sat", "greedy"}
-        ``auto``: min-cost flow when every incident needs one unit, else CP-SAT.
+    method : {"auto", "exact_single", "min_cost_flow", "cp_sat", "greedy"}
+        ``auto``: ``exact_single`` when every demand belongs to one incident (and the objective
+        is ``eta``), else min-cost flow when every incident needs one unit, else CP-SAT.
     time_limit_s : float, default 10
         CP-SAT time limit per phase (``optimal`` is False if it was hit).
     workers : int, default 1
@@ -552,6 +676,10 @@ def solve(
         raise AssignError("objective 'targets' needs method 'cp_sat' (or 'auto')")
     if method == "auto" and targets:
         method = "cp_sat"
+    if targets and method == "exact_single":
+        raise AssignError("objective 'targets' needs method 'cp_sat' (or 'auto')")
+    if method == "auto" and _one_incident(problem) is not None:
+        method = "exact_single"
     if method == "auto":
         per_incident: dict[int, int] = {}
         for d in problem.demands:
@@ -561,6 +689,8 @@ def solve(
     t0 = time.perf_counter()
     if method == "greedy":
         pairs, optimal = _solve_greedy(problem), False
+    elif method == "exact_single":
+        pairs, optimal = _solve_single(problem), True
     elif method == "min_cost_flow":
         pairs, optimal = _solve_min_cost_flow(problem)
     else:
@@ -571,6 +701,8 @@ def solve(
             warm_start=warm_start,
             targets=targets,
         )
+    if method != "greedy":  # the tie rule of every exact solver (which demand a unit fills)
+        pairs = _canonical_labels(problem, pairs)
     elapsed = time.perf_counter() - t0
     pairs = sorted(pairs)
     _check_pairs(problem, pairs)
@@ -1112,7 +1244,7 @@ def assign_matrix(
     if not (math.isfinite(redispatch_min_gain_s) and redispatch_min_gain_s >= 0):
         raise AssignError(f"redispatch_min_gain_s must be >= 0, got {redispatch_min_gain_s!r}")
     demands, optional = _demands(incs, cards)
-    available = np.array([u.dispatchable for u in fleet], dtype=bool)
+    available = np.array([UNIT_STATUSES[u.status] for u in fleet], dtype=bool)
     extra = (
         _redispatch_mask(fleet, incs, demands, eta, min_gain_s=redispatch_min_gain_s)
         if redispatch
@@ -1185,11 +1317,35 @@ def eta_matrix(
         dr, wk = reach_times(origins, pts, vehicle=cls, hour=hour)
         return np.asarray(dr, dtype=float), np.asarray(wk, dtype=float)
 
+    # a Network: units placed once per position (the engine's cache, which the service's fleet
+    # handle fills), the same matrices as reach_times' (dispatch.routing.queries.unit_reach_times)
+    engine = getattr(net, "engine", None) if reach_times is not None else None
+    closures = getattr(net, "closure_set", None)
+    reach = getattr(net, "reach_model", None)
+
+    sites: dict[int, Any] = {}  # the walk network's answers per point, shared by the classes
+
+    def placed_times(rows: list[int], cls: str) -> tuple[np.ndarray, np.ndarray] | None:
+        if engine is None or closures is None:
+            return None
+        try:
+            return unit_reach_times(engine, closures, reach,
+                                    [(units[u].id, units[u].lat, units[u].lon) for u in rows],
+                                    pts, vehicle=cls, hour=hour, sites=sites)  # fmt: skip
+        except (PointError, FleetError):  # a unit or the point off the map: as below, named
+            return None
+
     by_class: dict[str, list[int]] = {}
     for u, unit in enumerate(units):
-        if unit.dispatchable or unit.status == "en_route":  # busy / out of service: never sent
+        # busy / out of service: never sent (UNIT_STATUSES: whether a status is dispatchable, the
+        # one table of Unit.dispatchable, read without its enum conversion per unit)
+        if UNIT_STATUSES[unit.status] or unit.status == "en_route":
             by_class.setdefault(unit.vehicle, []).append(u)
     for cls, rows in sorted(by_class.items()):
+        placed = placed_times(rows, cls)
+        if placed is not None:
+            drive[rows, :], walk[rows, :] = placed
+            continue
         origins = np.array([units[u].point for u in rows], dtype=float)
         try:
             tt, wk = times(origins, cls)
@@ -1210,7 +1366,18 @@ def eta_matrix(
 def check_scenes(net: Any, incidents: Sequence[Incident]) -> None:
     """Snap each incident scene; raise :class:`IncidentError` naming the incident if one fails."""
     reach_of = getattr(net, "reach", None)  # a Network: some class may reach it on foot
+    engine = getattr(net, "engine", None)
+    bbox = getattr(net, "bbox", None)
     for inc in incidents:
+        lat, lon = inc.point
+        if (
+            engine is not None
+            and bbox is not None
+            and bbox[0] <= lat <= bbox[2]
+            and bbox[1] <= lon <= bbox[3]
+            and engine.snap_call(lat, lon, _AMBULANCE)[0] >= 0
+        ):
+            continue  # on a road an ambulance reaches: net.snap's answer, without its Snapped
         try:
             net.snap(inc.point, vehicle="ambulance")
         except PointError as exc:
@@ -1301,7 +1468,7 @@ def assign(
         Receiving hospitals; 115 and joint incidents then get the nearest capable one.
     hour : float, optional
         Clock hour for time-of-day speeds and closures (see the core contract).
-    method : {"auto", "min_cost_flow", "cp_sat", "greedy"}, default "auto"
+    method : {"auto", "exact_single", "min_cost_flow", "cp_sat", "greedy"}, default "auto"
         Solver (see the module docstring).
     compare_greedy : bool, default True
         Also run greedy sequential assignment on the same input.

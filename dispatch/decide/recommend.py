@@ -40,7 +40,13 @@ from dispatch.decide.hospitals import (
     NoHospitalError,
     nearest_capable_hospital,
 )
-from dispatch.decide.incidents import Incident, IncidentError, Unit, units_from_records
+from dispatch.decide.incidents import (
+    UNIT_STATUSES,
+    Incident,
+    IncidentError,
+    Unit,
+    units_from_records,
+)
 from dispatch.decide.location import DiscETA, disc_etas
 from dispatch.decide.runcards import RunCards, default_run_cards
 from dispatch.model import check_hour
@@ -284,16 +290,18 @@ def recommend(
             rt = net.route(unit.point, incident.point, vehicle=unit.vehicle, hour=hour)
             routed.append(replace(a, route=rt))
         plan = replace(plan, units=tuple(routed))
+    free = [UNIT_STATUSES[u.status] for u in fleet]  # Unit.dispatchable, once per unit
+    etas = eta[:, 0].tolist()
     alts: list[Alternative] = []
     if n_alternatives:
         for req in card.requirements:
             cands = sorted(
-                (float(eta[u, 0]), unit.id, unit.vehicle)
+                (etas[u], unit.id, unit.vehicle)
                 for u, unit in enumerate(fleet)
-                if unit.dispatchable
+                if free[u]
                 and unit.id not in chosen
                 and unit.vehicle in req.accepts
-                and math.isfinite(eta[u, 0])
+                and math.isfinite(etas[u])
             )
             alts.extend(Alternative(req.cls, uid, v, e) for e, uid, v in cands[:n_alternatives])
     if hospitals is not None and incident.kind.needs_hospital:
@@ -311,12 +319,12 @@ def recommend(
 
         for req in card.requirements:
             pairs = [
-                (unit.id, float(eta[u, 0]))
+                (unit.id, etas[u])
                 for u, unit in enumerate(fleet)
-                if unit.dispatchable
+                if free[u]
                 and unit.vehicle in req.accepts
                 and unit.id in coverage.index
-                and math.isfinite(eta[u, 0])
+                and math.isfinite(etas[u])
             ]
             w = coverage_warning(coverage, pairs, max_delay_s=coverage_max_delay_s,
                                  zone_threshold=coverage_zone_threshold)  # fmt: skip

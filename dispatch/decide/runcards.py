@@ -33,10 +33,12 @@ slot).
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from dispatch.errors import DispatchError
@@ -272,6 +274,13 @@ class RunCards:
         if set(self.priorities) != {1, 2, 3}:
             raise RunCardError(f"priorities must define 1, 2 and 3, got {sorted(self.priorities)}")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled with plain dicts (the shared built-in table's mappings are read-only views)."""
+        return (
+            RunCards,
+            (dict(self.cards), dict(self.compatibility), dict(self.priorities), self.source),
+        )
+
     def card(self, incident_type: str) -> RunCard:
         """Run card of `incident_type`.
 
@@ -420,6 +429,27 @@ def load_run_cards(path: str | Path | None = None) -> RunCards:
     return RunCards.from_dict(data, source=display_name(path))
 
 
+#: The built-in table read once: (a copy of the content it was read from, the table).
+_builtin: tuple[dict[str, Any], RunCards] | None = None
+
+
 def default_run_cards() -> RunCards:
-    """The built-in default table (same content as ``scenarios/run_cards.toml``)."""
-    return RunCards.from_dict(BUILTIN_RUN_CARDS, source="built-in run cards")
+    """The built-in default table (same content as ``scenarios/run_cards.toml``).
+
+    Read once and shared (every recommendation without a table of its own asks for it): read-only
+    mappings (a ``TypeError`` on assignment), read again only if :data:`BUILTIN_RUN_CARDS` was
+    changed since (compared by content).
+    """
+    global _builtin
+    hit = _builtin
+    if hit is not None and hit[0] == BUILTIN_RUN_CARDS:
+        return hit[1]
+    read = RunCards.from_dict(BUILTIN_RUN_CARDS, source="built-in run cards")
+    cards = RunCards(
+        cards=MappingProxyType(dict(read.cards)),
+        compatibility=MappingProxyType(dict(read.compatibility)),
+        priorities=MappingProxyType(dict(read.priorities)),
+        source=read.source,
+    )
+    _builtin = (copy.deepcopy(BUILTIN_RUN_CARDS), cards)
+    return cards

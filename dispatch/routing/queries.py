@@ -1431,3 +1431,100 @@ def _walk_eta(
         note,
         leg,
     )
+
+
+# --- units snapped once: the decision layer's ETA matrices --------------------------------------
+
+
+def unit_reach_times(
+    engine: Engine, closures: ClosureSet, reach: ReachModel | None,
+    units: Sequence[tuple[str, float, float]], destinations: object, *, vehicle: str,
+    hour: float | None = None, sites: dict[int, Any] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """``(drive_s, walk_s)`` from units of class ``vehicle`` to every destination: :func:`reach_times`
+    with the units' positions snapped once per (class, position) instead of on every call.
+
+    ``units`` are ``(unit id, lat, lon)``, the origins in row order. Each is placed as a prepared
+    fleet places it (:meth:`Engine.snap_unit`: role ``from``, the engine's position cache, which
+    :class:`Fleet` and :class:`PreparedFleet` fill), which is what :func:`reach_times` computes for
+    the same point, so the matrices are the same to the bit: the same origins, in the same order,
+    go to the same kernels. A unit that cannot be placed raises :class:`FleetError` naming it
+    (:func:`reach_times` says ``origin i``); a bad destination :class:`PointError` as there.
+
+    ``sites``: pass the same (initially empty) dict to the calls of each class for the same
+    ``destinations``: where each destination stands on the walk network, and the walk search
+    around it, are then looked up once for all classes (as :func:`fastest_units` does for one
+    call); the answers are the same.
+
+    Examples
+    --------
+    >>> from dispatch import load_network
+    >>> net = load_network("danang")
+    >>> a = (16.0594, 108.2099)
+    >>> d = [(16.0467028, 108.2118639), (16.060909, 108.220849)]
+    >>> drive, walk = unit_reach_times(net.engine, net.closure_set, net.reach_model, [("E1", *a)],
+    ...                                d, vehicle="fire_engine")
+    >>> d2, w2 = net.reach_times([a], d, vehicle="fire_engine")
+    >>> bool((drive == d2).all() and (walk == w2).all()), round(float(walk[0, 0]))
+    (True, 131)
+    """
+    hour = check_hour(hour)
+    c = check_vehicle(vehicle)
+    o_arc = np.empty(len(units), dtype=np.int64)
+    o_t = np.empty(len(units))
+    snap_unit = engine.snap_unit
+    for j, (uid, lat, lon) in enumerate(units):
+        o_arc[j], o_t[j] = snap_unit(c, float(lat), float(lon), str(uid))
+    return _reach_times_from(engine, closures, reach, o_arc, o_t, destinations, vehicle, c, hour,
+                             {} if sites is None else sites)  # fmt: skip
+
+
+def _reach_times_from(
+    engine: Engine, closures: ClosureSet, reach: ReachModel | None, o_arc: np.ndarray,
+    o_t: np.ndarray, destinations: object, vehicle: str, c: int, hour: float | None,
+    sites: dict[int, Any],
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """:func:`reach_times` from origins already snapped (``o_arc``, ``o_t``), the same steps in
+    the same order (the same kernels on the same arrays); ``sites`` memoises destination ``j``'s
+    ``(site, around)`` (the walk network's answers, the same for every class)."""
+    d = as_points(destinations, name="destinations")
+    if reach is None:  # travel_times
+        d_arc, d_t = engine.locate(d, vehicle, "destination", "to")
+        w = engine.weights(vehicle, hour, closures)
+        return matrix(engine, w, o_arc, o_t, d_arc, d_t), np.zeros((len(o_arc), len(d)))
+    check_points(engine.graph.bbox, d, name="destination")
+    w = engine.weights(vehicle, hour, closures)
+    drive = np.full((len(o_arc), len(d)), INF)
+    walk = np.zeros((len(o_arc), len(d)))
+    plain: list[int] = []
+    p_arc: list[int] = []
+    p_t: list[float] = []
+    for j in range(len(d)):
+        lat, lon = float(d[j, 0]), float(d[j, 1])
+        a0, t0, d0 = engine.snap_call(lat, lon, c)
+        memo = sites.get(j)
+        if memo is None:
+            memo = sites[j] = (reach.locate(lat, lon), [])
+        site, around = memo
+        if site is None:
+            if a0 < 0:
+                tol = engine.settings.snap_tolerance_m
+                raise PointError(f"destination {j} ({lat}, {lon}) is farther than {tol:g} m from "
+                                 f"any road open to {vehicle}")  # fmt: skip
+            cr = None
+        else:
+            cr = class_reach(reach, site, c, d0 if a0 >= 0 else INF, around)
+        if cr is None or cr.kind == "drive":
+            plain.append(j)
+            p_arc.append(a0)
+            p_t.append(t0)
+        elif len(cr.ap_arc):
+            m = matrix(engine, w, o_arc, o_t, cr.ap_arc, cr.ap_t)
+            best = np.argmin(m + cr.ap_walk_s[None, :], axis=1)
+            rows = np.arange(len(o_arc))
+            drive[:, j] = m[rows, best]
+            walk[:, j] = np.where(np.isfinite(drive[:, j]), cr.ap_walk_s[best], 0.0)
+    if plain:
+        drive[:, plain] = matrix(engine, w, o_arc, o_t, np.array(p_arc, dtype=np.int64),
+                                 np.array(p_t))  # fmt: skip
+    return drive, walk

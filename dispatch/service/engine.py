@@ -144,7 +144,7 @@ class Engine:
             default_run_cards() if run_cards is None else load_run_cards(run_cards)
         )
         self._fleet: Any = None
-        self._fleet_key: tuple[tuple[str, str, float], ...] = ()
+        self._fleet_units: list[Unit] = []  # the units the fleet handle was last synced with
         self.coverage = bool(coverage)
         self.coverage_target_s = float(coverage_target_s)
         self.coverage_cell_m = float(coverage_cell_m)
@@ -296,19 +296,33 @@ class Engine:
     # --- fleet handle --------------------------------------------------------------------------
 
     def sync_fleet(self, units: Sequence[Unit]) -> None:
-        """Bring the in-memory ``Fleet`` handle up to date with `units` (moves, availability)."""
-        key = tuple((u.id, u.vehicle, u.effective_turnout_s) for u in units)
-        if self._fleet is None or key != self._fleet_key:
-            self._fleet = self.net.fleet([self._fleet_record(u) for u in units]) if units else None
-            self._fleet_key = key
-            return
-        current = {r["id"]: r for r in self._fleet.units}
-        for u in units:
-            r = current[u.id]
-            if (r["lat"], r["lon"]) != (u.lat, u.lon):
-                self._fleet.move(u.id, u.lat, u.lon)
-            if bool(r["available"]) != u.dispatchable:
-                self._fleet.set_available(u.id, u.dispatchable)
+        """Bring the in-memory ``Fleet`` handle up to date with `units` (moves, availability).
+
+        The service's snapshots share the ``Unit`` objects of the units that did not change
+        (:meth:`Service.fleet <dispatch.service.state.Service.fleet>`), so only the units that are
+        not the objects of the last sync are compared: a move or an availability change updates
+        the handle, a new id, class or turnout rebuilds it.
+        """
+        last = self._fleet_units
+        if self._fleet is not None and len(units) == len(last):
+            changed = [i for i, (old, new) in enumerate(zip(last, units, strict=True))
+                       if old is not new]  # fmt: skip
+            if all(
+                last[i].id == units[i].id
+                and last[i].vehicle == units[i].vehicle
+                and last[i].effective_turnout_s == units[i].effective_turnout_s
+                for i in changed
+            ):
+                for i in changed:
+                    old, new = last[i], units[i]
+                    if (old.lat, old.lon) != (new.lat, new.lon):
+                        self._fleet.move(new.id, new.lat, new.lon)
+                    if UNIT_STATUSES[old.status] != UNIT_STATUSES[new.status]:
+                        self._fleet.set_available(new.id, UNIT_STATUSES[new.status])
+                    last[i] = new  # synced so far (after a failed move, the rest are retried)
+                return
+        self._fleet = self.net.fleet([self._fleet_record(u) for u in units]) if units else None
+        self._fleet_units = list(units)
 
     @staticmethod
     def _fleet_record(u: Unit) -> dict[str, Any]:
@@ -441,7 +455,7 @@ class Engine:
         routes: bool = False,
     ) -> list[dict[str, Any]]:
         self.sync_fleet(units)
-        if self._fleet is None or not any(u.dispatchable for u in units):
+        if self._fleet is None or not any(UNIT_STATUSES[u.status] for u in units):
             return []
         best = net.fastest_units(incident.point, self._fleet, k=k, hour=hour, routes=routes)
         out = []

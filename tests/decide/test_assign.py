@@ -247,17 +247,24 @@ def test_targets_objective_trades_eta_for_calls_within_target():
         assign_matrix(eta, incidents, fleet, objective="targets", method="min_cost_flow")
 
 
-def test_auto_picks_cp_sat_for_multi_unit_cards():
+def test_auto_picks_exact_single_for_one_incident_and_cp_sat_for_multi_unit_surges():
     incidents = [inc("F", "structure_fire")]
     fleet = [unit("E1", "fire_engine"), unit("E2", "fire_engine"), unit("L1", "ladder"), unit("A1")]
     eta = np.array([[100.0], [200.0], [300.0], [400.0]])
     res = assign_matrix(eta, incidents, fleet)
-    assert res.plan.method == "cp_sat"
+    assert res.plan.method == "exact_single" and res.plan.optimal
     (p,) = res.plan.incidents
     assert sorted(units_of(p)) == ["A1", "E1", "E2", "L1"]
     assert p.uncovered == ()
     assert p.first_arrival_s == 100.0 and p.full_complement_s == 400.0
     assert res.objective == pytest.approx(4 * (100 + 200 + 300 + 400))
+    cp = assign_matrix(eta, incidents, fleet, method="cp_sat")
+    assert (
+        cp.plan.method == "cp_sat"
+        and cp.plan.to_dict()["incidents"] == res.plan.to_dict()["incidents"]
+    )
+    two = assign_matrix(np.hstack([eta, eta]), [*incidents, inc("C", "cardiac_arrest")], fleet)
+    assert two.plan.method == "cp_sat"
 
 
 # ---------------------------------------------------------------- partial coverage, reasons

@@ -96,3 +96,26 @@ def test_card_lookup_error():
     cards = RunCards.from_dict({"run_cards": {"stroke": {"units": [{"class": "ambulance"}]}}})
     with pytest.raises(RunCardError, match="no run card for incident type 'trauma'"):
         cards.card("trauma")
+
+
+def test_builtin_table_read_once_shared_read_only_and_picklable(monkeypatch) -> None:
+    import copy
+    import pickle
+
+    import dispatch.decide.runcards as rc
+
+    a = default_run_cards()
+    assert default_run_cards() is a  # read once
+    with pytest.raises(TypeError):
+        a.cards["stroke"] = a.cards["trauma"]  # type: ignore[index]
+    back = pickle.loads(pickle.dumps(a))
+    assert back == a and back.to_dict() == a.to_dict() and type(back.cards) is dict
+    assert copy.deepcopy(a).to_dict() == a.to_dict()
+    # a changed built-in content is read again (compared by content, not identity)
+    changed = copy.deepcopy(rc.BUILTIN_RUN_CARDS)
+    changed["run_cards"]["stroke"] = {"units": [{"class": "ambulance", "count": 2}]}
+    monkeypatch.setattr(rc, "BUILTIN_RUN_CARDS", changed)
+    b = default_run_cards()
+    assert b is not a and b.card("stroke").n_units == 2
+    monkeypatch.undo()
+    assert default_run_cards().card("stroke").n_units == 1

@@ -117,38 +117,7 @@ def reach_times(
         )
     check_points(engine.graph.bbox, d, name="destination")
     o_arc, o_t = engine.locate(o, vehicle, "origin", "from")
-    w = engine.weights(vehicle, hour, closures)
-    drive = np.full((len(o), len(d)), INF)
-    walk = np.zeros((len(o), len(d)))
-    plain: list[int] = []
-    p_arc: list[int] = []
-    p_t: list[float] = []
-    for j in range(len(d)):
-        lat, lon = float(d[j, 0]), float(d[j, 1])
-        a0, t0, d0 = engine.snap_call(lat, lon, c)
-        site = reach.locate(lat, lon)
-        if site is None:
-            if a0 < 0:
-                tol = engine.settings.snap_tolerance_m
-                raise PointError(f"destination {j} ({lat}, {lon}) is farther than {tol:g} m from "
-                                 f"any road open to {vehicle}")  # fmt: skip
-            cr = None
-        else:
-            cr = class_reach(reach, site, c, d0 if a0 >= 0 else INF, [])
-        if cr is None or cr.kind == "drive":
-            plain.append(j)
-            p_arc.append(a0)
-            p_t.append(t0)
-        elif len(cr.ap_arc):
-            m = matrix(engine, w, o_arc, o_t, cr.ap_arc, cr.ap_t)
-            best = np.argmin(m + cr.ap_walk_s[None, :], axis=1)
-            rows = np.arange(len(o))
-            drive[:, j] = m[rows, best]
-            walk[:, j] = np.where(np.isfinite(drive[:, j]), cr.ap_walk_s[best], 0.0)
-    if plain:
-        drive[:, plain] = matrix(engine, w, o_arc, o_t, np.array(p_arc, dtype=np.int64),
-                                 np.array(p_t))  # fmt: skip
-    return drive, walk
+    return _reach_times_from(engine, closures, reach, o_arc, o_t, d, vehicle, c, hour, {})
 
 
 def matrix(engine: Engine, w: np.ndarray, o_arc: np.ndarray, o_t: np.ndarray, d_arc: np.ndarray,
@@ -1484,9 +1453,10 @@ def _reach_times_from(
     o_t: np.ndarray, destinations: object, vehicle: str, c: int, hour: float | None,
     sites: dict[int, Any],
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """:func:`reach_times` from origins already snapped (``o_arc``, ``o_t``), the same steps in
-    the same order (the same kernels on the same arrays); ``sites`` memoises destination ``j``'s
-    ``(site, around)`` (the walk network's answers, the same for every class)."""
+    """:func:`reach_times` from origins already snapped (``o_arc``, ``o_t``): its body, shared
+    with :func:`unit_reach_times` (origins placed from the engine's position cache); ``sites``
+    memoises destination ``j``'s ``(site, around)`` (the walk network's answers, the same for
+    every class)."""
     d = as_points(destinations, name="destinations")
     if reach is None:  # travel_times
         d_arc, d_t = engine.locate(d, vehicle, "destination", "to")

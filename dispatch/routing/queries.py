@@ -499,6 +499,50 @@ def _drive_templates(cu: ClassUnits, vehicle: str) -> list[dict[str, object]]:
     return t
 
 
+def _class_answers(cu: ClassUnits, c: int, out_u: np.ndarray, out_e: np.ndarray,
+                   n: int) -> list[UnitETA]:  # fmt: skip
+    """The answer of a one-class fleet from its steady kernel's ranked candidates (members
+    ``out_u[:n]``, ETAs ``out_e[:n]``): :func:`_drive_eta` inline, at a few us a query."""
+    tmpl = cu.templates or _drive_templates(cu, VEHICLE_CLASSES[c])
+    turnouts = cu.turnouts
+    out = []
+    for e, m_ in zip(out_e[:n].tolist(), out_u[:n].tolist(), strict=True):
+        d = tmpl[m_].copy()
+        d["eta_s"] = e
+        d["drive_s"] = e - turnouts[m_]
+        u: UnitETA = _new_unit_eta(UnitETA)
+        _set_dict(u, "__dict__", d)
+        out.append(u)
+    return out
+
+
+def _merged_answers(
+    hits: list[tuple[int, ClassUnits, np.ndarray, int, int, np.ndarray, np.ndarray]],
+    by_class: Mapping[int, ClassUnits], k: int, inv_res: float,
+) -> list[UnitETA]:  # fmt: skip
+    """The steady answer of a fleet of several classes: each class's ranked candidates (its
+    first ``kc`` contain the answer's) merged by the general path's rank (ETA in resolution
+    steps, then unit id); the ``k`` first. Also counts each class's query (as
+    :meth:`ClassUnits.count_use` does)."""
+    for _, cu, w, used, _, _, _ in hits:
+        wu = cu.w_uses
+        if len(wu) > 16:
+            wu.clear()
+        wu[id(w)] = (w, used + 1)
+    found = []
+    for c, cu, _, _, n, out_u, out_e in hits:
+        mids = cu.ids
+        for e, m_ in zip(out_e[:n].tolist(), out_u[:n].tolist(), strict=True):
+            found.append((math.floor(e * inv_res + 0.5), mids[m_], e, c, m_))
+    found.sort()
+    out = []
+    for _, uid, e, c, m_ in found[:k]:
+        cu = by_class[c]
+        tmpl = cu.templates or _drive_templates(cu, VEHICLE_CLASSES[c])
+        out.append(_drive_eta(uid, VEHICLE_CLASSES[c], e, cu.turnouts[m_], tmpl[m_]))
+    return out
+
+
 _UNIT_KEYS = ("id", "vehicle", "lat", "lon")
 
 
@@ -963,37 +1007,14 @@ def _fastest_steady(
         for c, _, w, _, _, _, _ in hits:
             if engine.weights(VEHICLE_CLASSES[c], hour, closures) is not w:
                 return None  # evicted and rebuilt meanwhile by another thread: the general path
-    for _, cu, w, used, _, _, _ in hits:  # ClassUnits.count_use, inline
-        wu = cu.w_uses
+    if len(hits) == 1:  # one class: its ranked candidates are the answer
+        c, cu, w, used, n, out_u, out_e = hits[0]
+        wu = cu.w_uses  # ClassUnits.count_use, inline
         if len(wu) > 16:
             wu.clear()
         wu[id(w)] = (w, used + 1)
-    out = []
-    if len(hits) == 1:  # one class: its ranked candidates are the answer
-        c, cu, _, _, n, out_u, out_e = hits[0]
-        tmpl = cu.templates or _drive_templates(cu, VEHICLE_CLASSES[c])
-        turnouts = cu.turnouts
-        for e, m_ in zip(out_e[:n].tolist(), out_u[:n].tolist(), strict=True):
-            d = tmpl[m_].copy()  # _drive_eta, inline
-            d["eta_s"] = e
-            d["drive_s"] = e - turnouts[m_]
-            u: UnitETA = _new_unit_eta(UnitETA)
-            _set_dict(u, "__dict__", d)
-            out.append(u)
-        return out
-    # several classes: merged by the same rank (each class's first kc contain the answer's)
-    found = []
-    for c, cu, _, _, n, out_u, out_e in hits:
-        mids = cu.ids
-        for e, m_ in zip(out_e[:n].tolist(), out_u[:n].tolist(), strict=True):
-            found.append((math.floor(e * inv_res + 0.5), mids[m_], e, c, m_))
-    found.sort()
-    by_class = fleet.by_class
-    for _, uid, e, c, m_ in found[:kk]:
-        cu = by_class[c]
-        tmpl = cu.templates or _drive_templates(cu, VEHICLE_CLASSES[c])
-        out.append(_drive_eta(uid, VEHICLE_CLASSES[c], e, cu.turnouts[m_], tmpl[m_]))
-    return out
+        return _class_answers(cu, c, out_u, out_e, n)
+    return _merged_answers(hits, fleet.by_class, kk, inv_res)
 
 
 def _keep_plan(
@@ -1078,17 +1099,7 @@ def _fastest_planned(
         if len(wu) > 16:  # ClassUnits.count_use, inline
             wu.clear()
         wu[key] = (w, uses[1] + 1)
-        tmpl = cu.templates or _drive_templates(cu, VEHICLE_CLASSES[c])
-        turnouts = cu.turnouts
-        out = []
-        for e, m_ in zip(out_e[:n].tolist(), out_u[:n].tolist(), strict=True):
-            d = tmpl[m_].copy()  # _drive_eta, inline
-            d["eta_s"] = e
-            d["drive_s"] = e - turnouts[m_]
-            u: UnitETA = _new_unit_eta(UnitETA)
-            _set_dict(u, "__dict__", d)
-            out.append(u)
-        return out
+        return _class_answers(cu, c, out_u, out_e, n)
     # several classes: as _fastest_steady, merged by the same rank
     hits: list[tuple[int, ClassUnits, np.ndarray, int, int, np.ndarray, np.ndarray]] = []
     for c, cu, nc, key, tab, w, cap, fn, ia, fa, _ in bound:
@@ -1109,24 +1120,7 @@ def _fastest_planned(
             return None
         hits.append((c, cu, w, uses[1], n, out_u, out_e))
     units.prepared.uses += 1
-    for _, cu, w, used, _, _, _ in hits:  # ClassUnits.count_use, inline
-        wu = cu.w_uses
-        if len(wu) > 16:
-            wu.clear()
-        wu[id(w)] = (w, used + 1)
-    found = []
-    for c, cu, _, _, n, out_u, out_e in hits:
-        mids = cu.ids
-        for e, m_ in zip(out_e[:n].tolist(), out_u[:n].tolist(), strict=True):
-            found.append((math.floor(e * inv_res + 0.5), mids[m_], e, c, m_))
-    found.sort()
-    by_class = units.prepared.by_class
-    out = []
-    for _, uid, e, c, m_ in found[:k]:
-        cu = by_class[c]
-        tmpl = cu.templates or _drive_templates(cu, VEHICLE_CLASSES[c])
-        out.append(_drive_eta(uid, VEHICLE_CLASSES[c], e, cu.turnouts[m_], tmpl[m_]))
-    return out
+    return _merged_answers(hits, units.prepared.by_class, k, inv_res)
 
 
 #: The compiled entry point of :func:`table_call_kernel` for the argument types of one class's

@@ -29,7 +29,15 @@ import numpy as np
 
 from dispatch.progress import task
 from dispatch.routing import order as _order
-from dispatch.routing.kernels import ArcEnds, Packed, UnitPositions, jit, reach_seed, same_arc_time
+from dispatch.routing.kernels import (
+    ArcEnds,
+    Packed,
+    UnitPositions,
+    jit,
+    leave_seed,
+    reach_seed,
+    same_arc_time,
+)
 from dispatch.routing.order import (
     contract,
     customize_arcs_kernel,
@@ -526,10 +534,12 @@ def matrix(h: Hierarchy, m: Metric, ws: Workspace, src_nodes: np.ndarray, src_co
 
 
 def unit_labels(h: Hierarchy, m: Metric, ws: Workspace, leave_nodes: np.ndarray,
-                leave_cost: np.ndarray) -> UnitLabels:  # fmt: skip
-    """Forward labels of units on their ancestors (CSR by unit)."""
+                leave_cost: np.ndarray, *, backward: bool = False) -> UnitLabels:  # fmt: skip
+    """Forward labels of units on their ancestors (CSR by unit); with ``backward``, the labels
+    of points *reached* from their seeds (``reach`` seeds, distances to the points)."""
     ptr = np.empty(len(leave_nodes) + 1, dtype=np.int64)
-    ranks, dists, ws.cur = unit_labels_kernel(to_rank(h, leave_nodes), leave_cost, h.up_p, m.up_w,
+    wdir = m.down_w if backward else m.up_w
+    ranks, dists, ws.cur = unit_labels_kernel(to_rank(h, leave_nodes), leave_cost, h.up_p, wdir,
                                               ws.fwd_p, ws.cur, ws.s.buf, ptr,
                                               64 * len(leave_nodes) + 64)  # fmt: skip
     return UnitLabels(ptr, ranks, dists)
@@ -561,3 +571,31 @@ def dispatch_cch_kernel(
             x = same_arc_time(ends.twin, w, call_arc, units.t[u], call_t)
         out[u] = x + units.turnout[u]
     many_to_one_kernel(seed_rank, seed_cost, up, down_w, side, cur, buf, lab, units.turnout, out)
+
+
+@jit
+def from_one_cch_kernel(
+    ends_: Packed, w: np.ndarray, rank: np.ndarray, o_arc: int, o_t: float, dests_: Packed,
+    up_: Packed, up_w: np.ndarray, side_: Packed, cur: int, buf: np.ndarray, lab_: Packed,
+    out: np.ndarray,
+) -> None:  # fmt: skip
+    """Time from one origin at arc ``o_arc``, fraction ``o_t``, to every destination (``dests_``:
+    :class:`UnitPositions` with ``turnout`` 0; ``lab_``: their backward labels): the mirror of
+    :func:`dispatch_cch_kernel` (the origin's leave seeds, same-arc times, then one forward
+    search against the destinations' labels)."""
+    ends = ArcEnds(*ends_)
+    dests = UnitPositions(*dests_)
+    up = Up(*up_)
+    side = Side(*side_)
+    lab = UnitLabels(*lab_)
+    seed_rank = np.empty(3, dtype=np.int64)
+    seed_cost = np.empty(3)
+    for j in range(3):
+        v, seed_cost[j] = leave_seed(ends, w, o_arc, o_t, j)
+        seed_rank[j] = rank[v]
+    for u in range(len(dests.arc)):
+        x = np.inf
+        if dests.arc[u] == o_arc:
+            x = same_arc_time(ends.twin, w, o_arc, o_t, dests.t[u])
+        out[u] = x + dests.turnout[u]
+    many_to_one_kernel(seed_rank, seed_cost, up, up_w, side, cur, buf, lab, dests.turnout, out)

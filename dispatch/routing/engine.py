@@ -9,6 +9,9 @@
 * the customizable contraction hierarchy and its metrics per weight array, bounded LRU
   (``EnginePolicy.max_metrics``);
 * the last prepared fleet and per-fleet tables (exits, CCH labels, nearest-units tables);
+* the CCH labels of recently asked point sets (:meth:`Engine.point_labels`: a query from the
+  same origins, a live service's units, or to the same destinations, its hospitals, costs one
+  search from the other side);
 * per-thread scratch space (:meth:`Engine.scratch`, :meth:`Engine.cch_workspace`): two threads can
   query the same engine at once (the numba kernels release the GIL).
 
@@ -73,6 +76,9 @@ from dispatch.routing.kernels import (
 )
 
 INF = np.inf
+#: Point sets whose CCH labels :meth:`Engine.point_labels` keeps (labels of at most
+#: ``queries.LABELS_MAX_POINTS`` points each, a few hundred ancestors per point).
+POINT_LABEL_SETS = 32
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 _CLASS_INDEX = {v: i for i, v in enumerate(VEHICLE_CLASSES)}
@@ -302,6 +308,8 @@ class Engine:
         self._hierarchy_stored: bool | None = None  # a hierarchy file exists (checked once)
         self._n_searches = 0  # searches counted by use_cch (for hierarchy_after_searches)
         self._metrics: _LRU[int, tuple[np.ndarray, cch.Metric]] = _LRU(self.policy.max_metrics)
+        self._point_labels: _LRU[tuple[int, bool, bytes, bytes], tuple[np.ndarray, Packed, Packed]]
+        self._point_labels = _LRU(POINT_LABEL_SETS)
         self._searches: dict[int, tuple[np.ndarray, int]] = {}
         self.unit_snaps: dict[tuple[int, float, float], tuple[int, float]] = {}
         self.checked_rows: set[UnitRow] = set()
@@ -580,6 +588,31 @@ class Engine:
             self._searches.clear()
         self._searches[id(w)] = (w, count)
         return count >= self.policy.cch_after_searches
+
+    def point_labels(
+        self, w: np.ndarray, arc: np.ndarray, t: np.ndarray, *, reach: bool = False
+    ) -> tuple[Packed, Packed]:
+        """CCH labels of points at edge positions ``(arc, t)`` under weights ``w``, and their
+        positions (turnout 0), packed for :func:`~dispatch.routing.cch.dispatch_cch_kernel`
+        (forward labels of origins) or, with ``reach``, for
+        :func:`~dispatch.routing.cch.from_one_cch_kernel` (backward labels of destinations).
+
+        Computed once per (weights, points, direction) and kept in a small LRU
+        (``POINT_LABEL_SETS``), so that the same points asked again (a service's units, its
+        hospitals, call after call) cost nothing. Labels are a function of the points and the
+        metric alone: the same numbers whether computed now or taken from the cache."""
+        arc = np.ascontiguousarray(arc, dtype=np.int64)
+        t = np.ascontiguousarray(t, dtype=np.float64)
+        key = (id(w), reach, arc.tobytes(), t.tobytes())
+        hit = self._point_labels.get(key)
+        if hit is not None and hit[0] is w:
+            return hit[1], hit[2]
+        nodes, costs = self.pairs(arc, t, w, reach=reach)
+        lab = cch.unit_labels(self.hierarchy(), self.metric(w), self.cch_workspace(), nodes, costs,
+                              backward=reach)  # fmt: skip
+        pos: Packed = tuple(UnitPositions(arc, t, np.zeros(len(arc))))
+        self._point_labels.put(key, (w, tuple(lab), pos))
+        return tuple(lab), pos
 
     # --- positions ----------------------------------------------------------------------------
 

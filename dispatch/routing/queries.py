@@ -120,20 +120,64 @@ def reach_times(
     return _reach_times_from(engine, closures, reach, o_arc, o_t, d, vehicle, c, hour, {})
 
 
+#: A CCH query between ``LABELS_MAX_POINTS`` points or fewer on one side and
+#: ``LABELS_MAX_FEW`` or fewer on the other is answered from the many side's labels
+#: (:meth:`Engine.point_labels`, cached) and one search per point of the few side
+#: (:func:`_by_labels`), not by PHAST sweeps of the whole graph: a live service's units to a call
+#: (or to its access points), a call to the hospitals. The rule depends on the query's size alone,
+#: so the same query is always summed the same way.
+LABELS_MAX_POINTS = 256
+LABELS_MAX_FEW = 8
+
+
+def _by_labels(engine: Engine, h: cch.Hierarchy, m: cch.Metric, ws: cch.Workspace, w: np.ndarray,
+               o_arc: np.ndarray, o_t: np.ndarray, d_arc: np.ndarray, d_t: np.ndarray) -> np.ndarray:  # fmt: skip
+    """The matrix by the CCH's labels (see ``LABELS_MAX_POINTS``): to a few destinations, the
+    origins' forward labels against one backward search from each destination (the kernel of
+    ``fastest_units``' labels path, with no turnout); from a few origins, the destinations'
+    backward labels against one forward search from each origin; same-arc times included."""
+    if len(d_arc) <= LABELS_MAX_FEW:
+        lab, pos = engine.point_labels(w, o_arc, o_t)
+        out = np.empty((len(d_arc), len(o_arc)))
+        for j in range(len(d_arc)):
+            ws.cur += 1
+            cch.dispatch_cch_kernel(engine.ends_p, w, h.rank, int(d_arc[j]), float(d_t[j]), pos,
+                                    h.up_p, m.down_w, ws.fwd_p, ws.cur, ws.s.buf, lab, out[j])  # fmt: skip
+        return out.T.copy()
+    lab, pos = engine.point_labels(w, d_arc, d_t, reach=True)
+    res = np.empty((len(o_arc), len(d_arc)))
+    for i in range(len(o_arc)):
+        ws.cur += 1
+        cch.from_one_cch_kernel(engine.ends_p, w, h.rank, int(o_arc[i]), float(o_t[i]), pos,
+                                h.up_p, m.up_w, ws.fwd_p, ws.cur, ws.s.buf, lab, res[i])  # fmt: skip
+    return res
+
+
+def _labels_fit(n_o: int, n_d: int) -> bool:
+    """Whether a matrix of this size goes by labels (:func:`_by_labels`)."""
+    return (n_d <= LABELS_MAX_FEW and n_o <= LABELS_MAX_POINTS) or (
+        n_o <= LABELS_MAX_FEW and n_d <= LABELS_MAX_POINTS
+    )
+
+
 def matrix(engine: Engine, w: np.ndarray, o_arc: np.ndarray, o_t: np.ndarray, d_arc: np.ndarray,
            d_t: np.ndarray) -> np.ndarray:  # fmt: skip
     """Travel-time matrix between snapped positions under weights ``w`` (CCH or Dijkstra)."""
-    ln, lc = engine.pairs(o_arc, o_t, w, reach=False)
-    rn, rc = engine.pairs(d_arc, d_t, w, reach=True)
     forward = len(o_arc) <= len(d_arc)
     if engine.use_cch(w, min(len(o_arc), len(d_arc))):
         h, m, ws = engine.hierarchy(), engine.metric(w), engine.cch_workspace()
+        if _labels_fit(len(o_arc), len(d_arc)):
+            return _by_labels(engine, h, m, ws, w, o_arc, o_t, d_arc, d_t)
+        ln, lc = engine.pairs(o_arc, o_t, w, reach=False)
+        rn, rc = engine.pairs(d_arc, d_t, w, reach=True)
         if forward:  # one PHAST sweep per origin
             out = cch.matrix(h, m, ws, ln, lc, rn, rc)
         else:  # one backward sweep per destination
             out = cch.matrix(h, m, ws, rn, rc, ln, lc, backward=True).T.copy()
         both: np.ndarray = np.minimum(out, _same_arc(engine, o_arc, o_t, d_arc, d_t, w))
         return both
+    ln, lc = engine.pairs(o_arc, o_t, w, reach=False)
+    rn, rc = engine.pairs(d_arc, d_t, w, reach=True)
     dws = engine.scratch()
     if forward:  # Dijkstra from each origin, stopping once every destination is settled
         out = np.empty((len(o_arc), len(d_arc)))

@@ -55,7 +55,8 @@ KERNELS = (
 #: day's weights, matrices, routes and ``fastest_units`` on its labels.
 CCH_KERNELS = (
     cch._index_kernel, customize_arcs_kernel, customize_rows_kernel, cch.phast_block_kernel,
-    cch.unit_labels_kernel, cch.dispatch_cch_kernel, cch.many_to_one_kernel, route_points_kernel,
+    cch.unit_labels_kernel, cch.dispatch_cch_kernel, cch.many_to_one_kernel,
+    cch.from_one_cch_kernel, route_points_kernel,
 )  # fmt: skip
 
 
@@ -188,7 +189,13 @@ def warmup_jobs(
         net, w = real()
         arcs = place(net)[0]
         t = np.full(len(arcs), 0.5)
-        queries.matrix(net.engine, w, arcs[:2], t[:2], arcs[2:], t[2:])
+        # by the points' labels, both ways (a few points on one side), and by PHAST sweeps
+        # (enough on both sides): see queries.LABELS_MAX_FEW
+        few, many = arcs[:1], np.resize(arcs, queries.LABELS_MAX_FEW + 1)
+        tm = np.full(len(many), 0.5)
+        queries.matrix(net.engine, w, many, tm, few, t[:1])
+        queries.matrix(net.engine, w, few, t[:1], many, tm)
+        queries.matrix(net.engine, w, many, tm, many, tm)
 
     def cch_fastest() -> None:
         net, _ = real()

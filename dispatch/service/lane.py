@@ -111,8 +111,8 @@ class ThreadLane:
 #
 # worker -> service
 #   ("ready", summary) once the engine is loaded (or ("raise", exc) and the worker ends);
-#   (n, "ok", value, worker_s) | (n, "raise", exc, worker_s) | (n, "lost", exc, worker_s):
-#   the answer to request `n`; "lost" means the worker could not apply the request's changes
+#   (n, "ok", value, compute_s) | (n, "raise", exc, compute_s) | (n, "lost", exc, compute_s):
+#   the answer to request `n` and the engine's own time for it; "lost" means the worker could not apply the request's changes
 #   and dropped its copy of the state: the service sends the whole state again.
 
 #: The position of the unit list in the arguments of the engine methods that take one.
@@ -168,18 +168,21 @@ class _Worker:
 
     def call(
         self, method: str, pos: int | None, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
+    ) -> tuple[Any, float]:
+        """``engine.<method>(*args, **kwargs)`` on the units held; the answer and its time (s)."""
         if not self.closures_synced:  # retried by the next request if it fails
             self.engine.sync_closures(self.specs)
             self.closures_synced = True
         if pos is not None:
             units = [self.units[i] for i in self.ids]
             args = (*args[:pos], units, *args[pos + 1 :])
+        t = time.perf_counter()
         out = getattr(self.engine, method)(*args, **kwargs)
+        compute_s = time.perf_counter() - t
         if method == "warm":  # the worker's start-up is over: its objects are never scanned again
             gc.collect()
             gc.freeze()
-        return out
+        return out, compute_s
 
 
 def _serve(conn: Connection, settings: dict[str, Any], parent: int) -> None:
@@ -199,11 +202,12 @@ def _serve(conn: Connection, settings: dict[str, Any], parent: int) -> None:
         if msg[0] == "close":
             return
         n = msg[1]
-        t = time.perf_counter()
-        kind = "ok"
+        kind, compute_s = "ok", 0.0
         try:
             if msg[0] == "raw":
+                t = time.perf_counter()
                 value = msg[2](*msg[3])
+                compute_s = time.perf_counter() - t
             else:
                 _, _, method, pos, fleet, specs, args, kwargs = msg
                 try:
@@ -213,16 +217,15 @@ def _serve(conn: Connection, settings: dict[str, Any], parent: int) -> None:
                     worker.closures_synced = False
                     kind = "lost"
                     raise
-                value = worker.call(method, pos, args, kwargs)
+                value, compute_s = worker.call(method, pos, args, kwargs)
         except Exception as exc:  # noqa: BLE001 - every error is the caller's to handle
             if not isinstance(exc, DispatchError):  # where it happened, for the service's log
                 exc.add_note("in the engine worker process:\n" + traceback.format_exc())
             kind, value = ("raise" if kind == "ok" else kind), _portable(exc)
-        worker_s = time.perf_counter() - t
         try:
-            data = pickle.dumps((n, kind, value, worker_s), _PROTOCOL)
+            data = pickle.dumps((n, kind, value, compute_s), _PROTOCOL)
         except Exception as exc:  # noqa: BLE001 - an answer that cannot travel
-            data = pickle.dumps((n, "raise", _portable(exc), worker_s), _PROTOCOL)
+            data = pickle.dumps((n, "raise", _portable(exc), compute_s), _PROTOCOL)
         try:
             conn.send_bytes(data)
         except OSError:  # the service's end is closed
@@ -268,8 +271,9 @@ class ProcessLane:
         self._n = 0
         self._broken: str | None = None
         self._reset()
-        #: The worker's own time for the last computation (seconds; without the hand-over).
-        self.worker_s = 0.0
+        #: The engine's own time in the worker for the last computation (seconds): the rest of
+        #: :meth:`run`'s time is the hand-over (``benchmarks/lane_overhead.py``).
+        self.compute_s = 0.0
         try:
             first = pickle.loads(self._conn.recv_bytes())
         except (EOFError, OSError) as exc:
@@ -364,9 +368,9 @@ class ProcessLane:
             except BaseException:  # interrupted: a part of the answer may be lost
                 self._fail("the engine lane was interrupted while receiving an answer")
                 raise
-            got, kind, value, worker_s = pickle.loads(data)
+            got, kind, value, compute_s = pickle.loads(data)
             if got == n:
-                self.worker_s = worker_s
+                self.compute_s = compute_s
                 return kind, value
 
     def _fail(self, reason: str) -> LaneError:

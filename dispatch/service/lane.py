@@ -16,7 +16,8 @@ snapshot of the state (the units, the closures), one at a time. Two lanes, one p
   request: the units whose ``Unit`` object is new, the closure records when they changed (the
   protocol is described at :class:`ProcessLane`).
 
-Both give the same answers (the tests run both); ``benchmarks/service.py`` measures both.
+Both give the same answers (the tests run both); ``benchmarks/service.py`` measures both under
+load, ``benchmarks/lane_overhead.py`` the process lane's hand-over.
 """
 
 from __future__ import annotations
@@ -112,8 +113,9 @@ class ThreadLane:
 # worker -> service
 #   ("ready", summary) once the engine is loaded (or ("raise", exc) and the worker ends);
 #   (n, "ok", value, compute_s) | (n, "raise", exc, compute_s) | (n, "lost", exc, compute_s):
-#   the answer to request `n` and the engine's own time for it; "lost" means the worker could not apply the request's changes
-#   and dropped its copy of the state: the service sends the whole state again.
+#   the answer to request `n` and the engine's own time for it; "lost" means the worker could
+#   not apply the request's changes and dropped its copy of the state: the service sends the
+#   whole state again.
 
 #: The position of the unit list in the arguments of the engine methods that take one.
 UNIT_ARG: dict[str, int] = {"recommend": 1, "assign": 1, "warm": 0}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import pickle
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from dispatch.errors import DispatchError  # noqa: E402
 from dispatch.service.app import create_app  # noqa: E402
 from dispatch.service.lane import LaneError, ProcessLane  # noqa: E402
 from dispatch.service.state import Service  # noqa: E402
-from tests.service.conftest import HOSPITALS  # noqa: E402
+from tests.service.conftest import HOSPITALS, free_port  # noqa: E402
 from tests.service.test_service_live import (  # noqa: E402
     CALL,
     FLOOD,
@@ -285,3 +286,40 @@ def test_close_ends_the_worker() -> None:
     with pytest.raises(LaneError, match="closed"):
         lane.run("summary", (None, []))
     lane.close()  # twice is harmless
+
+
+def _state_and_parent(pid: int) -> tuple[str, int] | None:
+    """A process's state letter and parent id (/proc), None once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+    return state, int(ppid)
+
+
+def alive(pids: list[int]) -> list[int]:
+    """Those of `pids` still running (ended ones and zombies are not)."""
+    return [p for p in pids if (sp := _state_and_parent(p)) is not None and sp[0] != "Z"]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+def test_the_worker_ends_with_a_killed_server(tmp_path: Path, server: Any) -> None:
+    """``dispatch serve --engine process`` killed with SIGKILL (no time to close its lane): its
+    worker process ends by itself, nothing is left running."""
+    import httpx
+
+    port = free_port()
+    proc = server(tmp_path / "state.sqlite", port, "--engine", "process")
+    r = httpx.post(f"http://127.0.0.1:{port}/v1/incidents",
+                   json={"id": "A", "location": SCENE}, timeout=JOIN_S)  # fmt: skip
+    assert r.status_code == 201 and r.json()["ranked"]
+    pids = [int(e.name) for e in Path("/proc").iterdir() if e.name.isdigit()]
+    children = [p for p in alive(pids) if (sp := _state_and_parent(p)) and sp[1] == proc.pid]
+    assert children, "no worker process"
+    proc.kill()
+    proc.wait(timeout=JOIN_S)
+    deadline = time.monotonic() + JOIN_S
+    while alive(children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(children), f"left running: {alive(children)}"

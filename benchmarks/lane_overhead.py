@@ -16,7 +16,8 @@ Lanes:
   every request, the hand-over through the executor's threads.
 * ``thread``: :class:`dispatch.service.lane.ThreadLane` (the engine in the calling thread).
 
-Per lane: the hand-over (``run()``'s wall time minus the engine's own time in the worker, measured
+Two answers, taken in turn (``--modes``): ``plan``, the full answer (run-card plan, hospital,
+ranked units), and ``ranked`` (``?plan=false``). Per lane and answer: the hand-over (``run()``'s wall time minus the engine's own time in the worker, measured
 there around the engine call), the CPU time the calling process spent per request (its every
 thread: ``time.process_time`` around ``run()``; for the thread lane that is the computation
 itself), the bytes sent per request. Every answer is compared with the thread lane's (exit status
@@ -146,6 +147,13 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=300, help="timed requests (default 300)")
     ap.add_argument("--warmup", type=int, default=20, help="untimed requests first (default 20)")
     ap.add_argument("--moves-per-request", type=float, default=0.2)
+    ap.add_argument(
+        "--modes",
+        nargs="+",
+        choices=["plan", "ranked"],
+        default=["plan", "ranked"],
+        help="answers, taken in turn: plan = the full answer, ranked = ?plan=false",
+    )
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
@@ -174,12 +182,15 @@ def main() -> int:
     gc.freeze()
     unit_ids = [u.id for u in units]
     names = list(lanes)
-    wall: dict[str, list[float]] = {k: [] for k in names}
-    handover: dict[str, list[float]] = {k: [] for k in names}
-    cpu: dict[str, list[float]] = {k: [] for k in names}
-    sent: dict[str, list[int]] = {"pipe": [], "executor": []}
+    keys = [(m, k) for m in args.modes for k in names]
+    wall: dict[tuple[str, str], list[float]] = {k: [] for k in keys}
+    handover: dict[tuple[str, str], list[float]] = {k: [] for k in keys}
+    cpu: dict[tuple[str, str], list[float]] = {k: [] for k in keys}
+    sent: dict[tuple[str, str], list[int]] = {k: [] for k in keys}
     differ = 0
     moves = 0.0
+    load_before = os.getloadavg()
+    t_start = time.perf_counter()
     total = args.warmup + args.requests
     for i in range(total):
         moves += args.moves_per_request
@@ -192,69 +203,78 @@ def main() -> int:
         n = int(rng.choice(nodes))
         kind = TYPES[int(rng.integers(len(TYPES)))]
         inc = Incident(f"I{i}", float(net.node_lat[n]), float(net.node_lon[n]), kind)
+        mode = args.modes[i % len(args.modes)]
+        kw = {"hour": HOUR, "plan": mode == "plan"}
         units, closures, _ = service.snapshot()
         answers: dict[str, Any] = {}
         for k in range(len(names)):
             name = names[(i + k) % len(names)]
             lane = lanes[name]
-            if name == "executor":  # what the executor pickles for this request
-                nbytes = len(pickle.dumps((_work, "recommend", list(closures[1]),
-                                           (inc, units), {"hour": HOUR})))  # fmt: skip
             before = counting.sent_bytes
             c0, t = time.process_time(), time.perf_counter()
-            answers[name] = lane.run("recommend", closures, inc, units, hour=HOUR)
+            answers[name] = lane.run("recommend", closures, inc, units, **kw)
             dt, dc = time.perf_counter() - t, time.process_time() - c0
             if i < args.warmup:
                 continue
-            wall[name].append(dt)
-            cpu[name].append(dc)
-            if name == "thread":
-                handover[name].append(0.0)
-            else:
-                handover[name].append(dt - lane.compute_s)
+            key = (mode, name)
+            wall[key].append(dt)
+            cpu[key].append(dc)
+            handover[key].append(0.0 if name == "thread" else dt - lane.compute_s)
             if name == "pipe":
-                sent[name].append(counting.sent_bytes - before)
-            elif name == "executor":
-                sent[name].append(nbytes)
+                sent[key].append(counting.sent_bytes - before)
+            elif name == "executor":  # what the executor pickles for this request
+                sent[key].append(
+                    len(pickle.dumps((_work, "recommend", list(closures[1]), (inc, units), kw)))
+                )
         if any(answers[k] != answers["thread"] for k in names):
             differ += 1
+    elapsed_s = time.perf_counter() - t_start
+    load_after = os.getloadavg()
     for lane in lanes.values():
         lane.close()
-    rows = {
-        name: {
-            "run": summary(wall[name]),
-            "handover": summary(handover[name]),
-            "server_cpu_per_request": summary(cpu[name]),
-            **({"sent_bytes_median": int(statistics.median(sent[name]))} if name in sent else {}),
+    rows: dict[str, dict[str, Any]] = {m: {} for m in args.modes}
+    for mode, name in keys:
+        key = (mode, name)
+        rows[mode][name] = {
+            "requests": len(wall[key]),
+            "run": summary(wall[key]),
+            "handover": summary(handover[key]),
+            "server_cpu_per_request": summary(cpu[key]),
+            **({"sent_bytes_median": int(statistics.median(sent[key]))} if sent[key] else {}),
         }
-        for name in names
-    }
+    for mode in args.modes:
+        r = rows[mode]
+        r["handover_median_ratio_executor_to_pipe"] = round(
+            r["executor"]["handover"]["median_ms"] / r["pipe"]["handover"]["median_ms"], 2
+        )
+        r["server_cpu_ratio_executor_to_pipe"] = round(
+            r["executor"]["server_cpu_per_request"]["mean_ms"]
+            / r["pipe"]["server_cpu_per_request"]["mean_ms"],
+            2,
+        )
     out = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()} {os.cpu_count()} CPUs, {platform.platform()}",
         "python": platform.python_version(),
         "command": "python benchmarks/lane_overhead.py " + " ".join(sys.argv[1:]),
+        "note": "shared machine: load average before/after the timed loop below",
+        "load_average_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
+        "elapsed_s": round(elapsed_s, 1),
         "requests": args.requests,
         "units": len(unit_ids),
         "moves_per_request": args.moves_per_request,
         "answers_differing_from_thread_lane": differ,
-        "lanes": rows,
-        "handover_ratio_executor_to_pipe": round(
-            rows["executor"]["handover"]["median_ms"] / rows["pipe"]["handover"]["median_ms"], 2
-        ),
-        "server_cpu_ratio_executor_to_pipe": round(
-            rows["executor"]["server_cpu_per_request"]["mean_ms"]
-            / rows["pipe"]["server_cpu_per_request"]["mean_ms"],
-            2,
-        ),
+        "modes": rows,
     }
-    for name, r in rows.items():
-        print(
-            f"{name:9s} run median {r['run']['median_ms']:.3f} ms, hand-over median "
-            f"{r['handover']['median_ms']:.3f} ms (p90 {r['handover']['p90_ms']:.3f}), server CPU "
-            f"{r['server_cpu_per_request']['mean_ms']:.3f} ms/request"
-            + (f", {r['sent_bytes_median']} B sent" if "sent_bytes_median" in r else "")
-        )
+    for mode in args.modes:
+        for name in names:
+            r = rows[mode][name]
+            print(
+                f"{mode:6s} {name:9s} run median {r['run']['median_ms']:.3f} ms, hand-over median "
+                f"{r['handover']['median_ms']:.3f} ms (p90 {r['handover']['p90_ms']:.3f}), "
+                f"server CPU {r['server_cpu_per_request']['mean_ms']:.3f} ms/request"
+                + (f", {r['sent_bytes_median']} B sent" if "sent_bytes_median" in r else "")
+            )
     print(f"answers differing from the thread lane's: {differ}")
     atomic_write(args.out, json.dumps(out, indent=2) + "\n")
     print(f"wrote {args.out}", file=sys.stderr)

@@ -8,6 +8,7 @@ that they carried only the change. Then its failures: errors crossing the pipe, 
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import pickle
 import signal
@@ -26,6 +27,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from dispatch.decide.incidents import Incident  # noqa: E402
 from dispatch.errors import DispatchError  # noqa: E402
 from dispatch.service.app import create_app  # noqa: E402
+from dispatch.service.engine import Engine  # noqa: E402
 from dispatch.service.lane import LaneError, ProcessLane  # noqa: E402
 from dispatch.service.state import Service  # noqa: E402
 from tests.service.conftest import HOSPITALS, free_port  # noqa: E402
@@ -323,3 +325,14 @@ def test_the_worker_ends_with_a_killed_server(tmp_path: Path, server: Any) -> No
     while alive(children) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not alive(children), f"left running: {alive(children)}"
+
+
+def test_a_worker_that_cannot_load_its_map_raises_the_library_error() -> None:
+    """The worker's start-up error (an unknown map) is raised by the constructor, as the
+    service's own engine raises it; no process is left."""
+    with pytest.raises(DispatchError) as here:
+        Engine("no-such-map")
+    with pytest.raises(type(here.value), match="no-such-map") as there:
+        ProcessLane({"map_name": "no-such-map"})
+    assert str(there.value) == str(here.value)
+    assert not [p for p in multiprocessing.active_children() if p.name == "dispatch-engine"]

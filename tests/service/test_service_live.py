@@ -436,7 +436,7 @@ def test_unit_updates_do_not_wait_behind_the_worker_process(
 
     service.lane = Spy()  # type: ignore[assignment]
     with TestClient(create_app(service)) as c:
-        hold = process_lane.pool.submit(wait_for_file, str(release), JOIN_S)
+        hold = process_lane.submit(wait_for_file, str(release), JOIN_S)
         got: dict[str, Any] = {}
         slow = threading.Thread(
             target=lambda: got.setdefault(

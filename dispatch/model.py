@@ -589,6 +589,10 @@ class Unit:
             _check_priority(self.assigned_priority, f"{what}: assigned_priority", FleetError)
         if self.status == UnitStatus.EN_ROUTE and self.assigned_priority is None:
             raise FleetError(f"{what}: status 'en_route' needs assigned_priority")
+        # read for every unit of every answer: computed once (the fields never change)
+        object.__setattr__(
+            self, "_turnout", turnout_for(self.vehicle, self.status, self.turnout_s)
+        )
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickling (a worker process, ``multiprocessing``): the fields, the extra columns as a
@@ -602,7 +606,8 @@ class Unit:
     @property
     def effective_turnout_s(self) -> float:
         """The turnout used for ETAs: :attr:`turnout_s`, else the default (:func:`turnout_for`)."""
-        return turnout_for(self.vehicle, self.status, self.turnout_s)
+        t: float = self.__dict__["_turnout"]
+        return t
 
     @property
     def dispatchable(self) -> bool:

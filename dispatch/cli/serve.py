@@ -48,10 +48,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
     p.add_argument(
         "--engine",
         choices=("thread", "process"),
-        default="thread",
-        help="where recommendations are computed: thread (default): in this process, one at a "
-        "time; process: in a worker process with its own copy of the network, so that unit "
-        "updates are handled with a GIL of their own under a saturating incident load",
+        default="process",
+        help="where recommendations are computed: process (default): in a worker process with "
+        "its own copy of the network, so that HTTP, state changes and unit updates keep a GIL of "
+        "their own (p99 18-24 ms at 100 incidents/s on 2 cores, benchmarks/README.md); thread: "
+        "in this process, one at a time (half the memory and start-up, p99 28-104 ms there)",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, help="port (default 8080; 0: any free port)")

@@ -590,9 +590,7 @@ class Unit:
         if self.status == UnitStatus.EN_ROUTE and self.assigned_priority is None:
             raise FleetError(f"{what}: status 'en_route' needs assigned_priority")
         # read for every unit of every answer: computed once (the fields never change)
-        object.__setattr__(
-            self, "_turnout", turnout_for(self.vehicle, self.status, self.turnout_s)
-        )
+        object.__setattr__(self, "_turnout", turnout_for(self.vehicle, self.status, self.turnout_s))
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickling (a worker process, ``multiprocessing``): the fields, the extra columns as a

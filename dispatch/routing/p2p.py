@@ -327,7 +327,10 @@ def _route_core(
     if n == 0:  # origin and destination at the same node
         parts[0], t0[0], t1[0] = oa, ot, ot
         n = 1
-    return _geometry(geo, w, parts, t0, t1, n, eta)
+    # the time is the parts' sum in path order, not the search's figure (the same to ~1e-13 s):
+    # summed so, the same path has the same time whichever engine found it (Dijkstra before the
+    # CCH is customized, the CCH after), so a route does not depend on what was asked before
+    return _geometry(geo, w, parts, t0, t1, n, np.inf)
 
 
 @numba.njit(cache=True, nogil=True)

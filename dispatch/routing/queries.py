@@ -445,8 +445,9 @@ def route_between(
         t1[-1] = last[0][1]
     if len(arcs) == 0:  # origin and destination at the same node
         arcs, t0, t1 = np.array([oa]), np.array([ot]), np.array([ot])
-    # the pieces sum to the kernel's eta up to float rounding: report the kernel's figure
-    return _route_from_parts(engine, arcs, t0, t1, w, vehicle, float(eta))
+    # the time is the pieces' sum in path order, as the CCH's route reports it (p2p._route_core):
+    # the same path gets the same time from either engine
+    return _route_from_parts(engine, arcs, t0, t1, w, vehicle)
 
 
 # --- fastest units ------------------------------------------------------------------------------

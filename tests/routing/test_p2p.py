@@ -47,6 +47,8 @@ def test_cch_route_equals_dijkstra_route(map_name: str, vehicle: str) -> None:
             continue
         assert a.eta_s == pytest.approx(b.eta_s, rel=1e-12, abs=1e-9)
         assert a.eta_s == pytest.approx(tt[i, i], rel=1e-12, abs=1e-9)
+        if a.nodes == b.nodes:  # the same path: the same time to the bit, whichever engine
+            assert a.eta_s == b.eta_s and a.times_s == b.times_s  # found it (sum in path order)
         assert a.length_m == pytest.approx(b.length_m, rel=1e-6, abs=1e-6) or a.nodes != b.nodes
         assert a.times_s[0] == 0.0 and a.times_s[-1] == a.eta_s
         assert all(y >= x for x, y in zip(a.times_s, a.times_s[1:], strict=False))

@@ -555,22 +555,8 @@ def dispatch_cch_kernel(
 
     The call's reach seeds (tail of its arc, or head by the twin; the node itself at an end),
     same-arc candidates, then :func:`many_to_one_kernel` on the units' forward labels."""
-    ends = ArcEnds(*ends_)
-    units = UnitPositions(*units_)
-    up = Up(*up_)
-    side = Side(*side_)
-    lab = UnitLabels(*lab_)
-    seed_rank = np.empty(3, dtype=np.int64)
-    seed_cost = np.empty(3)
-    for j in range(3):
-        v, seed_cost[j] = reach_seed(ends, w, call_arc, call_t, j)
-        seed_rank[j] = rank[v]
-    for u in range(len(units.arc)):
-        x = np.inf
-        if units.arc[u] == call_arc:
-            x = same_arc_time(ends.twin, w, call_arc, units.t[u], call_t)
-        out[u] = x + units.turnout[u]
-    many_to_one_kernel(seed_rank, seed_cost, up, down_w, side, cur, buf, lab, units.turnout, out)
+    _one_against_labels(ArcEnds(*ends_), w, rank, call_arc, call_t, UnitPositions(*units_),
+                        Up(*up_), down_w, Side(*side_), cur, buf, UnitLabels(*lab_), out, False)  # fmt: skip
 
 
 @jit
@@ -583,19 +569,35 @@ def from_one_cch_kernel(
     :class:`UnitPositions` with ``turnout`` 0; ``lab_``: their backward labels): the mirror of
     :func:`dispatch_cch_kernel` (the origin's leave seeds, same-arc times, then one forward
     search against the destinations' labels)."""
-    ends = ArcEnds(*ends_)
-    dests = UnitPositions(*dests_)
-    up = Up(*up_)
-    side = Side(*side_)
-    lab = UnitLabels(*lab_)
+    _one_against_labels(ArcEnds(*ends_), w, rank, o_arc, o_t, UnitPositions(*dests_), Up(*up_),
+                        up_w, Side(*side_), cur, buf, UnitLabels(*lab_), out, True)  # fmt: skip
+
+
+@jit
+def _one_against_labels(
+    ends: ArcEnds, w: np.ndarray, rank: np.ndarray, arc: int, t: float, pts: UnitPositions, up: Up,
+    wdir: np.ndarray, side: Side, cur: int, buf: np.ndarray, lab: UnitLabels, out: np.ndarray,
+    leave: bool,
+) -> None:  # fmt: skip
+    """The body of :func:`dispatch_cch_kernel` (``leave`` False: the position at ``(arc, t)`` is
+    reached, from points with forward labels) and :func:`from_one_cch_kernel` (``leave`` True: it
+    is left, to points with backward labels): its three seeds, the same-arc times, then
+    :func:`many_to_one_kernel` (``out[u]`` includes ``pts.turnout[u]``)."""
     seed_rank = np.empty(3, dtype=np.int64)
     seed_cost = np.empty(3)
     for j in range(3):
-        v, seed_cost[j] = leave_seed(ends, w, o_arc, o_t, j)
+        if leave:
+            v, c = leave_seed(ends, w, arc, t, j)
+        else:
+            v, c = reach_seed(ends, w, arc, t, j)
         seed_rank[j] = rank[v]
-    for u in range(len(dests.arc)):
+        seed_cost[j] = c
+    for u in range(len(pts.arc)):
         x = np.inf
-        if dests.arc[u] == o_arc:
-            x = same_arc_time(ends.twin, w, o_arc, o_t, dests.t[u])
-        out[u] = x + dests.turnout[u]
-    many_to_one_kernel(seed_rank, seed_cost, up, up_w, side, cur, buf, lab, dests.turnout, out)
+        if pts.arc[u] == arc:
+            if leave:
+                x = same_arc_time(ends.twin, w, arc, t, pts.t[u])
+            else:
+                x = same_arc_time(ends.twin, w, arc, pts.t[u], t)
+        out[u] = x + pts.turnout[u]
+    many_to_one_kernel(seed_rank, seed_cost, up, wdir, side, cur, buf, lab, pts.turnout, out)

@@ -125,8 +125,10 @@ def reach_times(
 #: (:meth:`Engine.point_labels`, cached) and one search per point of the few side
 #: (:func:`_by_labels`), not by PHAST sweeps of the whole graph: a live service's units to a call
 #: (or to its access points), a call to the hospitals. The rule depends on the query's size alone,
-#: so the same query is always summed the same way.
-LABELS_MAX_POINTS = 256
+#: so the same query is always summed the same way. Computing the labels costs about what one PHAST
+#: sweep does up to ~64 points (Da Nang, 18:20: 50 x 1 0.30 vs 0.22 ms, 128 x 1 0.56 vs 0.33 ms,
+#: 256 x 1 1.40 vs 0.48 ms uncached); kept, they make the next query ~20 us per few-side point.
+LABELS_MAX_POINTS = 64
 LABELS_MAX_FEW = 8
 
 

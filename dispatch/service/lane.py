@@ -121,6 +121,8 @@ class ThreadLane:
 UNIT_ARG: dict[str, int] = {"recommend": 1, "assign": 1, "warm": 0}
 
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
+#: Seconds before a worker that could not be started again is tried once more.
+RESTART_RETRY_S = 10.0
 
 
 def _exit_with(parent: int) -> None:
@@ -247,8 +249,11 @@ class ProcessLane:
 
     A :class:`DispatchError` in the worker is raised here with its type and message; any other
     exception too (the worker's traceback as a note), and the lane goes on. A worker that stopped
-    (killed, or its pipe broken) raises :class:`LaneError`, for this and every later call. The
-    worker ends on :meth:`close`, or by itself when the service's process is gone.
+    (killed, or its pipe broken) raises :class:`LaneError` for the computation it was running;
+    the next one starts a new worker (it loads the map: a few seconds, then the first answers
+    build their speed bands' customizations again) and is sent the whole state; a worker that
+    cannot start is tried again every ``RESTART_RETRY_S`` seconds, :class:`LaneError` meanwhile.
+    The worker ends on :meth:`close`, or by itself when the service's process is gone.
 
     Parameters
     ----------
@@ -258,9 +263,22 @@ class ProcessLane:
     """
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
-        ctx = multiprocessing.get_context("spawn")  # no inherited threads or locks
         self.settings = dict(settings)
         self.lock = threading.Lock()
+        self._n = 0
+        self._broken: str | None = None
+        self._closed = False
+        #: Workers started again after one stopped (:meth:`run` restarts a stopped worker).
+        self.restarts = 0
+        self._retry_at = 0.0  # monotonic time before which a failed restart is not tried again
+        #: The engine's own time in the worker for the last computation (seconds): the rest of
+        #: :meth:`run`'s time is the hand-over (``benchmarks/lane_overhead.py``).
+        self.compute_s = 0.0
+        self._start()
+
+    def _start(self) -> None:
+        """Start a worker and wait until it has loaded the map (raises if it cannot)."""
+        ctx = multiprocessing.get_context("spawn")  # no inherited threads or locks
         self._conn, child = ctx.Pipe(duplex=True)
         self.process = ctx.Process(
             target=_serve,
@@ -270,12 +288,7 @@ class ProcessLane:
         )
         self.process.start()
         child.close()  # the worker's end lives in the worker only: its death reads as EOF here
-        self._n = 0
-        self._broken: str | None = None
         self._reset()
-        #: The engine's own time in the worker for the last computation (seconds): the rest of
-        #: :meth:`run`'s time is the hand-over (``benchmarks/lane_overhead.py``).
-        self.compute_s = 0.0
         try:
             first = pickle.loads(self._conn.recv_bytes())
         except (EOFError, OSError) as exc:
@@ -285,6 +298,32 @@ class ProcessLane:
             self._stop()
             raise first[1]
         self.summary: dict[str, Any] = first[1]
+
+    def _replace_stopped(self) -> None:
+        """Before a computation (holding the lock): a worker found stopped (killed, crashed,
+        between computations or during the last one) is replaced by a new one."""
+        if self._closed:
+            return
+        if self._broken is None and not self.process.is_alive():
+            self._fail(f"the engine worker process stopped (exit code {self.process.exitcode})")
+        if self._broken is not None:
+            self._restart()
+
+    def _restart(self) -> None:
+        """A new worker in place of one that stopped (called holding the lock). A worker that
+        cannot start is tried again after ``RESTART_RETRY_S``; meanwhile :class:`LaneError`."""
+        now = time.monotonic()
+        if now < self._retry_at:
+            raise LaneError(
+                f"{self._broken}; a new worker is tried again in {self._retry_at - now:.0f} s"
+            )
+        try:
+            self._start()
+        except Exception as exc:  # noqa: BLE001 - reported to the caller as the lane's error
+            self._retry_at = time.monotonic() + RESTART_RETRY_S
+            raise LaneError(f"{self._broken}; a new worker did not start: {exc}") from None
+        self._broken = None
+        self.restarts += 1
 
     def _reset(self) -> None:
         """Forget what the worker holds: the next request sends the whole state."""
@@ -404,6 +443,7 @@ class ProcessLane:
         with self.lock:  # one computation at a time: the others wait here
             timing.add("lane", (time.perf_counter() - t) * 1e3)
             with timing.stage("compute"):  # the worker's time and the hand-over both ways
+                self._replace_stopped()
                 for _attempt in range(2):
                     self._n += 1
                     data, sent = self._request(method, closures[1], args, kwargs)
@@ -424,6 +464,7 @@ class ProcessLane:
         pickle (a module-level function)."""
         self.lock.acquire()
         try:
+            self._replace_stopped()
             self._n += 1
             n = self._n
             self._send(pickle.dumps(("raw", n, fn, args), _PROTOCOL))
@@ -451,6 +492,7 @@ class ProcessLane:
         """End the worker (after the computation running, if any; at most a few seconds)."""
         got = self.lock.acquire(timeout=10.0)
         try:
+            self._closed = True
             if self._broken is None:
                 self._broken = "the engine lane is closed"
                 try:

@@ -258,23 +258,42 @@ def test_a_library_error_in_the_worker_is_the_same_422(lane: ProcessLane) -> Non
     assert answers[0][0] == 422 and answers[1] == answers[0]
 
 
-def test_a_killed_worker_is_a_lane_error_and_a_503(tmp_path: Path) -> None:
+def test_a_killed_worker_is_a_503_then_a_new_worker_answers(tmp_path: Path) -> None:
+    """The computation whose worker is killed gets LaneError (503); the next one starts a new
+    worker, sends it the whole state and answers as before; a worker that cannot start is a 503
+    and is not tried again before RESTART_RETRY_S."""
     lane = ProcessLane(SETTINGS)
     try:
         service = make_service(lane=lane)
         units, closures, _seq = service.snapshot()
         fire = Incident("F", SCENE["lat"], SCENE["lon"], "structure_fire")
-        assert lane.run("recommend", closures, fire, units, hour=HOUR)["ranked"]
+        before = lane.run("recommend", closures, fire, units, hour=HOUR)
+        assert before["ranked"]
+        first = lane.process.pid
         held = lane.submit(wait_for_file, str(tmp_path / "never"), JOIN_S)  # a computation...
-        os.kill(lane.process.pid or 0, signal.SIGKILL)  # ...whose worker is killed
+        os.kill(first or 0, signal.SIGKILL)  # ...whose worker is killed
         with pytest.raises(LaneError, match="stopped"):
             held.result(JOIN_S)
-        with pytest.raises(LaneError):  # and every later one
-            lane.run("recommend", closures, fire, units, hour=HOUR)
+        assert lane.run("recommend", closures, fire, units, hour=HOUR) == before  # a new worker
+        assert lane.restarts == 1 and lane.process.pid != first and lane.process.is_alive()
         with TestClient(create_app(service)) as c:
+            os.kill(lane.process.pid or 0, signal.SIGKILL)  # killed between computations:
+            lane.process.join(JOIN_S)
             r = c.post("/v1/incidents", json={"id": "A", "location": SCENE})
+            assert r.status_code == 201, r.text  # replaced before the next one, unseen
+            os.kill(lane.process.pid or 0, signal.SIGKILL)
+            lane.process.join(JOIN_S)
+            lane.settings = {**SETTINGS, "map_name": str(tmp_path / "gone.osm")}  # cannot start
+            r = c.post("/v1/incidents", json={"id": "B", "location": SCENE})
             assert r.status_code == 503 and r.json()["code"] == "engine_unavailable"
+            assert "did not start" in r.json()["message"]
             assert c.put("/v1/units/MB-2", json=NEAR_SCENE).status_code == 200  # state goes on
+            lane.settings = dict(SETTINGS)  # the map is back, but the retry waits its time
+            r = c.post("/v1/incidents", json={"id": "C", "location": SCENE})
+            assert r.status_code == 503 and "tried again in" in r.json()["message"]
+            lane._retry_at = 0.0  # the retry's time has come
+            assert c.post("/v1/incidents", json={"id": "D", "location": SCENE}).status_code == 201
+        assert lane.restarts == 3
     finally:
         lane.close()
     assert not lane.process.is_alive()

@@ -68,6 +68,10 @@ class EngineLane(Protocol):
         """Stop the lane (a worker process ends)."""
         ...
 
+    def status(self) -> dict[str, Any]:
+        """What ``GET /v1/health`` says of the lane (JSON-ready)."""
+        ...
+
 
 class ThreadLane:
     """The service's engine in the calling thread, under a lock (one computation at a time)."""
@@ -91,6 +95,10 @@ class ThreadLane:
 
     def close(self) -> None:
         return None
+
+    def status(self) -> dict[str, Any]:
+        """``{"engine": "thread"}``."""
+        return {"engine": "thread"}
 
 
 # --- the process lane ---------------------------------------------------------------------------
@@ -487,6 +495,13 @@ class ProcessLane:
 
         threading.Thread(target=wait, daemon=True, name="lane-submit").start()
         return future
+
+    def status(self) -> dict[str, Any]:
+        """The engine (``process``), whether its worker is running, its pid, and how many times
+        a stopped worker was replaced."""
+        alive = self.process.is_alive() and self._broken is None
+        return {"engine": "process", "worker_alive": alive,
+                "worker_pid": self.process.pid if alive else None, "restarts": self.restarts}  # fmt: skip
 
     def close(self) -> None:
         """End the worker (after the computation running, if any; at most a few seconds)."""

@@ -400,6 +400,7 @@ class Service:
                 "clock": None if self.clock is None else self.clock.local().isoformat(),
                 "hour": None if self.clock is None else round(self.clock.hour(), 4),
                 "coverage_warning": self.engine.coverage,
+                "engine_lane": self.lane.status(),
             }
 
     def list_units(self) -> list[dict[str, Any]]:

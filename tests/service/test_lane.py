@@ -291,8 +291,17 @@ def test_a_killed_worker_is_a_503_then_a_new_worker_answers(tmp_path: Path) -> N
             lane.settings = dict(SETTINGS)  # the map is back, but the retry waits its time
             r = c.post("/v1/incidents", json={"id": "C", "location": SCENE})
             assert r.status_code == 503 and "tried again in" in r.json()["message"]
+            assert c.get("/v1/health").json()["engine_lane"] == {
+                "engine": "process",
+                "worker_alive": False,
+                "worker_pid": None,
+                "restarts": 2,
+            }
             lane._retry_at = 0.0  # the retry's time has come
             assert c.post("/v1/incidents", json={"id": "D", "location": SCENE}).status_code == 201
+            assert c.get("/v1/health").json()["engine_lane"] == {
+                "engine": "process", "worker_alive": True, "worker_pid": lane.process.pid,
+                "restarts": 3}  # fmt: skip
         assert lane.restarts == 3
     finally:
         lane.close()

@@ -34,8 +34,10 @@ from concurrent.futures import Future
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
+from dispatch.errors import DispatchError
+from dispatch.model import Unit
 from dispatch.service import timing
-from dispatch.service.engine import DispatchError, Engine, Unit
+from dispatch.service.engine import Engine
 
 __all__ = ["LANES", "EngineLane", "LaneError", "ProcessLane", "ThreadLane"]
 

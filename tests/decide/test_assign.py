@@ -6,7 +6,6 @@ Everything here works on hand-made ETA matrices (no road network): ``assign_matr
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
@@ -23,6 +22,7 @@ from dispatch.decide.assign import (
 )
 from dispatch.decide.incidents import Incident, Unit
 from dispatch.decide.runcards import RunCards, default_run_cards
+from tests.decide.oracles import feasible_assignments
 
 LAT, LON = 16.055, 108.215
 INF = math.inf
@@ -105,26 +105,8 @@ def test_priority_weights_send_the_close_unit_to_p1():
 
 def brute_force(problem, *, targets=False):
     """Lexicographic optimum (max weighted coverage, [max weighted met targets,] min weighted ETA)."""
-    slots = [k for k, d in enumerate(problem.demands) for _ in range(d.count)]
-    choices = [None, *sorted(set(slots))]
     best = None
-    for combo in itertools.product(choices, repeat=problem.n_units):
-        counts: dict[int, int] = {}
-        ok = True
-        pairs = []
-        for u, k in enumerate(combo):
-            if k is None:
-                continue
-            if not problem.allowed[u, k]:
-                ok = False
-                break
-            counts[k] = counts.get(k, 0) + 1
-            if counts[k] > problem.demands[k].count:
-                ok = False
-                break
-            pairs.append((u, k))
-        if not ok:
-            continue
+    for pairs in feasible_assignments(problem):
         cover = sum(problem.weights[problem.demands[k].incident] for _, k in pairs)
         cost = objective_of(problem, pairs)
         met = 0.0

@@ -4,7 +4,6 @@ and hand-made cases; and ``recommend`` on Da Nang equal to CP-SAT's plan on the 
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
@@ -23,6 +22,7 @@ from dispatch.decide.assign import (
 from dispatch.decide.incidents import Incident, Unit
 from dispatch.decide.recommend import recommend
 from dispatch.decide.runcards import RunCards, default_run_cards
+from tests.decide.oracles import feasible_assignments
 
 INF = math.inf
 CLASSES = ("ambulance", "fire_engine", "ladder", "motorbike")
@@ -36,24 +36,8 @@ def brute_force(problem: MatrixProblem) -> tuple[int, list[tuple[int, int]]]:
     i = problem.demands[0].incident
     rank = {u: r for r, u in enumerate(sorted(range(problem.n_units),
                                               key=lambda u: problem.unit_ids[u]))}  # fmt: skip
-    choices = [None, *range(problem.n_demands)]
     best_key, best_sets = None, []
-    for combo in itertools.product(choices, repeat=problem.n_units):
-        counts = [0] * problem.n_demands
-        ok = True
-        for u, k in enumerate(combo):
-            if k is None:
-                continue
-            if not problem.allowed[u, k]:
-                ok = False
-                break
-            counts[k] += 1
-            if counts[k] > problem.demands[k].count:
-                ok = False
-                break
-        if not ok:
-            continue
-        pairs = [(u, k) for u, k in enumerate(combo) if k is not None]
+    for pairs in feasible_assignments(problem):
         ms = sum(round(float(problem.eta_s[u, i]) * 1000) for u, _ in pairs)
         key = (-len(pairs), ms, sum(rank[u] for u, _ in pairs))
         if best_key is None or key < best_key:
